@@ -1,0 +1,234 @@
+//! The `s3s::S3` implementation over [`ObjectTable`]: the subset of S3 pail speaks, with the
+//! answers real S3 gives (404 `NoSuchKey` for a key that exists only as a prefix, ETags in
+//! listings, `AccessDenied` for a prefix the policy forbids).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::objects::{ObjectInfo, ObjectTable, Payload, PutOptions};
+
+/// Which keys the emulator refuses, as an IAM policy would.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Key prefixes (per bucket) that every request is denied.
+    pub denied_prefixes: Vec<(String, String)>,
+}
+
+impl Policy {
+    fn allows(&self, bucket: &str, key_or_prefix: &str) -> bool {
+        !self.denied_prefixes.iter().any(|(b, p)| b == bucket && key_or_prefix.starts_with(p.as_str()))
+    }
+}
+
+/// The emulated S3 service.
+#[derive(Debug, Clone)]
+pub struct EmulatedS3 {
+    pub(crate) table: ObjectTable,
+    pub(crate) policy: Arc<RwLock<Policy>>,
+}
+
+impl EmulatedS3 {
+    fn check(&self, bucket: &str, key: &str) -> S3Result<()> {
+        let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
+        if policy.allows(bucket, key) {
+            Ok(())
+        } else {
+            Err(s3_error!(AccessDenied, "Access Denied"))
+        }
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> S3Result<crate::objects::StoredObject> {
+        if !self.table.has_bucket(bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        self.check(bucket, key)?;
+        self.table.get(bucket, key).ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+    }
+}
+
+fn user_metadata(info: &ObjectInfo) -> Option<Metadata> {
+    (!info.metadata.is_empty()).then(|| info.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == etag,
+    }
+}
+
+async fn read_payload(payload: &Payload, range: std::ops::Range<u64>) -> S3Result<Bytes> {
+    match payload {
+        Payload::Memory(b) => Ok(b.slice(range.start as usize..range.end as usize)),
+        Payload::File(path) => {
+            let mut f = tokio::fs::File::open(path).await.map_err(|e| s3_error!(e, InternalError))?;
+            f.seek(std::io::SeekFrom::Start(range.start)).await.map_err(|e| s3_error!(e, InternalError))?;
+            let mut buf = vec![0; (range.end - range.start) as usize];
+            f.read_exact(&mut buf).await.map_err(|e| s3_error!(e, InternalError))?;
+            Ok(buf.into())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for EmulatedS3 {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        match self.table.create_bucket(&req.input.bucket) {
+            Ok(true) => Ok(S3Response::new(CreateBucketOutput::default())),
+            Ok(false) => Err(s3_error!(BucketAlreadyOwnedByYou)),
+            Err(e) => Err(s3_error!(e, InternalError)),
+        }
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let obj = self.object(&input.bucket, &input.key)?;
+        if let Some(c) = &input.if_match
+            && !etag_matches(c, &obj.info.etag)
+        {
+            return Err(s3_error!(PreconditionFailed));
+        }
+        let info = obj.info;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(info.size as i64),
+            e_tag: Some(ETag::Strong(info.etag.clone())),
+            last_modified: Some(Timestamp::from(info.last_modified)),
+            metadata: user_metadata(&info),
+            server_side_encryption: info.sse.clone().map(ServerSideEncryption::from),
+            ssekms_key_id: info.sse_kms_key_id.clone(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let obj = self.object(&input.bucket, &input.key)?;
+        if let Some(c) = &input.if_match
+            && !etag_matches(c, &obj.info.etag)
+        {
+            return Err(s3_error!(PreconditionFailed));
+        }
+        let size = obj.info.size;
+        let (range, content_range) = match input.range {
+            None => (0..size, None),
+            Some(r) => {
+                let r = r.check(size)?;
+                let cr = format!("bytes {}-{}/{size}", r.start, r.end - 1);
+                (r, Some(cr))
+            }
+        };
+        let len = range.end - range.start;
+        let body = read_payload(&obj.payload, range).await?;
+        let info = obj.info;
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::from(s3s::Body::from(body))),
+            content_length: Some(len as i64),
+            content_range,
+            e_tag: Some(ETag::Strong(info.etag.clone())),
+            last_modified: Some(Timestamp::from(info.last_modified)),
+            metadata: user_metadata(&info),
+            server_side_encryption: info.sse.clone().map(ServerSideEncryption::from),
+            ssekms_key_id: info.sse_kms_key_id.clone(),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        if !self.table.has_bucket(&input.bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        let prefix = input.prefix.clone().unwrap_or_default();
+        self.check(&input.bucket, &prefix)?;
+        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let after = input.continuation_token.clone().or(input.start_after.clone());
+        let page = self
+            .table
+            .list(&input.bucket, &prefix, input.delimiter.as_deref(), after.as_deref(), max)
+            .ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let contents: Vec<Object> = page
+            .objects
+            .iter()
+            .map(|o| Object {
+                key: Some(o.key.clone()),
+                size: Some(o.size as i64),
+                e_tag: Some(ETag::Strong(o.etag.clone())),
+                last_modified: Some(Timestamp::from(o.last_modified)),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                ..Default::default()
+            })
+            .collect();
+        let prefixes: Vec<CommonPrefix> =
+            page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(p.clone()) }).collect();
+        let key_count = (contents.len() + prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            delimiter: input.delimiter,
+            max_keys: Some(max as i32),
+            key_count: Some(key_count),
+            continuation_token: input.continuation_token,
+            start_after: input.start_after,
+            is_truncated: Some(page.truncated),
+            next_continuation_token: page.truncated.then_some(page.last),
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        if !self.table.has_bucket(&input.bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        self.check(&input.bucket, &input.key)?;
+        let data: Bytes = match input.body {
+            Some(body) => {
+                let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+                chunks.concat().into()
+            }
+            None => Bytes::new(),
+        };
+        let existing = self.table.get(&input.bucket, &input.key);
+        if let Some(c) = &input.if_match {
+            match &existing {
+                Some(o) if etag_matches(c, &o.info.etag) => {}
+                Some(_) => return Err(s3_error!(PreconditionFailed)),
+                None => return Err(s3_error!(NoSuchKey)),
+            }
+        }
+        if input.if_none_match.is_some() && existing.is_some() {
+            return Err(s3_error!(PreconditionFailed));
+        }
+        let opts = PutOptions {
+            metadata: input.metadata.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+            sse: input.server_side_encryption.map(|s| s.as_str().to_owned()),
+            sse_kms_key_id: input.ssekms_key_id,
+        };
+        let info = self.table.put(&input.bucket, &input.key, data, opts).map_err(|e| s3_error!(e, InternalError))?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(info.etag)),
+            server_side_encryption: info.sse.map(ServerSideEncryption::from),
+            ssekms_key_id: info.sse_kms_key_id,
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        if !self.table.has_bucket(&input.bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        self.check(&input.bucket, &input.key)?;
+        self.table.delete(&input.bucket, &input.key).map_err(|e| s3_error!(e, InternalError))?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+}

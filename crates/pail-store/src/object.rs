@@ -1,0 +1,134 @@
+//! Value types the store hands to the file system core.
+
+use std::fmt;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::StoreError;
+
+/// The user-metadata key (after `x-amz-meta-`) that carries a file's modification time, as
+/// seconds since the epoch with an optional fraction; rclone uses the same key.
+pub const MTIME_METADATA_KEY: &str = "mtime";
+
+/// An entity tag as S3 returns it, without surrounding quotes.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ETag(String);
+
+impl ETag {
+    /// Builds an ETag from a header or XML value, stripping quotes.
+    pub fn new(raw: &str) -> Self {
+        Self(raw.trim_matches('"').to_owned())
+    }
+
+    /// The bare value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The quoted form used in `If-Match`.
+    pub fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What pail knows of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The full key.
+    pub key: String,
+    /// Exact size in bytes.
+    pub size: u64,
+    /// The ETag of this version.
+    pub etag: ETag,
+    /// S3's LastModified.
+    pub last_modified: SystemTime,
+    /// The `x-amz-meta-mtime` value, when the response carried user metadata and it was valid.
+    /// Listings never carry it.
+    pub mtime: Option<SystemTime>,
+}
+
+impl ObjectMeta {
+    /// The modification time a file shows: `x-amz-meta-mtime` when known, else LastModified.
+    pub fn modified(&self) -> SystemTime {
+        self.mtime.unwrap_or(self.last_modified)
+    }
+}
+
+/// Parses rclone's `x-amz-meta-mtime` format: seconds since the epoch, optionally fractional.
+pub fn parse_mtime(value: &str) -> Option<SystemTime> {
+    let value = value.trim();
+    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
+    let secs: u64 = secs.parse().ok()?;
+    let mut nanos = 0u32;
+    if !frac.is_empty() {
+        let digits: String = frac.chars().take(9).collect();
+        if !digits.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        nanos = format!("{digits:0<9}").parse().ok()?;
+    }
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// Objects in this page.
+    pub objects: Vec<ObjectMeta>,
+    /// Common prefixes (sub-"directories"), each ending with the delimiter.
+    pub prefixes: Vec<String>,
+    /// Continuation token for the next page, if the listing is truncated.
+    pub next: Option<String>,
+}
+
+/// A streaming body of byte chunks.
+pub type ByteStream = Pin<Box<dyn futures::Stream<Item = Result<Bytes, StoreError>> + Send>>;
+
+/// The answer to a ranged GET.
+pub struct GetObject {
+    /// Metadata of the version served.
+    pub meta: ObjectMeta,
+    /// The requested bytes, in order.
+    pub body: ByteStream,
+}
+
+impl fmt::Debug for GetObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetObject").field("meta", &self.meta).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtime_parses_rclone_format() {
+        let t = parse_mtime("1700000000.5").expect("valid");
+        assert_eq!(t, UNIX_EPOCH + Duration::new(1_700_000_000, 500_000_000));
+        assert_eq!(parse_mtime("1700000000"), Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+        assert_eq!(parse_mtime("yesterday"), None);
+        assert_eq!(parse_mtime("1.x"), None);
+    }
+
+    #[test]
+    fn etag_strips_quotes() {
+        let e = ETag::new("\"abc\"");
+        assert_eq!(e.as_str(), "abc");
+        assert_eq!(e.quoted(), "\"abc\"");
+    }
+}

@@ -1,0 +1,283 @@
+//! [`S3Store`]: [`ObjectStore`] over `aws-sdk-s3`.
+//!
+//! Configuration covers what a company deployment needs: endpoint URL (S3-compatible stores and
+//! the emulator), region, path-style addressing, credentials (static keys, a named profile or the
+//! default chain, or any provider the binary wires in), and `AWS_CA_BUNDLE` for TLS-intercepting
+//! proxies. Requests carry `pail-<version>` as the app name in the user agent so CloudTrail shows
+//! the client.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::date_time::DateTime;
+
+use crate::error::kind_from_code;
+use crate::object::parse_mtime;
+use crate::{ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, ObjectStore, StoreError, StoreErrorKind};
+
+/// Where credentials come from.
+#[derive(Clone)]
+pub enum Credentials {
+    /// Static keys.
+    Static {
+        /// Access key id.
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: String,
+        /// Session token for temporary keys.
+        session_token: Option<String>,
+    },
+    /// The SDK's default chain (environment, `~/.aws/config` profiles, SSO cache, IMDS…),
+    /// optionally for a named profile.
+    DefaultChain {
+        /// Profile name; `None` means `AWS_PROFILE` or `default`.
+        profile: Option<String>,
+    },
+    /// A provider wired in by the binary (e.g. pail-auth's SSO provider).
+    Provider(SharedCredentialsProvider),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static { access_key_id, .. } => {
+                f.debug_struct("Static").field("access_key_id", access_key_id).finish_non_exhaustive()
+            }
+            Self::DefaultChain { profile } => f.debug_struct("DefaultChain").field("profile", profile).finish(),
+            Self::Provider(_) => f.write_str("Provider(..)"),
+        }
+    }
+}
+
+/// How to reach one bucket.
+#[derive(Debug, Clone)]
+pub struct S3StoreConfig {
+    /// The bucket name.
+    pub bucket: String,
+    /// A custom endpoint, e.g. `http://127.0.0.1:9000`; `None` uses AWS.
+    pub endpoint_url: Option<String>,
+    /// Region; `None` uses the profile/environment, else `us-east-1`.
+    pub region: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most S3-compatible stores.
+    pub force_path_style: bool,
+    /// Credentials source.
+    pub credentials: Credentials,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+}
+
+impl S3StoreConfig {
+    /// A config for `bucket` with the default credential chain.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            endpoint_url: None,
+            region: None,
+            force_path_style: false,
+            credentials: Credentials::DefaultChain { profile: None },
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The aws-sdk-s3 implementation of [`ObjectStore`].
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Store {
+    /// Builds the client. Does not contact the service.
+    pub async fn new(config: S3StoreConfig) -> Result<Self, StoreError> {
+        let region = RegionProviderChain::first_try(config.region.clone().map(aws_config::Region::new))
+            .or_default_provider()
+            .or_else(aws_config::Region::from_static("us-east-1"));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .app_name(aws_config::AppName::new(concat!("pail-", env!("CARGO_PKG_VERSION"))).expect("valid app name"))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder().connect_timeout(config.connect_timeout).build(),
+            );
+        match &config.credentials {
+            Credentials::Static { access_key_id, secret_access_key, session_token } => {
+                loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                    access_key_id,
+                    secret_access_key,
+                    session_token.clone(),
+                    None,
+                    "pail-static",
+                ));
+            }
+            Credentials::DefaultChain { profile: Some(p) } => loader = loader.profile_name(p),
+            Credentials::DefaultChain { profile: None } => {}
+            Credentials::Provider(p) => loader = loader.credentials_provider(p.clone()),
+        }
+        if let Some(ep) = &config.endpoint_url {
+            loader = loader.endpoint_url(ep);
+        }
+        if let Some(client) = ca_bundle_client()? {
+            loader = loader.http_client(client);
+        }
+        let sdk = loader.load().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.force_path_style).build();
+        Ok(Self { client: Client::from_conf(s3), bucket: config.bucket })
+    }
+
+    /// The bucket this store addresses.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+/// An HTTPS client trusting the certificates in `AWS_CA_BUNDLE` (as the AWS CLI does), or `None`
+/// when the variable is unset.
+fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::SharedHttpClient>, StoreError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&path).map_err(|e| {
+        StoreError::new(StoreErrorKind::Other, "reading AWS_CA_BUNDLE", path.to_string_lossy(), Some(e.into()))
+    })?;
+    let ctx = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| StoreError::new(StoreErrorKind::Other, "loading AWS_CA_BUNDLE", path.to_string_lossy(), Some(e.into())))?;
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(ctx)
+        .build_https();
+    Ok(Some(client))
+}
+
+fn to_system_time(t: Option<&DateTime>) -> SystemTime {
+    t.and_then(|t| SystemTime::try_from(*t).ok()).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn map_err<E>(op: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let kind = match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StoreErrorKind::Network,
+        SdkError::ResponseError(e) => kind_from_code(None, Some(e.raw().status().as_u16())),
+        SdkError::ServiceError(e) => kind_from_code(e.err().code(), Some(e.raw().status().as_u16())),
+        _ => StoreErrorKind::Other,
+    };
+    // Credential-provider failures surface as construction failures: call them what they are.
+    let kind = match (&err, kind) {
+        (SdkError::ConstructionFailure(_), StoreErrorKind::Other) => StoreErrorKind::InvalidCredentials,
+        (_, k) => k,
+    };
+    StoreError::new(kind, op, key, Some(Box::new(err)))
+}
+
+fn meta_from_user(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<SystemTime> {
+    metadata?.get(MTIME_METADATA_KEY).and_then(|v| parse_mtime(v))
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| map_err("HeadObject", key, e))?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: ETag::new(out.e_tag().unwrap_or_default()),
+            last_modified: to_system_time(out.last_modified()),
+            mtime: meta_from_user(out.metadata()),
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn get_range(&self, key: &str, range: Range<u64>, if_match: Option<&ETag>) -> Result<GetObject, StoreError> {
+        debug_assert!(range.start < range.end, "empty ranges are not sent");
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .set_if_match(if_match.map(ETag::quoted))
+            .send()
+            .await
+            .map_err(|e| map_err("GetObject", key, e))?;
+        let total = out
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| out.content_length().unwrap_or(0).max(0) as u64);
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            size: total,
+            etag: ETag::new(out.e_tag().unwrap_or_default()),
+            last_modified: to_system_time(out.last_modified()),
+            mtime: meta_from_user(out.metadata()),
+        };
+        let owned_key = key.to_owned();
+        let body = futures::stream::unfold((out.body, owned_key), |(mut body, key)| async move {
+            match body.next().await {
+                None => None,
+                Some(Ok(chunk)) => Some((Ok(chunk), (body, key))),
+                Some(Err(e)) => {
+                    let err = StoreError::new(StoreErrorKind::Network, "GetObject body", key.clone(), Some(e.into()));
+                    Some((Err(err), (body, key)))
+                }
+            }
+        });
+        Ok(GetObject { meta, body: Box::pin(body) })
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        continuation: Option<&str>,
+        max_keys: Option<u32>,
+    ) -> Result<ListPage, StoreError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .set_continuation_token(continuation.map(str::to_owned))
+            .set_max_keys(max_keys.map(|m| m.min(1000) as i32))
+            .send()
+            .await
+            .map_err(|e| map_err("ListObjectsV2", prefix, e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectMeta {
+                    key: o.key()?.to_owned(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    etag: ETag::new(o.e_tag().unwrap_or_default()),
+                    last_modified: to_system_time(o.last_modified()),
+                    mtime: None,
+                })
+            })
+            .collect();
+        let prefixes = out.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)).collect();
+        let next = if out.is_truncated() == Some(true) { out.next_continuation_token().map(str::to_owned) } else { None };
+        Ok(ListPage { objects, prefixes, next })
+    }
+}
