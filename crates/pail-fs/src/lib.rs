@@ -1,1 +1,34 @@
+//! pail-fs: the platform-neutral file system core of pail.
+//!
+//! One [`Vfs`] per mounted drive turns path operations into S3 calls through an
+//! `Arc<dyn ObjectStore>`. Adapters (pail-fuse, pail-winfsp) translate their platform's calls
+//! into `Vfs` calls and map [`FsErrorKind`] to errno or NTSTATUS; they know nothing of S3, and
+//! this crate knows nothing of FUSE, WinFsp, libc or the AWS SDK.
+//!
+//! Design in brief: directories are key prefixes (merged with `dir/` markers); names map to keys
+//! through [`NameEncoding`]; metadata and listings are cached for a TTL with negative entries;
+//! file content is read through a block cache keyed by (key, ETag, block) with a growing
+//! prefetch window for sequential readers and parallel ranged GETs.
+//!
+//! # Layout
+//! - `vfs` — [`Vfs`] and [`VfsConfig`]: lookups, listings, handles, reads.
+//! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
+//! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
+//! - `reader` — sequential detection and the prefetch window.
+//! - `names`, `path` — name encoding and path ↔ key mapping.
+//! - `error` — [`FsError`] and [`FsErrorKind`].
 
+mod blocks;
+mod error;
+mod meta;
+mod names;
+mod path;
+mod reader;
+mod vfs;
+
+pub use blocks::DiskCacheConfig;
+pub use error::{FsError, FsErrorKind, FsResult};
+pub use meta::{Attr, DirEntry, FileKind, Listing};
+pub use names::{NameEncoding, is_showable};
+pub use path::VfsPath;
+pub use vfs::{HandleId, MAX_KEY_LEN, VolumeStats, Vfs, VfsConfig};

@@ -1,1 +1,79 @@
+//! pail-fuse: the Linux adapter — a thin wrapper that serves a [`pail_fs::Vfs`] through FUSE
+//! (the `fuser` crate, mounting with `fusermount3`, no libfuse).
+//!
+//! All behaviour lives in pail-fs; this crate only keeps the inode table, turns FUSE calls into
+//! `Vfs` calls on the tokio runtime, and maps errors with [`to_errno`].
+//!
+//! # Layout
+//! - `fs` — the `fuser::Filesystem` implementation.
+//! - `inodes` — inode numbers ↔ paths with lookup counts.
+//! - `errno` — the error mapping.
 
+mod errno;
+mod fs;
+mod inodes;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use errno::to_errno;
+pub use fs::{FuseConfig, PailFuse};
+pub use inodes::InodeTable;
+
+use fuser::MountOption;
+use pail_fs::Vfs;
+
+/// A mounted drive; dropping it unmounts.
+#[derive(Debug)]
+pub struct Mount {
+    session: Option<fuser::BackgroundSession>,
+}
+
+impl Mount {
+    /// Unmounts and waits for the session thread to end.
+    pub fn unmount(mut self) {
+        if let Some(s) = self.session.take() {
+            s.join();
+        }
+    }
+
+    /// Whether the session has ended (for example after `fusermount3 -u`).
+    pub fn is_finished(&self) -> bool {
+        self.session.as_ref().is_none_or(|s| s.guard.is_finished())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            s.join();
+        }
+    }
+}
+
+/// Mounts `vfs` at `mountpoint`. `fsname` is shown in `mount` and `df` (e.g. `pail:bucket/prefix`).
+pub fn mount(
+    vfs: Arc<Vfs>,
+    rt: tokio::runtime::Handle,
+    mountpoint: &Path,
+    fsname: &str,
+    cfg: FuseConfig,
+) -> std::io::Result<Mount> {
+    let mut options = vec![
+        MountOption::FSName(fsname.to_owned()),
+        MountOption::Subtype("pail".to_owned()),
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoAtime,
+    ];
+    options.push(if cfg.read_only { MountOption::RO } else { MountOption::RW });
+    let fs = PailFuse::new(vfs, rt, cfg);
+    let session = fuser::spawn_mount2(fs, mountpoint, &options)?;
+    Ok(Mount { session: Some(session) })
+}
+
+/// The owner (uid, gid) of the running process, read from `/proc/self`.
+pub fn process_owner() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| (m.uid(), m.gid())).unwrap_or((0, 0))
+}

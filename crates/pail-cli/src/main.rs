@@ -1,0 +1,78 @@
+//! `pail`: mount an S3 bucket, or one folder of it, as a drive.
+//!
+//! Exit codes: 0 success, 1 runtime failure (mount lost, S3 unreachable after start),
+//! 2 bad usage or configuration (what to fix is printed on one line).
+//!
+//! # Layout
+//! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
+//! - `demo` — `pail demo`: the emulator with sample files, mounted.
+
+mod demo;
+mod mount;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "pail", version, about = "Mount an S3 bucket, or your own folder in it, as a drive")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mount `bucket[/prefix]` at a directory and serve it until Ctrl-C, SIGTERM or `pail unmount`.
+    Mount(mount::MountArgs),
+    /// Unmount a pail drive.
+    Unmount {
+        /// The directory the drive is mounted at.
+        dir: std::path::PathBuf,
+    },
+    /// Start a local S3 emulator with sample files and mount it.
+    Demo(demo::DemoArgs),
+}
+
+/// An error whose message already says what to do; exits with code 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pail=info,fuser::mnt::fuse_pure=off"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("pail-io").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pail: error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Mount(args) => mount::run_mount(&rt, args),
+        Command::Unmount { dir } => mount::run_unmount(&dir),
+        Command::Demo(args) => demo::run_demo(&rt, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            eprintln!("pail: error: {e:#}");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! `pail mount` and `pail unmount`: turn options into store and drive settings, check
+//! everything that can be checked before mounting (so a failure leaves nothing mounted), mount,
+//! and serve in the foreground until Ctrl-C, SIGTERM or an external unmount.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use pail_fs::{DiskCacheConfig, FsErrorKind, Vfs, VfsConfig};
+use pail_store::{Credentials, S3Store, S3StoreConfig, StoreErrorKind};
+
+use crate::UsageError;
+
+/// Options of `pail mount`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MountArgs {
+    /// What to mount: `bucket` or `bucket/prefix` (e.g. `corp-docs/home/alice`).
+    pub target: String,
+    /// An existing, empty directory to mount at.
+    pub dir: PathBuf,
+    /// S3 endpoint for S3-compatible stores or a local emulator, e.g. `http://127.0.0.1:9000`.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region of the bucket (default: from the profile or environment, else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// A profile of `~/.aws/config` (default: `AWS_PROFILE`, else the default chain).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Mount read-only. (Writing arrives with the write path; mounts are read-only until then.)
+    #[arg(long)]
+    pub read_only: bool,
+    /// Directory for the on-disk block cache (off when not given).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Bound of the on-disk block cache, e.g. `10GiB`.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    pub cache_size: u64,
+    /// Bound of the in-memory block cache, e.g. `128MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    pub memory_cache_size: u64,
+    /// Seconds that metadata and listings are trusted before asking S3 again.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub metadata_ttl: f64,
+    /// Virtual-hosted-style addressing even with --endpoint-url (path-style is used otherwise).
+    #[arg(long)]
+    pub virtual_host_style: bool,
+}
+
+/// Parses `4096`, `512KiB`, `128MiB`, `4GiB` (also `K`, `M`, `G`, `KB`… as binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size; write e.g. 512MiB or 4GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("{s:?} has an unknown unit; use KiB, MiB, GiB or TiB")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Checks a bucket name against S3's rules.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ends_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    if (3..=63).contains(&name.len()) && ok_chars && ends_ok && !name.contains("..") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid bucket name: use 3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Splits `bucket/prefix` and validates the bucket.
+pub fn split_target(target: &str) -> Result<(String, String), UsageError> {
+    let target = target.trim_start_matches("s3://");
+    let (bucket, prefix) = target.split_once('/').unwrap_or((target, ""));
+    check_bucket_name(bucket).map_err(UsageError)?;
+    let prefix = prefix.trim_matches('/');
+    let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+    Ok((bucket.to_owned(), prefix))
+}
+
+/// Checks the mount directory exists and is empty.
+pub fn check_mount_dir(dir: &Path) -> Result<(), UsageError> {
+    let meta = std::fs::metadata(dir).map_err(|_| {
+        UsageError(format!("mount directory {} does not exist: create it first (mkdir -p {0})", dir.display()))
+    })?;
+    if !meta.is_dir() {
+        return Err(UsageError(format!("{} is not a directory: give an empty directory to mount at", dir.display())));
+    }
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(|e| UsageError(format!("cannot read mount directory {}: {e}", dir.display())))?;
+    if entries.next().is_some() {
+        return Err(UsageError(format!(
+            "mount directory {} is not empty (or already mounted): use an empty directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Everything needed to serve one drive.
+#[derive(Debug, Clone)]
+pub struct DriveSpec {
+    pub store: S3StoreConfig,
+    pub vfs: VfsConfig,
+    pub dir: PathBuf,
+}
+
+impl DriveSpec {
+    /// Builds the spec from command-line options.
+    pub fn from_args(args: &MountArgs) -> Result<Self, UsageError> {
+        let (bucket, prefix) = split_target(&args.target)?;
+        if !args.metadata_ttl.is_finite() || args.metadata_ttl < 0.0 {
+            return Err(UsageError("--metadata-ttl must be a number of seconds, 0 or more".into()));
+        }
+        let mut store = S3StoreConfig::new(bucket);
+        store.endpoint_url = args.endpoint_url.clone();
+        store.region = args.region.clone();
+        store.force_path_style = args.endpoint_url.is_some() && !args.virtual_host_style;
+        store.credentials = Credentials::DefaultChain { profile: args.profile.clone() };
+        let vfs = VfsConfig {
+            prefix,
+            read_only: true,
+            metadata_ttl: Duration::from_secs_f64(args.metadata_ttl),
+            memory_cache_bytes: args.memory_cache_size.max(4 << 20),
+            disk_cache: args.cache_dir.as_ref().map(|d| DiskCacheConfig { dir: d.clone(), max_bytes: args.cache_size }),
+            ..VfsConfig::default()
+        };
+        Ok(Self { store, vfs, dir: args.dir.clone() })
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.store.bucket, self.vfs.prefix)
+    }
+
+    fn endpoint(&self) -> String {
+        self.store.endpoint_url.clone().unwrap_or_else(|| "AWS S3".to_owned())
+    }
+}
+
+/// What to check, given why the first listing failed.
+fn probe_hint(spec: &DriveSpec, kind: Option<StoreErrorKind>) -> String {
+    let what = spec.describe();
+    match kind {
+        Some(StoreErrorKind::NoSuchBucket) => format!(
+            "bucket {:?} does not exist at {}: check the bucket name, --region and --endpoint-url",
+            spec.store.bucket,
+            spec.endpoint()
+        ),
+        Some(StoreErrorKind::InvalidCredentials) => format!(
+            "{} refused the access key: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the --profile you chose",
+            spec.endpoint()
+        ),
+        Some(StoreErrorKind::ExpiredCredentials) => {
+            "the credentials have expired: sign in again (aws sso login, or renew the keys)".to_owned()
+        }
+        Some(StoreErrorKind::AccessDenied) => format!(
+            "access denied listing {what}: check that the IAM policy allows s3:ListBucket on this prefix, or mount your own folder"
+        ),
+        Some(StoreErrorKind::Network | StoreErrorKind::Throttled) => {
+            format!("cannot reach {}: check --endpoint-url, --region and the network or proxy", spec.endpoint())
+        }
+        _ => format!("cannot list {what} at {}: check the bucket, region and credentials", spec.endpoint()),
+    }
+}
+
+/// Builds the store and drive, and checks with one listing that the drive can be served.
+pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
+    let store = S3Store::new(spec.store.clone()).await.map_err(|e| UsageError(format!("cannot configure S3: {e}")))?;
+    let vfs = Vfs::new(Arc::new(store), spec.vfs.clone()).context("preparing the drive")?;
+    if let Err(e) = vfs.probe().await {
+        let kind = e.store_error().map(|s| s.kind());
+        tracing::debug!(error = ?e, "probe failed");
+        let hint = match (kind, e.kind()) {
+            (None, FsErrorKind::Unauthenticated) => probe_hint(spec, Some(StoreErrorKind::InvalidCredentials)),
+            _ => probe_hint(spec, kind),
+        };
+        return Err(UsageError(hint).into());
+    }
+    Ok(vfs)
+}
+
+/// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount.
+pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
+    let (uid, gid) = pail_fuse::process_owner();
+    let cfg = pail_fuse::FuseConfig { uid, gid, ttl: spec.vfs.metadata_ttl, read_only: spec.vfs.read_only };
+    let fsname = format!("pail:{}/{}", spec.store.bucket, spec.vfs.prefix.trim_end_matches('/'));
+    let mount = pail_fuse::mount(vfs, rt.handle().clone(), &spec.dir, &fsname, cfg).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => "fusermount3 was not found: install the fuse3 package (apt-get install fuse3)",
+            std::io::ErrorKind::PermissionDenied => "no permission to mount: check that /dev/fuse is accessible to you",
+            _ => "the FUSE mount failed: check that /dev/fuse exists and fuse3 is installed",
+        };
+        UsageError(format!("cannot mount at {}: {e}; {hint}", spec.dir.display()))
+    })?;
+    println!("Mounted {} at {}", spec.describe(), spec.dir.display());
+    println!("Stop with Ctrl-C, or run: pail unmount {}", spec.dir.display());
+    rt.block_on(wait_for_stop(&mount));
+    tracing::info!(dir = %spec.dir.display(), "unmounting");
+    mount.unmount();
+    Ok(())
+}
+
+async fn wait_for_stop(mount: &pail_fuse::Mount) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    // An external `fusermount3 -u` ends the session thread; look for that now and then.
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = tick.tick() => if mount.is_finished() { return },
+        }
+    }
+}
+
+/// `pail mount`.
+pub fn run_mount(rt: &tokio::runtime::Runtime, args: MountArgs) -> Result<()> {
+    let spec = DriveSpec::from_args(&args)?;
+    check_mount_dir(&spec.dir)?;
+    let vfs = rt.block_on(open_drive(&spec))?;
+    serve(rt, &spec, vfs)
+}
+
+/// `pail unmount`.
+pub fn run_unmount(dir: &Path) -> Result<()> {
+    let status = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg(dir)
+        .status()
+        .map_err(|e| UsageError(format!("cannot run fusermount3 ({e}): install the fuse3 package")))?;
+    if !status.success() {
+        return Err(UsageError(format!("{} is not mounted, or is busy: close programs using it and retry", dir.display())).into());
+    }
+    println!("Unmounted {}", dir.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("4XB").is_err());
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        assert!(check_bucket_name("corp-docs.eu").is_ok());
+        for bad in ["ab", "Upper", "-start", "end-", "a..b", "under_score"] {
+            assert!(check_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn target_splits_into_bucket_and_prefix() {
+        assert_eq!(split_target("docs").expect("ok"), ("docs".into(), String::new()));
+        assert_eq!(split_target("s3://docs/home/alice/").expect("ok"), ("docs".into(), "home/alice/".into()));
+        assert!(split_target("No_Such").is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! The block cache: fixed-size blocks of object content keyed by (key, ETag, block index), so a
+//! changed object is never served from an old version's blocks.
+//!
+//! Tiers: a bounded memory tier (moka, weighed by bytes, LRU so a streaming reader's fresh
+//! blocks are never refused admission) and an optional bounded disk tier (files under the cache
+//! directory; the eviction listener deletes them). Fetches are ranged GETs with `If-Match`
+//! covering a run of blocks; each block is handed to waiters as soon as its bytes arrived. At
+//! most one fetch is in flight per block: later readers wait on the same one.
+//!
+//! Lock order: `inflight` only; never held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use pail_store::{ETag, ObjectStore};
+use tokio::sync::{Semaphore, watch};
+
+use crate::error::{FsError, FsErrorKind, FsResult};
+
+/// One block of one version of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BlockKey {
+    pub key: Arc<str>,
+    pub etag: ETag,
+    pub index: u64,
+}
+
+/// The object a reader reads: key, version and size.
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectRef {
+    pub key: Arc<str>,
+    pub etag: ETag,
+    pub size: u64,
+    /// The displayed path, for error messages.
+    pub path: Arc<str>,
+}
+
+impl ObjectRef {
+    fn block(&self, index: u64) -> BlockKey {
+        BlockKey { key: self.key.clone(), etag: self.etag.clone(), index }
+    }
+}
+
+type Slot = watch::Receiver<Option<Result<Bytes, FsError>>>;
+
+/// Disk tier configuration.
+#[derive(Debug, Clone)]
+pub struct DiskCacheConfig {
+    /// Directory for block files; created if missing, emptied at start.
+    pub dir: PathBuf,
+    /// Upper bound of the bytes kept there.
+    pub max_bytes: u64,
+}
+
+#[derive(Debug)]
+struct DiskTier {
+    dir: PathBuf,
+    index: moka::sync::Cache<BlockKey, u32>,
+}
+
+impl DiskTier {
+    fn open(cfg: &DiskCacheConfig) -> std::io::Result<Self> {
+        let dir = cfg.dir.join("blocks");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let evict_dir = dir.clone();
+        let index = moka::sync::Cache::builder()
+            .max_capacity(cfg.max_bytes)
+            .weigher(|_k, len: &u32| *len)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .eviction_listener(move |k: Arc<BlockKey>, _len, _cause| {
+                let _ = std::fs::remove_file(evict_dir.join(file_name(&k)));
+            })
+            .build();
+        Ok(Self { dir, index })
+    }
+
+    fn read(&self, k: &BlockKey) -> Option<Bytes> {
+        self.index.get(k)?;
+        std::fs::read(self.dir.join(file_name(k))).ok().map(Bytes::from)
+    }
+
+    fn write(&self, k: BlockKey, data: &Bytes) {
+        let path = self.dir.join(file_name(&k));
+        if std::fs::write(&path, data).is_ok() {
+            self.index.insert(k, data.len() as u32);
+        }
+    }
+}
+
+fn file_name(k: &BlockKey) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{}\0{}\0{}", k.key, k.etag, k.index)))
+}
+
+/// Block cache configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockCacheConfig {
+    pub block_size: u64,
+    pub memory_bytes: u64,
+    pub disk: Option<DiskCacheConfig>,
+    pub max_concurrent_gets: usize,
+}
+
+/// The block cache of one drive.
+#[derive(Debug)]
+pub(crate) struct BlockCache {
+    store: Arc<dyn ObjectStore>,
+    block_size: u64,
+    memory: moka::sync::Cache<BlockKey, Bytes>,
+    disk: Option<Arc<DiskTier>>,
+    inflight: Mutex<HashMap<BlockKey, Slot>>,
+    gets: Arc<Semaphore>,
+}
+
+impl BlockCache {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, cfg: BlockCacheConfig) -> std::io::Result<Arc<Self>> {
+        let disk = cfg.disk.as_ref().map(DiskTier::open).transpose()?.map(Arc::new);
+        Ok(Arc::new(Self {
+            store,
+            block_size: cfg.block_size,
+            memory: moka::sync::Cache::builder()
+                .max_capacity(cfg.memory_bytes)
+                .weigher(|_k, v: &Bytes| v.len().min(u32::MAX as usize) as u32)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .build(),
+            disk,
+            inflight: Mutex::default(),
+            gets: Arc::new(Semaphore::new(cfg.max_concurrent_gets.max(1))),
+        }))
+    }
+
+    pub(crate) fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// Bytes currently held by the memory tier.
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        self.memory.run_pending_tasks();
+        self.memory.weighted_size()
+    }
+
+    fn blocks_of(&self, size: u64) -> u64 {
+        size.div_ceil(self.block_size)
+    }
+
+    /// Whether block `index` is cached or on its way.
+    fn is_present(&self, k: &BlockKey) -> bool {
+        self.memory.contains_key(k) || self.inflight.lock().unwrap_or_else(|e| e.into_inner()).contains_key(k)
+    }
+
+    /// Block `index` of `obj`, from memory, disk, an in-flight fetch, or a new fetch of just it.
+    pub(crate) async fn block(self: &Arc<Self>, obj: &ObjectRef, index: u64) -> FsResult<Bytes> {
+        let k = obj.block(index);
+        if let Some(b) = self.memory.get(&k) {
+            return Ok(b);
+        }
+        if let Some(disk) = &self.disk {
+            let (disk, k2) = (disk.clone(), k.clone());
+            if let Ok(Some(b)) = tokio::task::spawn_blocking(move || disk.read(&k2)).await {
+                self.memory.insert(k.clone(), b.clone());
+                return Ok(b);
+            }
+        }
+        let slot = {
+            let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            inflight.get(&k).cloned()
+        };
+        let mut slot = match slot {
+            Some(s) => s,
+            None => {
+                self.fetch(obj, index..index + 1);
+                let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                match inflight.get(&k).cloned() {
+                    Some(s) => s,
+                    // The fetch finished between the two locks: it is in memory now.
+                    None => {
+                        drop(inflight);
+                        return self.memory.get(&k).ok_or_else(|| FsError::new(FsErrorKind::Io, "read", &*obj.path));
+                    }
+                }
+            }
+        };
+        let value = slot
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| FsError::new(FsErrorKind::Io, "read", &*obj.path))?
+            .clone();
+        value.expect("wait_for returned a filled slot")
+    }
+
+    /// Starts background fetches for the blocks in `range` that are neither cached nor in
+    /// flight, grouped into runs of at most `run_blocks` blocks per GET.
+    pub(crate) fn prefetch(self: &Arc<Self>, obj: &ObjectRef, range: std::ops::Range<u64>, run_blocks: u64) {
+        let end = range.end.min(self.blocks_of(obj.size));
+        let mut i = range.start;
+        while i < end {
+            if self.is_present(&obj.block(i)) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < end && i - start < run_blocks && !self.is_present(&obj.block(i)) {
+                i += 1;
+            }
+            self.fetch(obj, start..i);
+        }
+    }
+
+    /// Registers in-flight slots for `blocks` and spawns one ranged GET for them.
+    fn fetch(self: &Arc<Self>, obj: &ObjectRef, blocks: std::ops::Range<u64>) {
+        let mut senders = VecDeque::new();
+        {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            for i in blocks.clone() {
+                let k = obj.block(i);
+                if inflight.contains_key(&k) {
+                    break;
+                }
+                let (tx, rx) = watch::channel(None);
+                inflight.insert(k, rx);
+                senders.push_back((i, tx));
+            }
+        }
+        if senders.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        let obj = obj.clone();
+        tokio::spawn(async move {
+            let first = senders[0].0;
+            let last = first + senders.len() as u64 - 1;
+            let start = first * this.block_size;
+            let end = ((last + 1) * this.block_size).min(obj.size);
+            let result = this.run_fetch(&obj, start..end, first, &mut senders).await;
+            if let Err(e) = result {
+                tracing::debug!(error = %e, key = %obj.key, "block fetch failed");
+                for (_, tx) in senders.drain(..) {
+                    let _ = tx.send(Some(Err(e.clone())));
+                }
+            }
+            let mut inflight = this.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            for i in first..=last {
+                inflight.remove(&obj.block(i));
+            }
+        });
+    }
+
+    /// Fetches `range` and completes each sender's block as its bytes arrive. On return,
+    /// `senders` holds the blocks not completed.
+    async fn run_fetch(
+        &self,
+        obj: &ObjectRef,
+        range: std::ops::Range<u64>,
+        first: u64,
+        senders: &mut VecDeque<(u64, watch::Sender<Option<Result<Bytes, FsError>>>)>,
+    ) -> FsResult<()> {
+        let _permit = self.gets.acquire().await.map_err(|_| FsError::new(FsErrorKind::Io, "read", &*obj.path))?;
+        let got = self
+            .store
+            .get_range(&obj.key, range.clone(), Some(&obj.etag))
+            .await
+            .map_err(|e| FsError::from_store("read", &*obj.path, e))?;
+        let mut body = got.body;
+        let mut index = first;
+        let mut buf = BytesMut::with_capacity(self.block_len(obj, index) as usize);
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(|e| FsError::from_store("read", &*obj.path, e))?;
+            while !chunk.is_empty() {
+                let want = self.block_len(obj, index) as usize - buf.len();
+                let take = want.min(chunk.len());
+                buf.extend_from_slice(&chunk.split_to(take));
+                if buf.len() as u64 == self.block_len(obj, index) {
+                    let block = std::mem::take(&mut buf).freeze();
+                    let (_, tx) = senders.pop_front().expect("one sender per block of the range");
+                    self.complete(obj, index, block, &tx);
+                    index += 1;
+                    if senders.is_empty() {
+                        return Ok(());
+                    }
+                    buf = BytesMut::with_capacity(self.block_len(obj, index) as usize);
+                }
+            }
+        }
+        Err(FsError::new(FsErrorKind::Unavailable, "read (short body)", &*obj.path))
+    }
+
+    fn block_len(&self, obj: &ObjectRef, index: u64) -> u64 {
+        let start = index * self.block_size;
+        (obj.size - start).min(self.block_size)
+    }
+
+    fn complete(&self, obj: &ObjectRef, index: u64, block: Bytes, tx: &watch::Sender<Option<Result<Bytes, FsError>>>) {
+        let k = obj.block(index);
+        self.memory.insert(k.clone(), block.clone());
+        if let Some(disk) = &self.disk {
+            let (disk, b) = (disk.clone(), block.clone());
+            tokio::task::spawn_blocking(move || disk.write(k, &b));
+        }
+        let _ = tx.send(Some(Ok(block)));
+    }
+}

@@ -1,0 +1,103 @@
+//! The file system core's one error type. Adapters map [`FsErrorKind`] with exactly one
+//! function each (`to_errno` in pail-fuse, `to_ntstatus` in pail-winfsp).
+
+use pail_store::{StoreError, StoreErrorKind};
+
+/// What went wrong, in terms every platform can express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FsErrorKind {
+    /// No such file or directory.
+    NotFound,
+    /// A path component is a file, not a directory.
+    NotADirectory,
+    /// A directory where a file was expected.
+    IsADirectory,
+    /// The policy refuses access.
+    AccessDenied,
+    /// The drive is mounted read-only.
+    ReadOnly,
+    /// A name too long for the platform or a key too long for S3.
+    NameTooLong,
+    /// A name that cannot be stored.
+    InvalidName,
+    /// The handle is unknown or closed.
+    BadHandle,
+    /// The file changed on the server while it was open.
+    Stale,
+    /// Credentials are missing, wrong or expired.
+    Unauthenticated,
+    /// The service is unreachable or throttling; retry later.
+    Unavailable,
+    /// Anything else.
+    Io,
+}
+
+/// An error from the file system core.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path:?}: {kind_text}")]
+pub struct FsError {
+    kind: FsErrorKind,
+    op: &'static str,
+    path: String,
+    kind_text: &'static str,
+    #[source]
+    source: Option<std::sync::Arc<StoreError>>,
+}
+
+impl FsError {
+    /// A new error for operation `op` on `path`.
+    pub fn new(kind: FsErrorKind, op: &'static str, path: impl Into<String>) -> Self {
+        Self { kind, op, path: path.into(), kind_text: kind_text(kind), source: None }
+    }
+
+    /// An error caused by a store call.
+    pub fn from_store(op: &'static str, path: impl Into<String>, err: impl Into<std::sync::Arc<StoreError>>) -> Self {
+        let err = err.into();
+        let kind = match err.kind() {
+            StoreErrorKind::NotFound => FsErrorKind::NotFound,
+            StoreErrorKind::AccessDenied => FsErrorKind::AccessDenied,
+            StoreErrorKind::InvalidCredentials | StoreErrorKind::ExpiredCredentials => FsErrorKind::Unauthenticated,
+            StoreErrorKind::Conflict => FsErrorKind::Stale,
+            StoreErrorKind::Throttled | StoreErrorKind::Network => FsErrorKind::Unavailable,
+            _ => FsErrorKind::Io,
+        };
+        Self { kind, op, path: path.into(), kind_text: kind_text(kind), source: Some(err) }
+    }
+
+    /// The kind, for the adapters' mapping.
+    pub fn kind(&self) -> FsErrorKind {
+        self.kind
+    }
+
+    /// The store error behind this one, if any.
+    pub fn store_error(&self) -> Option<&StoreError> {
+        self.source.as_deref()
+    }
+}
+
+impl Clone for FsError {
+    fn clone(&self) -> Self {
+        Self { kind: self.kind, op: self.op, path: self.path.clone(), kind_text: self.kind_text, source: self.source.clone() }
+    }
+}
+
+fn kind_text(kind: FsErrorKind) -> &'static str {
+    match kind {
+        FsErrorKind::NotFound => "not found",
+        FsErrorKind::NotADirectory => "not a directory",
+        FsErrorKind::IsADirectory => "is a directory",
+        FsErrorKind::AccessDenied => "access denied by the bucket's policy",
+        FsErrorKind::ReadOnly => "the drive is read-only",
+        FsErrorKind::NameTooLong => "name too long",
+        FsErrorKind::InvalidName => "name cannot be stored",
+        FsErrorKind::BadHandle => "unknown file handle",
+        FsErrorKind::Stale => "the file changed on the server while open; open it again",
+        FsErrorKind::Unauthenticated => "credentials are missing, wrong or expired",
+        FsErrorKind::Unavailable => "the S3 endpoint is unreachable or busy",
+        FsErrorKind::Io => "input/output error",
+    }
+}
+
+/// Result alias for the core.
+pub type FsResult<T> = Result<T, FsError>;

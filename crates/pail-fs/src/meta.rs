@@ -1,0 +1,241 @@
+//! Metadata: what a path is ([`Attr`]), directory listings ([`Listing`]), and the caches that
+//! keep both for the metadata TTL.
+//!
+//! Invariants: a cached listing is the whole directory (every page merged), sorted by displayed
+//! name, with each name once — a directory wins over a file of the same name, since both
+//! `a` and `a/x` can exist as keys. Lookups answered by a fresh listing never call HeadObject.
+//! Negative entries (the path does not exist) are cached for the same TTL.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use pail_store::{ETag, ObjectMeta, ObjectStore};
+
+use crate::error::{FsError, FsResult};
+use crate::names::{NameEncoding, is_showable};
+use crate::path::VfsPath;
+
+/// File or directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file (an object).
+    File,
+    /// A directory (a prefix, or a `dir/` marker).
+    Directory,
+}
+
+/// What the core knows about a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    /// File or directory.
+    pub kind: FileKind,
+    /// Exact size in bytes (0 for directories).
+    pub size: u64,
+    /// Modification time: `x-amz-meta-mtime` when known, else LastModified.
+    pub mtime: SystemTime,
+    /// The object version, for files.
+    pub etag: Option<ETag>,
+}
+
+impl Attr {
+    /// A directory; S3 prefixes have no time of their own, so the caller picks one.
+    pub fn directory(mtime: SystemTime) -> Self {
+        Self { kind: FileKind::Directory, size: 0, mtime, etag: None }
+    }
+
+    /// A file from its object metadata.
+    pub fn file(meta: &ObjectMeta) -> Self {
+        Self { kind: FileKind::File, size: meta.size, mtime: meta.modified(), etag: Some(meta.etag.clone()) }
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind == FileKind::Directory
+    }
+}
+
+/// One directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The displayed name.
+    pub name: String,
+    /// Its attributes.
+    pub attr: Attr,
+}
+
+/// A whole directory, sorted by name.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Entries in name order (byte order of the displayed names).
+    pub entries: Vec<DirEntry>,
+}
+
+impl Listing {
+    /// The entry called `name`.
+    pub fn get(&self, name: &str) -> Option<&DirEntry> {
+        self.entries.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &self.entries[i])
+    }
+
+    /// Entries strictly after `marker` (WinFsp's continuation); all when `None`.
+    pub fn after(&self, marker: Option<&str>) -> &[DirEntry] {
+        match marker {
+            None => &self.entries,
+            Some(m) => {
+                let i = self.entries.partition_point(|e| e.name.as_str() <= m);
+                &self.entries[i..]
+            }
+        }
+    }
+}
+
+/// The metadata caches of one drive.
+#[derive(Debug)]
+pub(crate) struct MetaCache {
+    /// Whether anything is cached at all (a TTL of zero turns caching off).
+    enabled: bool,
+    /// The time shown for directories: when the drive was mounted.
+    dir_mtime: SystemTime,
+    entries: moka::sync::Cache<VfsPath, Option<Attr>>,
+    listings: moka::future::Cache<VfsPath, Arc<Listing>>,
+    skipped_logged: Mutex<HashSet<String>>,
+}
+
+impl MetaCache {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        let enabled = !ttl.is_zero();
+        let ttl = ttl.max(Duration::from_millis(1));
+        Self {
+            enabled,
+            dir_mtime: SystemTime::now(),
+            entries: moka::sync::Cache::builder().max_capacity(200_000).time_to_live(ttl).build(),
+            listings: moka::future::Cache::builder()
+                .weigher(|_k, v: &Arc<Listing>| v.entries.len().min(u32::MAX as usize) as u32 + 1)
+                .max_capacity(1_000_000)
+                .time_to_live(ttl)
+                .build(),
+            skipped_logged: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn dir_attr(&self) -> Attr {
+        Attr::directory(self.dir_mtime)
+    }
+
+    pub(crate) fn entry(&self, path: &VfsPath) -> Option<Option<Attr>> {
+        self.entries.get(path)
+    }
+
+    pub(crate) fn put_entry(&self, path: VfsPath, attr: Option<Attr>) {
+        if self.enabled {
+            self.entries.insert(path, attr);
+        }
+    }
+
+    pub(crate) async fn cached_listing(&self, dir: &VfsPath) -> Option<Arc<Listing>> {
+        self.listings.get(dir).await
+    }
+
+    /// The listing of `dir`, from the cache or from S3 (one load at a time per directory).
+    pub(crate) async fn listing(
+        &self,
+        store: &dyn ObjectStore,
+        dir: &VfsPath,
+        prefix: &str,
+        names: NameEncoding,
+    ) -> FsResult<Arc<Listing>> {
+        let dir_prefix = dir.to_dir_prefix(prefix, names);
+        if !self.enabled {
+            return Ok(Arc::new(self.load_listing(store, dir, &dir_prefix, names).await?));
+        }
+        let loaded = self
+            .listings
+            .try_get_with(dir.clone(), async {
+                let listing = self.load_listing(store, dir, &dir_prefix, names).await?;
+                Ok::<_, FsError>(Arc::new(listing))
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        for e in &loaded.entries {
+            self.entries.insert(dir.join(&e.name), Some(e.attr.clone()));
+        }
+        Ok(loaded)
+    }
+
+    async fn load_listing(
+        &self,
+        store: &dyn ObjectStore,
+        dir: &VfsPath,
+        dir_prefix: &str,
+        names: NameEncoding,
+    ) -> FsResult<Listing> {
+        let mut map: BTreeMap<String, Attr> = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = store
+                .list_page(dir_prefix, Some("/"), token.as_deref(), None)
+                .await
+                .map_err(|e| FsError::from_store("list", dir.as_str(), e))?;
+            for p in &page.prefixes {
+                let seg = p[dir_prefix.len()..].trim_end_matches('/');
+                if self.showable(p, seg) {
+                    map.insert(names.decode(seg), self.dir_attr());
+                }
+            }
+            for o in &page.objects {
+                let seg = &o.key[dir_prefix.len()..];
+                if seg.is_empty() {
+                    continue; // the directory's own `dir/` marker
+                }
+                if self.showable(&o.key, seg) {
+                    map.entry(names.decode(seg)).or_insert_with(|| Attr::file(o));
+                }
+            }
+            token = page.next;
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(Listing { entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect() })
+    }
+
+    fn showable(&self, key: &str, segment: &str) -> bool {
+        if is_showable(segment) {
+            return true;
+        }
+        let mut logged = self.skipped_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.len() < 10_000 && logged.insert(key.to_owned()) {
+            tracing::warn!(key, "skipping a key that cannot be shown as a file name (empty, '.', '..' or over 255 bytes)");
+        }
+        false
+    }
+
+    /// Forgets what is known about `path` and its parent's listing.
+    pub(crate) async fn invalidate(&self, path: &VfsPath) {
+        self.entries.invalidate(path);
+        if let Some((parent, _)) = path.split_last() {
+            self.listings.invalidate(&parent).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(names: &[&str]) -> Listing {
+        Listing {
+            entries: names.iter().map(|n| DirEntry { name: (*n).into(), attr: Attr::directory(SystemTime::UNIX_EPOCH) }).collect(),
+        }
+    }
+
+    #[test]
+    fn marker_continues_after_the_named_entry() {
+        let l = listing(&["a", "b", "c"]);
+        assert_eq!(l.after(Some("a")).len(), 2);
+        assert_eq!(l.after(Some("bb")).len(), 1);
+        assert_eq!(l.after(None).len(), 3);
+        assert!(l.get("b").is_some());
+        assert!(l.get("d").is_none());
+    }
+}

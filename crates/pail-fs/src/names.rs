@@ -1,0 +1,168 @@
+//! Names: S3 key segments ↔ the names a file system shows.
+//!
+//! Linux shows key segments as they are. Windows forbids `<>:"\|?*`, control characters and a
+//! trailing dot or space, so [`NameEncoding::Windows`] maps them to fullwidth look-alikes
+//! (`<` ↔ `＜` U+FF1C, control U+0001..U+001F ↔ U+2401..U+241F, trailing `.` ↔ `．` U+FF0E,
+//! trailing space ↔ `␠` U+2420) — the convention rclone uses, so files written by other tools keep
+//! their names both ways. A key segment that already holds a look-alike is shown with a quoting
+//! `‛` (U+201B) in front so the mapping stays reversible, as rclone does.
+//!
+//! Segments that no platform can show (`""`, `.`, `..`, longer than 255 bytes) are reported by
+//! [`is_showable`] so listings can skip them.
+
+/// How key segments become displayed names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameEncoding {
+    /// Names are key segments, byte for byte (Linux, macOS).
+    #[default]
+    Identity,
+    /// Windows-forbidden characters become fullwidth look-alikes.
+    Windows,
+}
+
+const QUOTE: char = '\u{201B}';
+const FORBIDDEN: [(char, char); 8] = [
+    ('<', '\u{FF1C}'),
+    ('>', '\u{FF1E}'),
+    (':', '\u{FF1A}'),
+    ('"', '\u{FF02}'),
+    ('\\', '\u{FF3C}'),
+    ('|', '\u{FF5C}'),
+    ('?', '\u{FF1F}'),
+    ('*', '\u{FF0A}'),
+];
+const DOT_LOOKALIKE: char = '\u{FF0E}';
+const SPACE_LOOKALIKE: char = '\u{2420}';
+
+fn to_lookalike(c: char) -> Option<char> {
+    if ('\u{1}'..='\u{1F}').contains(&c) {
+        return char::from_u32(c as u32 + 0x2400);
+    }
+    FORBIDDEN.iter().find(|(a, _)| *a == c).map(|(_, b)| *b)
+}
+
+fn from_lookalike(c: char) -> Option<char> {
+    if ('\u{2401}'..='\u{241F}').contains(&c) {
+        return char::from_u32(c as u32 - 0x2400);
+    }
+    FORBIDDEN.iter().find(|(_, b)| *b == c).map(|(a, _)| *a)
+}
+
+fn is_lookalike(c: char) -> bool {
+    from_lookalike(c).is_some() || c == DOT_LOOKALIKE || c == SPACE_LOOKALIKE || c == QUOTE
+}
+
+impl NameEncoding {
+    /// The displayed name for a key segment.
+    pub fn decode(self, segment: &str) -> String {
+        match self {
+            Self::Identity => segment.to_owned(),
+            Self::Windows => {
+                let mut out = String::with_capacity(segment.len());
+                let n = segment.chars().count();
+                for (i, c) in segment.chars().enumerate() {
+                    let last = i + 1 == n;
+                    if is_lookalike(c) {
+                        out.push(QUOTE);
+                        out.push(c);
+                    } else if let Some(l) = to_lookalike(c) {
+                        out.push(l);
+                    } else if last && c == '.' {
+                        out.push(DOT_LOOKALIKE);
+                    } else if last && c == ' ' {
+                        out.push(SPACE_LOOKALIKE);
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The key segment for a displayed name (inverse of [`decode`](Self::decode)).
+    pub fn encode(self, name: &str) -> String {
+        match self {
+            Self::Identity => name.to_owned(),
+            Self::Windows => {
+                let mut out = String::with_capacity(name.len());
+                let mut chars = name.chars().peekable();
+                while let Some(c) = chars.next() {
+                    let last = chars.peek().is_none();
+                    if c == QUOTE
+                        && let Some(&next) = chars.peek()
+                        && is_lookalike(next)
+                    {
+                        out.push(next);
+                        chars.next();
+                    } else if let Some(a) = from_lookalike(c) {
+                        out.push(a);
+                    } else if last && c == DOT_LOOKALIKE {
+                        out.push('.');
+                    } else if last && c == SPACE_LOOKALIKE {
+                        out.push(' ');
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Whether a key segment can appear as a directory entry on every platform pail serves.
+pub fn is_showable(segment: &str) -> bool {
+    !segment.is_empty() && segment != "." && segment != ".." && segment.len() <= 255 && !segment.contains('\0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_forbidden_characters_round_trip() {
+        let w = NameEncoding::Windows;
+        for key in ["a<b>c", "what?", "x:y\"z", "pipe|star*", "back\\slash", "ctl\u{1}\u{1f}", "dot.", "space ", "a.b"] {
+            let shown = w.decode(key);
+            assert!(!shown.chars().any(|c| "<>:\"\\|?*".contains(c) || (c as u32) < 0x20), "{shown:?}");
+            assert!(!shown.ends_with('.') && !shown.ends_with(' '), "{shown:?}");
+            assert_eq!(w.encode(&shown), key, "round trip of {key:?}");
+        }
+    }
+
+    #[test]
+    fn windows_mapping_matches_rclone_lookalikes() {
+        let w = NameEncoding::Windows;
+        assert_eq!(w.decode("a<b"), "a\u{FF1C}b");
+        assert_eq!(w.decode("q?"), "q\u{FF1F}");
+        assert_eq!(w.decode("end."), "end\u{FF0E}");
+        assert_eq!(w.encode("a\u{FF1A}b"), "a:b");
+    }
+
+    #[test]
+    fn keys_that_already_hold_lookalikes_stay_reversible() {
+        let w = NameEncoding::Windows;
+        let key = "full\u{FF1C}width";
+        let shown = w.decode(key);
+        assert_ne!(w.encode(&shown), "full<width");
+        assert_eq!(w.encode(&shown), key);
+    }
+
+    #[test]
+    fn identity_keeps_everything() {
+        let i = NameEncoding::Identity;
+        assert_eq!(i.decode("a<b> "), "a<b> ");
+        assert_eq!(i.encode("a<b> "), "a<b> ");
+    }
+
+    #[test]
+    fn unshowable_segments() {
+        assert!(!is_showable(""));
+        assert!(!is_showable("."));
+        assert!(!is_showable(".."));
+        assert!(!is_showable(&"x".repeat(256)));
+        assert!(is_showable(&"x".repeat(255)));
+        assert!(is_showable("ünïcødé"));
+    }
+}

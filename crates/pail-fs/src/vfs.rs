@@ -1,0 +1,314 @@
+//! [`Vfs`]: one mounted drive — lookups, listings, open handles and reads — over an
+//! [`ObjectStore`]. Both adapters call it; it knows nothing of FUSE or WinFsp.
+//!
+//! Lock order: `handles`, then a handle's `state`; neither is held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pail_store::{ObjectStore, StoreErrorKind};
+
+use crate::blocks::{BlockCache, BlockCacheConfig, DiskCacheConfig, ObjectRef};
+use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::meta::{Attr, Listing, MetaCache};
+use crate::names::{NameEncoding, is_showable};
+use crate::path::VfsPath;
+use crate::reader::{ReadState, WindowConfig};
+
+/// The longest key S3 accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+const MIB: u64 = 1 << 20;
+
+/// Settings of one drive.
+#[derive(Debug, Clone)]
+pub struct VfsConfig {
+    /// Key prefix the drive shows as its root: empty, or ending with `/`.
+    pub prefix: String,
+    /// Refuse every change.
+    pub read_only: bool,
+    /// How long metadata and listings are trusted.
+    pub metadata_ttl: Duration,
+    /// Size of cached blocks.
+    pub block_size: u64,
+    /// Largest single ranged GET issued while prefetching.
+    pub part_size: u64,
+    /// First prefetch window of a sequential reader.
+    pub initial_window: u64,
+    /// Largest prefetch window.
+    pub max_window: u64,
+    /// Bound of the memory block cache.
+    pub memory_cache_bytes: u64,
+    /// Optional disk block cache.
+    pub disk_cache: Option<DiskCacheConfig>,
+    /// Bound of concurrent GETs.
+    pub max_concurrent_gets: usize,
+    /// How names are shown.
+    pub names: NameEncoding,
+}
+
+impl Default for VfsConfig {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            read_only: false,
+            metadata_ttl: Duration::from_secs(5),
+            block_size: MIB,
+            part_size: 8 * MIB,
+            initial_window: 8 * MIB,
+            max_window: 64 * MIB,
+            memory_cache_bytes: 128 * MIB,
+            disk_cache: None,
+            max_concurrent_gets: 16,
+            names: NameEncoding::Identity,
+        }
+    }
+}
+
+/// An open file handle's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandleId(pub u64);
+
+#[derive(Debug)]
+struct Handle {
+    obj: ObjectRef,
+    path: VfsPath,
+    state: Mutex<ReadState>,
+}
+
+/// Numbers for `statfs` / GetVolumeInfo. S3 has no capacity, so these are large and constant.
+#[derive(Debug, Clone, Copy)]
+pub struct VolumeStats {
+    /// Block size reported.
+    pub block_size: u32,
+    /// Total blocks.
+    pub blocks: u64,
+    /// Free blocks.
+    pub free_blocks: u64,
+    /// Total inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub free_files: u64,
+    /// Longest name.
+    pub max_name_len: u32,
+}
+
+/// One mounted drive.
+#[derive(Debug)]
+pub struct Vfs {
+    store: Arc<dyn ObjectStore>,
+    cfg: VfsConfig,
+    meta: MetaCache,
+    blocks: Arc<BlockCache>,
+    handles: Mutex<HashMap<HandleId, Arc<Handle>>>,
+    next_handle: AtomicU64,
+}
+
+impl Vfs {
+    /// A drive over `store`. Does not contact the store; see [`Vfs::probe`].
+    pub fn new(store: Arc<dyn ObjectStore>, mut cfg: VfsConfig) -> FsResult<Arc<Self>> {
+        if !cfg.prefix.is_empty() && !cfg.prefix.ends_with('/') {
+            cfg.prefix.push('/');
+        }
+        cfg.block_size = cfg.block_size.max(64 * 1024);
+        cfg.part_size = cfg.part_size.max(cfg.block_size);
+        // A window larger than half the memory cache would evict its own blocks before use.
+        cfg.max_window = cfg.max_window.min(cfg.memory_cache_bytes / 2).max(cfg.block_size);
+        cfg.initial_window = cfg.initial_window.min(cfg.max_window);
+        let blocks = BlockCache::new(
+            store.clone(),
+            BlockCacheConfig {
+                block_size: cfg.block_size,
+                memory_bytes: cfg.memory_cache_bytes,
+                disk: cfg.disk_cache.clone(),
+                max_concurrent_gets: cfg.max_concurrent_gets,
+            },
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot prepare the disk cache");
+            FsError::new(FsErrorKind::Io, "opening the disk cache", "")
+        })?;
+        Ok(Arc::new(Self {
+            meta: MetaCache::new(cfg.metadata_ttl),
+            store,
+            blocks,
+            cfg,
+            handles: Mutex::default(),
+            next_handle: AtomicU64::new(1),
+        }))
+    }
+
+    /// The drive's settings.
+    pub fn config(&self) -> &VfsConfig {
+        &self.cfg
+    }
+
+    /// Checks, with one small listing, that the bucket exists and the credentials may list the
+    /// drive's root. Meant for mount time, so a wrong bucket, endpoint or key fails at once.
+    pub async fn probe(&self) -> FsResult<()> {
+        self.store
+            .list_page(&self.cfg.prefix, Some("/"), None, Some(1))
+            .await
+            .map(|_| ())
+            .map_err(|e| FsError::from_store("probe", "/", e))
+    }
+
+    fn key_of(&self, path: &VfsPath) -> FsResult<String> {
+        for n in path.names() {
+            if !is_showable(n) {
+                return Err(FsError::new(FsErrorKind::InvalidName, "lookup", path.as_str()));
+            }
+        }
+        let key = path.to_key(&self.cfg.prefix, self.cfg.names);
+        if key.len() + 1 > MAX_KEY_LEN {
+            return Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str()));
+        }
+        Ok(key)
+    }
+
+    /// What `path` is.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn lookup(&self, path: &VfsPath) -> FsResult<Attr> {
+        let Some((parent, name)) = path.split_last() else {
+            return Ok(self.meta.dir_attr());
+        };
+        if let Some(cached) = self.meta.entry(path) {
+            return cached.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
+        }
+        if let Some(listing) = self.meta.cached_listing(&parent).await {
+            let found = listing.get(name).map(|e| e.attr.clone());
+            self.meta.put_entry(path.clone(), found.clone());
+            return found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
+        }
+        let key = match self.key_of(path) {
+            Ok(k) => k,
+            Err(e) if e.kind() == FsErrorKind::InvalidName => {
+                return Err(FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
+            }
+            Err(e) => return Err(e),
+        };
+        let dir_prefix = format!("{key}/");
+        let (head, list) =
+            tokio::join!(self.store.head(&key), self.store.list_page(&dir_prefix, Some("/"), None, Some(1)));
+        let found = match (head, list) {
+            (_, Ok(page)) if !page.objects.is_empty() || !page.prefixes.is_empty() => Some(self.meta.dir_attr()),
+            (Ok(meta), _) => Some(Attr::file(&meta)),
+            (Err(h), Ok(_)) if h.kind() == StoreErrorKind::NotFound => None,
+            (Err(h), Ok(_)) => return Err(FsError::from_store("lookup", path.as_str(), h)),
+            (_, Err(l)) => return Err(FsError::from_store("lookup", path.as_str(), l)),
+        };
+        self.meta.put_entry(path.clone(), found.clone());
+        found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()))
+    }
+
+    /// Every entry of directory `path`, sorted by name.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn read_dir(&self, path: &VfsPath) -> FsResult<Arc<Listing>> {
+        if !self.lookup(path).await?.is_dir() {
+            return Err(FsError::new(FsErrorKind::NotADirectory, "read_dir", path.as_str()));
+        }
+        self.meta.listing(self.store.as_ref(), path, &self.cfg.prefix, self.cfg.names).await
+    }
+
+    /// Opens file `path` for reading.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn open(&self, path: &VfsPath) -> FsResult<(HandleId, Attr)> {
+        let attr = self.lookup(path).await?;
+        let Some(etag) = attr.etag.clone().filter(|_| !attr.is_dir()) else {
+            return Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str()));
+        };
+        let obj = ObjectRef {
+            key: self.key_of(path)?.into(),
+            etag,
+            size: attr.size,
+            path: path.as_str().into(),
+        };
+        let state = ReadState::new(WindowConfig {
+            initial: self.cfg.initial_window,
+            max: self.cfg.max_window,
+            block_size: self.cfg.block_size,
+        });
+        let id = HandleId(self.next_handle.fetch_add(1, Ordering::Relaxed));
+        let handle = Arc::new(Handle { obj, path: path.clone(), state: Mutex::new(state) });
+        self.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(id, handle);
+        Ok((id, attr))
+    }
+
+    fn handle(&self, id: HandleId) -> FsResult<Arc<Handle>> {
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| FsError::new(FsErrorKind::BadHandle, "read", ""))
+    }
+
+    /// Up to `len` bytes at `offset` of an open file; fewer only at the end of the file.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn read(&self, id: HandleId, offset: u64, len: u32) -> FsResult<Bytes> {
+        let h = self.handle(id)?;
+        let size = h.obj.size;
+        if offset >= size || len == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = (offset + u64::from(len)).min(size);
+        let bs = self.blocks.block_size();
+        let plan = h.state.lock().unwrap_or_else(|e| e.into_inner()).on_read(offset, end - offset);
+        if !plan.prefetch.is_empty() {
+            self.blocks.prefetch(&h.obj, plan.prefetch, self.cfg.part_size / bs);
+        }
+        let (first, last) = (offset / bs, (end - 1) / bs);
+        let result = if first == last {
+            self.blocks.block(&h.obj, first).await.map(|b| {
+                let start = (offset - first * bs) as usize;
+                b.slice(start..start + (end - offset) as usize)
+            })
+        } else {
+            let blocks =
+                futures::future::try_join_all((first..=last).map(|i| self.blocks.block(&h.obj, i))).await;
+            blocks.map(|blocks| {
+                let mut out = BytesMut::with_capacity((end - offset) as usize);
+                for (i, b) in (first..=last).zip(blocks) {
+                    let block_start = i * bs;
+                    let from = offset.saturating_sub(block_start) as usize;
+                    let to = ((end - block_start) as usize).min(b.len());
+                    out.extend_from_slice(&b[from..to]);
+                }
+                out.freeze()
+            })
+        };
+        if let Err(e) = &result
+            && e.kind() == FsErrorKind::Stale
+        {
+            // The object changed: the next open must see the new version.
+            self.meta.invalidate(&h.path).await;
+        }
+        result
+    }
+
+    /// Closes a handle.
+    pub fn release(&self, id: HandleId) {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    /// Volume numbers for statfs.
+    pub fn volume_stats(&self) -> VolumeStats {
+        const PIB_IN_4K: u64 = (1 << 50) / 4096;
+        VolumeStats {
+            block_size: 4096,
+            blocks: PIB_IN_4K,
+            free_blocks: if self.cfg.read_only { 0 } else { PIB_IN_4K },
+            files: 1 << 40,
+            free_files: 1 << 40,
+            max_name_len: 255,
+        }
+    }
+
+    /// Bytes held by the memory block cache now.
+    pub fn memory_cache_bytes(&self) -> u64 {
+        self.blocks.memory_bytes()
+    }
+}

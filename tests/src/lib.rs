@@ -1,0 +1,142 @@
+//! The end-to-end test kit: a [`TestDrive`] is pail-emulator on 127.0.0.1 plus a real FUSE mount
+//! of it through pail-store (aws-sdk-s3 over HTTP), pail-fs and pail-fuse, in a fresh temporary
+//! directory. Tests then use plain `std::fs` on the mount, as any program would.
+//!
+//! A machine without `/dev/fuse` or `fusermount3` fails these tests loudly; they never skip.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pail_emulator::Emulator;
+use pail_fs::{Vfs, VfsConfig};
+use pail_store::{Credentials, S3Store, S3StoreConfig};
+use rand::{RngCore, SeedableRng};
+
+/// The bucket every test drive uses unless told otherwise.
+pub const BUCKET: &str = "pail-test";
+
+/// Panics with a clear message when FUSE is not usable here.
+pub fn require_fuse() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: end-to-end tests need FUSE (load the fuse module, or run the container with --device /dev/fuse)"
+    );
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("fusermount3").exists()))
+        .unwrap_or(false);
+    assert!(found, "fusermount3 is missing: install the fuse3 package (the test command's setup does this)");
+}
+
+/// Logs to stderr when `PAIL_LOG` is set (e.g. `PAIL_LOG=debug`).
+pub fn init_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    rand::rngs::SmallRng::seed_from_u64(seed).fill_bytes(&mut data);
+    data
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// An S3 store config pointing at `emu` with its keys.
+pub fn store_config(emu: &Emulator, bucket: &str) -> S3StoreConfig {
+    let (ak, sk) = emu.credentials();
+    let mut cfg = S3StoreConfig::new(bucket);
+    cfg.endpoint_url = Some(emu.endpoint());
+    cfg.region = Some(pail_emulator::REGION.into());
+    cfg.force_path_style = true;
+    cfg.credentials = Credentials::Static { access_key_id: ak.into(), secret_access_key: sk.into(), session_token: None };
+    cfg
+}
+
+/// The emulator plus a mounted drive of it.
+#[derive(Debug)]
+pub struct TestDrive {
+    /// The S3 emulator; tests change the bucket through it as another client would.
+    pub emu: Emulator,
+    /// The drive's core, for assertions on its state.
+    pub vfs: Arc<Vfs>,
+    mount: Option<pail_fuse::Mount>,
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+/// How to build a [`TestDrive`].
+#[derive(Debug, Clone)]
+pub struct DriveOptions {
+    /// Drive settings (prefix, TTL, caches…).
+    pub vfs: VfsConfig,
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        Self { vfs: VfsConfig { read_only: true, ..VfsConfig::default() } }
+    }
+}
+
+impl TestDrive {
+    /// Starts the emulator, lets `seed` fill it, and mounts the bucket with default settings.
+    pub fn start(seed: impl FnOnce(&Emulator)) -> Self {
+        Self::start_with(DriveOptions::default(), seed)
+    }
+
+    /// Starts the emulator, lets `seed` fill it, and mounts it as `opts` say.
+    pub fn start_with(opts: DriveOptions, seed: impl FnOnce(&Emulator)) -> Self {
+        require_fuse();
+        init_logging();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator starts");
+        seed(&emu);
+        let store = rt.block_on(S3Store::new(store_config(&emu, BUCKET))).expect("store");
+        let vfs = Vfs::new(Arc::new(store), opts.vfs.clone()).expect("vfs");
+        rt.block_on(vfs.probe()).expect("the drive's root can be listed");
+        let dir = tempfile::Builder::new().prefix("pail-e2e-").tempdir().expect("mount dir");
+        let (uid, gid) = pail_fuse::process_owner();
+        let cfg = pail_fuse::FuseConfig { uid, gid, ttl: opts.vfs.metadata_ttl, read_only: opts.vfs.read_only };
+        let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir.path(), "pail:test", cfg)
+            .expect("FUSE mount (needs /dev/fuse and fusermount3)");
+        Self { emu, vfs, mount: Some(mount), dir, rt }
+    }
+
+    /// The mount point.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the mount.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The runtime the drive runs on.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+
+    /// The metadata TTL in effect.
+    pub fn ttl(&self) -> Duration {
+        self.vfs.config().metadata_ttl
+    }
+}
+
+impl Drop for TestDrive {
+    fn drop(&mut self) {
+        if let Some(m) = self.mount.take() {
+            m.unmount();
+        }
+    }
+}
