@@ -25,25 +25,43 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[test]
 fn nested_folders_list_prefixes_markers_and_files() {
     let drive = TestDrive::start(|emu| {
-        for key in ["top.txt", "a/one.txt", "a/b/two.txt", "a/b/c/three.txt", "empty/", "marker-and-file/", "marker-and-file/x"] {
+        for key in [
+            "top.txt",
+            "a/one.txt",
+            "a/b/two.txt",
+            "a/b/c/three.txt",
+            "empty/",
+            "marker-and-file/",
+            "marker-and-file/x",
+        ] {
             emu.put(BUCKET, key, format!("content of {key}")).expect("seed");
         }
     });
-    assert_eq!(names_in(drive.root()), set(&["a", "empty", "marker-and-file", "top.txt"]));
+    assert_eq!(
+        names_in(drive.root()),
+        set(&["a", "empty", "marker-and-file", "top.txt"])
+    );
     assert_eq!(names_in(&drive.path("a")), set(&["b", "one.txt"]));
     assert_eq!(names_in(&drive.path("a/b")), set(&["c", "two.txt"]));
     assert_eq!(names_in(&drive.path("a/b/c")), set(&["three.txt"]));
-    assert!(names_in(&drive.path("empty")).is_empty(), "a dir/ marker is an empty folder, not a file");
+    assert!(
+        names_in(&drive.path("empty")).is_empty(),
+        "a dir/ marker is an empty folder, not a file"
+    );
     assert!(drive.path("a/b").is_dir());
     assert!(drive.path("a/b/two.txt").is_file());
-    assert_eq!(std::fs::read_to_string(drive.path("a/b/c/three.txt")).expect("read"), "content of a/b/c/three.txt");
+    assert_eq!(
+        std::fs::read_to_string(drive.path("a/b/c/three.txt")).expect("read"),
+        "content of a/b/c/three.txt"
+    );
 }
 
 #[test]
 fn folder_of_ten_thousand_keys_lists_completely() {
     let drive = TestDrive::start(|emu| {
         for i in 0..10_000 {
-            emu.put(BUCKET, &format!("big/file-{i:05}.txt"), &b"x"[..]).expect("seed");
+            emu.put(BUCKET, &format!("big/file-{i:05}.txt"), &b"x"[..])
+                .expect("seed");
         }
         emu.put(BUCKET, "big/sub/inner", &b"y"[..]).expect("seed");
     });
@@ -60,20 +78,28 @@ fn stat_shows_exact_sizes_and_mtimes() {
     let drive = TestDrive::start(|emu| {
         let mut opts = PutOptions::default();
         opts.metadata.insert("mtime".into(), "1600000000.5".into());
-        emu.put_with(BUCKET, "with-mtime.bin", random_bytes(12_345, 1), opts).expect("seed");
+        emu.put_with(BUCKET, "with-mtime.bin", random_bytes(12_345, 1), opts)
+            .expect("seed");
         emu.put(BUCKET, "plain.bin", random_bytes(7, 2)).expect("seed");
         emu.put(BUCKET, "empty.bin", Vec::new()).expect("seed");
     });
     let with = std::fs::metadata(drive.path("with-mtime.bin")).expect("stat");
     assert_eq!(with.len(), 12_345);
-    assert_eq!(with.modified().expect("mtime"), UNIX_EPOCH + Duration::from_millis(1_600_000_000_500));
+    assert_eq!(
+        with.modified().expect("mtime"),
+        UNIX_EPOCH + Duration::from_millis(1_600_000_000_500)
+    );
     let plain = std::fs::metadata(drive.path("plain.bin")).expect("stat");
     assert_eq!(plain.len(), 7);
     let last_modified = drive.emu.head(BUCKET, "plain.bin").expect("exists").last_modified;
     // HTTP dates have whole seconds, as S3's HEAD answers do.
     let whole_seconds = last_modified.duration_since(UNIX_EPOCH).expect("after epoch").as_secs();
     let shown = plain.modified().expect("mtime");
-    assert_eq!(shown, UNIX_EPOCH + Duration::from_secs(whole_seconds), "LastModified is shown when no x-amz-meta-mtime");
+    assert_eq!(
+        shown,
+        UNIX_EPOCH + Duration::from_secs(whole_seconds),
+        "LastModified is shown when no x-amz-meta-mtime"
+    );
     assert_eq!(std::fs::metadata(drive.path("empty.bin")).expect("stat").len(), 0);
     assert!(std::fs::read(drive.path("empty.bin")).expect("read").is_empty());
 }
@@ -91,7 +117,10 @@ fn large_file_reads_back_with_the_same_sha256() {
     assert_eq!(got.len(), 100 << 20);
     assert_eq!(sha256_hex(&got), expected);
     let cached = drive.vfs.memory_cache_bytes();
-    assert!(cached <= drive.vfs.config().memory_cache_bytes, "memory cache {cached} over its bound");
+    assert!(
+        cached <= drive.vfs.config().memory_cache_bytes,
+        "memory cache {cached} over its bound"
+    );
 }
 
 #[test]
@@ -120,15 +149,26 @@ fn random_offset_reads_match_the_source() {
 
 #[test]
 fn awkward_names_show_up_as_they_are_on_linux() {
-    let names = ["what?.txt", "a<b>c", "colon:quote\"pipe|star*", "trailing dot.", "trailing space ", "ünïcødé 文件 🎉"];
+    let names = [
+        "what?.txt",
+        "a<b>c",
+        "colon:quote\"pipe|star*",
+        "trailing dot.",
+        "trailing space ",
+        "ünïcødé 文件 🎉",
+    ];
     let drive = TestDrive::start(|emu| {
         for n in names {
-            emu.put(BUCKET, &format!("odd/{n}"), n.as_bytes().to_vec()).expect("seed");
+            emu.put(BUCKET, &format!("odd/{n}"), n.as_bytes().to_vec())
+                .expect("seed");
         }
     });
     assert_eq!(names_in(&drive.path("odd")), set(&names));
     for n in names {
-        assert_eq!(std::fs::read(drive.path(&format!("odd/{n}"))).expect("read"), n.as_bytes());
+        assert_eq!(
+            std::fs::read(drive.path(&format!("odd/{n}"))).expect("read"),
+            n.as_bytes()
+        );
     }
 }
 
@@ -141,7 +181,10 @@ fn a_900_byte_key_over_several_folders_is_reachable() {
         emu.put(BUCKET, &key, &b"deep"[..]).expect("seed");
     });
     assert_eq!(std::fs::read(drive.path(&key)).expect("read"), b"deep");
-    assert_eq!(names_in(&drive.path(&segments[..5].join("/"))), set(&[segments[5].as_str()]));
+    assert_eq!(
+        names_in(&drive.path(&segments[..5].join("/"))),
+        set(&[segments[5].as_str()])
+    );
 }
 
 #[test]
@@ -164,7 +207,12 @@ fn a_missing_object_is_enoent() {
     let drive = TestDrive::start(|emu| {
         emu.put(BUCKET, "here/present.txt", &b"p"[..]).expect("seed");
     });
-    for missing in ["absent.txt", "here/absent.txt", "nowhere/at/all.txt", "here/present.txt/child"] {
+    for missing in [
+        "absent.txt",
+        "here/absent.txt",
+        "nowhere/at/all.txt",
+        "here/present.txt/child",
+    ] {
         let err = std::fs::metadata(drive.path(missing)).expect_err(missing);
         assert!(
             err.raw_os_error() == Some(libc::ENOENT) || err.raw_os_error() == Some(libc::ENOTDIR),
@@ -179,15 +227,27 @@ fn a_missing_object_is_enoent() {
 fn an_object_changed_on_the_server_is_seen_after_the_ttl() {
     // TTL 0: metadata is revalidated on every call, so "after the TTL" is "on the next call",
     // without any waiting in the test.
-    let opts = DriveOptions { vfs: VfsConfig { read_only: true, metadata_ttl: Duration::ZERO, ..VfsConfig::default() } };
+    let opts = DriveOptions {
+        vfs: VfsConfig {
+            read_only: true,
+            metadata_ttl: Duration::ZERO,
+            ..VfsConfig::default()
+        },
+    };
     let v1 = random_bytes(3 << 20, 5);
     let v2 = random_bytes(5 << 20, 6);
     let drive = TestDrive::start_with(opts, |emu| {
         emu.put(BUCKET, "doc.bin", v1.clone()).expect("seed");
     });
     assert_eq!(std::fs::read(drive.path("doc.bin")).expect("read v1"), v1);
-    drive.emu.put(BUCKET, "doc.bin", v2.clone()).expect("server-side change");
-    assert_eq!(std::fs::metadata(drive.path("doc.bin")).expect("stat").len(), v2.len() as u64);
+    drive
+        .emu
+        .put(BUCKET, "doc.bin", v2.clone())
+        .expect("server-side change");
+    assert_eq!(
+        std::fs::metadata(drive.path("doc.bin")).expect("stat").len(),
+        v2.len() as u64
+    );
     let got = std::fs::read(drive.path("doc.bin")).expect("read v2");
     assert_eq!(got.len(), v2.len());
     assert!(got == v2, "new content, no block of the old version");
@@ -198,7 +258,12 @@ fn a_handle_open_across_a_server_change_never_mixes_versions() {
     let v1 = random_bytes(4 << 20, 7);
     let v2 = random_bytes(4 << 20, 8);
     let opts = DriveOptions {
-        vfs: VfsConfig { read_only: true, initial_window: 1 << 20, max_window: 1 << 20, ..VfsConfig::default() },
+        vfs: VfsConfig {
+            read_only: true,
+            initial_window: 1 << 20,
+            max_window: 1 << 20,
+            ..VfsConfig::default()
+        },
     };
     let drive = TestDrive::start_with(opts, |emu| {
         emu.put(BUCKET, "f.bin", v1.clone()).expect("seed");
@@ -224,7 +289,9 @@ fn a_denied_prefix_is_eacces() {
         emu.deny_prefix(BUCKET, "private/");
     });
     assert_eq!(std::fs::read(drive.path("public/a.txt")).expect("allowed"), b"a");
-    let err = std::fs::read_dir(drive.path("private")).map(|_| ()).expect_err("denied listing");
+    let err = std::fs::read_dir(drive.path("private"))
+        .map(|_| ())
+        .expect_err("denied listing");
     assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
     let err = std::fs::read(drive.path("private/b.txt")).expect_err("denied read");
     assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
@@ -232,7 +299,13 @@ fn a_denied_prefix_is_eacces() {
 
 #[test]
 fn a_prefix_mount_shows_only_that_folder() {
-    let opts = DriveOptions { vfs: VfsConfig { read_only: true, prefix: "home/alice".into(), ..VfsConfig::default() } };
+    let opts = DriveOptions {
+        vfs: VfsConfig {
+            read_only: true,
+            prefix: "home/alice".into(),
+            ..VfsConfig::default()
+        },
+    };
     let drive = TestDrive::start_with(opts, |emu| {
         emu.put(BUCKET, "home/alice/notes.txt", &b"mine"[..]).expect("seed");
         emu.put(BUCKET, "home/alice/docs/cv.txt", &b"cv"[..]).expect("seed");
@@ -249,7 +322,10 @@ fn the_mount_is_read_only() {
     let drive = TestDrive::start(|emu| {
         emu.put(BUCKET, "f.txt", &b"f"[..]).expect("seed");
     });
-    let err = std::fs::OpenOptions::new().write(true).open(drive.path("f.txt")).expect_err("write open");
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(drive.path("f.txt"))
+        .expect_err("write open");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     let err = std::fs::write(drive.path("new.txt"), b"n").expect_err("create");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");

@@ -25,13 +25,19 @@ pub fn require_fuse() {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("fusermount3").exists()))
         .unwrap_or(false);
-    assert!(found, "fusermount3 is missing: install the fuse3 package (the test command's setup does this)");
+    assert!(
+        found,
+        "fusermount3 is missing: install the fuse3 package (the test command's setup does this)"
+    );
 }
 
 /// Logs to stderr when `PAIL_LOG` is set (e.g. `PAIL_LOG=debug`).
 pub fn init_logging() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -55,7 +61,11 @@ pub fn store_config(emu: &Emulator, bucket: &str) -> S3StoreConfig {
     cfg.endpoint_url = Some(emu.endpoint());
     cfg.region = Some(pail_emulator::REGION.into());
     cfg.force_path_style = true;
-    cfg.credentials = Credentials::Static { access_key_id: ak.into(), secret_access_key: sk.into(), session_token: None };
+    cfg.credentials = Credentials::Static {
+        access_key_id: ak.into(),
+        secret_access_key: sk.into(),
+        session_token: None,
+    };
     cfg
 }
 
@@ -80,7 +90,12 @@ pub struct DriveOptions {
 
 impl Default for DriveOptions {
     fn default() -> Self {
-        Self { vfs: VfsConfig { read_only: true, ..VfsConfig::default() } }
+        Self {
+            vfs: VfsConfig {
+                read_only: true,
+                ..VfsConfig::default()
+            },
+        }
     }
 }
 
@@ -99,17 +114,33 @@ impl TestDrive {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator starts");
+        let emu = rt
+            .block_on(Emulator::start_with_buckets(&[BUCKET]))
+            .expect("emulator starts");
         seed(&emu);
         let store = rt.block_on(S3Store::new(store_config(&emu, BUCKET))).expect("store");
         let vfs = Vfs::new(Arc::new(store), opts.vfs.clone()).expect("vfs");
         rt.block_on(vfs.probe()).expect("the drive's root can be listed");
-        let dir = tempfile::Builder::new().prefix("pail-e2e-").tempdir().expect("mount dir");
+        let dir = tempfile::Builder::new()
+            .prefix("pail-e2e-")
+            .tempdir()
+            .expect("mount dir");
         let (uid, gid) = pail_fuse::process_owner();
-        let cfg = pail_fuse::FuseConfig { uid, gid, ttl: opts.vfs.metadata_ttl, read_only: opts.vfs.read_only };
+        let cfg = pail_fuse::FuseConfig {
+            uid,
+            gid,
+            ttl: opts.vfs.metadata_ttl,
+            read_only: opts.vfs.read_only,
+        };
         let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir.path(), "pail:test", cfg)
             .expect("FUSE mount (needs /dev/fuse and fusermount3)");
-        Self { emu, vfs, mount: Some(mount), dir, rt }
+        Self {
+            emu,
+            vfs,
+            mount: Some(mount),
+            dir,
+            rt,
+        }
     }
 
     /// The mount point.

@@ -31,17 +31,43 @@ fn samples(big: u64) -> Vec<(String, Bytes, Option<&'static str>)> {
     let mut files = vec![
         (
             "README.txt".into(),
-            text("This drive is an S3 bucket served by pail's built-in emulator.\nOpen, copy and read files as on any disk.\n"),
+            text(
+                "This drive is an S3 bucket served by pail's built-in emulator.\nOpen, copy and read files as on any disk.\n",
+            ),
             None,
         ),
-        ("Documents/Quarterly report.txt".into(), text("Revenue up, costs down.\n"), Some("1700000000")),
-        ("Documents/Minutes/2026-11-02.txt".into(), text("Attendees: everyone.\n"), None),
-        ("Documents/Minutes/2026-11-09.txt".into(), text("Decisions: ship pail.\n"), None),
-        ("Projects/pail/notes.md".into(), text("# Notes\n\n- mount\n- read\n"), None),
-        ("Projects/pail/src/main.rs".into(), text("fn main() {\n    println!(\"hello from S3\");\n}\n"), None),
+        (
+            "Documents/Quarterly report.txt".into(),
+            text("Revenue up, costs down.\n"),
+            Some("1700000000"),
+        ),
+        (
+            "Documents/Minutes/2026-11-02.txt".into(),
+            text("Attendees: everyone.\n"),
+            None,
+        ),
+        (
+            "Documents/Minutes/2026-11-09.txt".into(),
+            text("Decisions: ship pail.\n"),
+            None,
+        ),
+        (
+            "Projects/pail/notes.md".into(),
+            text("# Notes\n\n- mount\n- read\n"),
+            None,
+        ),
+        (
+            "Projects/pail/src/main.rs".into(),
+            text("fn main() {\n    println!(\"hello from S3\");\n}\n"),
+            None,
+        ),
         ("Photos/2026/.keep".into(), Bytes::new(), None),
         ("Empty folder/".into(), Bytes::new(), None),
-        ("Names/what? <yes> \"quoted\" | star*.txt".into(), text("Windows shows these with look-alike characters.\n"), None),
+        (
+            "Names/what? <yes> \"quoted\" | star*.txt".into(),
+            text("Windows shows these with look-alike characters.\n"),
+            None,
+        ),
         ("Names/ünïcødé 文件.txt".into(), text("UTF-8 names work.\n"), None),
     ];
     if big > 0 {
@@ -60,26 +86,43 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&dir).map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     check_mount_dir(&dir)?;
-    let emulator = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).context("starting the S3 emulator")?;
+    let emulator = rt
+        .block_on(Emulator::start_with_buckets(&[BUCKET]))
+        .context("starting the S3 emulator")?;
     println!("Preparing sample files…");
     for (key, data, mtime) in samples(args.big_file_size) {
         let mut opts = PutOptions::default();
         if let Some(m) = mtime {
             opts.metadata.insert(pail_store::MTIME_METADATA_KEY.into(), m.into());
         }
-        emulator.put_with(BUCKET, &key, data, opts).context("storing a sample file")?;
+        emulator
+            .put_with(BUCKET, &key, data, opts)
+            .context("storing a sample file")?;
     }
     let (ak, sk) = emulator.credentials();
     let mut store = S3StoreConfig::new(BUCKET);
     store.endpoint_url = Some(emulator.endpoint());
     store.region = Some(pail_emulator::REGION.into());
     store.force_path_style = true;
-    store.credentials =
-        Credentials::Static { access_key_id: ak.into(), secret_access_key: sk.into(), session_token: None };
-    let spec = DriveSpec { store, vfs: VfsConfig { read_only: true, ..VfsConfig::default() }, dir: dir.clone() };
+    store.credentials = Credentials::Static {
+        access_key_id: ak.into(),
+        secret_access_key: sk.into(),
+        session_token: None,
+    };
+    let spec = DriveSpec {
+        store,
+        vfs: VfsConfig {
+            read_only: true,
+            ..VfsConfig::default()
+        },
+        dir: dir.clone(),
+    };
     println!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
     let vfs = rt.block_on(open_drive(&spec))?;
-    println!("Try: ls -la {0}  ·  cat {0}/README.txt  ·  sha256sum {0}/Large/*", dir.display());
+    println!(
+        "Try: ls -la {0}  ·  cat {0}/README.txt  ·  sha256sum {0}/Large/*",
+        dir.display()
+    );
     serve(rt, &spec, vfs)?;
     drop(emulator);
     if args_was_default_tmp(&dir) {
@@ -89,5 +132,7 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
 }
 
 fn args_was_default_tmp(dir: &std::path::Path) -> bool {
-    dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pail-demo-")) && dir.starts_with(std::env::temp_dir())
+    dir.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("pail-demo-"))
+        && dir.starts_with(std::env::temp_dir())
 }

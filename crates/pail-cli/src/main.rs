@@ -7,6 +7,9 @@
 //! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
 
+// The CLI talks to its user on stdout; libraries never print.
+#![allow(clippy::print_stdout)]
+
 mod demo;
 mod mount;
 
@@ -15,7 +18,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "pail", version, about = "Mount an S3 bucket, or your own folder in it, as a drive")]
+#[command(
+    name = "pail",
+    version,
+    about = "Mount an S3 bucket, or your own folder in it, as a drive"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,13 +56,39 @@ impl std::error::Error for UsageError {}
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pail=info,fuser::mnt::fuse_pure=off"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's message, without its tips and usage block: one line that says what to fix.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("pail: error: {first}; see pail --help");
+            return ExitCode::from(2);
+        }
+    };
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("pail-io").build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pail-io")
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pail: error: cannot start the async runtime: {e}");

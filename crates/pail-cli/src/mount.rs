@@ -53,7 +53,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size; write e.g. 512MiB or 4GiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write e.g. 512MiB or 4GiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -67,7 +69,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// Checks a bucket name against S3's rules.
 pub fn check_bucket_name(name: &str) -> Result<(), String> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     let ends_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
     if (3..=63).contains(&name.len()) && ok_chars && ends_ok && !name.contains("..") {
@@ -85,17 +89,27 @@ pub fn split_target(target: &str) -> Result<(String, String), UsageError> {
     let (bucket, prefix) = target.split_once('/').unwrap_or((target, ""));
     check_bucket_name(bucket).map_err(UsageError)?;
     let prefix = prefix.trim_matches('/');
-    let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
     Ok((bucket.to_owned(), prefix))
 }
 
 /// Checks the mount directory exists and is empty.
 pub fn check_mount_dir(dir: &Path) -> Result<(), UsageError> {
     let meta = std::fs::metadata(dir).map_err(|_| {
-        UsageError(format!("mount directory {} does not exist: create it first (mkdir -p {0})", dir.display()))
+        UsageError(format!(
+            "mount directory {} does not exist: create it first (mkdir -p {0})",
+            dir.display()
+        ))
     })?;
     if !meta.is_dir() {
-        return Err(UsageError(format!("{} is not a directory: give an empty directory to mount at", dir.display())));
+        return Err(UsageError(format!(
+            "{} is not a directory: give an empty directory to mount at",
+            dir.display()
+        )));
     }
     let mut entries = std::fs::read_dir(dir)
         .map_err(|e| UsageError(format!("cannot read mount directory {}: {e}", dir.display())))?;
@@ -121,22 +135,33 @@ impl DriveSpec {
     pub fn from_args(args: &MountArgs) -> Result<Self, UsageError> {
         let (bucket, prefix) = split_target(&args.target)?;
         if !args.metadata_ttl.is_finite() || args.metadata_ttl < 0.0 {
-            return Err(UsageError("--metadata-ttl must be a number of seconds, 0 or more".into()));
+            return Err(UsageError(
+                "--metadata-ttl must be a number of seconds, 0 or more".into(),
+            ));
         }
         let mut store = S3StoreConfig::new(bucket);
         store.endpoint_url = args.endpoint_url.clone();
         store.region = args.region.clone();
         store.force_path_style = args.endpoint_url.is_some() && !args.virtual_host_style;
-        store.credentials = Credentials::DefaultChain { profile: args.profile.clone() };
+        store.credentials = Credentials::DefaultChain {
+            profile: args.profile.clone(),
+        };
         let vfs = VfsConfig {
             prefix,
             read_only: true,
             metadata_ttl: Duration::from_secs_f64(args.metadata_ttl),
             memory_cache_bytes: args.memory_cache_size.max(4 << 20),
-            disk_cache: args.cache_dir.as_ref().map(|d| DiskCacheConfig { dir: d.clone(), max_bytes: args.cache_size }),
+            disk_cache: args.cache_dir.as_ref().map(|d| DiskCacheConfig {
+                dir: d.clone(),
+                max_bytes: args.cache_size,
+            }),
             ..VfsConfig::default()
         };
-        Ok(Self { store, vfs, dir: args.dir.clone() })
+        Ok(Self {
+            store,
+            vfs,
+            dir: args.dir.clone(),
+        })
     }
 
     fn describe(&self) -> String {
@@ -168,15 +193,23 @@ fn probe_hint(spec: &DriveSpec, kind: Option<StoreErrorKind>) -> String {
             "access denied listing {what}: check that the IAM policy allows s3:ListBucket on this prefix, or mount your own folder"
         ),
         Some(StoreErrorKind::Network | StoreErrorKind::Throttled) => {
-            format!("cannot reach {}: check --endpoint-url, --region and the network or proxy", spec.endpoint())
+            format!(
+                "cannot reach {}: check --endpoint-url, --region and the network or proxy",
+                spec.endpoint()
+            )
         }
-        _ => format!("cannot list {what} at {}: check the bucket, region and credentials", spec.endpoint()),
+        _ => format!(
+            "cannot list {what} at {}: check the bucket, region and credentials",
+            spec.endpoint()
+        ),
     }
 }
 
 /// Builds the store and drive, and checks with one listing that the drive can be served.
 pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
-    let store = S3Store::new(spec.store.clone()).await.map_err(|e| UsageError(format!("cannot configure S3: {e}")))?;
+    let store = S3Store::new(spec.store.clone())
+        .await
+        .map_err(|e| UsageError(format!("cannot configure S3: {e}")))?;
     let vfs = Vfs::new(Arc::new(store), spec.vfs.clone()).context("preparing the drive")?;
     if let Err(e) = vfs.probe().await {
         let kind = e.store_error().map(|s| s.kind());
@@ -193,11 +226,18 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
 /// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount.
 pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
     let (uid, gid) = pail_fuse::process_owner();
-    let cfg = pail_fuse::FuseConfig { uid, gid, ttl: spec.vfs.metadata_ttl, read_only: spec.vfs.read_only };
+    let cfg = pail_fuse::FuseConfig {
+        uid,
+        gid,
+        ttl: spec.vfs.metadata_ttl,
+        read_only: spec.vfs.read_only,
+    };
     let fsname = format!("pail:{}/{}", spec.store.bucket, spec.vfs.prefix.trim_end_matches('/'));
     let mount = pail_fuse::mount(vfs, rt.handle().clone(), &spec.dir, &fsname, cfg).map_err(|e| {
         let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => "fusermount3 was not found: install the fuse3 package (apt-get install fuse3)",
+            std::io::ErrorKind::NotFound => {
+                "fusermount3 was not found: install the fuse3 package (apt-get install fuse3)"
+            }
             std::io::ErrorKind::PermissionDenied => "no permission to mount: check that /dev/fuse is accessible to you",
             _ => "the FUSE mount failed: check that /dev/fuse exists and fuse3 is installed",
         };
@@ -247,7 +287,11 @@ pub fn run_unmount(dir: &Path) -> Result<()> {
         .status()
         .map_err(|e| UsageError(format!("cannot run fusermount3 ({e}): install the fuse3 package")))?;
     if !status.success() {
-        return Err(UsageError(format!("{} is not mounted, or is busy: close programs using it and retry", dir.display())).into());
+        return Err(UsageError(format!(
+            "{} is not mounted, or is busy: close programs using it and retry",
+            dir.display()
+        ))
+        .into());
     }
     println!("Unmounted {}", dir.display());
     Ok(())
@@ -277,7 +321,10 @@ mod tests {
     #[test]
     fn target_splits_into_bucket_and_prefix() {
         assert_eq!(split_target("docs").expect("ok"), ("docs".into(), String::new()));
-        assert_eq!(split_target("s3://docs/home/alice/").expect("ok"), ("docs".into(), "home/alice/".into()));
+        assert_eq!(
+            split_target("s3://docs/home/alice/").expect("ok"),
+            ("docs".into(), "home/alice/".into())
+        );
         assert!(split_target("No_Such").is_err());
     }
 }

@@ -79,7 +79,10 @@ pub struct Emulator {
 impl Emulator {
     /// Starts an in-memory emulator with the default keys and the given buckets.
     pub async fn start_with_buckets(buckets: &[&str]) -> Result<Self, EmulatorError> {
-        let config = EmulatorConfig { buckets: buckets.iter().map(|b| (*b).to_owned()).collect(), ..Default::default() };
+        let config = EmulatorConfig {
+            buckets: buckets.iter().map(|b| (*b).to_owned()).collect(),
+            ..Default::default()
+        };
         Self::start(config).await
     }
 
@@ -92,7 +95,10 @@ impl Emulator {
         for b in &config.buckets {
             table.create_bucket(b).map_err(EmulatorError::Data)?;
         }
-        let s3 = s3::EmulatedS3 { table, policy: Arc::new(RwLock::new(Policy::default())) };
+        let s3 = s3::EmulatedS3 {
+            table,
+            policy: Arc::new(RwLock::new(Policy::default())),
+        };
         let mut auth = s3s::auth::SimpleAuth::new();
         for (ak, sk) in &config.keys {
             auth.register(ak.clone(), sk.clone().into());
@@ -102,7 +108,12 @@ impl Emulator {
         let service = builder.build();
         let (addr, server) = server::serve(service, config.port).await.map_err(EmulatorError::Bind)?;
         tracing::info!(%addr, "emulator listening");
-        Ok(Self { addr, s3, keys: config.keys, _server: server })
+        Ok(Self {
+            addr,
+            s3,
+            keys: config.keys,
+            _server: server,
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -117,13 +128,21 @@ impl Emulator {
 
     /// The first configured (access key id, secret) pair.
     pub fn credentials(&self) -> (&str, &str) {
-        let (a, s) = self.keys.first().map(|(a, s)| (a.as_str(), s.as_str())).unwrap_or(("", ""));
+        let (a, s) = self
+            .keys
+            .first()
+            .map(|(a, s)| (a.as_str(), s.as_str()))
+            .unwrap_or(("", ""));
         (a, s)
     }
 
     /// Creates a bucket (no-op when it exists).
     pub fn create_bucket(&self, bucket: &str) -> Result<(), EmulatorError> {
-        self.s3.table.create_bucket(bucket).map(|_| ()).map_err(EmulatorError::Data)
+        self.s3
+            .table
+            .create_bucket(bucket)
+            .map(|_| ())
+            .map_err(EmulatorError::Data)
     }
 
     /// Stores an object directly, as another client writing to the bucket would.
@@ -139,7 +158,10 @@ impl Emulator {
         data: impl Into<Bytes>,
         opts: PutOptions,
     ) -> Result<ObjectInfo, EmulatorError> {
-        self.s3.table.put(bucket, key, data.into(), opts).map_err(EmulatorError::Data)
+        self.s3
+            .table
+            .put(bucket, key, data.into(), opts)
+            .map_err(EmulatorError::Data)
     }
 
     /// Removes an object directly.

@@ -76,13 +76,19 @@ pub struct ObjectTable {
 impl ObjectTable {
     /// A table that keeps everything in memory.
     pub fn in_memory() -> Self {
-        Self { inner: Arc::default(), data_dir: None }
+        Self {
+            inner: Arc::default(),
+            data_dir: None,
+        }
     }
 
     /// A table whose bytes live under `dir`; objects already there are loaded.
     pub fn in_dir(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let table = Self { inner: Arc::default(), data_dir: Some(dir.to_path_buf()) };
+        let table = Self {
+            inner: Arc::default(),
+            data_dir: Some(dir.to_path_buf()),
+        };
         for bucket in std::fs::read_dir(dir)? {
             let bucket = bucket?;
             if !bucket.file_type()?.is_dir() {
@@ -159,7 +165,13 @@ impl ObjectTable {
         };
         let mut t = self.write();
         let objects = t.entry(bucket.to_owned()).or_default();
-        objects.insert(key.to_owned(), StoredObject { info: info.clone(), payload });
+        objects.insert(
+            key.to_owned(),
+            StoredObject {
+                info: info.clone(),
+                payload,
+            },
+        );
         Ok(info)
     }
 
@@ -202,7 +214,10 @@ impl ObjectTable {
                 break;
             }
             let rest = &key[prefix.len()..];
-            match delimiter.filter(|d| !d.is_empty()).and_then(|d| rest.find(d).map(|i| (i, d))) {
+            match delimiter
+                .filter(|d| !d.is_empty())
+                .and_then(|d| rest.find(d).map(|i| (i, d)))
+            {
                 Some((i, d)) => {
                     let common = format!("{prefix}{}{d}", &rest[..i]);
                     out.last = common.clone();
@@ -254,7 +269,8 @@ mod tests {
         let t = ObjectTable::in_memory();
         t.create_bucket("b").expect("create");
         for k in ["a/1", "a/2", "a/b/3", "a/b/4", "a/c/5", "z"] {
-            t.put("b", k, Bytes::from_static(b"x"), PutOptions::default()).expect("put");
+            t.put("b", k, Bytes::from_static(b"x"), PutOptions::default())
+                .expect("put");
         }
         t
     }
@@ -285,7 +301,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let t = ObjectTable::in_dir(dir.path()).expect("open");
         t.create_bucket("b").expect("create");
-        t.put("b", "x//y", Bytes::from_static(b"hello"), PutOptions::default()).expect("put");
+        t.put("b", "x//y", Bytes::from_static(b"hello"), PutOptions::default())
+            .expect("put");
         let again = ObjectTable::in_dir(dir.path()).expect("reopen");
         let obj = again.get("b", "x//y").expect("present");
         assert_eq!(obj.info.size, 5);

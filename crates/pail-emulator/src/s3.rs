@@ -22,7 +22,10 @@ pub struct Policy {
 
 impl Policy {
     fn allows(&self, bucket: &str, key_or_prefix: &str) -> bool {
-        !self.denied_prefixes.iter().any(|(b, p)| b == bucket && key_or_prefix.starts_with(p.as_str()))
+        !self
+            .denied_prefixes
+            .iter()
+            .any(|(b, p)| b == bucket && key_or_prefix.starts_with(p.as_str()))
     }
 }
 
@@ -48,7 +51,9 @@ impl EmulatedS3 {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
         }
         self.check(bucket, key)?;
-        self.table.get(bucket, key).ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+        self.table
+            .get(bucket, key)
+            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 }
 
@@ -67,8 +72,12 @@ async fn read_payload(payload: &Payload, range: std::ops::Range<u64>) -> S3Resul
     match payload {
         Payload::Memory(b) => Ok(b.slice(range.start as usize..range.end as usize)),
         Payload::File(path) => {
-            let mut f = tokio::fs::File::open(path).await.map_err(|e| s3_error!(e, InternalError))?;
-            f.seek(std::io::SeekFrom::Start(range.start)).await.map_err(|e| s3_error!(e, InternalError))?;
+            let mut f = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| s3_error!(e, InternalError))?;
+            f.seek(std::io::SeekFrom::Start(range.start))
+                .await
+                .map_err(|e| s3_error!(e, InternalError))?;
             let mut buf = vec![0; (range.end - range.start) as usize];
             f.read_exact(&mut buf).await.map_err(|e| s3_error!(e, InternalError))?;
             Ok(buf.into())
@@ -151,7 +160,13 @@ impl S3 for EmulatedS3 {
         let after = input.continuation_token.clone().or(input.start_after.clone());
         let page = self
             .table
-            .list(&input.bucket, &prefix, input.delimiter.as_deref(), after.as_deref(), max)
+            .list(
+                &input.bucket,
+                &prefix,
+                input.delimiter.as_deref(),
+                after.as_deref(),
+                max,
+            )
             .ok_or_else(|| s3_error!(NoSuchBucket))?;
         let contents: Vec<Object> = page
             .objects
@@ -165,8 +180,13 @@ impl S3 for EmulatedS3 {
                 ..Default::default()
             })
             .collect();
-        let prefixes: Vec<CommonPrefix> =
-            page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(p.clone()) }).collect();
+        let prefixes: Vec<CommonPrefix> = page
+            .prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(p.clone()),
+            })
+            .collect();
         let key_count = (contents.len() + prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -209,11 +229,18 @@ impl S3 for EmulatedS3 {
             return Err(s3_error!(PreconditionFailed));
         }
         let opts = PutOptions {
-            metadata: input.metadata.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+            metadata: input
+                .metadata
+                .unwrap_or_default()
+                .into_iter()
+                .collect::<BTreeMap<_, _>>(),
             sse: input.server_side_encryption.map(|s| s.as_str().to_owned()),
             sse_kms_key_id: input.ssekms_key_id,
         };
-        let info = self.table.put(&input.bucket, &input.key, data, opts).map_err(|e| s3_error!(e, InternalError))?;
+        let info = self
+            .table
+            .put(&input.bucket, &input.key, data, opts)
+            .map_err(|e| s3_error!(e, InternalError))?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(info.etag)),
             server_side_encryption: info.sse.map(ServerSideEncryption::from),
@@ -228,7 +255,9 @@ impl S3 for EmulatedS3 {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
         }
         self.check(&input.bucket, &input.key)?;
-        self.table.delete(&input.bucket, &input.key).map_err(|e| s3_error!(e, InternalError))?;
+        self.table
+            .delete(&input.bucket, &input.key)
+            .map_err(|e| s3_error!(e, InternalError))?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 }

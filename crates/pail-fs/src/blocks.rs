@@ -40,11 +40,18 @@ pub(crate) struct ObjectRef {
 
 impl ObjectRef {
     fn block(&self, index: u64) -> BlockKey {
-        BlockKey { key: self.key.clone(), etag: self.etag.clone(), index }
+        BlockKey {
+            key: self.key.clone(),
+            etag: self.etag.clone(),
+            index,
+        }
     }
 }
 
-type Slot = watch::Receiver<Option<Result<Bytes, FsError>>>;
+/// What waiters of an in-flight block see: nothing yet, then the block or the fetch's error.
+type BlockResult = Option<Result<Bytes, FsError>>;
+type Slot = watch::Receiver<BlockResult>;
+type Pending = VecDeque<(u64, watch::Sender<BlockResult>)>;
 
 /// Disk tier configuration.
 #[derive(Debug, Clone)]
@@ -181,7 +188,10 @@ impl BlockCache {
                     // The fetch finished between the two locks: it is in memory now.
                     None => {
                         drop(inflight);
-                        return self.memory.get(&k).ok_or_else(|| FsError::new(FsErrorKind::Io, "read", &*obj.path));
+                        return self
+                            .memory
+                            .get(&k)
+                            .ok_or_else(|| FsError::new(FsErrorKind::Io, "read", &*obj.path));
                     }
                 }
             }
@@ -258,9 +268,13 @@ impl BlockCache {
         obj: &ObjectRef,
         range: std::ops::Range<u64>,
         first: u64,
-        senders: &mut VecDeque<(u64, watch::Sender<Option<Result<Bytes, FsError>>>)>,
+        senders: &mut Pending,
     ) -> FsResult<()> {
-        let _permit = self.gets.acquire().await.map_err(|_| FsError::new(FsErrorKind::Io, "read", &*obj.path))?;
+        let _permit = self
+            .gets
+            .acquire()
+            .await
+            .map_err(|_| FsError::new(FsErrorKind::Io, "read", &*obj.path))?;
         let got = self
             .store
             .get_range(&obj.key, range.clone(), Some(&obj.etag))
@@ -295,7 +309,7 @@ impl BlockCache {
         (obj.size - start).min(self.block_size)
     }
 
-    fn complete(&self, obj: &ObjectRef, index: u64, block: Bytes, tx: &watch::Sender<Option<Result<Bytes, FsError>>>) {
+    fn complete(&self, obj: &ObjectRef, index: u64, block: Bytes, tx: &watch::Sender<BlockResult>) {
         let k = obj.block(index);
         self.memory.insert(k.clone(), block.clone());
         if let Some(disk) = &self.disk {

@@ -48,7 +48,13 @@ pub struct FsError {
 impl FsError {
     /// A new error for operation `op` on `path`.
     pub fn new(kind: FsErrorKind, op: &'static str, path: impl Into<String>) -> Self {
-        Self { kind, op, path: path.into(), kind_text: kind_text(kind), source: None }
+        Self {
+            kind,
+            op,
+            path: path.into(),
+            kind_text: kind_text(kind),
+            source: None,
+        }
     }
 
     /// An error caused by a store call.
@@ -62,7 +68,13 @@ impl FsError {
             StoreErrorKind::Throttled | StoreErrorKind::Network => FsErrorKind::Unavailable,
             _ => FsErrorKind::Io,
         };
-        Self { kind, op, path: path.into(), kind_text: kind_text(kind), source: Some(err) }
+        Self {
+            kind,
+            op,
+            path: path.into(),
+            kind_text: kind_text(kind),
+            source: Some(err),
+        }
     }
 
     /// The kind, for the adapters' mapping.
@@ -78,7 +90,13 @@ impl FsError {
 
 impl Clone for FsError {
     fn clone(&self) -> Self {
-        Self { kind: self.kind, op: self.op, path: self.path.clone(), kind_text: self.kind_text, source: self.source.clone() }
+        Self {
+            kind: self.kind,
+            op: self.op,
+            path: self.path.clone(),
+            kind_text: self.kind_text,
+            source: self.source.clone(),
+        }
     }
 }
 

@@ -31,4 +31,4 @@ pub use error::{FsError, FsErrorKind, FsResult};
 pub use meta::{Attr, DirEntry, FileKind, Listing};
 pub use names::{NameEncoding, is_showable};
 pub use path::VfsPath;
-pub use vfs::{HandleId, MAX_KEY_LEN, VolumeStats, Vfs, VfsConfig};
+pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};

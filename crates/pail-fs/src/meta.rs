@@ -41,12 +41,22 @@ pub struct Attr {
 impl Attr {
     /// A directory; S3 prefixes have no time of their own, so the caller picks one.
     pub fn directory(mtime: SystemTime) -> Self {
-        Self { kind: FileKind::Directory, size: 0, mtime, etag: None }
+        Self {
+            kind: FileKind::Directory,
+            size: 0,
+            mtime,
+            etag: None,
+        }
     }
 
     /// A file from its object metadata.
     pub fn file(meta: &ObjectMeta) -> Self {
-        Self { kind: FileKind::File, size: meta.size, mtime: meta.modified(), etag: Some(meta.etag.clone()) }
+        Self {
+            kind: FileKind::File,
+            size: meta.size,
+            mtime: meta.modified(),
+            etag: Some(meta.etag.clone()),
+        }
     }
 
     /// Whether this is a directory.
@@ -74,7 +84,10 @@ pub struct Listing {
 impl Listing {
     /// The entry called `name`.
     pub fn get(&self, name: &str) -> Option<&DirEntry> {
-        self.entries.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &self.entries[i])
+        self.entries
+            .binary_search_by(|e| e.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
     /// Entries strictly after `marker` (WinFsp's continuation); all when `None`.
@@ -108,7 +121,10 @@ impl MetaCache {
         Self {
             enabled,
             dir_mtime: SystemTime::now(),
-            entries: moka::sync::Cache::builder().max_capacity(200_000).time_to_live(ttl).build(),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(ttl)
+                .build(),
             listings: moka::future::Cache::builder()
                 .weigher(|_k, v: &Arc<Listing>| v.entries.len().min(u32::MAX as usize) as u32 + 1)
                 .max_capacity(1_000_000)
@@ -196,7 +212,9 @@ impl MetaCache {
                 break;
             }
         }
-        Ok(Listing { entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect() })
+        Ok(Listing {
+            entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect(),
+        })
     }
 
     fn showable(&self, key: &str, segment: &str) -> bool {
@@ -205,7 +223,10 @@ impl MetaCache {
         }
         let mut logged = self.skipped_logged.lock().unwrap_or_else(|e| e.into_inner());
         if logged.len() < 10_000 && logged.insert(key.to_owned()) {
-            tracing::warn!(key, "skipping a key that cannot be shown as a file name (empty, '.', '..' or over 255 bytes)");
+            tracing::warn!(
+                key,
+                "skipping a key that cannot be shown as a file name (empty, '.', '..' or over 255 bytes)"
+            );
         }
         false
     }
@@ -225,7 +246,13 @@ mod tests {
 
     fn listing(names: &[&str]) -> Listing {
         Listing {
-            entries: names.iter().map(|n| DirEntry { name: (*n).into(), attr: Attr::directory(SystemTime::UNIX_EPOCH) }).collect(),
+            entries: names
+                .iter()
+                .map(|n| DirEntry {
+                    name: (*n).into(),
+                    attr: Attr::directory(SystemTime::UNIX_EPOCH),
+                })
+                .collect(),
         }
     }
 

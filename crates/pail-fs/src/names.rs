@@ -123,9 +123,22 @@ mod tests {
     #[test]
     fn windows_forbidden_characters_round_trip() {
         let w = NameEncoding::Windows;
-        for key in ["a<b>c", "what?", "x:y\"z", "pipe|star*", "back\\slash", "ctl\u{1}\u{1f}", "dot.", "space ", "a.b"] {
+        for key in [
+            "a<b>c",
+            "what?",
+            "x:y\"z",
+            "pipe|star*",
+            "back\\slash",
+            "ctl\u{1}\u{1f}",
+            "dot.",
+            "space ",
+            "a.b",
+        ] {
             let shown = w.decode(key);
-            assert!(!shown.chars().any(|c| "<>:\"\\|?*".contains(c) || (c as u32) < 0x20), "{shown:?}");
+            assert!(
+                !shown.chars().any(|c| "<>:\"\\|?*".contains(c) || (c as u32) < 0x20),
+                "{shown:?}"
+            );
             assert!(!shown.ends_with('.') && !shown.ends_with(' '), "{shown:?}");
             assert_eq!(w.encode(&shown), key, "round trip of {key:?}");
         }

@@ -35,7 +35,11 @@ impl VfsPath {
 
     /// The child `name` of this directory.
     pub fn join(&self, name: &str) -> Self {
-        if self.0.is_empty() { Self(name.to_owned()) } else { Self(format!("{}/{name}", self.0)) }
+        if self.0.is_empty() {
+            Self(name.to_owned())
+        } else {
+            Self(format!("{}/{name}", self.0))
+        }
     }
 
     /// The parent directory and the last name; `None` for the root.
@@ -98,7 +102,10 @@ mod tests {
         let p = VfsPath::new("a/b.txt");
         assert_eq!(p.to_key("home/u/", NameEncoding::Identity), "home/u/a/b.txt");
         assert_eq!(VfsPath::new("a").to_dir_prefix("", NameEncoding::Identity), "a/");
-        assert_eq!(VfsPath::root().to_dir_prefix("home/u/", NameEncoding::Identity), "home/u/");
+        assert_eq!(
+            VfsPath::root().to_dir_prefix("home/u/", NameEncoding::Identity),
+            "home/u/"
+        );
         let (parent, name) = p.split_last().expect("not root");
         assert_eq!(parent, VfsPath::new("a"));
         assert_eq!(name, "b.txt");

@@ -32,7 +32,12 @@ pub(crate) struct ReadState {
 
 impl ReadState {
     pub(crate) fn new(cfg: WindowConfig) -> Self {
-        Self { cfg, next_offset: 0, window: cfg.initial, prefetched_to: 0 }
+        Self {
+            cfg,
+            next_offset: 0,
+            window: cfg.initial,
+            prefetched_to: 0,
+        }
     }
 
     fn is_sequential(&self, offset: u64) -> bool {
@@ -59,7 +64,9 @@ impl ReadState {
             let from = self.prefetched_to.max(current);
             let to = current + window_blocks;
             self.prefetched_to = to;
-            self.window = (self.window * 2).min(self.cfg.max).max(self.cfg.initial.min(self.cfg.max));
+            self.window = (self.window * 2)
+                .min(self.cfg.max)
+                .max(self.cfg.initial.min(self.cfg.max));
             return Plan { prefetch: from..to };
         }
         Plan { prefetch: 0..0 }
@@ -73,7 +80,11 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     fn cfg() -> WindowConfig {
-        WindowConfig { initial: 8 * MIB, max: 64 * MIB, block_size: MIB }
+        WindowConfig {
+            initial: 8 * MIB,
+            max: 64 * MIB,
+            block_size: MIB,
+        }
     }
 
     #[test]

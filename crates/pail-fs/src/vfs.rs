@@ -191,8 +191,10 @@ impl Vfs {
             Err(e) => return Err(e),
         };
         let dir_prefix = format!("{key}/");
-        let (head, list) =
-            tokio::join!(self.store.head(&key), self.store.list_page(&dir_prefix, Some("/"), None, Some(1)));
+        let (head, list) = tokio::join!(
+            self.store.head(&key),
+            self.store.list_page(&dir_prefix, Some("/"), None, Some(1))
+        );
         let found = match (head, list) {
             (_, Ok(page)) if !page.objects.is_empty() || !page.prefixes.is_empty() => Some(self.meta.dir_attr()),
             (Ok(meta), _) => Some(Attr::file(&meta)),
@@ -210,7 +212,9 @@ impl Vfs {
         if !self.lookup(path).await?.is_dir() {
             return Err(FsError::new(FsErrorKind::NotADirectory, "read_dir", path.as_str()));
         }
-        self.meta.listing(self.store.as_ref(), path, &self.cfg.prefix, self.cfg.names).await
+        self.meta
+            .listing(self.store.as_ref(), path, &self.cfg.prefix, self.cfg.names)
+            .await
     }
 
     /// Opens file `path` for reading.
@@ -232,8 +236,15 @@ impl Vfs {
             block_size: self.cfg.block_size,
         });
         let id = HandleId(self.next_handle.fetch_add(1, Ordering::Relaxed));
-        let handle = Arc::new(Handle { obj, path: path.clone(), state: Mutex::new(state) });
-        self.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(id, handle);
+        let handle = Arc::new(Handle {
+            obj,
+            path: path.clone(),
+            state: Mutex::new(state),
+        });
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, handle);
         Ok((id, attr))
     }
 
@@ -256,7 +267,11 @@ impl Vfs {
         }
         let end = (offset + u64::from(len)).min(size);
         let bs = self.blocks.block_size();
-        let plan = h.state.lock().unwrap_or_else(|e| e.into_inner()).on_read(offset, end - offset);
+        let plan = h
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_read(offset, end - offset);
         if !plan.prefetch.is_empty() {
             self.blocks.prefetch(&h.obj, plan.prefetch, self.cfg.part_size / bs);
         }
@@ -267,8 +282,7 @@ impl Vfs {
                 b.slice(start..start + (end - offset) as usize)
             })
         } else {
-            let blocks =
-                futures::future::try_join_all((first..=last).map(|i| self.blocks.block(&h.obj, i))).await;
+            let blocks = futures::future::try_join_all((first..=last).map(|i| self.blocks.block(&h.obj, i))).await;
             blocks.map(|blocks| {
                 let mut out = BytesMut::with_capacity((end - offset) as usize);
                 for (i, b) in (first..=last).zip(blocks) {

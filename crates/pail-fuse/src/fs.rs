@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fuser::{
-    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request, consts,
+    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, Request, consts,
 };
 use pail_fs::{Attr, FsError, HandleId, Listing, Vfs, VfsPath};
 use tracing::Instrument;
@@ -46,7 +46,14 @@ pub struct PailFuse {
 impl PailFuse {
     /// A file system over `vfs` whose calls run on `rt`.
     pub fn new(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: FuseConfig) -> Self {
-        Self { vfs, rt, cfg, inodes: Arc::default(), dirs: Arc::default(), next_dir: 1 }
+        Self {
+            vfs,
+            rt,
+            cfg,
+            inodes: Arc::default(),
+            dirs: Arc::default(),
+            next_dir: 1,
+        }
     }
 
     fn path(&self, ino: u64) -> Option<VfsPath> {
@@ -61,7 +68,11 @@ impl PailFuse {
 }
 
 fn file_attr(cfg: &FuseConfig, ino: u64, attr: &Attr) -> FileAttr {
-    let (kind, perm, nlink) = if attr.is_dir() { (FileType::Directory, 0o755, 2) } else { (FileType::RegularFile, 0o644, 1) };
+    let (kind, perm, nlink) = if attr.is_dir() {
+        (FileType::Directory, 0o755, 2)
+    } else {
+        (FileType::RegularFile, 0o644, 1)
+    };
     let perm = if cfg.read_only { perm & 0o555 } else { perm };
     FileAttr {
         ino,
@@ -123,7 +134,10 @@ impl Filesystem for PailFuse {
     }
 
     fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
-        self.inodes.lock().unwrap_or_else(|e| e.into_inner()).forget(ino, nlookup);
+        self.inodes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(ino, nlookup);
     }
 
     fn batch_forget(&mut self, _req: &Request<'_>, nodes: &[fuser::fuse_forget_one]) {
@@ -134,7 +148,9 @@ impl Filesystem for PailFuse {
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        let Some(path) = self.path(ino) else { return reply.error(libc::ENOENT) };
+        let Some(path) = self.path(ino) else {
+            return reply.error(libc::ENOENT);
+        };
         let (vfs, cfg) = (self.vfs.clone(), self.cfg.clone());
         let span = tracing::debug_span!("getattr", path = %path);
         self.rt.spawn(
@@ -149,7 +165,9 @@ impl Filesystem for PailFuse {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
-        let Some(path) = self.path(ino) else { return reply.error(libc::ENOENT) };
+        let Some(path) = self.path(ino) else {
+            return reply.error(libc::ENOENT);
+        };
         if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
             return reply.error(libc::EROFS);
         }
@@ -210,7 +228,9 @@ impl Filesystem for PailFuse {
     }
 
     fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
-        let Some(path) = self.path(ino) else { return reply.error(libc::ENOENT) };
+        let Some(path) = self.path(ino) else {
+            return reply.error(libc::ENOENT);
+        };
         let fh = self.next_dir;
         self.next_dir += 1;
         let (vfs, dirs) = (self.vfs.clone(), self.dirs.clone());
@@ -233,7 +253,9 @@ impl Filesystem for PailFuse {
         let Some(listing) = self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned() else {
             return reply.error(libc::EBADF);
         };
-        let Some(dir) = self.path(ino) else { return reply.error(libc::ENOENT) };
+        let Some(dir) = self.path(ino) else {
+            return reply.error(libc::ENOENT);
+        };
         let inodes = self.inodes.lock().unwrap_or_else(|e| e.into_inner());
         let mut i = offset.max(0) as usize;
         loop {
@@ -245,7 +267,11 @@ impl Filesystem for PailFuse {
                     // d_ino is informational; entries the kernel has not looked up get a
                     // number that is not registered (FUSE readdir does not count lookups).
                     let child = inodes.peek(&dir.join(&e.name)).unwrap_or(u64::MAX - i as u64);
-                    let kind = if e.attr.is_dir() { FileType::Directory } else { FileType::RegularFile };
+                    let kind = if e.attr.is_dir() {
+                        FileType::Directory
+                    } else {
+                        FileType::RegularFile
+                    };
                     reply.add(child, i as i64 + 1, kind, &e.name)
                 }
             };
@@ -261,7 +287,9 @@ impl Filesystem for PailFuse {
         let Some(listing) = self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(&fh).cloned() else {
             return reply.error(libc::EBADF);
         };
-        let Some(dir) = self.path(ino) else { return reply.error(libc::ENOENT) };
+        let Some(dir) = self.path(ino) else {
+            return reply.error(libc::ENOENT);
+        };
         let mut inodes = self.inodes.lock().unwrap_or_else(|e| e.into_inner());
         let dir_attr = file_attr(&self.cfg, ino, &Attr::directory(std::time::SystemTime::UNIX_EPOCH));
         let mut i = offset.max(0) as usize;
@@ -274,7 +302,14 @@ impl Filesystem for PailFuse {
                     let Some(e) = listing.entries.get(i - 2) else { break };
                     let path = dir.join(&e.name);
                     let child = inodes.lookup(&path);
-                    let full = reply.add(child, i as i64 + 1, &e.name, &self.cfg.ttl, &file_attr(&self.cfg, child, &e.attr), 0);
+                    let full = reply.add(
+                        child,
+                        i as i64 + 1,
+                        &e.name,
+                        &self.cfg.ttl,
+                        &file_attr(&self.cfg, child, &e.attr),
+                        0,
+                    );
                     if full {
                         // Not sent: the kernel will not count this lookup.
                         inodes.forget(child, 1);
@@ -297,7 +332,16 @@ impl Filesystem for PailFuse {
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
         let s = self.vfs.volume_stats();
-        reply.statfs(s.blocks, s.free_blocks, s.free_blocks, s.files, s.free_files, s.block_size, s.max_name_len, s.block_size);
+        reply.statfs(
+            s.blocks,
+            s.free_blocks,
+            s.free_blocks,
+            s.files,
+            s.free_files,
+            s.block_size,
+            s.max_name_len,
+            s.block_size,
+        );
     }
 
     fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {

@@ -27,8 +27,18 @@ pub struct InodeTable {
 
 impl Default for InodeTable {
     fn default() -> Self {
-        let mut t = Self { by_ino: HashMap::new(), by_path: HashMap::new(), next: ROOT_INO + 1 };
-        t.by_ino.insert(ROOT_INO, Node { path: VfsPath::root(), lookups: 1 });
+        let mut t = Self {
+            by_ino: HashMap::new(),
+            by_path: HashMap::new(),
+            next: ROOT_INO + 1,
+        };
+        t.by_ino.insert(
+            ROOT_INO,
+            Node {
+                path: VfsPath::root(),
+                lookups: 1,
+            },
+        );
         t.by_path.insert(VfsPath::root(), ROOT_INO);
         t
     }
@@ -50,7 +60,13 @@ impl InodeTable {
         }
         let ino = self.next;
         self.next += 1;
-        self.by_ino.insert(ino, Node { path: path.clone(), lookups: 1 });
+        self.by_ino.insert(
+            ino,
+            Node {
+                path: path.clone(),
+                lookups: 1,
+            },
+        );
         self.by_path.insert(path.clone(), ino);
         ino
     }

@@ -66,7 +66,11 @@ pub fn mount(
         MountOption::NoSuid,
         MountOption::NoAtime,
     ];
-    options.push(if cfg.read_only { MountOption::RO } else { MountOption::RW });
+    options.push(if cfg.read_only {
+        MountOption::RO
+    } else {
+        MountOption::RW
+    });
     let fs = PailFuse::new(vfs, rt, cfg);
     let session = fuser::spawn_mount2(fs, mountpoint, &options)?;
     Ok(Mount { session: Some(session) })
@@ -75,5 +79,7 @@ pub fn mount(
 /// The owner (uid, gid) of the running process, read from `/proc/self`.
 pub fn process_owner() -> (u32, u32) {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| (m.uid(), m.gid())).unwrap_or((0, 0))
+    std::fs::metadata("/proc/self")
+        .map(|m| (m.uid(), m.gid()))
+        .unwrap_or((0, 0))
 }

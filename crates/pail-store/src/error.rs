@@ -44,7 +44,13 @@ impl StoreError {
         key: impl Into<String>,
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self { kind, op, key: key.into(), kind_text: kind_text(kind), source }
+        Self {
+            kind,
+            op,
+            key: key.into(),
+            kind_text: kind_text(kind),
+            source,
+        }
     }
 
     /// The kind, for mapping.
@@ -103,8 +109,14 @@ mod tests {
     fn codes_map_to_kinds() {
         assert_eq!(kind_from_code(Some("NoSuchKey"), Some(404)), StoreErrorKind::NotFound);
         assert_eq!(kind_from_code(None, Some(404)), StoreErrorKind::NotFound);
-        assert_eq!(kind_from_code(Some("AccessDenied"), Some(403)), StoreErrorKind::AccessDenied);
-        assert_eq!(kind_from_code(Some("ExpiredToken"), Some(400)), StoreErrorKind::ExpiredCredentials);
+        assert_eq!(
+            kind_from_code(Some("AccessDenied"), Some(403)),
+            StoreErrorKind::AccessDenied
+        );
+        assert_eq!(
+            kind_from_code(Some("ExpiredToken"), Some(400)),
+            StoreErrorKind::ExpiredCredentials
+        );
         assert_eq!(kind_from_code(Some("SlowDown"), Some(503)), StoreErrorKind::Throttled);
         assert_eq!(kind_from_code(None, Some(412)), StoreErrorKind::Conflict);
     }

@@ -108,7 +108,9 @@ pub struct GetObject {
 
 impl fmt::Debug for GetObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetObject").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("GetObject")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,7 +122,10 @@ mod tests {
     fn mtime_parses_rclone_format() {
         let t = parse_mtime("1700000000.5").expect("valid");
         assert_eq!(t, UNIX_EPOCH + Duration::new(1_700_000_000, 500_000_000));
-        assert_eq!(parse_mtime("1700000000"), Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+        assert_eq!(
+            parse_mtime("1700000000"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
         assert_eq!(parse_mtime("yesterday"), None);
         assert_eq!(parse_mtime("1.x"), None);
     }

@@ -47,9 +47,10 @@ pub enum Credentials {
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Static { access_key_id, .. } => {
-                f.debug_struct("Static").field("access_key_id", access_key_id).finish_non_exhaustive()
-            }
+            Self::Static { access_key_id, .. } => f
+                .debug_struct("Static")
+                .field("access_key_id", access_key_id)
+                .finish_non_exhaustive(),
             Self::DefaultChain { profile } => f.debug_struct("DefaultChain").field("profile", profile).finish(),
             Self::Provider(_) => f.write_str("Provider(..)"),
         }
@@ -104,10 +105,16 @@ impl S3Store {
             .region(region)
             .app_name(aws_config::AppName::new(concat!("pail-", env!("CARGO_PKG_VERSION"))).expect("valid app name"))
             .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder().connect_timeout(config.connect_timeout).build(),
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(config.connect_timeout)
+                    .build(),
             );
         match &config.credentials {
-            Credentials::Static { access_key_id, secret_access_key, session_token } => {
+            Credentials::Static {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => {
                 loader = loader.credentials_provider(aws_credential_types::Credentials::new(
                     access_key_id,
                     secret_access_key,
@@ -127,8 +134,13 @@ impl S3Store {
             loader = loader.http_client(client);
         }
         let sdk = loader.load().await;
-        let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.force_path_style).build();
-        Ok(Self { client: Client::from_conf(s3), bucket: config.bucket })
+        let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(config.force_path_style)
+            .build();
+        Ok(Self {
+            client: Client::from_conf(s3),
+            bucket: config.bucket,
+        })
     }
 
     /// The bucket this store addresses.
@@ -145,12 +157,24 @@ fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::Sha
         return Ok(None);
     };
     let pem = std::fs::read(&path).map_err(|e| {
-        StoreError::new(StoreErrorKind::Other, "reading AWS_CA_BUNDLE", path.to_string_lossy(), Some(e.into()))
+        StoreError::new(
+            StoreErrorKind::Other,
+            "reading AWS_CA_BUNDLE",
+            path.to_string_lossy(),
+            Some(e.into()),
+        )
     })?;
     let ctx = TlsContext::builder()
         .with_trust_store(TrustStore::default().with_pem_certificate(pem))
         .build()
-        .map_err(|e| StoreError::new(StoreErrorKind::Other, "loading AWS_CA_BUNDLE", path.to_string_lossy(), Some(e.into())))?;
+        .map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Other,
+                "loading AWS_CA_BUNDLE",
+                path.to_string_lossy(),
+                Some(e.into()),
+            )
+        })?;
     let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(ctx)
@@ -159,7 +183,8 @@ fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::Sha
 }
 
 fn to_system_time(t: Option<&DateTime>) -> SystemTime {
-    t.and_then(|t| SystemTime::try_from(*t).ok()).unwrap_or(SystemTime::UNIX_EPOCH)
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 fn map_err<E>(op: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
@@ -241,7 +266,10 @@ impl ObjectStore for S3Store {
                 }
             }
         });
-        Ok(GetObject { meta, body: Box::pin(body) })
+        Ok(GetObject {
+            meta,
+            body: Box::pin(body),
+        })
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -276,8 +304,20 @@ impl ObjectStore for S3Store {
                 })
             })
             .collect();
-        let prefixes = out.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)).collect();
-        let next = if out.is_truncated() == Some(true) { out.next_continuation_token().map(str::to_owned) } else { None };
-        Ok(ListPage { objects, prefixes, next })
+        let prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_owned))
+            .collect();
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(ListPage {
+            objects,
+            prefixes,
+            next,
+        })
     }
 }

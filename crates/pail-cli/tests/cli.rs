@@ -1,0 +1,227 @@
+//! `pail mount` as a user runs it: a child process against pail-emulator on 127.0.0.1. Bad
+//! input must give one line saying what to fix, a non-zero exit code, and nothing mounted.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use pail_emulator::Emulator;
+
+const BUCKET: &str = "cli-test";
+
+fn pail(emu: &Emulator, home: &Path) -> Command {
+    let (ak, sk) = emu.credentials();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pail"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", pail_emulator::REGION)
+        .env("AWS_ACCESS_KEY_ID", ak)
+        .env("AWS_SECRET_ACCESS_KEY", sk);
+    cmd
+}
+
+fn is_mounted(dir: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
+    let dir = dir.to_string_lossy();
+    mounts.lines().any(|l| l.split(' ').nth(1) == Some(&*dir))
+}
+
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    emu: Emulator,
+    home: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
+    emu.put(BUCKET, "docs/hello.txt", &b"hello"[..]).expect("seed");
+    Setup {
+        rt,
+        emu,
+        home: tempfile::tempdir().expect("home"),
+        dir: tempfile::tempdir().expect("dir"),
+    }
+}
+
+/// Runs `pail` with `args`, expects failure, and returns its one-line error.
+fn fails(s: &Setup, args: &[&str]) -> String {
+    let out = pail(&s.emu, s.home.path()).args(args).output().expect("run pail");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert!(!out.status.success(), "{args:?} should fail; stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(2), "usage errors exit with 2: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line, got: {stderr}");
+    assert!(!is_mounted(s.dir.path()), "nothing may stay mounted");
+    stderr
+}
+
+#[test]
+fn unknown_flag_is_refused() {
+    let s = setup();
+    let err = fails(&s, &["mount", "--no-such-flag", BUCKET, "/tmp"]);
+    assert!(err.contains("--no-such-flag"), "{err}");
+}
+
+#[test]
+fn missing_or_non_empty_mount_dir_is_refused() {
+    let s = setup();
+    let ep = s.emu.endpoint();
+    let missing = s.dir.path().join("nope");
+    let err = fails(
+        &s,
+        &["mount", BUCKET, missing.to_str().expect("utf-8"), "--endpoint-url", &ep],
+    );
+    assert!(err.contains("does not exist") && err.contains("mkdir"), "{err}");
+    std::fs::write(s.dir.path().join("occupied"), b"x").expect("write");
+    let err = fails(
+        &s,
+        &[
+            "mount",
+            BUCKET,
+            s.dir.path().to_str().expect("utf-8"),
+            "--endpoint-url",
+            &ep,
+        ],
+    );
+    assert!(err.contains("not empty"), "{err}");
+}
+
+#[test]
+fn invalid_bucket_name_is_refused() {
+    let s = setup();
+    let err = fails(&s, &["mount", "Bad_Bucket", s.dir.path().to_str().expect("utf-8")]);
+    assert!(err.contains("not a valid bucket name"), "{err}");
+}
+
+#[test]
+fn wrong_bucket_says_to_check_the_bucket_name() {
+    let s = setup();
+    let ep = s.emu.endpoint();
+    let err = fails(
+        &s,
+        &[
+            "mount",
+            "no-such-bucket",
+            s.dir.path().to_str().expect("utf-8"),
+            "--endpoint-url",
+            &ep,
+        ],
+    );
+    assert!(err.contains("does not exist") && err.contains("bucket name"), "{err}");
+}
+
+#[test]
+fn refused_endpoint_says_to_check_the_endpoint() {
+    let s = setup();
+    // A port nothing listens on: bind it, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let ep = format!("http://127.0.0.1:{port}");
+    let err = fails(
+        &s,
+        &[
+            "mount",
+            BUCKET,
+            s.dir.path().to_str().expect("utf-8"),
+            "--endpoint-url",
+            &ep,
+        ],
+    );
+    assert!(err.contains("cannot reach") && err.contains("--endpoint-url"), "{err}");
+}
+
+#[test]
+fn wrong_keys_say_to_check_the_keys() {
+    let s = setup();
+    let ep = s.emu.endpoint();
+    let out = pail(&s.emu, s.home.path())
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .args([
+            "mount",
+            BUCKET,
+            s.dir.path().to_str().expect("utf-8"),
+            "--endpoint-url",
+            &ep,
+        ])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("refused the access key"), "{err}");
+    assert!(!is_mounted(s.dir.path()));
+}
+
+#[test]
+fn mount_serves_files_and_sigterm_unmounts_cleanly() {
+    pail_tests_fuse_check();
+    let s = setup();
+    let ep = s.emu.endpoint();
+    let dir = s.dir.path().to_str().expect("utf-8").to_owned();
+    let mut child = pail(&s.emu, s.home.path())
+        .args(["mount", BUCKET, &dir, "--endpoint-url", &ep])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    assert!(first.starts_with("Mounted s3://cli-test/"), "{first}");
+    assert_eq!(
+        std::fs::read(s.dir.path().join("docs/hello.txt")).expect("read through the mount"),
+        b"hello"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+    assert!(!is_mounted(s.dir.path()), "unmounted");
+    drop(s.rt);
+}
+
+#[test]
+fn pail_unmount_ends_the_mount_process() {
+    pail_tests_fuse_check();
+    let s = setup();
+    let ep = s.emu.endpoint();
+    let dir = s.dir.path().to_str().expect("utf-8").to_owned();
+    let mut child = pail(&s.emu, s.home.path())
+        .args(["mount", &format!("{BUCKET}/docs"), &dir, "--endpoint-url", &ep])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    assert!(
+        lines
+            .next()
+            .expect("line")
+            .expect("utf-8")
+            .starts_with("Mounted s3://cli-test/docs/")
+    );
+    assert_eq!(std::fs::read(s.dir.path().join("hello.txt")).expect("read"), b"hello");
+    let out = pail(&s.emu, s.home.path())
+        .args(["unmount", &dir])
+        .output()
+        .expect("unmount");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(child.wait().expect("wait").success());
+    assert!(!is_mounted(s.dir.path()));
+}
+
+fn pail_tests_fuse_check() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: this test needs FUSE"
+    );
+}
