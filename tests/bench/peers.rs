@@ -1,0 +1,154 @@
+//! The mounts the benchmark compares: pail and, when installed, rclone and s3fs, each started
+//! as its own process against the same emulator and unmounted when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use pail_emulator::Emulator;
+
+/// A mount program under test.
+#[derive(Debug, Clone, Copy)]
+pub enum Tool {
+    Pail,
+    RcloneFull,
+    RcloneOff,
+    S3fs,
+}
+
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).exists()))
+}
+
+/// pail first, then every peer found on this machine.
+pub fn mounted_tools() -> Vec<Tool> {
+    let mut tools = vec![Tool::Pail];
+    if installed("rclone") {
+        tools.extend([Tool::RcloneFull, Tool::RcloneOff]);
+    }
+    if installed("s3fs") {
+        tools.push(Tool::S3fs);
+    }
+    tools
+}
+
+/// A running mount; dropping it unmounts and reaps the process.
+#[derive(Debug)]
+pub struct Mounted {
+    child: Child,
+    dir: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
+}
+
+impl Tool {
+    pub fn name(self) -> String {
+        match self {
+            Tool::Pail => "pail".into(),
+            Tool::RcloneFull => "rclone (vfs-cache-mode full)".into(),
+            Tool::RcloneOff => "rclone (vfs-cache-mode off)".into(),
+            Tool::S3fs => "s3fs".into(),
+        }
+    }
+
+    pub fn mount(self, emu: &Emulator, bucket: &str) -> Result<Mounted> {
+        let dir = tempfile::Builder::new().prefix("pail-bench-mnt-").tempdir()?;
+        let scratch = tempfile::Builder::new().prefix("pail-bench-scratch-").tempdir()?;
+        let (ak, sk) = emu.credentials();
+        let ep = emu.endpoint();
+        let mountpoint = dir.path().to_str().context("utf-8 path")?.to_owned();
+        let mut cmd = match self {
+            Tool::Pail => {
+                let mut c = Command::new(super::bin_dir().join("pail"));
+                c.args(["mount", bucket, &mountpoint, "--endpoint-url", &ep]);
+                c.env("AWS_ACCESS_KEY_ID", ak).env("AWS_SECRET_ACCESS_KEY", sk).env("AWS_REGION", "us-east-1");
+                c.env("AWS_EC2_METADATA_DISABLED", "true").env("HOME", scratch.path());
+                c
+            }
+            Tool::RcloneFull | Tool::RcloneOff => {
+                let mode = if matches!(self, Tool::RcloneFull) { "full" } else { "off" };
+                let mut c = Command::new("rclone");
+                c.args(["mount", &format!("bench:{bucket}"), &mountpoint, "--vfs-cache-mode", mode]);
+                c.args(["--cache-dir", scratch.path().to_str().context("utf-8")?, "--dir-cache-time", "5s"]);
+                c.env("RCLONE_CONFIG", scratch.path().join("rclone.conf"));
+                c.env("RCLONE_CONFIG_BENCH_TYPE", "s3")
+                    .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
+                    .env("RCLONE_CONFIG_BENCH_ACCESS_KEY_ID", ak)
+                    .env("RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY", sk)
+                    .env("RCLONE_CONFIG_BENCH_ENDPOINT", &ep)
+                    .env("RCLONE_CONFIG_BENCH_REGION", "us-east-1")
+                    .env("RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE", "true");
+                c
+            }
+            Tool::S3fs => {
+                let passwd = scratch.path().join("passwd");
+                std::fs::write(&passwd, format!("{ak}:{sk}\n"))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o600))?;
+                let mut c = Command::new("s3fs");
+                c.args([bucket, &mountpoint, "-f"]);
+                c.args(["-o", &format!("url={ep}"), "-o", "use_path_request_style", "-o", "endpoint=us-east-1"]);
+                c.args(["-o", &format!("passwd_file={}", passwd.display())]);
+                c
+            }
+        };
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().with_context(|| format!("starting {}", self.name()))?;
+        let mounted = Mounted { child, dir, _scratch: scratch };
+        mounted.wait_until_mounted(Duration::from_secs(30))?;
+        Ok(mounted)
+    }
+}
+
+fn is_mounted(dir: &Path) -> bool {
+    let dir = dir.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mounts")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(1) == Some(&*dir)))
+        .unwrap_or(false)
+}
+
+impl Mounted {
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    fn wait_until_mounted(&self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        // A benchmark may poll; tests never do.
+        while !is_mounted(self.dir.path()) {
+            if start.elapsed() > limit {
+                bail!("not mounted after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Peak resident set size of the mount process so far, in bytes.
+    pub fn peak_rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmHWM")?;
+        Ok(kb * 1024)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3").arg("-u").arg(self.dir.path()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
