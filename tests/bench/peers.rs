@@ -61,6 +61,10 @@ impl Tool {
             Tool::Pail => {
                 let mut c = Command::new(super::bin_dir().join("pail"));
                 c.args(["mount", bucket, &mountpoint, "--endpoint-url", &ep]);
+                // Extra options for tuning runs, e.g. PAIL_BENCH_ARGS="--part-size 16MiB".
+                if let Ok(extra) = std::env::var("PAIL_BENCH_ARGS") {
+                    c.args(extra.split_whitespace());
+                }
                 c.env("AWS_ACCESS_KEY_ID", ak).env("AWS_SECRET_ACCESS_KEY", sk).env("AWS_REGION", "us-east-1");
                 c.env("AWS_EC2_METADATA_DISABLED", "true").env("HOME", scratch.path());
                 c
@@ -92,6 +96,8 @@ impl Tool {
                 c
             }
         };
+        // Peers reject an AWS_CA_BUNDLE they cannot apply to plain HTTP; the emulator needs none.
+        cmd.env_remove("AWS_CA_BUNDLE");
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().with_context(|| format!("starting {}", self.name()))?;
         let mounted = Mounted { child, dir, _scratch: scratch };
         mounted.wait_until_mounted(Duration::from_secs(30))?;

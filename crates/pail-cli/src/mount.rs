@@ -38,8 +38,14 @@ pub struct MountArgs {
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
     pub cache_size: u64,
     /// Bound of the in-memory block cache, e.g. `128MiB`.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "96MiB", value_parser = parse_size)]
     pub memory_cache_size: u64,
+    /// Largest read-ahead of a sequential reader (at most half the memory cache), e.g. `48MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "48MiB", value_parser = parse_size)]
+    pub max_prefetch: u64,
+    /// Size of each ranged GET while reading ahead, e.g. `8MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub part_size: u64,
     /// Seconds that metadata and listings are trusted before asking S3 again.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub metadata_ttl: f64,
@@ -151,6 +157,8 @@ impl DriveSpec {
             read_only: true,
             metadata_ttl: Duration::from_secs_f64(args.metadata_ttl),
             memory_cache_bytes: args.memory_cache_size.max(4 << 20),
+            max_window: args.max_prefetch,
+            part_size: args.part_size,
             disk_cache: args.cache_dir.as_ref().map(|d| DiskCacheConfig {
                 dir: d.clone(),
                 max_bytes: args.cache_size,

@@ -29,7 +29,7 @@ fn is_mounted(dir: &Path) -> bool {
 }
 
 struct Setup {
-    rt: tokio::runtime::Runtime,
+    _rt: tokio::runtime::Runtime,
     emu: Emulator,
     home: tempfile::TempDir,
     dir: tempfile::TempDir,
@@ -43,7 +43,7 @@ fn setup() -> Setup {
     let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
     emu.put(BUCKET, "docs/hello.txt", &b"hello"[..]).expect("seed");
     Setup {
-        rt,
+        _rt: rt,
         emu,
         home: tempfile::tempdir().expect("home"),
         dir: tempfile::tempdir().expect("dir"),
@@ -160,21 +160,25 @@ fn wrong_keys_say_to_check_the_keys() {
     assert!(!is_mounted(s.dir.path()));
 }
 
-#[test]
-fn mount_serves_files_and_sigterm_unmounts_cleanly() {
-    pail_tests_fuse_check();
-    let s = setup();
-    let ep = s.emu.endpoint();
-    let dir = s.dir.path().to_str().expect("utf-8").to_owned();
+/// Starts `pail mount <target> <dir>` and returns once it says it is mounted (its first line).
+fn spawn_mount(s: &Setup, target: &str) -> std::process::Child {
+    assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: this test needs FUSE");
+    let dir = s.dir.path().to_str().expect("utf-8");
     let mut child = pail(&s.emu, s.home.path())
-        .args(["mount", BUCKET, &dir, "--endpoint-url", &ep])
+        .args(["mount", target, dir, "--endpoint-url", &s.emu.endpoint()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let first = lines.next().expect("a line").expect("utf-8");
-    assert!(first.starts_with("Mounted s3://cli-test/"), "{first}");
+    assert!(first.starts_with(&format!("Mounted s3://{target}/")), "{first}");
+    child
+}
+
+#[test]
+fn mount_serves_files_and_sigterm_unmounts_cleanly() {
+    let s = setup();
+    let mut child = spawn_mount(&s, BUCKET);
     assert_eq!(
         std::fs::read(s.dir.path().join("docs/hello.txt")).expect("read through the mount"),
         b"hello"
@@ -187,7 +191,6 @@ fn mount_serves_files_and_sigterm_unmounts_cleanly() {
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
     assert!(!is_mounted(s.dir.path()), "unmounted");
-    drop(s.rt);
 }
 
 #[test]

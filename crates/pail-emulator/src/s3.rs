@@ -85,6 +85,40 @@ async fn read_payload(payload: &Payload, range: std::ops::Range<u64>) -> S3Resul
     }
 }
 
+/// One page of a listing in S3's terms.
+struct Page {
+    contents: Vec<Object>,
+    prefixes: Vec<CommonPrefix>,
+    truncated: bool,
+    last: String,
+    max: i32,
+}
+
+impl EmulatedS3 {
+    fn page(&self, bucket: &str, prefix: &str, delimiter: Option<&str>, after: Option<&str>, max_keys: Option<i32>) -> S3Result<Page> {
+        if !self.table.has_bucket(bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        self.check(bucket, prefix)?;
+        let max = max_keys.unwrap_or(1000).clamp(0, 1000);
+        let page = self.table.list(bucket, prefix, delimiter, after, max as usize).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let contents = page
+            .objects
+            .iter()
+            .map(|o| Object {
+                key: Some(o.key.clone()),
+                size: Some(o.size as i64),
+                e_tag: Some(ETag::Strong(o.etag.clone())),
+                last_modified: Some(Timestamp::from(o.last_modified)),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                ..Default::default()
+            })
+            .collect();
+        let prefixes = page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(p.clone()) }).collect();
+        Ok(Page { contents, prefixes, truncated: page.truncated, last: page.last, max })
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for EmulatedS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
@@ -151,57 +185,61 @@ impl S3 for EmulatedS3 {
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
-        if !self.table.has_bucket(&input.bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
         let prefix = input.prefix.clone().unwrap_or_default();
-        self.check(&input.bucket, &prefix)?;
-        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
         let after = input.continuation_token.clone().or(input.start_after.clone());
-        let page = self
-            .table
-            .list(
-                &input.bucket,
-                &prefix,
-                input.delimiter.as_deref(),
-                after.as_deref(),
-                max,
-            )
-            .ok_or_else(|| s3_error!(NoSuchBucket))?;
-        let contents: Vec<Object> = page
-            .objects
-            .iter()
-            .map(|o| Object {
-                key: Some(o.key.clone()),
-                size: Some(o.size as i64),
-                e_tag: Some(ETag::Strong(o.etag.clone())),
-                last_modified: Some(Timestamp::from(o.last_modified)),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-                ..Default::default()
-            })
-            .collect();
-        let prefixes: Vec<CommonPrefix> = page
-            .prefixes
-            .iter()
-            .map(|p| CommonPrefix {
-                prefix: Some(p.clone()),
-            })
-            .collect();
-        let key_count = (contents.len() + prefixes.len()) as i32;
+        let page = self.page(&input.bucket, &prefix, input.delimiter.as_deref(), after.as_deref(), input.max_keys)?;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(prefix),
             delimiter: input.delimiter,
-            max_keys: Some(max as i32),
-            key_count: Some(key_count),
+            max_keys: Some(page.max),
+            key_count: Some((page.contents.len() + page.prefixes.len()) as i32),
             continuation_token: input.continuation_token,
             start_after: input.start_after,
             is_truncated: Some(page.truncated),
             next_continuation_token: page.truncated.then_some(page.last),
-            contents: Some(contents),
-            common_prefixes: Some(prefixes),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.prefixes),
             ..Default::default()
         }))
+    }
+
+    /// ListObjects (v1), which some peers (s3fs) use by default.
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let page = self.page(&input.bucket, &prefix, input.delimiter.as_deref(), input.marker.as_deref(), input.max_keys)?;
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            delimiter: input.delimiter,
+            marker: input.marker,
+            max_keys: Some(page.max),
+            is_truncated: Some(page.truncated),
+            next_marker: page.truncated.then_some(page.last),
+            contents: Some(page.contents),
+            common_prefixes: Some(page.prefixes),
+            ..Default::default()
+        }))
+    }
+
+    /// HeadBucket: pail never calls it, but peers in the benchmark do.
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        if !self.table.has_bucket(&req.input.bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(crate::REGION.into()), ..Default::default() }))
+    }
+
+    /// GetBucketLocation: pail never calls it, but peers in the benchmark do.
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        if !self.table.has_bucket(&req.input.bucket) {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

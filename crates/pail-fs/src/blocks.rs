@@ -156,42 +156,44 @@ impl BlockCache {
         size.div_ceil(self.block_size)
     }
 
-    /// Whether block `index` is cached or on its way.
+    /// Whether block `index` is cached (in either tier) or on its way.
     fn is_present(&self, k: &BlockKey) -> bool {
-        self.memory.contains_key(k) || self.inflight.lock().unwrap_or_else(|e| e.into_inner()).contains_key(k)
+        self.memory.contains_key(k)
+            || self.disk.as_ref().is_some_and(|d| d.index.contains_key(k))
+            || self.inflight.lock().unwrap_or_else(|e| e.into_inner()).contains_key(k)
     }
 
     /// Block `index` of `obj`, from memory, disk, an in-flight fetch, or a new fetch of just it.
     pub(crate) async fn block(self: &Arc<Self>, obj: &ObjectRef, index: u64) -> FsResult<Bytes> {
+        // A block moves from in flight to memory (and disk) before it leaves the in-flight
+        // table, so looking in that order, and re-checking memory under the in-flight lock,
+        // never misses a block that is being or has been fetched.
         let k = obj.block(index);
         if let Some(b) = self.memory.get(&k) {
             return Ok(b);
         }
-        if let Some(disk) = &self.disk {
+        let in_flight = self.inflight.lock().unwrap_or_else(|e| e.into_inner()).get(&k).cloned();
+        if in_flight.is_none()
+            && let Some(disk) = &self.disk
+        {
             let (disk, k2) = (disk.clone(), k.clone());
             if let Ok(Some(b)) = tokio::task::spawn_blocking(move || disk.read(&k2)).await {
                 self.memory.insert(k.clone(), b.clone());
                 return Ok(b);
             }
         }
-        let slot = {
-            let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            inflight.get(&k).cloned()
-        };
-        let mut slot = match slot {
+        let mut slot = match in_flight {
             Some(s) => s,
             None => {
-                self.fetch(obj, index..index + 1);
-                let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
                 match inflight.get(&k).cloned() {
                     Some(s) => s,
-                    // The fetch finished between the two locks: it is in memory now.
                     None => {
-                        drop(inflight);
-                        return self
-                            .memory
-                            .get(&k)
-                            .ok_or_else(|| FsError::new(FsErrorKind::Io, "read", &*obj.path));
+                        if let Some(b) = self.memory.get(&k) {
+                            return Ok(b);
+                        }
+                        self.start_fetch(&mut inflight, obj, index..index + 1);
+                        inflight.get(&k).cloned().expect("registered by start_fetch")
                     }
                 }
             }
@@ -202,6 +204,13 @@ impl BlockCache {
             .map_err(|_| FsError::new(FsErrorKind::Io, "read", &*obj.path))?
             .clone();
         value.expect("wait_for returned a filled slot")
+    }
+
+    /// Caches the whole content of a small object (at most one block) fetched elsewhere.
+    pub(crate) fn insert_whole(&self, obj: &ObjectRef, data: Bytes) {
+        if data.len() as u64 == obj.size && obj.size <= self.block_size && obj.size > 0 {
+            self.memory.insert(obj.block(0), data);
+        }
     }
 
     /// Starts background fetches for the blocks in `range` that are neither cached nor in
@@ -218,24 +227,28 @@ impl BlockCache {
             while i < end && i - start < run_blocks && !self.is_present(&obj.block(i)) {
                 i += 1;
             }
-            self.fetch(obj, start..i);
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            self.start_fetch(&mut inflight, obj, start..i);
         }
     }
 
     /// Registers in-flight slots for `blocks` and spawns one ranged GET for them.
-    fn fetch(self: &Arc<Self>, obj: &ObjectRef, blocks: std::ops::Range<u64>) {
+    /// The caller holds the in-flight lock, so checking and registering are one step.
+    fn start_fetch(
+        self: &Arc<Self>,
+        inflight: &mut HashMap<BlockKey, Slot>,
+        obj: &ObjectRef,
+        blocks: std::ops::Range<u64>,
+    ) {
         let mut senders = VecDeque::new();
-        {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            for i in blocks.clone() {
-                let k = obj.block(i);
-                if inflight.contains_key(&k) {
-                    break;
-                }
-                let (tx, rx) = watch::channel(None);
-                inflight.insert(k, rx);
-                senders.push_back((i, tx));
+        for i in blocks {
+            let k = obj.block(i);
+            if inflight.contains_key(&k) {
+                break;
             }
+            let (tx, rx) = watch::channel(None);
+            inflight.insert(k, rx);
+            senders.push_back((i, tx));
         }
         if senders.is_empty() {
             return;
@@ -292,7 +305,7 @@ impl BlockCache {
                 if buf.len() as u64 == self.block_len(obj, index) {
                     let block = std::mem::take(&mut buf).freeze();
                     let (_, tx) = senders.pop_front().expect("one sender per block of the range");
-                    self.complete(obj, index, block, &tx);
+                    self.complete(obj, index, block, &tx).await;
                     index += 1;
                     if senders.is_empty() {
                         return Ok(());
@@ -309,13 +322,15 @@ impl BlockCache {
         (obj.size - start).min(self.block_size)
     }
 
-    fn complete(&self, obj: &ObjectRef, index: u64, block: Bytes, tx: &watch::Sender<BlockResult>) {
+    /// Hands a fetched block to its waiters and the tiers. The disk write finishes before the
+    /// block leaves the in-flight table, so a block is always in flight, in memory or on disk.
+    async fn complete(&self, obj: &ObjectRef, index: u64, block: Bytes, tx: &watch::Sender<BlockResult>) {
         let k = obj.block(index);
         self.memory.insert(k.clone(), block.clone());
+        let _ = tx.send(Some(Ok(block.clone())));
         if let Some(disk) = &self.disk {
-            let (disk, b) = (disk.clone(), block.clone());
-            tokio::task::spawn_blocking(move || disk.write(k, &b));
+            let disk = disk.clone();
+            let _ = tokio::task::spawn_blocking(move || disk.write(k, &block)).await;
         }
-        let _ = tx.send(Some(Ok(block)));
     }
 }

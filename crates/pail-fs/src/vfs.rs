@@ -48,6 +48,9 @@ pub struct VfsConfig {
     pub max_concurrent_gets: usize,
     /// How names are shown.
     pub names: NameEncoding,
+    /// A lookup that asks S3 reads this many first bytes (0: a plain HEAD); objects no larger
+    /// are then cached whole, so reading a small file right after costs no request.
+    pub lookup_read_bytes: u64,
 }
 
 impl Default for VfsConfig {
@@ -59,11 +62,12 @@ impl Default for VfsConfig {
             block_size: MIB,
             part_size: 8 * MIB,
             initial_window: 8 * MIB,
-            max_window: 64 * MIB,
-            memory_cache_bytes: 128 * MIB,
+            max_window: 48 * MIB,
+            memory_cache_bytes: 96 * MIB,
             disk_cache: None,
             max_concurrent_gets: 16,
             names: NameEncoding::Identity,
+            lookup_read_bytes: 256 * 1024,
         }
     }
 }
@@ -115,6 +119,7 @@ impl Vfs {
         }
         cfg.block_size = cfg.block_size.max(64 * 1024);
         cfg.part_size = cfg.part_size.max(cfg.block_size);
+        cfg.lookup_read_bytes = cfg.lookup_read_bytes.min(cfg.block_size);
         // A window larger than half the memory cache would evict its own blocks before use.
         cfg.max_window = cfg.max_window.min(cfg.memory_cache_bytes / 2).max(cfg.block_size);
         cfg.initial_window = cfg.initial_window.min(cfg.max_window);
@@ -191,10 +196,8 @@ impl Vfs {
             Err(e) => return Err(e),
         };
         let dir_prefix = format!("{key}/");
-        let (head, list) = tokio::join!(
-            self.store.head(&key),
-            self.store.list_page(&dir_prefix, Some("/"), None, Some(1))
-        );
+        let (head, list) =
+            tokio::join!(self.head_and_peek(&key), self.store.list_page(&dir_prefix, Some("/"), None, Some(1)));
         let found = match (head, list) {
             (_, Ok(page)) if !page.objects.is_empty() || !page.prefixes.is_empty() => Some(self.meta.dir_attr()),
             (Ok(meta), _) => Some(Attr::file(&meta)),
@@ -204,6 +207,28 @@ impl Vfs {
         };
         self.meta.put_entry(path.clone(), found.clone());
         found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()))
+    }
+
+    /// The object's metadata, fetched with a GET of its first `lookup_read_bytes` instead of a
+    /// HEAD: the same one round trip, and a small file's whole content arrives with it, so
+    /// opening and reading it afterwards needs no further request. Empty objects (which
+    /// answer a ranged GET with 416) fall back to HEAD.
+    async fn head_and_peek(&self, key: &str) -> Result<pail_store::ObjectMeta, pail_store::StoreError> {
+        if self.cfg.lookup_read_bytes == 0 {
+            return self.store.head(key).await;
+        }
+        let got = match self.store.get_range(key, 0..self.cfg.lookup_read_bytes, None).await {
+            Ok(got) => got,
+            Err(e) if matches!(e.kind(), StoreErrorKind::NotFound | StoreErrorKind::AccessDenied) => return Err(e),
+            Err(_) => return self.store.head(key).await,
+        };
+        let meta = got.meta;
+        let body: Vec<Bytes> = futures::TryStreamExt::try_collect(got.body).await?;
+        if meta.size <= self.cfg.lookup_read_bytes {
+            let obj = ObjectRef { key: key.into(), etag: meta.etag.clone(), size: meta.size, path: key.into() };
+            self.blocks.insert_whole(&obj, body.concat().into());
+        }
+        Ok(meta)
     }
 
     /// Every entry of directory `path`, sorted by name.

@@ -1,0 +1,118 @@
+//! The core without FUSE: `Vfs` over pail-store against pail-emulator, with a store wrapper that
+//! counts the S3 calls the core makes.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pail_emulator::Emulator;
+use pail_fs::{DiskCacheConfig, Vfs, VfsConfig, VfsPath};
+use pail_store::{Credentials, ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, StoreError};
+
+const BUCKET: &str = "vfs-test";
+const MIB: u64 = 1 << 20;
+
+#[derive(Debug)]
+struct Counting {
+    inner: S3Store,
+    heads: AtomicUsize,
+    gets: AtomicUsize,
+    lists: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counting {
+    async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
+        self.heads.fetch_add(1, Ordering::SeqCst);
+        self.inner.head(key).await
+    }
+    async fn get_range(&self, key: &str, range: Range<u64>, if_match: Option<&ETag>) -> Result<GetObject, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_range(key, range, if_match).await
+    }
+    async fn list_page(&self, p: &str, d: Option<&str>, c: Option<&str>, m: Option<u32>) -> Result<ListPage, StoreError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.list_page(p, d, c, m).await
+    }
+}
+
+async fn counting_store(emu: &Emulator) -> Arc<Counting> {
+    let (ak, sk) = emu.credentials();
+    let mut cfg = S3StoreConfig::new(BUCKET);
+    cfg.endpoint_url = Some(emu.endpoint());
+    cfg.region = Some("us-east-1".into());
+    cfg.force_path_style = true;
+    cfg.credentials = Credentials::Static { access_key_id: ak.into(), secret_access_key: sk.into(), session_token: None };
+    let inner = S3Store::new(cfg).await.expect("store");
+    Arc::new(Counting { inner, heads: AtomicUsize::new(0), gets: AtomicUsize::new(0), lists: AtomicUsize::new(0) })
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+async fn read_all(vfs: &Vfs, path: &str) -> Vec<u8> {
+    let (h, attr) = vfs.open(&VfsPath::new(path)).await.expect("open");
+    let mut out = Vec::new();
+    while (out.len() as u64) < attr.size {
+        let chunk = vfs.read(h, out.len() as u64, 128 * 1024).await.expect("read");
+        assert!(!chunk.is_empty());
+        out.extend_from_slice(&chunk);
+    }
+    vfs.release(h);
+    out
+}
+
+#[tokio::test]
+async fn lookups_answered_by_a_listing_need_no_head() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    for i in 0..50 {
+        emu.put(BUCKET, &format!("d/f{i}"), &b"x"[..]).expect("seed");
+    }
+    let store = counting_store(&emu).await;
+    let vfs = Vfs::new(store.clone(), VfsConfig::default()).expect("vfs");
+    let listing = vfs.read_dir(&VfsPath::new("d")).await.expect("list");
+    assert_eq!(listing.entries.len(), 50);
+    let heads_before = store.heads.load(Ordering::SeqCst);
+    for i in 0..50 {
+        vfs.lookup(&VfsPath::new(&format!("d/f{i}"))).await.expect("lookup");
+    }
+    assert!(vfs.lookup(&VfsPath::new("d/missing")).await.is_err());
+    assert_eq!(store.heads.load(Ordering::SeqCst), heads_before, "no HEAD when the listing answered");
+}
+
+#[tokio::test]
+async fn memory_cache_stays_within_its_bound_and_disk_tier_serves_rereads() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    let data = pattern((24 * MIB) as usize);
+    emu.put(BUCKET, "big.bin", data.clone()).expect("seed");
+    let store = counting_store(&emu).await;
+    let cache_dir = tempfile::tempdir().expect("cache dir");
+    let cfg = VfsConfig {
+        memory_cache_bytes: 8 * MIB,
+        disk_cache: Some(DiskCacheConfig { dir: cache_dir.path().to_path_buf(), max_bytes: 64 * MIB }),
+        ..VfsConfig::default()
+    };
+    let vfs = Vfs::new(store.clone(), cfg).expect("vfs");
+    assert_eq!(read_all(&vfs, "big.bin").await, data);
+    assert!(vfs.memory_cache_bytes() <= 8 * MIB, "memory tier holds {} bytes", vfs.memory_cache_bytes());
+    let gets_after_first = store.gets.load(Ordering::SeqCst);
+    assert!(gets_after_first >= 3, "large parts, several GETs: {gets_after_first}");
+    // Every block is in memory or on disk now: a second full read needs no GET.
+    let mut reread = read_all(&vfs, "big.bin").await;
+    let extra = store.gets.load(Ordering::SeqCst) - gets_after_first;
+    assert_eq!(reread.len(), data.len());
+    assert!(reread == data);
+    reread.clear();
+    assert_eq!(extra, 0, "rereads are served from the tiers");
+}
+
+#[tokio::test]
+async fn a_small_file_is_one_get() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    emu.put(BUCKET, "s.bin", pattern(4096)).expect("seed");
+    let store = counting_store(&emu).await;
+    let vfs = Vfs::new(store.clone(), VfsConfig::default()).expect("vfs");
+    assert_eq!(read_all(&vfs, "s.bin").await, pattern(4096));
+    assert_eq!(store.gets.load(Ordering::SeqCst), 1);
+}

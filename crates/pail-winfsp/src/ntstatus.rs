@@ -1,0 +1,94 @@
+//! The one mapping from [`FsErrorKind`] to NTSTATUS, as plain numbers so it is tested on Linux.
+
+use pail_fs::FsErrorKind;
+
+/// NTSTATUS values used by the adapter (from ntstatus.h).
+pub mod status {
+    /// The object name is not found.
+    pub const OBJECT_NAME_NOT_FOUND: i32 = 0xC000_0034_u32 as i32;
+    /// The path does not exist.
+    pub const OBJECT_PATH_NOT_FOUND: i32 = 0xC000_003A_u32 as i32;
+    /// The object name already exists.
+    pub const OBJECT_NAME_COLLISION: i32 = 0xC000_0035_u32 as i32;
+    /// Access denied.
+    pub const ACCESS_DENIED: i32 = 0xC000_0022_u32 as i32;
+    /// The directory is not empty.
+    pub const DIRECTORY_NOT_EMPTY: i32 = 0xC000_0101_u32 as i32;
+    /// The media is write protected.
+    pub const MEDIA_WRITE_PROTECTED: i32 = 0xC000_00A2_u32 as i32;
+    /// The disk is full.
+    pub const DISK_FULL: i32 = 0xC000_007F_u32 as i32;
+    /// The object name is invalid.
+    pub const OBJECT_NAME_INVALID: i32 = 0xC000_0033_u32 as i32;
+    /// A file was given where a directory was expected.
+    pub const NOT_A_DIRECTORY: i32 = 0xC000_0103_u32 as i32;
+    /// A directory was given where a file was expected.
+    pub const FILE_IS_A_DIRECTORY: i32 = 0xC000_00BA_u32 as i32;
+    /// The handle is invalid.
+    pub const INVALID_HANDLE: i32 = 0xC000_0008_u32 as i32;
+    /// The file was changed underneath an open handle.
+    pub const FILE_INVALID: i32 = 0xC000_0098_u32 as i32;
+    /// Logon failure: credentials missing, wrong or expired.
+    pub const LOGON_FAILURE: i32 = 0xC000_006D_u32 as i32;
+    /// The network location cannot be reached.
+    pub const NETWORK_UNREACHABLE: i32 = 0xC000_023C_u32 as i32;
+    /// An I/O error.
+    pub const UNEXPECTED_IO_ERROR: i32 = 0xC000_00E9_u32 as i32;
+    /// The operation is not supported (named streams, EAs, hard links, reparse points).
+    pub const NOT_SUPPORTED: i32 = 0xC000_00BB_u32 as i32;
+}
+
+/// The NTSTATUS a WinFsp callback returns for an error of this kind. `in_parent_path` tells a
+/// missing intermediate directory (OBJECT_PATH_NOT_FOUND) from a missing last name.
+pub fn to_ntstatus(kind: FsErrorKind, in_parent_path: bool) -> i32 {
+    match kind {
+        FsErrorKind::NotFound if in_parent_path => status::OBJECT_PATH_NOT_FOUND,
+        FsErrorKind::NotFound => status::OBJECT_NAME_NOT_FOUND,
+        FsErrorKind::NotADirectory => status::NOT_A_DIRECTORY,
+        FsErrorKind::IsADirectory => status::FILE_IS_A_DIRECTORY,
+        FsErrorKind::AccessDenied => status::ACCESS_DENIED,
+        FsErrorKind::ReadOnly => status::MEDIA_WRITE_PROTECTED,
+        FsErrorKind::NameTooLong | FsErrorKind::InvalidName => status::OBJECT_NAME_INVALID,
+        FsErrorKind::BadHandle => status::INVALID_HANDLE,
+        FsErrorKind::Stale => status::FILE_INVALID,
+        FsErrorKind::Unauthenticated => status::LOGON_FAILURE,
+        FsErrorKind::Unavailable => status::NETWORK_UNREACHABLE,
+        _ => status::UNEXPECTED_IO_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_the_ntstatus_explorer_expects() {
+        assert_eq!(to_ntstatus(FsErrorKind::NotFound, false) as u32, 0xC000_0034);
+        assert_eq!(to_ntstatus(FsErrorKind::NotFound, true) as u32, 0xC000_003A);
+        assert_eq!(to_ntstatus(FsErrorKind::AccessDenied, false) as u32, 0xC000_0022);
+        assert_eq!(to_ntstatus(FsErrorKind::ReadOnly, false) as u32, 0xC000_00A2);
+        assert_eq!(to_ntstatus(FsErrorKind::InvalidName, false) as u32, 0xC000_0033);
+        assert_eq!(to_ntstatus(FsErrorKind::IsADirectory, false) as u32, 0xC000_00BA);
+        assert_eq!(to_ntstatus(FsErrorKind::Io, false) as u32, 0xC000_00E9);
+    }
+
+    #[test]
+    fn every_status_is_an_error_status() {
+        for kind in [
+            FsErrorKind::NotFound,
+            FsErrorKind::NotADirectory,
+            FsErrorKind::IsADirectory,
+            FsErrorKind::AccessDenied,
+            FsErrorKind::ReadOnly,
+            FsErrorKind::NameTooLong,
+            FsErrorKind::InvalidName,
+            FsErrorKind::BadHandle,
+            FsErrorKind::Stale,
+            FsErrorKind::Unauthenticated,
+            FsErrorKind::Unavailable,
+            FsErrorKind::Io,
+        ] {
+            assert_eq!((to_ntstatus(kind, false) as u32) >> 30, 0b11, "{kind:?} is a severity-error status");
+        }
+    }
+}
