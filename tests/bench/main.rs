@@ -43,9 +43,17 @@ struct Row {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let big = args.iter().position(|a| a == "--size-mib").and_then(|i| args.get(i + 1)).and_then(|s| s.parse::<u64>().ok());
+    let big = args
+        .iter()
+        .position(|a| a == "--size-mib")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse::<u64>().ok());
     let big_bytes = big.unwrap_or(1024) * MIB;
-    let only: Option<String> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET]))?;
@@ -69,7 +77,11 @@ fn main() -> Result<()> {
         println!("measuring {} …", tool.name());
         match measure(&tool, &emu, big_bytes) {
             Ok(row) => rows.push(row),
-            Err(e) => rows.push(Row { tool: tool.name(), note: format!("failed: {e:#}"), ..Row::default() }),
+            Err(e) => rows.push(Row {
+                tool: tool.name(),
+                note: format!("failed: {e:#}"),
+                ..Row::default()
+            }),
         }
     }
 
@@ -81,7 +93,9 @@ fn main() -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!();
-    println!("| mount | cold seq read MB/s | ratio to ceiling | 4 KiB random reads/s | cold `ls -l` 10k entries/s | 1,000 × 4 KiB files/s | peak RSS MiB | note |");
+    println!(
+        "| mount | cold seq read MB/s | ratio to ceiling | 4 KiB random reads/s | cold `ls -l` 10k entries/s | 1,000 × 4 KiB files/s | peak RSS MiB | note |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
@@ -129,7 +143,10 @@ async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
 use futures::StreamExt;
 
 fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<Row> {
-    let mut row = Row { tool: tool.name(), ..Row::default() };
+    let mut row = Row {
+        tool: tool.name(),
+        ..Row::default()
+    };
     let mut peak = 0u64;
 
     // (b) cold sequential read, 1 MiB reads as `cat` or `cp` would issue.
@@ -170,7 +187,10 @@ fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<Row> {
     {
         let m = tool.mount(emu, BUCKET)?;
         let start = Instant::now();
-        let out = std::process::Command::new("ls").arg("-l").arg(m.dir().join("many")).output()?;
+        let out = std::process::Command::new("ls")
+            .arg("-l")
+            .arg(m.dir().join("many"))
+            .output()?;
         anyhow::ensure!(out.status.success(), "ls failed");
         let lines = out.stdout.iter().filter(|&&b| b == b'\n').count().saturating_sub(1);
         anyhow::ensure!(lines == 10_000, "ls -l showed {lines} entries");
@@ -195,5 +215,8 @@ fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<Row> {
 
 /// The directory the running binary lives in (the `pail` binary is built beside it).
 fn bin_dir() -> PathBuf {
-    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }

@@ -65,15 +65,32 @@ impl Tool {
                 if let Ok(extra) = std::env::var("PAIL_BENCH_ARGS") {
                     c.args(extra.split_whitespace());
                 }
-                c.env("AWS_ACCESS_KEY_ID", ak).env("AWS_SECRET_ACCESS_KEY", sk).env("AWS_REGION", "us-east-1");
+                c.env("AWS_ACCESS_KEY_ID", ak)
+                    .env("AWS_SECRET_ACCESS_KEY", sk)
+                    .env("AWS_REGION", "us-east-1");
                 c.env("AWS_EC2_METADATA_DISABLED", "true").env("HOME", scratch.path());
                 c
             }
             Tool::RcloneFull | Tool::RcloneOff => {
-                let mode = if matches!(self, Tool::RcloneFull) { "full" } else { "off" };
+                let mode = if matches!(self, Tool::RcloneFull) {
+                    "full"
+                } else {
+                    "off"
+                };
                 let mut c = Command::new("rclone");
-                c.args(["mount", &format!("bench:{bucket}"), &mountpoint, "--vfs-cache-mode", mode]);
-                c.args(["--cache-dir", scratch.path().to_str().context("utf-8")?, "--dir-cache-time", "5s"]);
+                c.args([
+                    "mount",
+                    &format!("bench:{bucket}"),
+                    &mountpoint,
+                    "--vfs-cache-mode",
+                    mode,
+                ]);
+                c.args([
+                    "--cache-dir",
+                    scratch.path().to_str().context("utf-8")?,
+                    "--dir-cache-time",
+                    "5s",
+                ]);
                 c.env("RCLONE_CONFIG", scratch.path().join("rclone.conf"));
                 c.env("RCLONE_CONFIG_BENCH_TYPE", "s3")
                     .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")
@@ -91,15 +108,30 @@ impl Tool {
                 std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o600))?;
                 let mut c = Command::new("s3fs");
                 c.args([bucket, &mountpoint, "-f"]);
-                c.args(["-o", &format!("url={ep}"), "-o", "use_path_request_style", "-o", "endpoint=us-east-1"]);
+                c.args([
+                    "-o",
+                    &format!("url={ep}"),
+                    "-o",
+                    "use_path_request_style",
+                    "-o",
+                    "endpoint=us-east-1",
+                ]);
                 c.args(["-o", &format!("passwd_file={}", passwd.display())]);
                 c
             }
         };
         // Peers reject an AWS_CA_BUNDLE they cannot apply to plain HTTP; the emulator needs none.
         cmd.env_remove("AWS_CA_BUNDLE");
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().with_context(|| format!("starting {}", self.name()))?;
-        let mounted = Mounted { child, dir, _scratch: scratch };
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", self.name()))?;
+        let mounted = Mounted {
+            child,
+            dir,
+            _scratch: scratch,
+        };
         mounted.wait_until_mounted(Duration::from_secs(30))?;
         Ok(mounted)
     }

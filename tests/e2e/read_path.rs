@@ -74,6 +74,25 @@ fn folder_of_ten_thousand_keys_lists_completely() {
 }
 
 #[test]
+fn listing_pages_that_end_on_a_subfolder_continue_after_it() {
+    // 1,500 entries, half of them sub-folders with several keys: page boundaries fall on
+    // common prefixes, which must not repeat or swallow entries.
+    let drive = TestDrive::start(|emu| {
+        // With this first entry the first page of 1,000 ends on "e0499-dir/".
+        emu.put(BUCKET, "mix/a-first", &b"f"[..]).expect("seed");
+        for i in 0..750 {
+            emu.put(BUCKET, &format!("mix/e{i:04}-file"), &b"f"[..]).expect("seed");
+            for j in 0..3 {
+                emu.put(BUCKET, &format!("mix/e{i:04}-dir/k{j}"), &b"d"[..]).expect("seed");
+            }
+        }
+    });
+    let names = names_in(&drive.path("mix"));
+    assert_eq!(names.len(), 1501);
+    assert!(names.contains("e0499-dir") && names.contains("e0500-file") && names.contains("e0749-dir"));
+}
+
+#[test]
 fn stat_shows_exact_sizes_and_mtimes() {
     let drive = TestDrive::start(|emu| {
         let mut opts = PutOptions::default();

@@ -67,7 +67,10 @@ type Sections = BTreeMap<String, BTreeMap<String, Option<String>>>;
 
 fn load(path: &Path) -> Result<Sections, AuthError> {
     let mut ini = configparser::ini::Ini::new_cs();
-    let map = ini.load(path).map_err(|reason| AuthError::ConfigFile { path: path.to_owned(), reason })?;
+    let map = ini.load(path).map_err(|reason| AuthError::ConfigFile {
+        path: path.to_owned(),
+        reason,
+    })?;
     Ok(map.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect())
 }
 
@@ -178,7 +181,13 @@ credential_process = /usr/bin/get-creds
                 ("legacy", ProfileKind::Sso),
             ]
         );
-        assert_eq!(profiles.iter().find(|p| p.name == "corp").and_then(|p| p.region.as_deref()), Some("us-east-1"));
+        assert_eq!(
+            profiles
+                .iter()
+                .find(|p| p.name == "corp")
+                .and_then(|p| p.region.as_deref()),
+            Some("us-east-1")
+        );
     }
 
     #[test]

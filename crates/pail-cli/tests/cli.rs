@@ -162,7 +162,10 @@ fn wrong_keys_say_to_check_the_keys() {
 
 /// Starts `pail mount <target> <dir>` and returns once it says it is mounted (its first line).
 fn spawn_mount(s: &Setup, target: &str) -> std::process::Child {
-    assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing: this test needs FUSE");
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: this test needs FUSE"
+    );
     let dir = s.dir.path().to_str().expect("utf-8");
     let mut child = pail(&s.emu, s.home.path())
         .args(["mount", target, dir, "--endpoint-url", &s.emu.endpoint()])

@@ -201,7 +201,16 @@ impl ObjectTable {
         let objects = t.get(bucket)?;
         let mut out = ListResult::default();
         let lower = match start_after {
-            Some(s) if s >= prefix => std::ops::Bound::Excluded(s.to_owned()),
+            Some(s) if s >= prefix => {
+                // A page that ended on a common prefix continues after every key under it.
+                let rolled_up =
+                    delimiter.is_some_and(|d| !d.is_empty() && s.get(prefix.len()..).is_some_and(|r| r.contains(d)));
+                let mut after = s.to_owned();
+                if rolled_up {
+                    after.push(char::MAX);
+                }
+                std::ops::Bound::Excluded(after)
+            }
             _ => std::ops::Bound::Included(prefix.to_owned()),
         };
         let mut iter = objects.range((lower, std::ops::Bound::Unbounded));

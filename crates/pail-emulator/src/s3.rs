@@ -95,13 +95,23 @@ struct Page {
 }
 
 impl EmulatedS3 {
-    fn page(&self, bucket: &str, prefix: &str, delimiter: Option<&str>, after: Option<&str>, max_keys: Option<i32>) -> S3Result<Page> {
+    fn page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max_keys: Option<i32>,
+    ) -> S3Result<Page> {
         if !self.table.has_bucket(bucket) {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
         }
         self.check(bucket, prefix)?;
         let max = max_keys.unwrap_or(1000).clamp(0, 1000);
-        let page = self.table.list(bucket, prefix, delimiter, after, max as usize).ok_or_else(|| s3_error!(NoSuchBucket))?;
+        let page = self
+            .table
+            .list(bucket, prefix, delimiter, after, max as usize)
+            .ok_or_else(|| s3_error!(NoSuchBucket))?;
         let contents = page
             .objects
             .iter()
@@ -114,8 +124,20 @@ impl EmulatedS3 {
                 ..Default::default()
             })
             .collect();
-        let prefixes = page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(p.clone()) }).collect();
-        Ok(Page { contents, prefixes, truncated: page.truncated, last: page.last, max })
+        let prefixes = page
+            .prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(p.clone()),
+            })
+            .collect();
+        Ok(Page {
+            contents,
+            prefixes,
+            truncated: page.truncated,
+            last: page.last,
+            max,
+        })
     }
 }
 
@@ -187,7 +209,13 @@ impl S3 for EmulatedS3 {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let after = input.continuation_token.clone().or(input.start_after.clone());
-        let page = self.page(&input.bucket, &prefix, input.delimiter.as_deref(), after.as_deref(), input.max_keys)?;
+        let page = self.page(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            after.as_deref(),
+            input.max_keys,
+        )?;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(prefix),
@@ -208,7 +236,13 @@ impl S3 for EmulatedS3 {
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let page = self.page(&input.bucket, &prefix, input.delimiter.as_deref(), input.marker.as_deref(), input.max_keys)?;
+        let page = self.page(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            input.marker.as_deref(),
+            input.max_keys,
+        )?;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(prefix),
@@ -228,7 +262,10 @@ impl S3 for EmulatedS3 {
         if !self.table.has_bucket(&req.input.bucket) {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
         }
-        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(crate::REGION.into()), ..Default::default() }))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(crate::REGION.into()),
+            ..Default::default()
+        }))
     }
 
     /// GetBucketLocation: pail never calls it, but peers in the benchmark do.

@@ -196,8 +196,10 @@ impl Vfs {
             Err(e) => return Err(e),
         };
         let dir_prefix = format!("{key}/");
-        let (head, list) =
-            tokio::join!(self.head_and_peek(&key), self.store.list_page(&dir_prefix, Some("/"), None, Some(1)));
+        let (head, list) = tokio::join!(
+            self.head_and_peek(&key),
+            self.store.list_page(&dir_prefix, Some("/"), None, Some(1))
+        );
         let found = match (head, list) {
             (_, Ok(page)) if !page.objects.is_empty() || !page.prefixes.is_empty() => Some(self.meta.dir_attr()),
             (Ok(meta), _) => Some(Attr::file(&meta)),
@@ -225,7 +227,12 @@ impl Vfs {
         let meta = got.meta;
         let body: Vec<Bytes> = futures::TryStreamExt::try_collect(got.body).await?;
         if meta.size <= self.cfg.lookup_read_bytes {
-            let obj = ObjectRef { key: key.into(), etag: meta.etag.clone(), size: meta.size, path: key.into() };
+            let obj = ObjectRef {
+                key: key.into(),
+                etag: meta.etag.clone(),
+                size: meta.size,
+                path: key.into(),
+            };
             self.blocks.insert_whole(&obj, body.concat().into());
         }
         Ok(meta)

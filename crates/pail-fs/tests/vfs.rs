@@ -30,7 +30,13 @@ impl ObjectStore for Counting {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get_range(key, range, if_match).await
     }
-    async fn list_page(&self, p: &str, d: Option<&str>, c: Option<&str>, m: Option<u32>) -> Result<ListPage, StoreError> {
+    async fn list_page(
+        &self,
+        p: &str,
+        d: Option<&str>,
+        c: Option<&str>,
+        m: Option<u32>,
+    ) -> Result<ListPage, StoreError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_page(p, d, c, m).await
     }
@@ -42,9 +48,18 @@ async fn counting_store(emu: &Emulator) -> Arc<Counting> {
     cfg.endpoint_url = Some(emu.endpoint());
     cfg.region = Some("us-east-1".into());
     cfg.force_path_style = true;
-    cfg.credentials = Credentials::Static { access_key_id: ak.into(), secret_access_key: sk.into(), session_token: None };
+    cfg.credentials = Credentials::Static {
+        access_key_id: ak.into(),
+        secret_access_key: sk.into(),
+        session_token: None,
+    };
     let inner = S3Store::new(cfg).await.expect("store");
-    Arc::new(Counting { inner, heads: AtomicUsize::new(0), gets: AtomicUsize::new(0), lists: AtomicUsize::new(0) })
+    Arc::new(Counting {
+        inner,
+        heads: AtomicUsize::new(0),
+        gets: AtomicUsize::new(0),
+        lists: AtomicUsize::new(0),
+    })
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -78,7 +93,11 @@ async fn lookups_answered_by_a_listing_need_no_head() {
         vfs.lookup(&VfsPath::new(&format!("d/f{i}"))).await.expect("lookup");
     }
     assert!(vfs.lookup(&VfsPath::new("d/missing")).await.is_err());
-    assert_eq!(store.heads.load(Ordering::SeqCst), heads_before, "no HEAD when the listing answered");
+    assert_eq!(
+        store.heads.load(Ordering::SeqCst),
+        heads_before,
+        "no HEAD when the listing answered"
+    );
 }
 
 #[tokio::test]
@@ -90,12 +109,19 @@ async fn memory_cache_stays_within_its_bound_and_disk_tier_serves_rereads() {
     let cache_dir = tempfile::tempdir().expect("cache dir");
     let cfg = VfsConfig {
         memory_cache_bytes: 8 * MIB,
-        disk_cache: Some(DiskCacheConfig { dir: cache_dir.path().to_path_buf(), max_bytes: 64 * MIB }),
+        disk_cache: Some(DiskCacheConfig {
+            dir: cache_dir.path().to_path_buf(),
+            max_bytes: 64 * MIB,
+        }),
         ..VfsConfig::default()
     };
     let vfs = Vfs::new(store.clone(), cfg).expect("vfs");
     assert_eq!(read_all(&vfs, "big.bin").await, data);
-    assert!(vfs.memory_cache_bytes() <= 8 * MIB, "memory tier holds {} bytes", vfs.memory_cache_bytes());
+    assert!(
+        vfs.memory_cache_bytes() <= 8 * MIB,
+        "memory tier holds {} bytes",
+        vfs.memory_cache_bytes()
+    );
     let gets_after_first = store.gets.load(Ordering::SeqCst);
     assert!(gets_after_first >= 3, "large parts, several GETs: {gets_after_first}");
     // Every block is in memory or on disk now: a second full read needs no GET.

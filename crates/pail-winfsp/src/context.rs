@@ -45,7 +45,11 @@ pub struct PailContext {
 impl PailContext {
     /// A context serving `vfs` with calls run on `rt`; `label` is the volume label.
     pub fn new(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, label: &str) -> Self {
-        Self { vfs, rt, label: label.to_owned() }
+        Self {
+            vfs,
+            rt,
+            label: label.to_owned(),
+        }
     }
 }
 
@@ -65,7 +69,11 @@ fn filetime(t: SystemTime) -> u64 {
 }
 
 fn fill(info: &mut FileInfo, attr: &Attr, read_only: bool) {
-    let mut attributes = if attr.is_dir() { FILE_ATTRIBUTE_DIRECTORY } else { FILE_ATTRIBUTE_ARCHIVE };
+    let mut attributes = if attr.is_dir() {
+        FILE_ATTRIBUTE_DIRECTORY
+    } else {
+        FILE_ATTRIBUTE_ARCHIVE
+    };
     if read_only && !attr.is_dir() {
         attributes |= FILE_ATTRIBUTE_READONLY;
     }
@@ -93,10 +101,17 @@ impl FileSystemContext for PailContext {
         _reparse_point_resolver: impl FnOnce(&U16CStr) -> Option<FileSecurity>,
     ) -> winfsp::Result<FileSecurity> {
         let path = vfs_path(file_name);
-        let attr = self.rt.block_on(self.vfs.lookup(&path)).map_err(|e| fs_err(&e, &path))?;
+        let attr = self
+            .rt
+            .block_on(self.vfs.lookup(&path))
+            .map_err(|e| fs_err(&e, &path))?;
         let mut info = FileInfo::default();
         fill(&mut info, &attr, self.vfs.config().read_only);
-        Ok(FileSecurity { reparse: false, sz_security_descriptor: 0, attributes: info.file_attributes })
+        Ok(FileSecurity {
+            reparse: false,
+            sz_security_descriptor: 0,
+            attributes: info.file_attributes,
+        })
     }
 
     fn open(
@@ -107,7 +122,10 @@ impl FileSystemContext for PailContext {
         file_info: &mut OpenFileInfo,
     ) -> winfsp::Result<Self::FileContext> {
         let path = vfs_path(file_name);
-        let attr = self.rt.block_on(self.vfs.lookup(&path)).map_err(|e| fs_err(&e, &path))?;
+        let attr = self
+            .rt
+            .block_on(self.vfs.lookup(&path))
+            .map_err(|e| fs_err(&e, &path))?;
         let handle = if attr.is_dir() {
             None
         } else {
@@ -115,7 +133,12 @@ impl FileSystemContext for PailContext {
             Some(h)
         };
         fill(file_info.as_mut(), &attr, self.vfs.config().read_only);
-        Ok(OpenFile { path, attr: Mutex::new(attr), handle, dir: DirBuffer::new() })
+        Ok(OpenFile {
+            path,
+            attr: Mutex::new(attr),
+            handle,
+            dir: DirBuffer::new(),
+        })
     }
 
     fn close(&self, context: Self::FileContext) {
@@ -150,7 +173,10 @@ impl FileSystemContext for PailContext {
             return Err(FspError::NTSTATUS(status::FILE_IS_A_DIRECTORY));
         };
         let len = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
-        let data = self.rt.block_on(self.vfs.read(h, offset, len)).map_err(|e| fs_err(&e, &context.path))?;
+        let data = self
+            .rt
+            .block_on(self.vfs.read(h, offset, len))
+            .map_err(|e| fs_err(&e, &context.path))?;
         if data.is_empty() && len > 0 {
             return Err(FspError::NTSTATUS(STATUS_END_OF_FILE));
         }
@@ -166,8 +192,10 @@ impl FileSystemContext for PailContext {
         buffer: &mut [u8],
     ) -> winfsp::Result<u32> {
         if let Ok(lock) = context.dir.acquire(marker.is_none(), None) {
-            let listing =
-                self.rt.block_on(self.vfs.read_dir(&context.path)).map_err(|e| fs_err(&e, &context.path))?;
+            let listing = self
+                .rt
+                .block_on(self.vfs.read_dir(&context.path))
+                .map_err(|e| fs_err(&e, &context.path))?;
             let read_only = self.vfs.config().read_only;
             let dir_attr = context.attr.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let dots: &[&str] = if context.path.is_root() { &[] } else { &[".", ".."] };

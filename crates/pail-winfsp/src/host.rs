@@ -65,7 +65,7 @@ pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> win
         params.prefix(format!("\\pail\\{}", cfg.drive_name));
     }
     let context = PailContext::new(vfs, rt, &cfg.drive_name);
-    let mut host = FileSystemHost::new(params, context)?;
+    let mut host: FileSystemHost<PailContext> = FileSystemHost::new(params, context)?;
     match &cfg.letter {
         Some(letter) => host.mount(letter.as_str())?,
         None => host.mount(MountPoint::NextFreeDrive)?,

@@ -88,7 +88,11 @@ mod tests {
             FsErrorKind::Unavailable,
             FsErrorKind::Io,
         ] {
-            assert_eq!((to_ntstatus(kind, false) as u32) >> 30, 0b11, "{kind:?} is a severity-error status");
+            assert_eq!(
+                (to_ntstatus(kind, false) as u32) >> 30,
+                0b11,
+                "{kind:?} is a severity-error status"
+            );
         }
     }
 }
