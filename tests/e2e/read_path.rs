@@ -83,7 +83,8 @@ fn listing_pages_that_end_on_a_subfolder_continue_after_it() {
         for i in 0..750 {
             emu.put(BUCKET, &format!("mix/e{i:04}-file"), &b"f"[..]).expect("seed");
             for j in 0..3 {
-                emu.put(BUCKET, &format!("mix/e{i:04}-dir/k{j}"), &b"d"[..]).expect("seed");
+                emu.put(BUCKET, &format!("mix/e{i:04}-dir/k{j}"), &b"d"[..])
+                    .expect("seed");
             }
         }
     });
