@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use pail_store::{ETag, ObjectMeta, ObjectStore};
+use pail_store::{ETag, ListPage, ObjectMeta, ObjectStore};
 
 use crate::error::{FsError, FsResult};
 use crate::names::{NameEncoding, is_showable};
@@ -82,6 +82,12 @@ pub struct Listing {
 }
 
 impl Listing {
+    fn from_map(map: BTreeMap<String, Attr>) -> Self {
+        Self {
+            entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect(),
+        }
+    }
+
     /// The entry called `name`.
     pub fn get(&self, name: &str) -> Option<&DirEntry> {
         self.entries
@@ -111,6 +117,10 @@ pub(crate) struct MetaCache {
     dir_mtime: SystemTime,
     entries: moka::sync::Cache<VfsPath, Option<Attr>>,
     listings: moka::future::Cache<VfsPath, Arc<Listing>>,
+    /// First-page listings loaded by lookups (see [`MetaCache::small_listing`]).
+    small_listings: moka::future::Cache<VfsPath, Arc<Listing>>,
+    /// Folders known to need more than one listing page.
+    large_dirs: moka::sync::Cache<VfsPath, ()>,
     skipped_logged: Mutex<HashSet<String>>,
 }
 
@@ -128,6 +138,14 @@ impl MetaCache {
             listings: moka::future::Cache::builder()
                 .weigher(|_k, v: &Arc<Listing>| v.entries.len().min(u32::MAX as usize) as u32 + 1)
                 .max_capacity(1_000_000)
+                .time_to_live(ttl)
+                .build(),
+            small_listings: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
+            large_dirs: moka::sync::Cache::builder()
+                .max_capacity(10_000)
                 .time_to_live(ttl)
                 .build(),
             skipped_logged: Mutex::default(),
@@ -192,29 +210,73 @@ impl MetaCache {
                 .list_page(dir_prefix, Some("/"), token.as_deref(), None)
                 .await
                 .map_err(|e| FsError::from_store("list", dir.as_str(), e))?;
-            for p in &page.prefixes {
-                let seg = p[dir_prefix.len()..].trim_end_matches('/');
-                if self.showable(p, seg) {
-                    map.insert(names.decode(seg), self.dir_attr());
-                }
-            }
-            for o in &page.objects {
-                let seg = &o.key[dir_prefix.len()..];
-                if seg.is_empty() {
-                    continue; // the directory's own `dir/` marker
-                }
-                if self.showable(&o.key, seg) {
-                    map.entry(names.decode(seg)).or_insert_with(|| Attr::file(o));
-                }
-            }
+            self.add_page(&mut map, &page, dir_prefix, names);
             token = page.next;
             if token.is_none() {
                 break;
             }
         }
-        Ok(Listing {
-            entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect(),
-        })
+        Ok(Listing::from_map(map))
+    }
+
+    /// Merges one page into `map`: sub-folders first, so a folder wins over a same-named file.
+    fn add_page(&self, map: &mut BTreeMap<String, Attr>, page: &ListPage, dir_prefix: &str, names: NameEncoding) {
+        for p in &page.prefixes {
+            let seg = p[dir_prefix.len()..].trim_end_matches('/');
+            if self.showable(p, seg) {
+                map.insert(names.decode(seg), self.dir_attr());
+            }
+        }
+        for o in &page.objects {
+            let seg = &o.key[dir_prefix.len()..];
+            if seg.is_empty() {
+                continue; // the directory's own `dir/` marker
+            }
+            if self.showable(&o.key, seg) {
+                map.entry(names.decode(seg)).or_insert_with(|| Attr::file(o));
+            }
+        }
+    }
+
+    /// What exists in `dir`, when it fits in one listing page: loaded once (shared by
+    /// concurrent lookups) so lookups in a cold folder need no `LIST name/` each. Only names
+    /// and kinds are used from it; a file's attributes still come from S3. `None` for a larger
+    /// folder (remembered for the TTL) or when listing failed.
+    pub(crate) async fn small_listing(
+        &self,
+        store: &dyn ObjectStore,
+        dir: &VfsPath,
+        prefix: &str,
+        names: NameEncoding,
+    ) -> Option<Arc<Listing>> {
+        if !self.enabled || self.large_dirs.contains_key(dir) {
+            return None;
+        }
+        let dir_prefix = dir.to_dir_prefix(prefix, names);
+        let loaded = self
+            .small_listings
+            .try_get_with(dir.clone(), async {
+                let page = store
+                    .list_page(&dir_prefix, Some("/"), None, None)
+                    .await
+                    .map_err(Some)?;
+                if page.next.is_some() {
+                    return Err(None::<pail_store::StoreError>);
+                }
+                let mut map = BTreeMap::new();
+                self.add_page(&mut map, &page, &dir_prefix, names);
+                Ok(Arc::new(Listing::from_map(map)))
+            })
+            .await;
+        match loaded {
+            Ok(listing) => Some(listing),
+            Err(e) => {
+                if e.is_none() {
+                    self.large_dirs.insert(dir.clone(), ());
+                }
+                None
+            }
+        }
     }
 
     fn showable(&self, key: &str, segment: &str) -> bool {
@@ -231,11 +293,12 @@ impl MetaCache {
         false
     }
 
-    /// Forgets what is known about `path` and its parent's listing.
+    /// Forgets what is known about `path` and its parent's listings.
     pub(crate) async fn invalidate(&self, path: &VfsPath) {
         self.entries.invalidate(path);
         if let Some((parent, _)) = path.split_last() {
             self.listings.invalidate(&parent).await;
+            self.small_listings.invalidate(&parent).await;
         }
     }
 }

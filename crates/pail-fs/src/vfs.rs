@@ -195,6 +195,23 @@ impl Vfs {
             }
             Err(e) => return Err(e),
         };
+        if let Some(small) = self
+            .meta
+            .small_listing(self.store.as_ref(), &parent, &self.cfg.prefix, self.cfg.names)
+            .await
+        {
+            let found = match small.get(name) {
+                None => None,
+                Some(e) if e.attr.is_dir() => Some(self.meta.dir_attr()),
+                Some(_) => match self.head_and_peek(&key).await {
+                    Ok(meta) => Some(Attr::file(&meta)),
+                    Err(e) if e.kind() == StoreErrorKind::NotFound => None,
+                    Err(e) => return Err(FsError::from_store("lookup", path.as_str(), e)),
+                },
+            };
+            self.meta.put_entry(path.clone(), found.clone());
+            return found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
+        }
         let dir_prefix = format!("{key}/");
         let (head, list) = tokio::join!(
             self.head_and_peek(&key),

@@ -142,3 +142,31 @@ async fn a_small_file_is_one_get() {
     assert_eq!(read_all(&vfs, "s.bin").await, pattern(4096));
     assert_eq!(store.gets.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn lookups_in_a_cold_folder_share_one_listing_and_keep_exact_metadata() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    for i in 0..20 {
+        let mut opts = pail_emulator::PutOptions::default();
+        opts.metadata.insert("mtime".into(), format!("{}", 1_600_000_000 + i));
+        emu.put_with(BUCKET, &format!("cold/f{i}"), pattern(100), opts)
+            .expect("seed");
+    }
+    emu.put(BUCKET, "cold/sub/x", &b"x"[..]).expect("seed");
+    let store = counting_store(&emu).await;
+    let vfs = Vfs::new(store.clone(), VfsConfig::default()).expect("vfs");
+    for i in 0..20 {
+        let attr = vfs.lookup(&VfsPath::new(&format!("cold/f{i}"))).await.expect("lookup");
+        let want = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000 + i);
+        assert_eq!(attr.mtime, want, "x-amz-meta-mtime, not LastModified");
+    }
+    assert!(vfs.lookup(&VfsPath::new("cold/sub")).await.expect("dir").is_dir());
+    assert!(vfs.lookup(&VfsPath::new("cold/missing")).await.is_err());
+    // One listing of "cold" answered every lookup's "what is it"; one GET per file, no HEAD.
+    assert_eq!(store.lists.load(Ordering::SeqCst), 1);
+    assert_eq!(store.gets.load(Ordering::SeqCst), 20);
+    assert_eq!(store.heads.load(Ordering::SeqCst), 0);
+    // Each small file arrived whole with its lookup: reading it costs nothing more.
+    assert_eq!(read_all(&vfs, "cold/f7").await, pattern(100));
+    assert_eq!(store.gets.load(Ordering::SeqCst), 20);
+}
