@@ -206,6 +206,11 @@ impl BlockCache {
         value.expect("wait_for returned a filled slot")
     }
 
+    /// Block `index` of `obj` if the memory tier holds it.
+    pub(crate) fn cached(&self, obj: &ObjectRef, index: u64) -> Option<Bytes> {
+        self.memory.get(&obj.block(index))
+    }
+
     /// Caches the whole content of a small object (at most one block) fetched elsewhere.
     pub(crate) fn insert_whole(&self, obj: &ObjectRef, data: Bytes) {
         if data.len() as u64 == obj.size && obj.size <= self.block_size && obj.size > 0 {

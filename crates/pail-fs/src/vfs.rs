@@ -83,6 +83,48 @@ struct Handle {
     state: Mutex<ReadState>,
 }
 
+/// The byte range of one read, clipped to the file, and the blocks it covers.
+#[derive(Debug, Clone, Copy)]
+struct ReadSpan {
+    offset: u64,
+    end: u64,
+    block_size: u64,
+}
+
+impl ReadSpan {
+    fn new(offset: u64, len: u32, size: u64, block_size: u64) -> Option<Self> {
+        if offset >= size || len == 0 {
+            return None;
+        }
+        Some(Self {
+            offset,
+            end: (offset + u64::from(len)).min(size),
+            block_size,
+        })
+    }
+
+    fn blocks(&self) -> std::ops::RangeInclusive<u64> {
+        self.offset / self.block_size..=(self.end - 1) / self.block_size
+    }
+
+    /// The requested bytes from the covering blocks: a zero-copy slice within one block.
+    fn assemble(&self, blocks: &[Bytes]) -> Bytes {
+        let first = *self.blocks().start();
+        if let [only] = blocks {
+            let start = (self.offset - first * self.block_size) as usize;
+            return only.slice(start..start + (self.end - self.offset) as usize);
+        }
+        let mut out = BytesMut::with_capacity((self.end - self.offset) as usize);
+        for (i, b) in self.blocks().zip(blocks) {
+            let block_start = i * self.block_size;
+            let from = self.offset.saturating_sub(block_start) as usize;
+            let to = ((self.end - block_start) as usize).min(b.len());
+            out.extend_from_slice(&b[from..to]);
+        }
+        out.freeze()
+    }
+}
+
 /// Numbers for `statfs` / GetVolumeInfo. S3 has no capacity, so these are large and constant.
 #[derive(Debug, Clone, Copy)]
 pub struct VolumeStats {
@@ -172,6 +214,18 @@ impl Vfs {
             return Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str()));
         }
         Ok(key)
+    }
+
+    /// [`lookup`](Self::lookup) without waiting, when the answer is cached; `None` otherwise.
+    pub fn lookup_cached(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
+        if path.is_root() {
+            return Some(Ok(self.meta.dir_attr()));
+        }
+        Some(
+            self.meta
+                .entry(path)?
+                .ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str())),
+        )
     }
 
     /// What `path` is.
@@ -270,6 +324,22 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn open(&self, path: &VfsPath) -> FsResult<(HandleId, Attr)> {
         let attr = self.lookup(path).await?;
+        self.open_with(path, attr)
+    }
+
+    /// [`open`](Self::open) without waiting, when the path's metadata is cached; `None`
+    /// otherwise. Lets an adapter answer on its own thread instead of hopping to the runtime.
+    pub fn open_cached(&self, path: &VfsPath) -> Option<FsResult<(HandleId, Attr)>> {
+        if path.is_root() {
+            return Some(Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str())));
+        }
+        Some(match self.meta.entry(path)? {
+            Some(attr) => self.open_with(path, attr),
+            None => Err(FsError::new(FsErrorKind::NotFound, "open", path.as_str())),
+        })
+    }
+
+    fn open_with(&self, path: &VfsPath, attr: Attr) -> FsResult<(HandleId, Attr)> {
         let Some(etag) = attr.etag.clone().filter(|_| !attr.is_dir()) else {
             return Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str()));
         };
@@ -310,46 +380,52 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn read(&self, id: HandleId, offset: u64, len: u32) -> FsResult<Bytes> {
         let h = self.handle(id)?;
-        let size = h.obj.size;
-        if offset >= size || len == 0 {
+        let Some(span) = self.start_read(&h, offset, len) else {
             return Ok(Bytes::new());
-        }
-        let end = (offset + u64::from(len)).min(size);
-        let bs = self.blocks.block_size();
-        let plan = h
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .on_read(offset, end - offset);
-        if !plan.prefetch.is_empty() {
-            self.blocks.prefetch(&h.obj, plan.prefetch, self.cfg.part_size / bs);
-        }
-        let (first, last) = (offset / bs, (end - 1) / bs);
-        let result = if first == last {
-            self.blocks.block(&h.obj, first).await.map(|b| {
-                let start = (offset - first * bs) as usize;
-                b.slice(start..start + (end - offset) as usize)
-            })
-        } else {
-            let blocks = futures::future::try_join_all((first..=last).map(|i| self.blocks.block(&h.obj, i))).await;
-            blocks.map(|blocks| {
-                let mut out = BytesMut::with_capacity((end - offset) as usize);
-                for (i, b) in (first..=last).zip(blocks) {
-                    let block_start = i * bs;
-                    let from = offset.saturating_sub(block_start) as usize;
-                    let to = ((end - block_start) as usize).min(b.len());
-                    out.extend_from_slice(&b[from..to]);
-                }
-                out.freeze()
-            })
         };
-        if let Err(e) = &result
+        let blocks = futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(&h.obj, i))).await;
+        if let Err(e) = &blocks
             && e.kind() == FsErrorKind::Stale
         {
             // The object changed: the next open must see the new version.
             self.meta.invalidate(&h.path).await;
         }
-        result
+        Ok(span.assemble(&blocks?))
+    }
+
+    /// [`read`](Self::read) without waiting, when every block it needs is in memory; `None`
+    /// otherwise. Prefetching it starts needs a tokio runtime context (`Handle::enter`).
+    pub fn read_cached(&self, id: HandleId, offset: u64, len: u32) -> Option<FsResult<Bytes>> {
+        let h = match self.handle(id) {
+            Ok(h) => h,
+            Err(e) => return Some(Err(e)),
+        };
+        let span = ReadSpan::new(offset, len, h.obj.size, self.blocks.block_size());
+        let Some(span) = span else {
+            return Some(Ok(Bytes::new()));
+        };
+        let blocks: Vec<Bytes> = span
+            .blocks()
+            .map(|i| self.blocks.cached(&h.obj, i))
+            .collect::<Option<_>>()?;
+        self.start_read(&h, offset, len);
+        Some(Ok(span.assemble(&blocks)))
+    }
+
+    /// Records the read in the handle's pattern, starts any prefetch it calls for, and says
+    /// which blocks it covers (`None` at or past the end of the file).
+    fn start_read(&self, h: &Handle, offset: u64, len: u32) -> Option<ReadSpan> {
+        let bs = self.blocks.block_size();
+        let span = ReadSpan::new(offset, len, h.obj.size, bs)?;
+        let plan = h
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_read(offset, span.end - offset);
+        if !plan.prefetch.is_empty() {
+            self.blocks.prefetch(&h.obj, plan.prefetch, self.cfg.part_size / bs);
+        }
+        Some(span)
     }
 
     /// Closes a handle.

@@ -117,6 +117,15 @@ impl Filesystem for PailFuse {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
+        if let Some(result) = self.vfs.lookup_cached(&path) {
+            return match result {
+                Ok(attr) => {
+                    let ino = self.inodes.lock().unwrap_or_else(|e| e.into_inner()).lookup(&path);
+                    reply.entry(&self.cfg.ttl, &file_attr(&self.cfg, ino, &attr), 0);
+                }
+                Err(e) => reply.error(log_error("lookup", &e)),
+            };
+        }
         let (vfs, inodes, cfg) = (self.vfs.clone(), self.inodes.clone(), self.cfg.clone());
         let span = tracing::debug_span!("lookup", path = %path);
         self.rt.spawn(
@@ -151,6 +160,12 @@ impl Filesystem for PailFuse {
         let Some(path) = self.path(ino) else {
             return reply.error(libc::ENOENT);
         };
+        if let Some(result) = self.vfs.lookup_cached(&path) {
+            return match result {
+                Ok(attr) => reply.attr(&self.cfg.ttl, &file_attr(&self.cfg, ino, &attr)),
+                Err(e) => reply.error(log_error("getattr", &e)),
+            };
+        }
         let (vfs, cfg) = (self.vfs.clone(), self.cfg.clone());
         let span = tracing::debug_span!("getattr", path = %path);
         self.rt.spawn(
@@ -170,6 +185,12 @@ impl Filesystem for PailFuse {
         };
         if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
             return reply.error(libc::EROFS);
+        }
+        if let Some(result) = self.vfs.open_cached(&path) {
+            return match result {
+                Ok((h, _)) => reply.opened(h.0, 0),
+                Err(e) => reply.error(log_error("open", &e)),
+            };
         }
         let vfs = self.vfs.clone();
         let span = tracing::debug_span!("open", path = %path);
@@ -195,6 +216,18 @@ impl Filesystem for PailFuse {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
+        // Cached data is answered here, without a hop to the runtime; prefetches it starts
+        // are spawned on the runtime.
+        let cached = {
+            let _rt = self.rt.enter();
+            self.vfs.read_cached(HandleId(fh), offset.max(0) as u64, size)
+        };
+        if let Some(result) = cached {
+            return match result {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(log_error("read", &e)),
+            };
+        }
         let vfs = self.vfs.clone();
         let span = tracing::trace_span!("read", fh, offset, size);
         self.rt.spawn(
