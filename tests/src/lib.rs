@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pail_emulator::Emulator;
 use pail_fs::{Vfs, VfsConfig};
-use pail_store::{Credentials, S3Store, S3StoreConfig};
+use pail_store::{S3Store, S3StoreConfig};
 use rand::{RngCore, SeedableRng};
 
 /// The bucket every test drive uses unless told otherwise.
@@ -57,16 +57,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// An S3 store config pointing at `emu` with its keys.
 pub fn store_config(emu: &Emulator, bucket: &str) -> S3StoreConfig {
     let (ak, sk) = emu.credentials();
-    let mut cfg = S3StoreConfig::new(bucket);
-    cfg.endpoint_url = Some(emu.endpoint());
-    cfg.region = Some(pail_emulator::REGION.into());
-    cfg.force_path_style = true;
-    cfg.credentials = Credentials::Static {
-        access_key_id: ak.into(),
-        secret_access_key: sk.into(),
-        session_token: None,
-    };
-    cfg
+    S3StoreConfig::for_endpoint(bucket, &emu.endpoint(), pail_emulator::REGION, ak, sk)
 }
 
 /// The emulator plus a mounted drive of it.
@@ -125,13 +116,7 @@ impl TestDrive {
             .prefix("pail-e2e-")
             .tempdir()
             .expect("mount dir");
-        let (uid, gid) = pail_fuse::process_owner();
-        let cfg = pail_fuse::FuseConfig {
-            uid,
-            gid,
-            ttl: opts.vfs.metadata_ttl,
-            read_only: opts.vfs.read_only,
-        };
+        let cfg = pail_fuse::FuseConfig::for_drive(&opts.vfs);
         let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir.path(), "pail:test", cfg)
             .expect("FUSE mount (needs /dev/fuse and fusermount3)");
         Self {

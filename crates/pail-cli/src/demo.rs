@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use pail_emulator::{Emulator, PutOptions};
 use pail_fs::VfsConfig;
-use pail_store::{Credentials, S3StoreConfig};
+use pail_store::S3StoreConfig;
 use rand::{RngCore, SeedableRng};
 
 use crate::UsageError;
@@ -100,15 +100,7 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
             .context("storing a sample file")?;
     }
     let (ak, sk) = emulator.credentials();
-    let mut store = S3StoreConfig::new(BUCKET);
-    store.endpoint_url = Some(emulator.endpoint());
-    store.region = Some(pail_emulator::REGION.into());
-    store.force_path_style = true;
-    store.credentials = Credentials::Static {
-        access_key_id: ak.into(),
-        secret_access_key: sk.into(),
-        session_token: None,
-    };
+    let store = S3StoreConfig::for_endpoint(BUCKET, &emulator.endpoint(), pail_emulator::REGION, ak, sk);
     let spec = DriveSpec {
         store,
         vfs: VfsConfig {

@@ -233,13 +233,7 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
 
 /// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount.
 pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
-    let (uid, gid) = pail_fuse::process_owner();
-    let cfg = pail_fuse::FuseConfig {
-        uid,
-        gid,
-        ttl: spec.vfs.metadata_ttl,
-        read_only: spec.vfs.read_only,
-    };
+    let cfg = pail_fuse::FuseConfig::for_drive(&spec.vfs);
     let fsname = format!("pail:{}/{}", spec.store.bucket, spec.vfs.prefix.trim_end_matches('/'));
     let mount = pail_fuse::mount(vfs, rt.handle().clone(), &spec.dir, &fsname, cfg).map_err(|e| {
         let hint = match e.kind() {

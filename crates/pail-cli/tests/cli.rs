@@ -50,6 +50,20 @@ fn setup() -> Setup {
     }
 }
 
+/// `pail mount <target> <dir> --endpoint-url <endpoint>`, expected to fail: its one-line error.
+fn mount_fails(s: &Setup, target: &str, dir: &Path, endpoint: &str) -> String {
+    fails(
+        s,
+        &[
+            "mount",
+            target,
+            dir.to_str().expect("utf-8"),
+            "--endpoint-url",
+            endpoint,
+        ],
+    )
+}
+
 /// Runs `pail` with `args`, expects failure, and returns its one-line error.
 fn fails(s: &Setup, args: &[&str]) -> String {
     let out = pail(&s.emu, s.home.path()).args(args).output().expect("run pail");
@@ -73,22 +87,10 @@ fn missing_or_non_empty_mount_dir_is_refused() {
     let s = setup();
     let ep = s.emu.endpoint();
     let missing = s.dir.path().join("nope");
-    let err = fails(
-        &s,
-        &["mount", BUCKET, missing.to_str().expect("utf-8"), "--endpoint-url", &ep],
-    );
+    let err = mount_fails(&s, BUCKET, &missing, &ep);
     assert!(err.contains("does not exist") && err.contains("mkdir"), "{err}");
     std::fs::write(s.dir.path().join("occupied"), b"x").expect("write");
-    let err = fails(
-        &s,
-        &[
-            "mount",
-            BUCKET,
-            s.dir.path().to_str().expect("utf-8"),
-            "--endpoint-url",
-            &ep,
-        ],
-    );
+    let err = mount_fails(&s, BUCKET, s.dir.path(), &ep);
     assert!(err.contains("not empty"), "{err}");
 }
 
@@ -103,16 +105,7 @@ fn invalid_bucket_name_is_refused() {
 fn wrong_bucket_says_to_check_the_bucket_name() {
     let s = setup();
     let ep = s.emu.endpoint();
-    let err = fails(
-        &s,
-        &[
-            "mount",
-            "no-such-bucket",
-            s.dir.path().to_str().expect("utf-8"),
-            "--endpoint-url",
-            &ep,
-        ],
-    );
+    let err = mount_fails(&s, "no-such-bucket", s.dir.path(), &ep);
     assert!(err.contains("does not exist") && err.contains("bucket name"), "{err}");
 }
 
@@ -126,16 +119,7 @@ fn refused_endpoint_says_to_check_the_endpoint() {
         .expect("addr")
         .port();
     let ep = format!("http://127.0.0.1:{port}");
-    let err = fails(
-        &s,
-        &[
-            "mount",
-            BUCKET,
-            s.dir.path().to_str().expect("utf-8"),
-            "--endpoint-url",
-            &ep,
-        ],
-    );
+    let err = mount_fails(&s, BUCKET, s.dir.path(), &ep);
     assert!(err.contains("cannot reach") && err.contains("--endpoint-url"), "{err}");
 }
 

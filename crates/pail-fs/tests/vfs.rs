@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pail_emulator::Emulator;
 use pail_fs::{DiskCacheConfig, Vfs, VfsConfig, VfsPath};
-use pail_store::{Credentials, ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, StoreError};
+use pail_store::{ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, StoreError};
 
 const BUCKET: &str = "vfs-test";
 const MIB: u64 = 1 << 20;
@@ -44,15 +44,7 @@ impl ObjectStore for Counting {
 
 async fn counting_store(emu: &Emulator) -> Arc<Counting> {
     let (ak, sk) = emu.credentials();
-    let mut cfg = S3StoreConfig::new(BUCKET);
-    cfg.endpoint_url = Some(emu.endpoint());
-    cfg.region = Some("us-east-1".into());
-    cfg.force_path_style = true;
-    cfg.credentials = Credentials::Static {
-        access_key_id: ak.into(),
-        secret_access_key: sk.into(),
-        session_token: None,
-    };
+    let cfg = S3StoreConfig::for_endpoint(BUCKET, &emu.endpoint(), pail_emulator::REGION, ak, sk);
     let inner = S3Store::new(cfg).await.expect("store");
     Arc::new(Counting {
         inner,

@@ -32,6 +32,19 @@ pub struct FuseConfig {
     pub read_only: bool,
 }
 
+impl FuseConfig {
+    /// Files owned by the user running pail, with the drive's TTL and read-only setting.
+    pub fn for_drive(drive: &pail_fs::VfsConfig) -> Self {
+        let (uid, gid) = crate::process_owner();
+        Self {
+            uid,
+            gid,
+            ttl: drive.metadata_ttl,
+            read_only: drive.read_only,
+        }
+    }
+}
+
 /// The FUSE side of one mounted drive.
 #[derive(Debug)]
 pub struct PailFuse {

@@ -75,6 +75,22 @@ pub struct S3StoreConfig {
 }
 
 impl S3StoreConfig {
+    /// A config for an S3-compatible endpoint (path-style addressing) with static keys, as
+    /// pail-emulator, MinIO and most on-premises stores need.
+    pub fn for_endpoint(bucket: &str, endpoint: &str, region: &str, access_key_id: &str, secret: &str) -> Self {
+        Self {
+            endpoint_url: Some(endpoint.to_owned()),
+            region: Some(region.to_owned()),
+            force_path_style: true,
+            credentials: Credentials::Static {
+                access_key_id: access_key_id.to_owned(),
+                secret_access_key: secret.to_owned(),
+                session_token: None,
+            },
+            ..Self::new(bucket)
+        }
+    }
+
     /// A config for `bucket` with the default credential chain.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {

@@ -2,18 +2,11 @@
 
 use futures::TryStreamExt;
 use pail_emulator::{Emulator, PutOptions};
-use pail_store::{Credentials, ObjectStore, S3Store, S3StoreConfig, StoreErrorKind};
+use pail_store::{ObjectStore, S3Store, S3StoreConfig, StoreErrorKind};
 
 async fn store_for(emu: &Emulator, bucket: &str, secret: Option<&str>) -> S3Store {
     let (ak, sk) = emu.credentials();
-    let mut cfg = S3StoreConfig::new(bucket);
-    cfg.endpoint_url = Some(emu.endpoint());
-    cfg.force_path_style = true;
-    cfg.credentials = Credentials::Static {
-        access_key_id: ak.to_owned(),
-        secret_access_key: secret.unwrap_or(sk).to_owned(),
-        session_token: None,
-    };
+    let cfg = S3StoreConfig::for_endpoint(bucket, &emu.endpoint(), pail_emulator::REGION, ak, secret.unwrap_or(sk));
     S3Store::new(cfg).await.expect("store")
 }
 
