@@ -89,7 +89,7 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
     let emulator = rt
         .block_on(Emulator::start_with_buckets(&[BUCKET]))
         .context("starting the S3 emulator")?;
-    println!("Preparing sample files…");
+    say!("Preparing sample files…");
     for (key, data, mtime) in samples(args.big_file_size) {
         let mut opts = PutOptions::default();
         if let Some(m) = mtime {
@@ -109,9 +109,9 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
         },
         dir: dir.clone(),
     };
-    println!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
+    say!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
     let vfs = rt.block_on(open_drive(&spec))?;
-    println!(
+    say!(
         "Try: ls -la {0}  ·  cat {0}/README.txt  ·  sha256sum {0}/Large/*",
         dir.display()
     );

@@ -7,8 +7,14 @@
 //! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
 
-// The CLI talks to its user on stdout; libraries never print.
-#![allow(clippy::print_stdout)]
+/// Prints a status line on stdout. A closed stdout (the reader went away) is not a reason for
+/// a serving mount to fail, so write errors are ignored rather than panicking like `println!`.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 mod demo;
 mod mount;

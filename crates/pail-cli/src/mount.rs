@@ -245,8 +245,8 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
         };
         UsageError(format!("cannot mount at {}: {e}; {hint}", spec.dir.display()))
     })?;
-    println!("Mounted {} at {}", spec.describe(), spec.dir.display());
-    println!("Stop with Ctrl-C, or run: pail unmount {}", spec.dir.display());
+    say!("Mounted {} at {}", spec.describe(), spec.dir.display());
+    say!("Stop with Ctrl-C, or run: pail unmount {}", spec.dir.display());
     rt.block_on(wait_for_stop(&mount));
     tracing::info!(dir = %spec.dir.display(), "unmounting");
     mount.unmount();
@@ -295,7 +295,7 @@ pub fn run_unmount(dir: &Path) -> Result<()> {
         ))
         .into());
     }
-    println!("Unmounted {}", dir.display());
+    say!("Unmounted {}", dir.display());
     Ok(())
 }
 

@@ -144,8 +144,9 @@ fn wrong_keys_say_to_check_the_keys() {
     assert!(!is_mounted(s.dir.path()));
 }
 
-/// Starts `pail mount <target> <dir>` and returns once it says it is mounted (its first line).
-fn spawn_mount(s: &Setup, target: &str) -> std::process::Child {
+/// Starts `pail mount <target> <dir>` and returns once it says it is mounted (its first line),
+/// with the rest of its output still being read so the child never writes into a closed pipe.
+fn spawn_mount(s: &Setup, target: &str) -> (std::process::Child, std::thread::JoinHandle<()>) {
     assert!(
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: this test needs FUSE"
@@ -159,13 +160,14 @@ fn spawn_mount(s: &Setup, target: &str) -> std::process::Child {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let first = lines.next().expect("a line").expect("utf-8");
     assert!(first.starts_with(&format!("Mounted s3://{target}/")), "{first}");
-    child
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    (child, drain)
 }
 
 #[test]
 fn mount_serves_files_and_sigterm_unmounts_cleanly() {
     let s = setup();
-    let mut child = spawn_mount(&s, BUCKET);
+    let (mut child, output) = spawn_mount(&s, BUCKET);
     assert_eq!(
         std::fs::read(s.dir.path().join("docs/hello.txt")).expect("read through the mount"),
         b"hello"
@@ -176,29 +178,16 @@ fn mount_serves_files_and_sigterm_unmounts_cleanly() {
         .expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("wait");
+    output.join().expect("output reader");
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
     assert!(!is_mounted(s.dir.path()), "unmounted");
 }
 
 #[test]
 fn pail_unmount_ends_the_mount_process() {
-    pail_tests_fuse_check();
     let s = setup();
-    let ep = s.emu.endpoint();
+    let (mut child, output) = spawn_mount(&s, &format!("{BUCKET}/docs"));
     let dir = s.dir.path().to_str().expect("utf-8").to_owned();
-    let mut child = pail(&s.emu, s.home.path())
-        .args(["mount", &format!("{BUCKET}/docs"), &dir, "--endpoint-url", &ep])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    assert!(
-        lines
-            .next()
-            .expect("line")
-            .expect("utf-8")
-            .starts_with("Mounted s3://cli-test/docs/")
-    );
     assert_eq!(std::fs::read(s.dir.path().join("hello.txt")).expect("read"), b"hello");
     let out = pail(&s.emu, s.home.path())
         .args(["unmount", &dir])
@@ -206,12 +195,6 @@ fn pail_unmount_ends_the_mount_process() {
         .expect("unmount");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(child.wait().expect("wait").success());
+    output.join().expect("output reader");
     assert!(!is_mounted(s.dir.path()));
-}
-
-fn pail_tests_fuse_check() {
-    assert!(
-        Path::new("/dev/fuse").exists(),
-        "/dev/fuse is missing: this test needs FUSE"
-    );
 }

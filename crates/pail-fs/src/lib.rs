@@ -15,6 +15,7 @@
 //! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
 //! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
 //! - `reader` — sequential detection and the prefetch window.
+//! - `peek` — lookups that read a small file's content, and read-ahead of small siblings.
 //! - `names`, `path` — name encoding and path ↔ key mapping.
 //! - `error` — [`FsError`] and [`FsErrorKind`].
 
@@ -23,6 +24,7 @@ mod error;
 mod meta;
 mod names;
 mod path;
+mod peek;
 mod reader;
 mod vfs;
 

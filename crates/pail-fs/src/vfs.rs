@@ -16,6 +16,7 @@ use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::{Attr, Listing, MetaCache};
 use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
+use crate::peek::{SiblingPeeks, head_and_peek};
 use crate::reader::{ReadState, WindowConfig};
 
 /// The longest key S3 accepts, in bytes.
@@ -147,8 +148,9 @@ pub struct VolumeStats {
 pub struct Vfs {
     store: Arc<dyn ObjectStore>,
     cfg: VfsConfig,
-    meta: MetaCache,
+    meta: Arc<MetaCache>,
     blocks: Arc<BlockCache>,
+    siblings: Arc<SiblingPeeks>,
     handles: Mutex<HashMap<HandleId, Arc<Handle>>>,
     next_handle: AtomicU64,
 }
@@ -178,8 +180,17 @@ impl Vfs {
             tracing::error!(error = %e, "cannot prepare the disk cache");
             FsError::new(FsErrorKind::Io, "opening the disk cache", "")
         })?;
+        let meta = Arc::new(MetaCache::new(cfg.metadata_ttl));
         Ok(Arc::new(Self {
-            meta: MetaCache::new(cfg.metadata_ttl),
+            siblings: Arc::new(SiblingPeeks::new(
+                store.clone(),
+                blocks.clone(),
+                meta.clone(),
+                cfg.prefix.clone(),
+                cfg.names,
+                cfg.lookup_read_bytes,
+            )),
+            meta,
             store,
             blocks,
             cfg,
@@ -258,7 +269,10 @@ impl Vfs {
                 None => None,
                 Some(e) if e.attr.is_dir() => Some(self.meta.dir_attr()),
                 Some(_) => match self.head_and_peek(&key).await {
-                    Ok(meta) => Some(Attr::file(&meta)),
+                    Ok(meta) => {
+                        self.siblings.after(&parent, &small, name);
+                        Some(Attr::file(&meta))
+                    }
                     Err(e) if e.kind() == StoreErrorKind::NotFound => None,
                     Err(e) => return Err(FsError::from_store("lookup", path.as_str(), e)),
                 },
@@ -282,31 +296,8 @@ impl Vfs {
         found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()))
     }
 
-    /// The object's metadata, fetched with a GET of its first `lookup_read_bytes` instead of a
-    /// HEAD: the same one round trip, and a small file's whole content arrives with it, so
-    /// opening and reading it afterwards needs no further request. Empty objects (which
-    /// answer a ranged GET with 416) fall back to HEAD.
     async fn head_and_peek(&self, key: &str) -> Result<pail_store::ObjectMeta, pail_store::StoreError> {
-        if self.cfg.lookup_read_bytes == 0 {
-            return self.store.head(key).await;
-        }
-        let got = match self.store.get_range(key, 0..self.cfg.lookup_read_bytes, None).await {
-            Ok(got) => got,
-            Err(e) if matches!(e.kind(), StoreErrorKind::NotFound | StoreErrorKind::AccessDenied) => return Err(e),
-            Err(_) => return self.store.head(key).await,
-        };
-        let meta = got.meta;
-        let body: Vec<Bytes> = futures::TryStreamExt::try_collect(got.body).await?;
-        if meta.size <= self.cfg.lookup_read_bytes {
-            let obj = ObjectRef {
-                key: key.into(),
-                etag: meta.etag.clone(),
-                size: meta.size,
-                path: key.into(),
-            };
-            self.blocks.insert_whole(&obj, body.concat().into());
-        }
-        Ok(meta)
+        head_and_peek(self.store.as_ref(), &self.blocks, key, self.cfg.lookup_read_bytes).await
     }
 
     /// Every entry of directory `path`, sorted by name.
@@ -426,6 +417,12 @@ impl Vfs {
             self.blocks.prefetch(&h.obj, plan.prefetch, self.cfg.part_size / bs);
         }
         Some(span)
+    }
+
+    /// Returns once the background read-ahead of small files has finished (for tests, and for
+    /// an orderly unmount).
+    pub async fn settle_read_ahead(&self) {
+        self.siblings.settled().await;
     }
 
     /// Closes a handle.

@@ -147,6 +147,12 @@ async fn lookups_in_a_cold_folder_share_one_listing_and_keep_exact_metadata() {
     emu.put(BUCKET, "cold/sub/x", &b"x"[..]).expect("seed");
     let store = counting_store(&emu).await;
     let vfs = Vfs::new(store.clone(), VfsConfig::default()).expect("vfs");
+    // The first lookup lists the folder, peeks the file, and starts peeking the small files
+    // after it; once that read-ahead settles, every other lookup is answered from the cache.
+    vfs.lookup(&VfsPath::new("cold/f0")).await.expect("lookup");
+    vfs.settle_read_ahead().await;
+    let gets_after_read_ahead = store.gets.load(Ordering::SeqCst);
+    assert_eq!(gets_after_read_ahead, 20, "one GET per small file, each exactly once");
     for i in 0..20 {
         let attr = vfs.lookup(&VfsPath::new(&format!("cold/f{i}"))).await.expect("lookup");
         let want = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000 + i);
@@ -154,7 +160,7 @@ async fn lookups_in_a_cold_folder_share_one_listing_and_keep_exact_metadata() {
     }
     assert!(vfs.lookup(&VfsPath::new("cold/sub")).await.expect("dir").is_dir());
     assert!(vfs.lookup(&VfsPath::new("cold/missing")).await.is_err());
-    // One listing of "cold" answered every lookup's "what is it"; one GET per file, no HEAD.
+    // One listing of "cold" answered every lookup's "what is it"; no HEAD, no further GET.
     assert_eq!(store.lists.load(Ordering::SeqCst), 1);
     assert_eq!(store.gets.load(Ordering::SeqCst), 20);
     assert_eq!(store.heads.load(Ordering::SeqCst), 0);
