@@ -169,6 +169,8 @@ fn random_offset_reads_match_the_source() {
 
 #[test]
 fn awkward_names_show_up_as_they_are_on_linux() {
+    // Plus and percent signs and control characters too: they only survive a listing with
+    // `encoding-type=url`, since XML 1.0 cannot carry control characters.
     let names = [
         "what?.txt",
         "a<b>c",
@@ -176,6 +178,8 @@ fn awkward_names_show_up_as_they_are_on_linux() {
         "trailing dot.",
         "trailing space ",
         "ünïcødé 文件 🎉",
+        "1+1=2 100%",
+        "bell\u{7}tab\t",
     ];
     let drive = TestDrive::start(|emu| {
         for n in names {

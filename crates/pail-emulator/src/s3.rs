@@ -85,6 +85,22 @@ async fn read_payload(payload: &Payload, range: std::ops::Range<u64>) -> S3Resul
     }
 }
 
+/// `encoding-type=url`: keys as S3 sends them, every byte outside `A-Za-z0-9-_.~/` as `%XX`,
+/// so keys holding characters XML cannot carry (control characters) survive a listing.
+fn url_encode(key: &str, encode: bool) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    if encode {
+        percent_encoding::utf8_percent_encode(key, KEEP).to_string()
+    } else {
+        key.to_owned()
+    }
+}
+
 /// One page of a listing in S3's terms.
 struct Page {
     contents: Vec<Object>,
@@ -95,6 +111,7 @@ struct Page {
 }
 
 impl EmulatedS3 {
+    /// One page of a listing; `last` (the continuation point) stays raw: tokens are opaque.
     fn page(
         &self,
         bucket: &str,
@@ -102,7 +119,9 @@ impl EmulatedS3 {
         delimiter: Option<&str>,
         after: Option<&str>,
         max_keys: Option<i32>,
+        encoding: Option<&EncodingType>,
     ) -> S3Result<Page> {
+        let encode = encoding.is_some_and(|e| e.as_str() == EncodingType::URL);
         if !self.table.has_bucket(bucket) {
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
         }
@@ -116,7 +135,7 @@ impl EmulatedS3 {
             .objects
             .iter()
             .map(|o| Object {
-                key: Some(o.key.clone()),
+                key: Some(url_encode(&o.key, encode)),
                 size: Some(o.size as i64),
                 e_tag: Some(ETag::Strong(o.etag.clone())),
                 last_modified: Some(Timestamp::from(o.last_modified)),
@@ -128,7 +147,7 @@ impl EmulatedS3 {
             .prefixes
             .iter()
             .map(|p| CommonPrefix {
-                prefix: Some(p.clone()),
+                prefix: Some(url_encode(p, encode)),
             })
             .collect();
         Ok(Page {
@@ -215,6 +234,7 @@ impl S3 for EmulatedS3 {
             input.delimiter.as_deref(),
             after.as_deref(),
             input.max_keys,
+            input.encoding_type.as_ref(),
         )?;
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -242,6 +262,7 @@ impl S3 for EmulatedS3 {
             input.delimiter.as_deref(),
             input.marker.as_deref(),
             input.max_keys,
+            input.encoding_type.as_ref(),
         )?;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),

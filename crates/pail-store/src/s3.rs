@@ -198,6 +198,14 @@ fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::Sha
     Ok(Some(client))
 }
 
+/// Decodes a key of an `encoding-type=url` listing, as the AWS CLI does (`+` is a space).
+fn url_decode(key: &str) -> String {
+    let plus_as_space = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 fn to_system_time(t: Option<&DateTime>) -> SystemTime {
     t.and_then(|t| SystemTime::try_from(*t).ok())
         .unwrap_or(SystemTime::UNIX_EPOCH)
@@ -304,6 +312,8 @@ impl ObjectStore for S3Store {
             .set_delimiter(delimiter.map(str::to_owned))
             .set_continuation_token(continuation.map(str::to_owned))
             .set_max_keys(max_keys.map(|m| m.min(1000) as i32))
+            // Keys may hold characters XML 1.0 cannot carry; ask for them URL-encoded.
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
             .send()
             .await
             .map_err(|e| map_err("ListObjectsV2", prefix, e))?;
@@ -312,7 +322,7 @@ impl ObjectStore for S3Store {
             .iter()
             .filter_map(|o| {
                 Some(ObjectMeta {
-                    key: o.key()?.to_owned(),
+                    key: url_decode(o.key()?),
                     size: o.size().unwrap_or(0).max(0) as u64,
                     etag: ETag::new(o.e_tag().unwrap_or_default()),
                     last_modified: to_system_time(o.last_modified()),
@@ -323,7 +333,7 @@ impl ObjectStore for S3Store {
         let prefixes = out
             .common_prefixes()
             .iter()
-            .filter_map(|p| p.prefix().map(str::to_owned))
+            .filter_map(|p| p.prefix().map(url_decode))
             .collect();
         let next = if out.is_truncated() == Some(true) {
             out.next_continuation_token().map(str::to_owned)
@@ -335,5 +345,15 @@ impl ObjectStore for S3Store {
             prefixes,
             next,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_decode;
+
+    #[test]
+    fn listing_keys_are_url_decoded() {
+        assert_eq!(url_decode("a%2Bb+c%01d/%E6%96%87"), "a+b c\u{1}d/文");
     }
 }
