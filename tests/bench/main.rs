@@ -55,8 +55,21 @@ fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned();
 
+    // `--server dir` keeps object bytes in files (read per request, like s3s-fs) instead of in
+    // memory: a slower server, closer to the reference setup the peer figures came from.
+    let on_disk = args
+        .iter()
+        .position(|a| a == "--server")
+        .and_then(|i| args.get(i + 1))
+        .is_some_and(|s| s == "dir");
+    let data_dir = tempfile::Builder::new().prefix("pail-bench-s3-").tempdir()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET]))?;
+    let config = pail_emulator::EmulatorConfig {
+        buckets: vec![BUCKET.to_owned()],
+        data_dir: on_disk.then(|| data_dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let emu = rt.block_on(Emulator::start(config))?;
     println!("Seeding the emulator at {} …", emu.endpoint());
     emu.put(BUCKET, "big/object.bin", random_bytes(big_bytes as usize, 1))?;
     for i in 0..10_000 {
@@ -87,8 +100,13 @@ fn main() -> Result<()> {
 
     println!();
     println!(
-        "Object {} MiB; ceiling {:.0} MB/s; machine: {} cores.",
+        "Object {} MiB; server {}; ceiling {:.0} MB/s; machine: {} cores.",
         big_bytes / MIB,
+        if on_disk {
+            "emulator with objects in files"
+        } else {
+            "emulator with objects in memory"
+        },
         ceiling,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
