@@ -221,6 +221,7 @@ impl Vfs {
             }
         }
         let key = path.to_key(&self.cfg.prefix, self.cfg.names);
+        // One byte is kept for the `/` a folder's marker or children add.
         if key.len() + 1 > MAX_KEY_LEN {
             return Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str()));
         }
@@ -242,12 +243,10 @@ impl Vfs {
     /// What `path` is.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn lookup(&self, path: &VfsPath) -> FsResult<Attr> {
-        let Some((parent, name)) = path.split_last() else {
-            return Ok(self.meta.dir_attr());
-        };
-        if let Some(cached) = self.meta.entry(path) {
-            return cached.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
+        if let Some(answer) = self.lookup_cached(path) {
+            return answer;
         }
+        let (parent, name) = path.split_last().expect("the root is answered by lookup_cached");
         if let Some(listing) = self.meta.cached_listing(&parent).await {
             let found = listing.get(name).map(|e| e.attr.clone());
             self.meta.put_entry(path.clone(), found.clone());
