@@ -1,6 +1,7 @@
-//! The `fuser::Filesystem` implementation: a thin wrapper that resolves inodes to paths, runs
-//! the matching [`Vfs`] call on the tokio runtime, and replies from there, so the session thread
-//! never waits on S3 and slow calls run in parallel.
+//! The `fuser::Filesystem` implementation: a thin wrapper that resolves inodes to paths and
+//! makes the matching [`Vfs`] call. What the core can answer from its caches (`*_cached`) is
+//! answered on the session thread; anything that needs S3 runs on the tokio runtime and replies
+//! from there, so the session thread never waits on S3 and slow calls run in parallel.
 //!
 //! Lock order: `inodes`, then `dirs`; neither is held across an `.await` or a reply.
 
