@@ -198,3 +198,53 @@ fn pail_unmount_ends_the_mount_process() {
     output.join().expect("output reader");
     assert!(!is_mounted(s.dir.path()));
 }
+
+#[test]
+fn demo_serves_its_sample_files_until_sigterm() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: this test needs FUSE"
+    );
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pail"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "demo",
+            "--mountpoint",
+            dir.path().to_str().expect("utf-8"),
+            "--big-file-size",
+            "3MiB",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mounted = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("Mounted "))
+        .expect("the demo says where it is mounted");
+    assert!(mounted.contains(dir.path().to_str().expect("utf-8")), "{mounted}");
+    let output = std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    let readme = std::fs::read_to_string(dir.path().join("README.txt")).expect("README through the mount");
+    assert!(readme.contains("pail"), "{readme}");
+    assert_eq!(
+        std::fs::metadata(dir.path().join("Large/random-3MiB.bin"))
+            .expect("big file")
+            .len(),
+        3 << 20
+    );
+    assert!(dir.path().join("Documents/Minutes").is_dir());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(child.wait().expect("wait").success());
+    output.join().expect("output reader");
+    assert!(!is_mounted(dir.path()));
+}
