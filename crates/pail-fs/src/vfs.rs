@@ -299,6 +299,39 @@ impl Vfs {
         head_and_peek(self.store.as_ref(), &self.blocks, key, self.cfg.lookup_read_bytes).await
     }
 
+    /// Resolves a path the way the drive's platform names files. With
+    /// [`NameEncoding::Windows`] names match case-insensitively and case-preservingly: each name
+    /// is first matched exactly; failing that, among the folder's entries equal to it ignoring
+    /// case, the first in byte order wins (so with both `README.txt` and `readme.txt`, `Readme.TXT`
+    /// opens `README.txt`, every time). Returns the path as stored, and what it is. On Linux this
+    /// is [`lookup`](Self::lookup).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn resolve(&self, path: &VfsPath) -> FsResult<(VfsPath, Attr)> {
+        if self.cfg.names != NameEncoding::Windows {
+            return self.lookup(path).await.map(|a| (path.clone(), a));
+        }
+        let mut resolved = VfsPath::root();
+        let mut attr = self.meta.dir_attr();
+        for name in path.names() {
+            let exact = resolved.join(name);
+            match self.lookup(&exact).await {
+                Ok(a) => {
+                    (resolved, attr) = (exact, a);
+                    continue;
+                }
+                Err(e) if e.kind() != FsErrorKind::NotFound => return Err(e),
+                Err(_) => {}
+            }
+            let folded = name.to_uppercase();
+            let listing = self.read_dir(&resolved).await?;
+            let Some(entry) = listing.entries.iter().find(|e| e.name.to_uppercase() == folded) else {
+                return Err(FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
+            };
+            (resolved, attr) = (resolved.join(&entry.name), entry.attr.clone());
+        }
+        Ok((resolved, attr))
+    }
+
     /// Every entry of directory `path`, sorted by name.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn read_dir(&self, path: &VfsPath) -> FsResult<Arc<Listing>> {

@@ -168,3 +168,74 @@ async fn lookups_in_a_cold_folder_share_one_listing_and_keep_exact_metadata() {
     assert_eq!(read_all(&vfs, "cold/f7").await, pattern(100));
     assert_eq!(store.gets.load(Ordering::SeqCst), 20);
 }
+
+fn windows() -> VfsConfig {
+    VfsConfig {
+        names: pail_fs::NameEncoding::Windows,
+        ..VfsConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn windows_opens_readme_txt_case_insensitively() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    emu.put(BUCKET, "Docs/ReadMe.txt", &b"read me"[..]).expect("seed");
+    let vfs = Vfs::new(counting_store(&emu).await, windows()).expect("vfs");
+    let (path, attr) = vfs.resolve(&VfsPath::new("DOCS/README.TXT")).await.expect("resolve");
+    assert_eq!(path, VfsPath::new("Docs/ReadMe.txt"), "case preserved as stored");
+    assert_eq!(attr.size, 7);
+    assert_eq!(read_all(&vfs, path.as_str()).await, b"read me");
+    let missing = vfs
+        .resolve(&VfsPath::new("docs/nothing.txt"))
+        .await
+        .expect_err("missing");
+    assert_eq!(missing.kind(), pail_fs::FsErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn windows_picks_the_same_of_two_names_differing_only_in_case() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    emu.put(BUCKET, "a/x.txt", &b"lower"[..]).expect("seed");
+    emu.put(BUCKET, "a/X.txt", &b"upper"[..]).expect("seed");
+    let vfs = Vfs::new(counting_store(&emu).await, windows()).expect("vfs");
+    let names: Vec<String> = vfs
+        .read_dir(&VfsPath::new("a"))
+        .await
+        .expect("list")
+        .entries
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(names, ["X.txt", "x.txt"], "both are listed");
+    // An exact name opens that file; any other casing opens the first in byte order.
+    assert_eq!(
+        vfs.resolve(&VfsPath::new("a/x.txt")).await.expect("exact").0,
+        VfsPath::new("a/x.txt")
+    );
+    assert_eq!(
+        vfs.resolve(&VfsPath::new("a/X.txt")).await.expect("exact").0,
+        VfsPath::new("a/X.txt")
+    );
+    for casing in ["A/X.TXT", "a/x.TXT", "A/x.Txt"] {
+        assert_eq!(
+            vfs.resolve(&VfsPath::new(casing)).await.expect("folded").0,
+            VfsPath::new("a/X.txt"),
+            "{casing}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn windows_shows_forbidden_characters_as_lookalikes_and_reads_the_original_key() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    emu.put(BUCKET, "q/what? <yes>.txt", &b"original"[..]).expect("seed");
+    let vfs = Vfs::new(counting_store(&emu).await, windows()).expect("vfs");
+    let listing = vfs.read_dir(&VfsPath::new("q")).await.expect("list");
+    let shown = &listing.entries[0].name;
+    assert_eq!(shown, "what\u{FF1F} \u{FF1C}yes\u{FF1E}.txt");
+    let (path, _) = vfs
+        .resolve(&VfsPath::new(&format!("Q/{}", shown.to_uppercase())))
+        .await
+        .expect("resolve");
+    assert_eq!(read_all(&vfs, path.as_str()).await, b"original");
+}

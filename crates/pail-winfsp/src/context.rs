@@ -101,9 +101,9 @@ impl FileSystemContext for PailContext {
         _reparse_point_resolver: impl FnOnce(&U16CStr) -> Option<FileSecurity>,
     ) -> winfsp::Result<FileSecurity> {
         let path = vfs_path(file_name);
-        let attr = self
+        let (_, attr) = self
             .rt
-            .block_on(self.vfs.lookup(&path))
+            .block_on(self.vfs.resolve(&path))
             .map_err(|e| fs_err(&e, &path))?;
         let mut info = FileInfo::default();
         fill(&mut info, &attr, self.vfs.config().read_only);
@@ -121,11 +121,12 @@ impl FileSystemContext for PailContext {
         _granted_access: FILE_ACCESS_RIGHTS,
         file_info: &mut OpenFileInfo,
     ) -> winfsp::Result<Self::FileContext> {
-        let path = vfs_path(file_name);
-        let attr = self
+        let typed = vfs_path(file_name);
+        // Case-insensitive and case-preserving: carry on with the name as stored.
+        let (path, attr) = self
             .rt
-            .block_on(self.vfs.lookup(&path))
-            .map_err(|e| fs_err(&e, &path))?;
+            .block_on(self.vfs.resolve(&typed))
+            .map_err(|e| fs_err(&e, &typed))?;
         let handle = if attr.is_dir() {
             None
         } else {
@@ -133,6 +134,10 @@ impl FileSystemContext for PailContext {
             Some(h)
         };
         fill(file_info.as_mut(), &attr, self.vfs.config().read_only);
+        let normalized: Vec<u16> = format!("\\{}", path.as_str().replace('/', "\\"))
+            .encode_utf16()
+            .collect();
+        file_info.set_normalized_name(&normalized, None);
         Ok(OpenFile {
             path,
             attr: Mutex::new(attr),

@@ -43,6 +43,9 @@ impl Drop for DriveHost {
 
 /// Mounts `vfs` as a drive letter and starts serving it.
 pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> winfsp::Result<DriveHost> {
+    if vfs.config().names != pail_fs::NameEncoding::Windows {
+        tracing::warn!("the drive does not use Windows name encoding: names with <>:\"|?* cannot be shown");
+    }
     winfsp::winfsp_init()?;
     let ttl_ms = u32::try_from(vfs.config().metadata_ttl.as_millis()).unwrap_or(u32::MAX);
     let mut params = VolumeParams::new();
