@@ -34,13 +34,12 @@ pub enum FsErrorKind {
 }
 
 /// An error from the file system core.
-#[derive(Debug, thiserror::Error)]
-#[error("{op} {path:?}: {kind_text}")]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{op} {path:?}: {kind}")]
 pub struct FsError {
     kind: FsErrorKind,
     op: &'static str,
     path: String,
-    kind_text: &'static str,
     #[source]
     source: Option<std::sync::Arc<StoreError>>,
 }
@@ -52,7 +51,6 @@ impl FsError {
             kind,
             op,
             path: path.into(),
-            kind_text: kind_text(kind),
             source: None,
         }
     }
@@ -72,7 +70,6 @@ impl FsError {
             kind,
             op,
             path: path.into(),
-            kind_text: kind_text(kind),
             source: Some(err),
         }
     }
@@ -88,32 +85,22 @@ impl FsError {
     }
 }
 
-impl Clone for FsError {
-    fn clone(&self) -> Self {
-        Self {
-            kind: self.kind,
-            op: self.op,
-            path: self.path.clone(),
-            kind_text: self.kind_text,
-            source: self.source.clone(),
-        }
-    }
-}
-
-fn kind_text(kind: FsErrorKind) -> &'static str {
-    match kind {
-        FsErrorKind::NotFound => "not found",
-        FsErrorKind::NotADirectory => "not a directory",
-        FsErrorKind::IsADirectory => "is a directory",
-        FsErrorKind::AccessDenied => "access denied by the bucket's policy",
-        FsErrorKind::ReadOnly => "the drive is read-only",
-        FsErrorKind::NameTooLong => "name too long",
-        FsErrorKind::InvalidName => "name cannot be stored",
-        FsErrorKind::BadHandle => "unknown file handle",
-        FsErrorKind::Stale => "the file changed on the server while open; open it again",
-        FsErrorKind::Unauthenticated => "credentials are missing, wrong or expired",
-        FsErrorKind::Unavailable => "the S3 endpoint is unreachable or busy",
-        FsErrorKind::Io => "input/output error",
+impl std::fmt::Display for FsErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsErrorKind::NotFound => "not found",
+            FsErrorKind::NotADirectory => "not a directory",
+            FsErrorKind::IsADirectory => "is a directory",
+            FsErrorKind::AccessDenied => "access denied by the bucket's policy",
+            FsErrorKind::ReadOnly => "the drive is read-only",
+            FsErrorKind::NameTooLong => "name too long",
+            FsErrorKind::InvalidName => "name cannot be stored",
+            FsErrorKind::BadHandle => "unknown file handle",
+            FsErrorKind::Stale => "the file changed on the server while open; open it again",
+            FsErrorKind::Unauthenticated => "credentials are missing, wrong or expired",
+            FsErrorKind::Unavailable => "the S3 endpoint is unreachable or busy",
+            FsErrorKind::Io => "input/output error",
+        })
     }
 }
 

@@ -26,12 +26,11 @@ pub enum StoreErrorKind {
 
 /// An S3 call that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{op} {key:?} failed: {kind_text}")]
+#[error("{op} {key:?} failed: {kind}")]
 pub struct StoreError {
     kind: StoreErrorKind,
     op: &'static str,
     key: String,
-    kind_text: &'static str,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -48,7 +47,6 @@ impl StoreError {
             kind,
             op,
             key: key.into(),
-            kind_text: kind_text(kind),
             source,
         }
     }
@@ -64,17 +62,19 @@ impl StoreError {
     }
 }
 
-fn kind_text(kind: StoreErrorKind) -> &'static str {
-    match kind {
-        StoreErrorKind::NotFound => "no such key",
-        StoreErrorKind::NoSuchBucket => "no such bucket",
-        StoreErrorKind::AccessDenied => "access denied",
-        StoreErrorKind::InvalidCredentials => "the access key or secret is not valid",
-        StoreErrorKind::Conflict => "the object changed on the server",
-        StoreErrorKind::ExpiredCredentials => "the credentials have expired",
-        StoreErrorKind::Throttled => "the service is throttling requests",
-        StoreErrorKind::Network => "the endpoint could not be reached",
-        StoreErrorKind::Other => "unexpected error",
+impl std::fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreErrorKind::NotFound => "no such key",
+            StoreErrorKind::NoSuchBucket => "no such bucket",
+            StoreErrorKind::AccessDenied => "access denied",
+            StoreErrorKind::InvalidCredentials => "the access key or secret is not valid",
+            StoreErrorKind::Conflict => "the object changed on the server",
+            StoreErrorKind::ExpiredCredentials => "the credentials have expired",
+            StoreErrorKind::Throttled => "the service is throttling requests",
+            StoreErrorKind::Network => "the endpoint could not be reached",
+            StoreErrorKind::Other => "unexpected error",
+        })
     }
 }
 
