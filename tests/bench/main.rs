@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use pail_emulator::Emulator;
 use pail_store::{ObjectStore, S3Store};
 use pail_tests::{random_bytes, store_config};
@@ -157,8 +157,6 @@ async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
     anyhow::ensure!(total == size, "ceiling read {total} of {size} bytes");
     Ok(size as f64 / 1e6 / start.elapsed().as_secs_f64())
 }
-
-use futures::StreamExt;
 
 fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<Row> {
     let mut row = Row {

@@ -37,6 +37,15 @@ pub struct EmulatedS3 {
 }
 
 impl EmulatedS3 {
+    /// 404 NoSuchBucket unless the bucket exists.
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        if self.table.has_bucket(bucket) {
+            Ok(())
+        } else {
+            Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+        }
+    }
+
     fn check(&self, bucket: &str, key: &str) -> S3Result<()> {
         let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
         if policy.allows(bucket, key) {
@@ -47,9 +56,7 @@ impl EmulatedS3 {
     }
 
     fn object(&self, bucket: &str, key: &str) -> S3Result<crate::objects::StoredObject> {
-        if !self.table.has_bucket(bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
+        self.require_bucket(bucket)?;
         self.check(bucket, key)?;
         self.table
             .get(bucket, key)
@@ -122,9 +129,7 @@ impl EmulatedS3 {
         encoding: Option<&EncodingType>,
     ) -> S3Result<Page> {
         let encode = encoding.is_some_and(|e| e.as_str() == EncodingType::URL);
-        if !self.table.has_bucket(bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
+        self.require_bucket(bucket)?;
         self.check(bucket, prefix)?;
         let max = max_keys.unwrap_or(1000).clamp(0, 1000);
         let page = self
@@ -280,9 +285,7 @@ impl S3 for EmulatedS3 {
 
     /// HeadBucket: pail never calls it, but peers in the benchmark do.
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        if !self.table.has_bucket(&req.input.bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
+        self.require_bucket(&req.input.bucket)?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(crate::REGION.into()),
             ..Default::default()
@@ -294,17 +297,13 @@ impl S3 for EmulatedS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        if !self.table.has_bucket(&req.input.bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
+        self.require_bucket(&req.input.bucket)?;
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        if !self.table.has_bucket(&input.bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
+        self.require_bucket(&input.bucket)?;
         self.check(&input.bucket, &input.key)?;
         let data: Bytes = match input.body {
             Some(body) => {
@@ -347,9 +346,7 @@ impl S3 for EmulatedS3 {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        if !self.table.has_bucket(&input.bucket) {
-            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
-        }
+        self.require_bucket(&input.bucket)?;
         self.check(&input.bucket, &input.key)?;
         self.table
             .delete(&input.bucket, &input.key)

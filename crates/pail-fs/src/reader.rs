@@ -64,9 +64,7 @@ impl ReadState {
             let from = self.prefetched_to.max(current);
             let to = current + window_blocks;
             self.prefetched_to = to;
-            self.window = (self.window * 2)
-                .min(self.cfg.max)
-                .max(self.cfg.initial.min(self.cfg.max));
+            self.window = (self.window * 2).min(self.cfg.max);
             return Plan { prefetch: from..to };
         }
         Plan { prefetch: 0..0 }
