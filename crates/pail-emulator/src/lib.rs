@@ -9,11 +9,13 @@
 //! # Layout
 //! - `objects` — the object table (in memory or under a data directory).
 //! - `s3` — the `s3s::S3` implementation and the access [`Policy`].
-//! - `server` — the hyper accept loop (TCP_NODELAY on every connection).
+//! - `writes` — PUT, multipart, copy and delete calls, with conditions and the SSE log.
+//! - `server` — the hyper accept loop (TCP_NODELAY on every connection) and fault injection.
 
 mod objects;
 mod s3;
 mod server;
+mod writes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +25,8 @@ use bytes::Bytes;
 
 pub use objects::{ObjectInfo, PutOptions};
 pub use s3::Policy;
+pub use server::Faults;
+pub use writes::WriteRecord;
 
 /// The access key the emulator accepts unless told otherwise.
 pub const DEFAULT_ACCESS_KEY: &str = "PAILTESTACCESSKEY";
@@ -73,6 +77,7 @@ pub struct Emulator {
     addr: SocketAddr,
     s3: s3::EmulatedS3,
     keys: Vec<(String, String)>,
+    faults: Arc<RwLock<Faults>>,
     _server: server::ServerHandle,
 }
 
@@ -98,6 +103,7 @@ impl Emulator {
         let s3 = s3::EmulatedS3 {
             table,
             policy: Arc::new(RwLock::new(Policy::default())),
+            writes: writes::WriteState::default(),
         };
         let mut auth = s3s::auth::SimpleAuth::new();
         for (ak, sk) in &config.keys {
@@ -106,12 +112,16 @@ impl Emulator {
         let mut builder = s3s::service::S3ServiceBuilder::new(s3.clone());
         builder.set_auth(auth);
         let service = builder.build();
-        let (addr, server) = server::serve(service, config.port).await.map_err(EmulatorError::Bind)?;
+        let faults = Arc::new(RwLock::new(Faults::default()));
+        let (addr, server) = server::serve(service, config.port, faults.clone())
+            .await
+            .map_err(EmulatorError::Bind)?;
         tracing::info!(%addr, "emulator listening");
         Ok(Self {
             addr,
             s3,
             keys: config.keys,
+            faults,
             _server: server,
         })
     }
@@ -178,5 +188,36 @@ impl Emulator {
     pub fn deny_prefix(&self, bucket: &str, prefix: &str) {
         let mut p = self.s3.policy.write().unwrap_or_else(|e| e.into_inner());
         p.denied_prefixes.push((bucket.to_owned(), prefix.to_owned()));
+    }
+
+    /// Every object-creating call received so far (PutObject, CreateMultipartUpload,
+    /// CopyObject) with the SSE headers it carried.
+    pub fn write_log(&self) -> Vec<WriteRecord> {
+        self.s3.writes.log()
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn open_multipart_uploads(&self) -> usize {
+        self.s3.open_uploads()
+    }
+
+    /// Injects failures and latency into every request from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// Every key in `bucket` under `prefix`, in order.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.s3
+            .table
+            .list(bucket, prefix, None, None, usize::MAX)
+            .map(|l| l.objects.into_iter().map(|o| o.key).collect())
+            .unwrap_or_default()
+    }
+
+    /// The bytes of an object, if present.
+    pub async fn get(&self, bucket: &str, key: &str) -> Option<Bytes> {
+        let obj = self.s3.table.get(bucket, key)?;
+        s3::read_payload(&obj.payload, 0..obj.info.size).await.ok()
     }
 }

@@ -64,6 +64,31 @@ pub struct PutOptions {
     pub sse: Option<String>,
     /// KMS key id header.
     pub sse_kms_key_id: Option<String>,
+    /// The ETag to store instead of the content's MD5 (multipart objects).
+    pub etag: Option<String>,
+}
+
+/// The precondition of a write, checked atomically with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Precondition {
+    /// None.
+    #[default]
+    None,
+    /// The object exists with this ETag.
+    IfMatch(String),
+    /// No object exists at the key.
+    IfAbsent,
+}
+
+/// Why a conditional write was refused.
+#[derive(Debug)]
+pub enum PutError {
+    /// The precondition failed (412).
+    Failed,
+    /// `IfMatch` on a missing key (404).
+    Missing,
+    /// The data directory failed.
+    Io(io::Error),
 }
 
 /// All buckets and objects.
@@ -142,7 +167,32 @@ impl ObjectTable {
 
     /// Stores `data` at `key`, replacing what was there, and returns its metadata.
     pub fn put(&self, bucket: &str, key: &str, data: Bytes, opts: PutOptions) -> io::Result<ObjectInfo> {
-        let etag = hex::encode(Md5::digest(&data));
+        self.put_if(bucket, key, data, opts, &Precondition::None)
+            .map_err(|e| match e {
+                PutError::Io(e) => e,
+                _ => io::Error::other("unconditional write refused"),
+            })
+    }
+
+    /// Stores `data` at `key` if `cond` holds, checked and applied under one lock.
+    pub fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        opts: PutOptions,
+        cond: &Precondition,
+    ) -> Result<ObjectInfo, PutError> {
+        let mut t = self.write();
+        let existing = t.get(bucket).and_then(|o| o.get(key));
+        match (cond, existing) {
+            (Precondition::None, _) => {}
+            (Precondition::IfMatch(e), Some(o)) if &o.info.etag == e => {}
+            (Precondition::IfMatch(_), None) => return Err(PutError::Missing),
+            (Precondition::IfAbsent, None) => {}
+            _ => return Err(PutError::Failed),
+        }
+        let etag = opts.etag.unwrap_or_else(|| hex::encode(Md5::digest(&data)));
         let info = ObjectInfo {
             key: key.to_owned(),
             size: data.len() as u64,
@@ -158,12 +208,12 @@ impl ObjectTable {
                 let stem = dir.join(bucket).join(hex::encode(sha256(key.as_bytes())));
                 let data_path = stem.with_extension("data");
                 let meta_path = stem.with_extension("meta");
-                write_atomically(&data_path, &data)?;
-                write_atomically(&meta_path, &serde_json::to_vec(&info).map_err(io::Error::other)?)?;
+                let meta = serde_json::to_vec(&info).map_err(|e| PutError::Io(io::Error::other(e)))?;
+                write_atomically(&data_path, &data).map_err(PutError::Io)?;
+                write_atomically(&meta_path, &meta).map_err(PutError::Io)?;
                 Payload::File(data_path)
             }
         };
-        let mut t = self.write();
         let objects = t.entry(bucket.to_owned()).or_default();
         objects.insert(
             key.to_owned(),

@@ -1,17 +1,15 @@
 //! The `s3s::S3` implementation over [`ObjectTable`]: the subset of S3 pail speaks, with the
 //! answers real S3 gives (404 `NoSuchKey` for a key that exists only as a prefix, ETags in
-//! listings, `AccessDenied` for a prefix the policy forbids).
+//! listings, `AccessDenied` for a prefix the policy forbids). Write calls live in `writes`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::objects::{ObjectInfo, ObjectTable, Payload, PutOptions};
+use crate::objects::{ObjectInfo, ObjectTable, Payload};
 
 /// Which keys the emulator refuses, as an IAM policy would.
 #[derive(Debug, Clone, Default)]
@@ -34,11 +32,12 @@ impl Policy {
 pub struct EmulatedS3 {
     pub(crate) table: ObjectTable,
     pub(crate) policy: Arc<RwLock<Policy>>,
+    pub(crate) writes: crate::writes::WriteState,
 }
 
 impl EmulatedS3 {
     /// 404 NoSuchBucket unless the bucket exists.
-    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+    pub(crate) fn require_bucket(&self, bucket: &str) -> S3Result<()> {
         if self.table.has_bucket(bucket) {
             Ok(())
         } else {
@@ -46,7 +45,7 @@ impl EmulatedS3 {
         }
     }
 
-    fn check(&self, bucket: &str, key: &str) -> S3Result<()> {
+    pub(crate) fn check(&self, bucket: &str, key: &str) -> S3Result<()> {
         let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
         if policy.allows(bucket, key) {
             Ok(())
@@ -55,7 +54,7 @@ impl EmulatedS3 {
         }
     }
 
-    fn object(&self, bucket: &str, key: &str) -> S3Result<crate::objects::StoredObject> {
+    pub(crate) fn object(&self, bucket: &str, key: &str) -> S3Result<crate::objects::StoredObject> {
         self.require_bucket(bucket)?;
         self.check(bucket, key)?;
         self.table
@@ -75,7 +74,7 @@ fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
     }
 }
 
-async fn read_payload(payload: &Payload, range: std::ops::Range<u64>) -> S3Result<Bytes> {
+pub(crate) async fn read_payload(payload: &Payload, range: std::ops::Range<u64>) -> S3Result<Bytes> {
     match payload {
         Payload::Memory(b) => Ok(b.slice(range.start as usize..range.end as usize)),
         Payload::File(path) => {
@@ -302,55 +301,50 @@ impl S3 for EmulatedS3 {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let input = req.input;
-        self.require_bucket(&input.bucket)?;
-        self.check(&input.bucket, &input.key)?;
-        let data: Bytes = match input.body {
-            Some(body) => {
-                let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
-                chunks.concat().into()
-            }
-            None => Bytes::new(),
-        };
-        let existing = self.table.get(&input.bucket, &input.key);
-        if let Some(c) = &input.if_match {
-            match &existing {
-                Some(o) if etag_matches(c, &o.info.etag) => {}
-                Some(_) => return Err(s3_error!(PreconditionFailed)),
-                None => return Err(s3_error!(NoSuchKey)),
-            }
-        }
-        if input.if_none_match.is_some() && existing.is_some() {
-            return Err(s3_error!(PreconditionFailed));
-        }
-        let opts = PutOptions {
-            metadata: input
-                .metadata
-                .unwrap_or_default()
-                .into_iter()
-                .collect::<BTreeMap<_, _>>(),
-            sse: input.server_side_encryption.map(|s| s.as_str().to_owned()),
-            sse_kms_key_id: input.ssekms_key_id,
-        };
-        let info = self
-            .table
-            .put(&input.bucket, &input.key, data, opts)
-            .map_err(|e| s3_error!(e, InternalError))?;
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(ETag::Strong(info.etag)),
-            server_side_encryption: info.sse.map(ServerSideEncryption::from),
-            ssekms_key_id: info.sse_kms_key_id,
-            ..Default::default()
-        }))
+        self.do_put_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.do_create_multipart(req)
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        self.do_upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.do_upload_part_copy(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.do_complete_multipart(req)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.do_abort_multipart(req)
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.do_copy_object(req).await
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let input = req.input;
-        self.require_bucket(&input.bucket)?;
-        self.check(&input.bucket, &input.key)?;
-        self.table
-            .delete(&input.bucket, &input.key)
-            .map_err(|e| s3_error!(e, InternalError))?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        self.do_delete_object(req)
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.do_delete_objects(req)
     }
 }

@@ -1,12 +1,26 @@
 //! The HTTP accept loop: one task per connection, HTTP/1.1 and HTTP/2, TCP_NODELAY set so
 //! small requests are not held back by Nagle's algorithm (≈40 ms per request otherwise).
+//!
+//! Every request passes through [`Faults`] first: added latency, and at the configured rate a
+//! 500 InternalError, a 503 SlowDown or a connection reset instead of an answer.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// Failures the emulator injects, as a flaky network and a busy S3 would.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Share of requests (0.0–1.0) answered with a 500, a 503 SlowDown or a reset, in equal parts.
+    pub error_rate: f64,
+    /// Delay added before every answer.
+    pub latency: Duration,
+}
 
 /// Stops the server when dropped.
 #[derive(Debug)]
@@ -20,7 +34,38 @@ impl Drop for ServerHandle {
     }
 }
 
-pub(crate) async fn serve(service: s3s::service::S3Service, port: u16) -> std::io::Result<(SocketAddr, ServerHandle)> {
+type Response = s3s::HttpResponse;
+
+fn error_response(status: u16, code: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected fault</Message></Error>"
+    );
+    let mut resp = http::Response::new(s3s::Body::from(body));
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
+
+/// What to do with one request under `faults`: `None` serves it.
+fn injected(faults: &Faults) -> Option<Result<Response, s3s::HttpError>> {
+    if faults.error_rate <= 0.0 || rand::random::<f64>() >= faults.error_rate {
+        return None;
+    }
+    Some(match rand::random_range(0..3) {
+        0 => Ok(error_response(500, "InternalError")),
+        1 => Ok(error_response(503, "SlowDown")),
+        _ => Err(s3s::HttpError::new("injected connection reset".into())),
+    })
+}
+
+pub(crate) async fn serve(
+    service: s3s::service::S3Service,
+    port: u16,
+    faults: Arc<RwLock<Faults>>,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
@@ -39,10 +84,24 @@ pub(crate) async fn serve(service: s3s::service::S3Service, port: u16) -> std::i
             };
             let _ = socket.set_nodelay(true);
             let service = service.clone();
+            let faults = faults.clone();
+            let handler = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let service = service.clone();
+                let faults = faults.read().unwrap_or_else(|e| e.into_inner()).clone();
+                async move {
+                    if !faults.latency.is_zero() {
+                        tokio::time::sleep(faults.latency).await;
+                    }
+                    if let Some(answer) = injected(&faults) {
+                        return answer;
+                    }
+                    hyper::service::Service::call(&service, req).await
+                }
+            });
             let mut conn_stopped = stopped.clone();
             tokio::spawn(async move {
                 let builder = ConnBuilder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(socket), service);
+                let conn = builder.serve_connection(TokioIo::new(socket), handler);
                 tokio::select! {
                     r = conn => if let Err(e) = r { tracing::debug!(error = %e, "connection ended") },
                     _ = conn_stopped.changed() => {}

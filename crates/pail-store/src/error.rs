@@ -20,6 +20,8 @@ pub enum StoreErrorKind {
     Throttled,
     /// The endpoint could not be reached or the connection broke.
     Network,
+    /// A local file (the data being uploaded) could not be read.
+    LocalIo,
     /// Anything else.
     Other,
 }
@@ -73,6 +75,7 @@ impl std::fmt::Display for StoreErrorKind {
             StoreErrorKind::ExpiredCredentials => "the credentials have expired",
             StoreErrorKind::Throttled => "the service is throttling requests",
             StoreErrorKind::Network => "the endpoint could not be reached",
+            StoreErrorKind::LocalIo => "a local file could not be read",
             StoreErrorKind::Other => "unexpected error",
         })
     }

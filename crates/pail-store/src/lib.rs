@@ -12,17 +12,29 @@
 //! # Layout
 //! - `object` — the value types: [`ObjectMeta`], [`ListPage`], [`ETag`].
 //! - `error` — [`StoreError`] and its kind.
-//! - `s3` — [`S3Store`] and [`S3StoreConfig`].
+//! - `s3` — [`S3Store`] and [`S3StoreConfig`]: reads.
+//! - `s3_write` — the write calls of [`S3Store`]: PUT, multipart, copy, delete.
+//! - `transfer` — whole-object operations built on the trait: [`upload_file`] (single PUT or
+//!   parallel multipart, aborted on failure) and [`copy_object`] (CopyObject or multipart copy).
 
 mod error;
 mod object;
 mod s3;
+mod s3_write;
+mod transfer;
 
 use std::ops::Range;
+use std::time::SystemTime;
+
+use bytes::Bytes;
 
 pub use error::{StoreError, StoreErrorKind};
-pub use object::{ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta};
+pub use object::{
+    ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, Sse, WriteCondition, format_mtime,
+    parse_mtime,
+};
 pub use s3::{Credentials, S3Store, S3StoreConfig};
+pub use transfer::{MAX_COPY_OBJECT, TransferConfig, copy_object, upload_file};
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).
 #[async_trait::async_trait]
@@ -43,4 +55,54 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         continuation: Option<&str>,
         max_keys: Option<u32>,
     ) -> Result<ListPage, StoreError>;
+
+    /// PutObject of a whole body under `cond`, with `mtime` as `x-amz-meta-mtime`. Returns the
+    /// new ETag. A failed condition is `Conflict`.
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        cond: &WriteCondition,
+        mtime: Option<SystemTime>,
+    ) -> Result<ETag, StoreError>;
+
+    /// CreateMultipartUpload; returns the upload id.
+    async fn create_multipart(&self, key: &str, mtime: Option<SystemTime>) -> Result<String, StoreError>;
+
+    /// UploadPart `part` (1-based) of an upload; returns the part's ETag.
+    async fn upload_part(&self, key: &str, upload_id: &str, part: u32, body: Bytes) -> Result<ETag, StoreError>;
+
+    /// UploadPartCopy: part `part` of an upload is `range` of object `src` (at version
+    /// `src_etag` when given).
+    async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        src: &str,
+        range: Range<u64>,
+        src_etag: Option<&ETag>,
+    ) -> Result<ETag, StoreError>;
+
+    /// CompleteMultipartUpload under `cond`; returns the object's ETag.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, ETag)],
+        cond: &WriteCondition,
+    ) -> Result<ETag, StoreError>;
+
+    /// AbortMultipartUpload, freeing the parts uploaded so far.
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
+
+    /// CopyObject of an object up to 5 GiB, keeping its metadata (at version `src_etag` when
+    /// given); returns the copy's ETag. Larger objects: [`copy_object`].
+    async fn copy(&self, src: &str, dst: &str, src_etag: Option<&ETag>) -> Result<ETag, StoreError>;
+
+    /// DeleteObject. Deleting a missing key succeeds, as in S3.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// DeleteObjects for up to 1,000 keys; fails if any key could not be deleted.
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError>;
 }

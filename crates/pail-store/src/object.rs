@@ -84,6 +84,36 @@ pub fn parse_mtime(value: &str) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
+/// Formats a time as `x-amz-meta-mtime`: seconds since the epoch with nanoseconds, as rclone
+/// writes it.
+pub fn format_mtime(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// Server-side encryption requested on every write and copy of a drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sse {
+    /// `x-amz-server-side-encryption: AES256` (SSE-S3).
+    Aes256,
+    /// `x-amz-server-side-encryption: aws:kms`, with the key id (or the account's default key).
+    Kms {
+        /// `x-amz-server-side-encryption-aws-kms-key-id`.
+        key_id: Option<String>,
+    },
+}
+
+/// The precondition of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Write whatever is there.
+    None,
+    /// Only if the object is still at this version (`If-Match`).
+    IfMatch(ETag),
+    /// Only if no object exists at the key (`If-None-Match: *`).
+    IfAbsent,
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
@@ -128,6 +158,8 @@ mod tests {
         );
         assert_eq!(parse_mtime("yesterday"), None);
         assert_eq!(parse_mtime("1.x"), None);
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(parse_mtime(&format_mtime(t)), Some(t));
     }
 
     #[test]

@@ -17,10 +17,14 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::date_time::DateTime;
+use bytes::Bytes;
 
 use crate::error::kind_from_code;
 use crate::object::parse_mtime;
-use crate::{ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, ObjectStore, StoreError, StoreErrorKind};
+use crate::{
+    ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, ObjectStore, Sse, StoreError, StoreErrorKind,
+    WriteCondition,
+};
 
 /// Where credentials come from.
 #[derive(Clone)]
@@ -72,6 +76,10 @@ pub struct S3StoreConfig {
     pub credentials: Credentials,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// Server-side encryption sent with every write and copy.
+    pub sse: Option<Sse>,
+    /// Attempts per request, counting the first, with the SDK's standard backoff.
+    pub max_attempts: u32,
 }
 
 impl S3StoreConfig {
@@ -100,6 +108,8 @@ impl S3StoreConfig {
             force_path_style: false,
             credentials: Credentials::DefaultChain { profile: None },
             connect_timeout: Duration::from_secs(5),
+            sse: None,
+            max_attempts: 5,
         }
     }
 }
@@ -107,8 +117,9 @@ impl S3StoreConfig {
 /// The aws-sdk-s3 implementation of [`ObjectStore`].
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    client: Client,
-    bucket: String,
+    pub(crate) client: Client,
+    pub(crate) bucket: String,
+    pub(crate) sse: Option<Sse>,
 }
 
 impl S3Store {
@@ -124,7 +135,8 @@ impl S3Store {
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(config.connect_timeout)
                     .build(),
-            );
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));
         match &config.credentials {
             Credentials::Static {
                 access_key_id,
@@ -156,6 +168,7 @@ impl S3Store {
         Ok(Self {
             client: Client::from_conf(s3),
             bucket: config.bucket,
+            sse: config.sse,
         })
     }
 
@@ -206,12 +219,12 @@ fn url_decode(key: &str) -> String {
         .into_owned()
 }
 
-fn to_system_time(t: Option<&DateTime>) -> SystemTime {
+pub(crate) fn to_system_time(t: Option<&DateTime>) -> SystemTime {
     t.and_then(|t| SystemTime::try_from(*t).ok())
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-fn map_err<E>(op: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
+pub(crate) fn map_err<E>(op: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -345,6 +358,62 @@ impl ObjectStore for S3Store {
             prefixes,
             next,
         })
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        cond: &WriteCondition,
+        mtime: Option<SystemTime>,
+    ) -> Result<ETag, StoreError> {
+        self.put_object(key, body, cond, mtime).await
+    }
+
+    async fn create_multipart(&self, key: &str, mtime: Option<SystemTime>) -> Result<String, StoreError> {
+        self.create_multipart_upload(key, mtime).await
+    }
+
+    async fn upload_part(&self, key: &str, upload_id: &str, part: u32, body: Bytes) -> Result<ETag, StoreError> {
+        self.upload_one_part(key, upload_id, part, body).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        src: &str,
+        range: Range<u64>,
+        src_etag: Option<&ETag>,
+    ) -> Result<ETag, StoreError> {
+        self.copy_one_part(key, upload_id, part, src, range, src_etag).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, ETag)],
+        cond: &WriteCondition,
+    ) -> Result<ETag, StoreError> {
+        self.complete_multipart_upload(key, upload_id, parts, cond).await
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.abort_multipart_upload(key, upload_id).await
+    }
+
+    async fn copy(&self, src: &str, dst: &str, src_etag: Option<&ETag>) -> Result<ETag, StoreError> {
+        self.copy_whole(src, dst, src_etag).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_one(key).await
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.delete_batch(keys).await
     }
 }
 

@@ -1,0 +1,202 @@
+//! Whole-object transfers built on [`ObjectStore`]: upload of a local file (one PUT when small,
+//! parallel multipart when large, aborted on failure) and copy of an object of any size
+//! (CopyObject up to 5 GiB, multipart copy beyond).
+//!
+//! Memory is bounded by `concurrency × part_size`: parts are read from the file just before
+//! they are sent.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::{ETag, ObjectStore, StoreError, StoreErrorKind, WriteCondition};
+
+/// The largest object one CopyObject may copy.
+pub const MAX_COPY_OBJECT: u64 = 5 << 30;
+
+/// S3's part-count limit.
+const MAX_PARTS: u64 = 10_000;
+/// S3's smallest part (except the last).
+const MIN_PART: u64 = 5 << 20;
+
+/// Sizes and parallelism of transfers.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// Multipart part size (raised as needed to stay within 10,000 parts).
+    pub part_size: u64,
+    /// Parts in flight at once.
+    pub concurrency: usize,
+    /// Files up to this size go in one PutObject.
+    pub single_put_max: u64,
+    /// Objects larger than this are copied part by part.
+    pub max_copy_object: u64,
+    /// Part size of a multipart copy.
+    pub copy_part_size: u64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            part_size: 8 << 20,
+            concurrency: 8,
+            single_put_max: 8 << 20,
+            max_copy_object: MAX_COPY_OBJECT,
+            copy_part_size: 512 << 20,
+        }
+    }
+}
+
+impl TransferConfig {
+    fn part_size_for(&self, size: u64) -> u64 {
+        self.part_size.max(MIN_PART).max(size.div_ceil(MAX_PARTS))
+    }
+}
+
+fn local_error(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::LocalIo,
+        "reading",
+        path.to_string_lossy(),
+        Some(e.into()),
+    )
+}
+
+/// Reads `len` bytes at `offset` of the file at `path`; a file that became shorter is an error
+/// (the caller's snapshot is stale).
+async fn read_part(path: &Path, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+    let mut f = tokio::fs::File::open(path).await.map_err(|e| local_error(path, e))?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| local_error(path, e))?;
+    let mut buf = vec![0; len as usize];
+    f.read_exact(&mut buf).await.map_err(|e| local_error(path, e))?;
+    Ok(buf.into())
+}
+
+/// Uploads the first `size` bytes of the file at `path` to `key` under `cond`, with `mtime` as
+/// metadata. Adds the bytes sent to `progress`. Returns the new ETag.
+#[tracing::instrument(level = "debug", skip(store, cfg, progress))]
+pub async fn upload_file(
+    store: &dyn ObjectStore,
+    key: &str,
+    path: &Path,
+    size: u64,
+    cond: &WriteCondition,
+    mtime: Option<SystemTime>,
+    cfg: &TransferConfig,
+    progress: Option<&AtomicU64>,
+) -> Result<ETag, StoreError> {
+    if size <= cfg.single_put_max.max(1) {
+        let body = if size == 0 {
+            Bytes::new()
+        } else {
+            read_part(path, 0, size).await?
+        };
+        let etag = store.put(key, body, cond, mtime).await?;
+        if let Some(p) = progress {
+            p.fetch_add(size, Ordering::Relaxed);
+        }
+        return Ok(etag);
+    }
+    let part_size = cfg.part_size_for(size);
+    let upload_id = store.create_multipart(key, mtime).await?;
+    let parts = size.div_ceil(part_size);
+    let sent = futures::stream::iter(0..parts)
+        .map(|i| {
+            let upload_id = &upload_id;
+            async move {
+                let offset = i * part_size;
+                let len = part_size.min(size - offset);
+                let body = read_part(path, offset, len).await?;
+                let etag = store.upload_part(key, upload_id, i as u32 + 1, body).await?;
+                if let Some(p) = progress {
+                    p.fetch_add(len, Ordering::Relaxed);
+                }
+                Ok::<_, StoreError>((i as u32 + 1, etag))
+            }
+        })
+        .buffer_unordered(cfg.concurrency.max(1))
+        .try_collect::<Vec<_>>()
+        .await;
+    let result = match sent {
+        Ok(mut done) => {
+            done.sort_by_key(|(n, _)| *n);
+            store.complete_multipart(key, &upload_id, &done, cond).await
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err()
+        && let Err(abort) = store.abort_multipart(key, &upload_id).await
+    {
+        tracing::warn!(key, error = %abort, "could not abort a failed multipart upload; a lifecycle rule will remove its parts");
+    }
+    result
+}
+
+/// Copies object `src` (of `size` bytes, at version `src_etag` when given) to `dst`, keeping its
+/// metadata. One CopyObject up to `cfg.max_copy_object`, a parallel multipart copy beyond.
+#[tracing::instrument(level = "debug", skip(store, cfg))]
+pub async fn copy_object(
+    store: &dyn ObjectStore,
+    src: &str,
+    dst: &str,
+    size: u64,
+    src_etag: Option<&ETag>,
+    cfg: &TransferConfig,
+) -> Result<ETag, StoreError> {
+    if size <= cfg.max_copy_object {
+        return store.copy(src, dst, src_etag).await;
+    }
+    let mtime = store.head(src).await?.mtime;
+    let part_size = cfg.copy_part_size.max(MIN_PART).max(size.div_ceil(MAX_PARTS));
+    let upload_id = store.create_multipart(dst, mtime).await?;
+    let parts = size.div_ceil(part_size);
+    let copied = futures::stream::iter(0..parts)
+        .map(|i| {
+            let upload_id = &upload_id;
+            async move {
+                let start = i * part_size;
+                let end = (start + part_size).min(size);
+                let etag = store
+                    .upload_part_copy(dst, upload_id, i as u32 + 1, src, start..end, src_etag)
+                    .await?;
+                Ok::<_, StoreError>((i as u32 + 1, etag))
+            }
+        })
+        .buffer_unordered(cfg.concurrency.max(1))
+        .try_collect::<Vec<_>>()
+        .await;
+    let result = match copied {
+        Ok(mut done) => {
+            done.sort_by_key(|(n, _)| *n);
+            store
+                .complete_multipart(dst, &upload_id, &done, &WriteCondition::None)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err()
+        && let Err(abort) = store.abort_multipart(dst, &upload_id).await
+    {
+        tracing::warn!(dst, error = %abort, "could not abort a failed multipart copy");
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_size_grows_to_stay_within_ten_thousand_parts() {
+        let cfg = TransferConfig::default();
+        assert_eq!(cfg.part_size_for(1 << 30), 8 << 20);
+        let huge = 5u64 << 40; // 5 TiB
+        let p = cfg.part_size_for(huge);
+        assert!(huge.div_ceil(p) <= MAX_PARTS);
+    }
+}
