@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pail_emulator::Emulator;
-use pail_fs::{Vfs, VfsConfig};
+use pail_fs::{Vfs, VfsConfig, WritebackConfig};
 use pail_store::{S3Store, S3StoreConfig};
 use rand::{RngCore, SeedableRng};
 
@@ -60,6 +60,30 @@ pub fn store_config(emu: &Emulator, bucket: &str) -> S3StoreConfig {
     S3StoreConfig::for_endpoint(bucket, &emu.endpoint(), pail_emulator::REGION, ak, sk)
 }
 
+/// Builds the drive's core over the emulator and mounts it at `dir`.
+fn mount_drive(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    opts: &DriveOptions,
+    dir: &Path,
+    cache: &Path,
+) -> (Arc<Vfs>, pail_fuse::Mount) {
+    let store = rt.block_on(S3Store::new(store_config(emu, BUCKET))).expect("store");
+    let mut cfg = opts.vfs.clone();
+    if let Some(wb) = cfg.writeback.as_mut() {
+        wb.cache_dir = cache.to_path_buf();
+    }
+    let vfs = {
+        let _rt = rt.enter();
+        Vfs::new(Arc::new(store), cfg.clone()).expect("vfs")
+    };
+    rt.block_on(vfs.probe()).expect("the drive's root can be listed");
+    let fuse = pail_fuse::FuseConfig::for_drive(&cfg);
+    let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir, "pail:test", fuse)
+        .expect("FUSE mount (needs /dev/fuse and fusermount3)");
+    (vfs, mount)
+}
+
 /// The emulator plus a mounted drive of it.
 #[derive(Debug)]
 pub struct TestDrive {
@@ -69,6 +93,8 @@ pub struct TestDrive {
     pub vfs: Arc<Vfs>,
     mount: Option<pail_fuse::Mount>,
     dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+    opts: DriveOptions,
     rt: tokio::runtime::Runtime,
 }
 
@@ -84,6 +110,23 @@ impl Default for DriveOptions {
         Self {
             vfs: VfsConfig {
                 read_only: true,
+                ..VfsConfig::default()
+            },
+        }
+    }
+}
+
+impl DriveOptions {
+    /// A writable drive: write-back staged in the test's cache directory, uploads as soon as
+    /// files are closed (no write-back delay).
+    pub fn writable() -> Self {
+        let mut wb = WritebackConfig::new(PathBuf::new());
+        wb.delay = Duration::ZERO;
+        wb.max_backoff = Duration::from_millis(200);
+        Self {
+            vfs: VfsConfig {
+                read_only: false,
+                writeback: Some(wb),
                 ..VfsConfig::default()
             },
         }
@@ -109,23 +152,56 @@ impl TestDrive {
             .block_on(Emulator::start_with_buckets(&[BUCKET]))
             .expect("emulator starts");
         seed(&emu);
-        let store = rt.block_on(S3Store::new(store_config(&emu, BUCKET))).expect("store");
-        let vfs = Vfs::new(Arc::new(store), opts.vfs.clone()).expect("vfs");
-        rt.block_on(vfs.probe()).expect("the drive's root can be listed");
         let dir = tempfile::Builder::new()
             .prefix("pail-e2e-")
             .tempdir()
             .expect("mount dir");
-        let cfg = pail_fuse::FuseConfig::for_drive(&opts.vfs);
-        let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir.path(), "pail:test", cfg)
-            .expect("FUSE mount (needs /dev/fuse and fusermount3)");
+        let cache = tempfile::Builder::new()
+            .prefix("pail-cache-")
+            .tempdir()
+            .expect("cache dir");
+        let (vfs, mount) = mount_drive(&rt, &emu, &opts, dir.path(), cache.path());
         Self {
             emu,
             vfs,
             mount: Some(mount),
             dir,
+            cache,
+            opts,
             rt,
         }
+    }
+
+    /// Waits until every closed file is on S3.
+    pub fn drain(&self) {
+        self.rt.block_on(self.vfs.drain(&|_| {}));
+    }
+
+    /// Unmounts and mounts the drive again at the same place: with the same cache directory
+    /// (as after a restart), or a new, empty one.
+    pub fn remount(&mut self, keep_cache: bool) {
+        if let Some(m) = self.mount.take() {
+            m.unmount();
+        }
+        if !keep_cache {
+            self.cache = tempfile::Builder::new()
+                .prefix("pail-cache-")
+                .tempdir()
+                .expect("cache dir");
+        }
+        let (vfs, mount) = mount_drive(&self.rt, &self.emu, &self.opts, self.dir.path(), self.cache.path());
+        self.vfs = vfs;
+        self.mount = Some(mount);
+    }
+
+    /// The drive's cache directory (staging and journal).
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// The bytes of the object at `key` in the test bucket.
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.rt.block_on(self.emu.get(BUCKET, key)).map(|b| b.to_vec())
     }
 
     /// The mount point.

@@ -29,6 +29,14 @@ pub enum FsErrorKind {
     Unauthenticated,
     /// The service is unreachable or throttling; retry later.
     Unavailable,
+    /// The name is taken (exclusive create, mkdir, rename without replace).
+    Exists,
+    /// The directory is not empty.
+    NotEmpty,
+    /// The staging area (cache directory) is full.
+    NoSpace,
+    /// S3 cannot hold this (links, device nodes, permission bits).
+    NotSupported,
     /// Anything else.
     Io,
 }
@@ -74,9 +82,34 @@ impl FsError {
         }
     }
 
+    /// An error of the local staging area; a full disk is [`FsErrorKind::NoSpace`].
+    pub fn local(op: &'static str, path: impl Into<String>, err: &std::io::Error) -> Self {
+        let kind = if err.kind() == std::io::ErrorKind::StorageFull {
+            FsErrorKind::NoSpace
+        } else {
+            FsErrorKind::Io
+        };
+        let path = path.into();
+        tracing::warn!(op, path, error = %err, "staging area error");
+        Self::new(kind, op, path)
+    }
+
     /// The kind, for the adapters' mapping.
     pub fn kind(&self) -> FsErrorKind {
         self.kind
+    }
+
+    /// The error with its causes, for logs: `upload "a": input/output error: PutObject "a"
+    /// failed: …`.
+    pub fn detail(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
     }
 
     /// The store error behind this one, if any.
@@ -99,6 +132,10 @@ impl std::fmt::Display for FsErrorKind {
             FsErrorKind::Stale => "the file changed on the server while open; open it again",
             FsErrorKind::Unauthenticated => "credentials are missing, wrong or expired",
             FsErrorKind::Unavailable => "the S3 endpoint is unreachable or busy",
+            FsErrorKind::Exists => "already exists",
+            FsErrorKind::NotEmpty => "the folder is not empty",
+            FsErrorKind::NoSpace => "the cache directory is full",
+            FsErrorKind::NotSupported => "S3 cannot store this (links, device files, permission bits)",
             FsErrorKind::Io => "input/output error",
         })
     }

@@ -8,10 +8,14 @@
 //! Design in brief: directories are key prefixes (merged with `dir/` markers); names map to keys
 //! through [`NameEncoding`]; metadata and listings are cached for a TTL with negative entries;
 //! file content is read through a block cache keyed by (key, ETag, block) with a growing
-//! prefetch window for sequential readers and parallel ranged GETs.
+//! prefetch window for sequential readers and parallel ranged GETs. Writes are staged in the
+//! cache directory, journaled durably on close, and uploaded in the background with `If-Match`.
 //!
 //! # Layout
 //! - `vfs` — [`Vfs`] and [`VfsConfig`]: lookups, listings, handles, reads.
+//! - `write`, `namespace` — the rest of `Vfs`: writing files, and mkdir/rmdir/unlink/rename.
+//! - `dirty`, `staging`, `journal`, `writeback` — files being written, their staging files,
+//!   the durable journal of pending work, and the uploads (retries, conflicts, draining).
 //! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
 //! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
 //! - `reader` — sequential detection and the prefetch window.
@@ -20,17 +24,25 @@
 //! - `error` — [`FsError`] and [`FsErrorKind`].
 
 mod blocks;
+mod dirty;
 mod error;
+mod journal;
 mod meta;
 mod names;
+mod namespace;
 mod path;
 mod peek;
 mod reader;
+mod staging;
 mod vfs;
+mod write;
+mod writeback;
 
 pub use blocks::DiskCacheConfig;
 pub use error::{FsError, FsErrorKind, FsResult};
 pub use meta::{Attr, DirEntry, FileKind, Listing};
 pub use names::{NameEncoding, is_showable};
+pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
+pub use writeback::{WritebackConfig, WritebackStatus, host_name};

@@ -82,7 +82,7 @@ pub struct Listing {
 }
 
 impl Listing {
-    fn from_map(map: BTreeMap<String, Attr>) -> Self {
+    pub(crate) fn from_map(map: BTreeMap<String, Attr>) -> Self {
         Self {
             entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect(),
         }
@@ -291,6 +291,22 @@ impl MetaCache {
             );
         }
         false
+    }
+
+    /// Forgets the listings of `path`'s parent (an entry appeared, vanished or changed).
+    pub(crate) async fn invalidate_listing_of(&self, path: &VfsPath) {
+        if let Some((parent, _)) = path.split_last() {
+            self.listings.invalidate(&parent).await;
+            self.small_listings.invalidate(&parent).await;
+        }
+    }
+
+    /// Forgets every cached entry and listing (after a folder moved).
+    pub(crate) fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+        self.listings.invalidate_all();
+        self.small_listings.invalidate_all();
+        self.large_dirs.invalidate_all();
     }
 
     /// Forgets what is known about `path` and its parent's listings.

@@ -12,12 +12,25 @@ use bytes::{Bytes, BytesMut};
 use pail_store::{ObjectStore, StoreErrorKind};
 
 use crate::blocks::{BlockCache, BlockCacheConfig, DiskCacheConfig, ObjectRef};
+use crate::dirty::Dirty;
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::{Attr, Listing, MetaCache};
 use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
 use crate::peek::{SiblingPeeks, head_and_peek};
 use crate::reader::{ReadState, WindowConfig};
+use crate::writeback::{Writeback, WritebackConfig};
+
+/// What a file being written looks like.
+pub(crate) fn staged_attr(d: &Dirty) -> Attr {
+    let st = d.state();
+    Attr {
+        kind: crate::meta::FileKind::File,
+        size: st.size,
+        mtime: st.mtime,
+        etag: None,
+    }
+}
 
 /// The longest key S3 accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -52,6 +65,8 @@ pub struct VfsConfig {
     /// A lookup that asks S3 reads this many first bytes (0: a plain HEAD); objects no larger
     /// are then cached whole, so reading a small file right after costs no request.
     pub lookup_read_bytes: u64,
+    /// Write-back (staging, journal, uploads); `None` makes every change fail with `ReadOnly`.
+    pub writeback: Option<WritebackConfig>,
 }
 
 impl Default for VfsConfig {
@@ -69,6 +84,7 @@ impl Default for VfsConfig {
             max_concurrent_gets: 16,
             names: NameEncoding::Identity,
             lookup_read_bytes: 256 * 1024,
+            writeback: None,
         }
     }
 }
@@ -78,10 +94,17 @@ impl Default for VfsConfig {
 pub struct HandleId(pub u64);
 
 #[derive(Debug)]
-struct Handle {
-    obj: ObjectRef,
-    path: VfsPath,
-    state: Mutex<ReadState>,
+pub(crate) struct Handle {
+    pub(crate) path: VfsPath,
+    pub(crate) kind: HandleKind,
+}
+
+#[derive(Debug)]
+pub(crate) enum HandleKind {
+    /// Reads of an object on S3 through the block cache.
+    Remote { obj: ObjectRef, state: Mutex<ReadState> },
+    /// Reads (and, if `writer`, writes) of a file in the staging area.
+    Staged { file: Arc<Dirty>, writer: bool },
 }
 
 /// The byte range of one read, clipped to the file, and the blocks it covers.
@@ -146,11 +169,12 @@ pub struct VolumeStats {
 /// One mounted drive.
 #[derive(Debug)]
 pub struct Vfs {
-    store: Arc<dyn ObjectStore>,
-    cfg: VfsConfig,
-    meta: Arc<MetaCache>,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) cfg: VfsConfig,
+    pub(crate) meta: Arc<MetaCache>,
     blocks: Arc<BlockCache>,
     siblings: Arc<SiblingPeeks>,
+    pub(crate) wb: Option<Arc<Writeback>>,
     handles: Mutex<HashMap<HandleId, Arc<Handle>>>,
     next_handle: AtomicU64,
 }
@@ -181,7 +205,27 @@ impl Vfs {
             FsError::new(FsErrorKind::Io, "opening the disk cache", "")
         })?;
         let meta = Arc::new(MetaCache::new(cfg.metadata_ttl));
+        let wb = match (&cfg.writeback, cfg.read_only) {
+            (Some(wcfg), false) => {
+                let rt = tokio::runtime::Handle::try_current()
+                    .map_err(|_| FsError::new(FsErrorKind::Io, "Vfs::new needs a tokio runtime", ""))?;
+                let wb = Writeback::open(
+                    store.clone(),
+                    meta.clone(),
+                    wcfg.clone(),
+                    cfg.block_size,
+                    (cfg.prefix.clone(), cfg.names),
+                    rt,
+                )
+                .map_err(|e| FsError::local("opening the cache directory", wcfg.cache_dir.to_string_lossy(), &e))?;
+                wb.resume()
+                    .map_err(|e| FsError::local("reading the journal", wcfg.cache_dir.to_string_lossy(), &e))?;
+                Some(wb)
+            }
+            _ => None,
+        };
         Ok(Arc::new(Self {
+            wb,
             siblings: Arc::new(SiblingPeeks::new(
                 store.clone(),
                 blocks.clone(),
@@ -214,7 +258,7 @@ impl Vfs {
             .map_err(|e| FsError::from_store("probe", "/", e))
     }
 
-    fn key_of(&self, path: &VfsPath) -> FsResult<String> {
+    pub(crate) fn key_of(&self, path: &VfsPath) -> FsResult<String> {
         for n in path.names() {
             if !is_showable(n) {
                 return Err(FsError::new(FsErrorKind::InvalidName, "lookup", path.as_str()));
@@ -232,6 +276,9 @@ impl Vfs {
     pub fn lookup_cached(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
         if path.is_root() {
             return Some(Ok(self.meta.dir_attr()));
+        }
+        if let Some(d) = self.wb.as_ref().and_then(|wb| wb.get(path)) {
+            return Some(Ok(staged_attr(&d)));
         }
         Some(
             self.meta
@@ -332,15 +379,40 @@ impl Vfs {
         Ok((resolved, attr))
     }
 
-    /// Every entry of directory `path`, sorted by name.
+    /// Every entry of directory `path`, sorted by name, files being written included.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn read_dir(&self, path: &VfsPath) -> FsResult<Arc<Listing>> {
         if !self.lookup(path).await?.is_dir() {
             return Err(FsError::new(FsErrorKind::NotADirectory, "read_dir", path.as_str()));
         }
-        self.meta
+        let listing = self
+            .meta
             .listing(self.store.as_ref(), path, &self.cfg.prefix, self.cfg.names)
-            .await
+            .await?;
+        Ok(self.with_staged(path, listing))
+    }
+
+    /// `listing` of `dir` with the files being written there added or updated.
+    fn with_staged(&self, dir: &VfsPath, listing: Arc<Listing>) -> Arc<Listing> {
+        let Some(wb) = &self.wb else { return listing };
+        let staged: Vec<(String, Attr)> = wb
+            .files()
+            .iter()
+            .filter_map(|(p, d)| {
+                let (parent, name) = p.split_last()?;
+                (parent == *dir).then(|| (name.to_owned(), staged_attr(d)))
+            })
+            .collect();
+        if staged.is_empty() {
+            return listing;
+        }
+        let mut map: std::collections::BTreeMap<String, Attr> = listing
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.attr.clone()))
+            .collect();
+        map.extend(staged);
+        Arc::new(Listing::from_map(map))
     }
 
     /// Opens file `path` for reading.
@@ -356,13 +428,22 @@ impl Vfs {
         if path.is_root() {
             return Some(Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str())));
         }
-        Some(match self.meta.entry(path)? {
-            Some(attr) => self.open_with(path, attr),
-            None => Err(FsError::new(FsErrorKind::NotFound, "open", path.as_str())),
+        Some(match self.lookup_cached(path)? {
+            Ok(attr) => self.open_with(path, attr),
+            Err(e) => Err(e),
         })
     }
 
     fn open_with(&self, path: &VfsPath, attr: Attr) -> FsResult<(HandleId, Attr)> {
+        if let Some(d) = self.wb.as_ref().and_then(|wb| wb.get(path)) {
+            d.state().handles += 1;
+            let attr = staged_attr(&d);
+            let id = self.add_handle(Handle {
+                path: path.clone(),
+                kind: HandleKind::Staged { file: d, writer: false },
+            });
+            return Ok((id, attr));
+        }
         let Some(etag) = attr.etag.clone().filter(|_| !attr.is_dir()) else {
             return Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str()));
         };
@@ -377,20 +458,26 @@ impl Vfs {
             max: self.cfg.max_window,
             block_size: self.cfg.block_size,
         });
-        let id = HandleId(self.next_handle.fetch_add(1, Ordering::Relaxed));
-        let handle = Arc::new(Handle {
-            obj,
+        let id = self.add_handle(Handle {
             path: path.clone(),
-            state: Mutex::new(state),
+            kind: HandleKind::Remote {
+                obj,
+                state: Mutex::new(state),
+            },
         });
-        self.handles
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, handle);
         Ok((id, attr))
     }
 
-    fn handle(&self, id: HandleId) -> FsResult<Arc<Handle>> {
+    pub(crate) fn add_handle(&self, handle: Handle) -> HandleId {
+        let id = HandleId(self.next_handle.fetch_add(1, Ordering::Relaxed));
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::new(handle));
+        id
+    }
+
+    pub(crate) fn handle(&self, id: HandleId) -> FsResult<Arc<Handle>> {
         self.handles
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -403,10 +490,14 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn read(&self, id: HandleId, offset: u64, len: u32) -> FsResult<Bytes> {
         let h = self.handle(id)?;
-        let Some(span) = self.start_read(&h, offset, len) else {
+        let (obj, state) = match &h.kind {
+            HandleKind::Remote { obj, state } => (obj, state),
+            HandleKind::Staged { file, .. } => return file.read(self.store.as_ref(), offset, len).await,
+        };
+        let Some(span) = self.start_read(obj, state, offset, len) else {
             return Ok(Bytes::new());
         };
-        let blocks = futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(&h.obj, i))).await;
+        let blocks = futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(obj, i))).await;
         if let Err(e) = &blocks
             && e.kind() == FsErrorKind::Stale
         {
@@ -423,30 +514,32 @@ impl Vfs {
             Ok(h) => h,
             Err(e) => return Some(Err(e)),
         };
-        let span = ReadSpan::new(offset, len, h.obj.size, self.blocks.block_size());
+        let HandleKind::Remote { obj, state } = &h.kind else {
+            return None;
+        };
+        let span = ReadSpan::new(offset, len, obj.size, self.blocks.block_size());
         let Some(span) = span else {
             return Some(Ok(Bytes::new()));
         };
         let blocks: Vec<Bytes> = span
             .blocks()
-            .map(|i| self.blocks.cached(&h.obj, i))
+            .map(|i| self.blocks.cached(obj, i))
             .collect::<Option<_>>()?;
-        self.start_read(&h, offset, len);
+        self.start_read(obj, state, offset, len);
         Some(Ok(span.assemble(&blocks)))
     }
 
     /// Records the read in the handle's pattern, starts any prefetch it calls for, and says
     /// which blocks it covers (`None` at or past the end of the file).
-    fn start_read(&self, h: &Handle, offset: u64, len: u32) -> Option<ReadSpan> {
+    fn start_read(&self, obj: &ObjectRef, state: &Mutex<ReadState>, offset: u64, len: u32) -> Option<ReadSpan> {
         let bs = self.blocks.block_size();
-        let span = ReadSpan::new(offset, len, h.obj.size, bs)?;
-        let plan = h
-            .state
+        let span = ReadSpan::new(offset, len, obj.size, bs)?;
+        let plan = state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .on_read(offset, span.end - offset);
         if !plan.prefetch.is_empty() {
-            self.blocks.prefetch(&h.obj, plan.prefetch, self.cfg.part_size / bs);
+            self.blocks.prefetch(obj, plan.prefetch, self.cfg.part_size / bs);
         }
         Some(span)
     }
@@ -457,9 +550,22 @@ impl Vfs {
         self.siblings.settled().await;
     }
 
-    /// Closes a handle.
+    /// Closes a handle. The last writer's close schedules the upload.
     pub fn release(&self, id: HandleId) {
-        self.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let removed = self.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        if let (Some(h), Some(wb)) = (removed, &self.wb)
+            && let HandleKind::Staged { file, writer } = &h.kind
+        {
+            {
+                let mut st = file.state();
+                st.handles = st.handles.saturating_sub(1);
+                if *writer {
+                    st.writers = st.writers.saturating_sub(1);
+                }
+            }
+            wb.schedule(file);
+            wb.finish_if_clean(file);
+        }
     }
 
     /// Volume numbers for statfs.
@@ -468,7 +574,7 @@ impl Vfs {
         VolumeStats {
             block_size: 4096,
             blocks: PIB_IN_4K,
-            free_blocks: if self.cfg.read_only { 0 } else { PIB_IN_4K },
+            free_blocks: if self.wb.is_none() { 0 } else { PIB_IN_4K },
             files: 1 << 40,
             free_files: 1 << 40,
             max_name_len: 255,

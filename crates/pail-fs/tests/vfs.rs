@@ -4,10 +4,15 @@
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use pail_emulator::Emulator;
 use pail_fs::{DiskCacheConfig, Vfs, VfsConfig, VfsPath};
-use pail_store::{ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, StoreError};
+use pail_store::{
+    ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, StoreError, WriteCondition,
+};
 
 const BUCKET: &str = "vfs-test";
 const MIB: u64 = 1 << 20;
@@ -18,6 +23,7 @@ struct Counting {
     heads: AtomicUsize,
     gets: AtomicUsize,
     lists: AtomicUsize,
+    copies: AtomicUsize,
 }
 
 #[async_trait::async_trait]
@@ -40,6 +46,49 @@ impl ObjectStore for Counting {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_page(p, d, c, m).await
     }
+    async fn put(&self, k: &str, b: Bytes, c: &WriteCondition, t: Option<SystemTime>) -> Result<ETag, StoreError> {
+        self.inner.put(k, b, c, t).await
+    }
+    async fn create_multipart(&self, k: &str, t: Option<SystemTime>) -> Result<String, StoreError> {
+        self.inner.create_multipart(k, t).await
+    }
+    async fn upload_part(&self, k: &str, u: &str, n: u32, b: Bytes) -> Result<ETag, StoreError> {
+        self.inner.upload_part(k, u, n, b).await
+    }
+    async fn upload_part_copy(
+        &self,
+        k: &str,
+        u: &str,
+        n: u32,
+        src: &str,
+        r: Range<u64>,
+        e: Option<&ETag>,
+    ) -> Result<ETag, StoreError> {
+        self.copies.fetch_add(1, Ordering::SeqCst);
+        self.inner.upload_part_copy(k, u, n, src, r, e).await
+    }
+    async fn complete_multipart(
+        &self,
+        k: &str,
+        u: &str,
+        parts: &[(u32, ETag)],
+        c: &WriteCondition,
+    ) -> Result<ETag, StoreError> {
+        self.inner.complete_multipart(k, u, parts, c).await
+    }
+    async fn abort_multipart(&self, k: &str, u: &str) -> Result<(), StoreError> {
+        self.inner.abort_multipart(k, u).await
+    }
+    async fn copy(&self, src: &str, dst: &str, e: Option<&ETag>) -> Result<ETag, StoreError> {
+        self.copies.fetch_add(1, Ordering::SeqCst);
+        self.inner.copy(src, dst, e).await
+    }
+    async fn delete(&self, k: &str) -> Result<(), StoreError> {
+        self.inner.delete(k).await
+    }
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.inner.delete_many(keys).await
+    }
 }
 
 async fn counting_store(emu: &Emulator) -> Arc<Counting> {
@@ -51,6 +100,7 @@ async fn counting_store(emu: &Emulator) -> Arc<Counting> {
         heads: AtomicUsize::new(0),
         gets: AtomicUsize::new(0),
         lists: AtomicUsize::new(0),
+        copies: AtomicUsize::new(0),
     })
 }
 

@@ -16,6 +16,10 @@ pub fn to_errno(kind: FsErrorKind) -> i32 {
         FsErrorKind::Stale => libc::ESTALE,
         FsErrorKind::Unauthenticated => libc::EACCES,
         FsErrorKind::Unavailable => libc::EIO,
+        FsErrorKind::Exists => libc::EEXIST,
+        FsErrorKind::NotEmpty => libc::ENOTEMPTY,
+        FsErrorKind::NoSpace => libc::ENOSPC,
+        FsErrorKind::NotSupported => libc::EPERM,
         _ => libc::EIO,
     }
 }
@@ -32,5 +36,8 @@ mod tests {
         assert_eq!(to_errno(FsErrorKind::NameTooLong), libc::ENAMETOOLONG);
         assert_eq!(to_errno(FsErrorKind::IsADirectory), libc::EISDIR);
         assert_eq!(to_errno(FsErrorKind::Unavailable), libc::EIO);
+        assert_eq!(to_errno(FsErrorKind::Exists), libc::EEXIST);
+        assert_eq!(to_errno(FsErrorKind::NotEmpty), libc::ENOTEMPTY);
+        assert_eq!(to_errno(FsErrorKind::NoSpace), libc::ENOSPC);
     }
 }

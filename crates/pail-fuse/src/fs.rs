@@ -1,4 +1,4 @@
-//! The `fuser::Filesystem` implementation: a thin wrapper that resolves inodes to paths and
+//! The `fuser::Filesystem` implementation (calls that change the drive are in `write`): a thin wrapper that resolves inodes to paths and
 //! makes the matching [`Vfs`] call. What the core can answer from its caches (`*_cached`) is
 //! answered on the session thread; anything that needs S3 runs on the tokio runtime and replies
 //! from there, so the session thread never waits on S3 and slow calls run in parallel.
@@ -10,15 +10,18 @@ use std::ffi::OsStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::time::SystemTime;
+
 use fuser::{
-    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, Request, consts,
+    FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, consts,
 };
 use pail_fs::{Attr, FsError, HandleId, Listing, Vfs, VfsPath};
 use tracing::Instrument;
 
 use crate::errno::to_errno;
 use crate::inodes::InodeTable;
+use crate::write::SetAttr;
 
 /// Owner and timing settings of a mount.
 #[derive(Debug, Clone)]
@@ -49,10 +52,10 @@ impl FuseConfig {
 /// The FUSE side of one mounted drive.
 #[derive(Debug)]
 pub struct PailFuse {
-    vfs: Arc<Vfs>,
-    rt: tokio::runtime::Handle,
-    cfg: FuseConfig,
-    inodes: Arc<Mutex<InodeTable>>,
+    pub(crate) vfs: Arc<Vfs>,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) cfg: FuseConfig,
+    pub(crate) inodes: Arc<Mutex<InodeTable>>,
     dirs: Arc<Mutex<HashMap<u64, Arc<Listing>>>>,
     next_dir: u64,
 }
@@ -70,18 +73,18 @@ impl PailFuse {
         }
     }
 
-    fn path(&self, ino: u64) -> Option<VfsPath> {
+    pub(crate) fn path(&self, ino: u64) -> Option<VfsPath> {
         self.inodes.lock().unwrap_or_else(|e| e.into_inner()).path(ino)
     }
 
-    fn child(&self, parent: u64, name: &OsStr) -> Result<VfsPath, i32> {
+    pub(crate) fn child(&self, parent: u64, name: &OsStr) -> Result<VfsPath, i32> {
         let parent = self.path(parent).ok_or(libc::ENOENT)?;
         let name = name.to_str().ok_or(libc::ENOENT)?;
         Ok(parent.join(name))
     }
 }
 
-fn file_attr(cfg: &FuseConfig, ino: u64, attr: &Attr) -> FileAttr {
+pub(crate) fn file_attr(cfg: &FuseConfig, ino: u64, attr: &Attr) -> FileAttr {
     let (kind, perm, nlink) = if attr.is_dir() {
         (FileType::Directory, 0o755, 2)
     } else {
@@ -107,10 +110,12 @@ fn file_attr(cfg: &FuseConfig, ino: u64, attr: &Attr) -> FileAttr {
     }
 }
 
-fn log_error(op: &str, e: &FsError) -> i32 {
+pub(crate) fn log_error(op: &str, e: &FsError) -> i32 {
     let errno = to_errno(e.kind());
     match e.kind() {
-        pail_fs::FsErrorKind::NotFound => tracing::debug!(op, error = %e, "not found"),
+        pail_fs::FsErrorKind::NotFound | pail_fs::FsErrorKind::Exists | pail_fs::FsErrorKind::NotEmpty => {
+            tracing::debug!(op, error = %e, "refused")
+        }
         _ => tracing::warn!(op, error = %e, errno, "operation failed"),
     }
     errno
@@ -198,7 +203,7 @@ impl Filesystem for PailFuse {
             return reply.error(libc::ENOENT);
         };
         if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
-            return reply.error(libc::EROFS);
+            return self.open_for_write(path, flags & libc::O_TRUNC != 0, reply);
         }
         if let Some(result) = self.vfs.open_cached(&path) {
             return match result {
@@ -255,9 +260,106 @@ impl Filesystem for PailFuse {
         );
     }
 
-    fn flush(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
-        // Nothing is buffered for writing yet: reads only.
-        reply.ok();
+    fn flush(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, _lock_owner: u64, reply: ReplyEmpty) {
+        self.do_flush(fh, reply);
+    }
+
+    fn fsync(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, _datasync: bool, reply: ReplyEmpty) {
+        self.do_fsync(fh, reply);
+    }
+
+    fn write(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        fh: u64,
+        offset: i64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyWrite,
+    ) {
+        self.do_write(fh, offset, data, reply);
+    }
+
+    fn create(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        self.do_create(parent, name, flags, reply);
+    }
+
+    fn setattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<u64>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<u32>,
+        reply: ReplyAttr,
+    ) {
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            mtime,
+        };
+        self.do_setattr(ino, set, reply);
+    }
+
+    fn mkdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
+        self.do_mkdir(parent, name, reply);
+    }
+
+    fn mknod(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        self.do_mknod(parent, name, mode, reply);
+    }
+
+    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        self.do_remove(parent, name, false, reply);
+    }
+
+    fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        self.do_remove(parent, name, true, reply);
+    }
+
+    fn rename(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: u32,
+        reply: ReplyEmpty,
+    ) {
+        self.do_rename((parent, name), (newparent, newname), flags, reply);
     }
 
     fn release(

@@ -92,6 +92,31 @@ impl InodeTable {
         }
     }
 
+    /// Moves `from` (and, for a folder, everything under it) to `to`; an inode `to` had is
+    /// detached (the kernel forgets it in time).
+    pub fn rename(&mut self, from: &VfsPath, to: &VfsPath) {
+        self.by_path.remove(to);
+        let inside = format!("{}/", from.as_str());
+        let moved: Vec<(VfsPath, u64)> = self
+            .by_path
+            .iter()
+            .filter(|(p, _)| *p == from || p.as_str().starts_with(&inside))
+            .map(|(p, i)| (p.clone(), *i))
+            .collect();
+        for (old, ino) in moved {
+            let new = if old == *from {
+                to.clone()
+            } else {
+                VfsPath::new(&format!("{}/{}", to.as_str(), &old.as_str()[inside.len()..]))
+            };
+            self.by_path.remove(&old);
+            self.by_path.insert(new.clone(), ino);
+            if let Some(n) = self.by_ino.get_mut(&ino) {
+                n.path = new;
+            }
+        }
+    }
+
     /// Number of live inodes (root included).
     pub fn len(&self) -> usize {
         self.by_ino.len()
@@ -118,6 +143,20 @@ mod tests {
         t.forget(ino, 1);
         assert_eq!(t.path(ino), None);
         assert_ne!(t.lookup(&p), ino, "a forgotten inode number is not reused");
+    }
+
+    #[test]
+    fn rename_moves_a_folder_and_everything_under_it() {
+        let mut t = InodeTable::default();
+        let dir = t.lookup(&VfsPath::new("a"));
+        let file = t.lookup(&VfsPath::new("a/x/y"));
+        let other = t.lookup(&VfsPath::new("ab"));
+        t.rename(&VfsPath::new("a"), &VfsPath::new("b/c"));
+        assert_eq!(t.path(dir), Some(VfsPath::new("b/c")));
+        assert_eq!(t.path(file), Some(VfsPath::new("b/c/x/y")));
+        assert_eq!(t.path(other), Some(VfsPath::new("ab")));
+        assert_eq!(t.peek(&VfsPath::new("b/c/x/y")), Some(file));
+        assert_eq!(t.peek(&VfsPath::new("a")), None);
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! `Vfs` calls on the tokio runtime, and maps errors with [`to_errno`].
 //!
 //! # Layout
-//! - `fs` — the `fuser::Filesystem` implementation.
+//! - `fs` — the `fuser::Filesystem` implementation: lookups, reads, listings.
+//! - `write` — the calls that change the drive, and what S3 cannot hold.
 //! - `inodes` — inode numbers ↔ paths with lookup counts.
 //! - `errno` — the error mapping.
 
 mod errno;
 mod fs;
 mod inodes;
+mod write;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -77,19 +77,38 @@ async fn read_part(path: &Path, offset: u64, len: u64) -> Result<Bytes, StoreErr
     Ok(buf.into())
 }
 
-/// Uploads the first `size` bytes of the file at `path` to `key` under `cond`, with `mtime` as
-/// metadata. Adds the bytes sent to `progress`. Returns the new ETag.
-#[tracing::instrument(level = "debug", skip(store, cfg, progress))]
+/// What [`upload_file`] sends: the first `size` bytes of the file at `path`, to `key`, under
+/// `cond`, with `mtime` as `x-amz-meta-mtime`.
+#[derive(Debug, Clone, Copy)]
+pub struct FileUpload<'a> {
+    /// Destination key.
+    pub key: &'a str,
+    /// Local file.
+    pub path: &'a Path,
+    /// Bytes to send from its start.
+    pub size: u64,
+    /// Precondition on the key.
+    pub cond: &'a WriteCondition,
+    /// Modification time to record.
+    pub mtime: Option<SystemTime>,
+}
+
+/// Uploads a local file (one PUT when small, parallel multipart when large, aborted on
+/// failure). Adds the bytes sent to `progress`. Returns the new ETag.
+#[tracing::instrument(level = "debug", skip_all, fields(key = up.key, size = up.size))]
 pub async fn upload_file(
     store: &dyn ObjectStore,
-    key: &str,
-    path: &Path,
-    size: u64,
-    cond: &WriteCondition,
-    mtime: Option<SystemTime>,
+    up: &FileUpload<'_>,
     cfg: &TransferConfig,
     progress: Option<&AtomicU64>,
 ) -> Result<ETag, StoreError> {
+    let FileUpload {
+        key,
+        path,
+        size,
+        cond,
+        mtime,
+    } = *up;
     if size <= cfg.single_put_max.max(1) {
         let body = if size == 0 {
             Bytes::new()

@@ -5,7 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pail_emulator::{Emulator, Faults};
 use pail_store::{
-    ObjectStore, S3Store, S3StoreConfig, Sse, StoreErrorKind, TransferConfig, WriteCondition, copy_object, upload_file,
+    FileUpload, ObjectStore, S3Store, S3StoreConfig, Sse, StoreErrorKind, TransferConfig, WriteCondition, copy_object,
+    upload_file,
 };
 
 async fn store_with(emu: &Emulator, sse: Option<Sse>) -> S3Store {
@@ -69,18 +70,14 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
     std::fs::write(&path, &data).expect("write");
     let cfg = small_parts();
     let progress = std::sync::atomic::AtomicU64::new(0);
-    let etag = upload_file(
-        &store,
-        "big",
-        &path,
-        data.len() as u64,
-        &WriteCondition::IfAbsent,
-        None,
-        &cfg,
-        Some(&progress),
-    )
-    .await
-    .expect("upload");
+    let up = FileUpload {
+        key: "big",
+        path: &path,
+        size: data.len() as u64,
+        cond: &WriteCondition::IfAbsent,
+        mtime: None,
+    };
+    let etag = upload_file(&store, &up, &cfg, Some(&progress)).await.expect("upload");
     assert!(etag.as_str().ends_with("-3"), "three parts: {etag}");
     assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), data.len() as u64);
     assert_eq!(emu.get("bkt", "big").await.expect("stored"), data);
@@ -133,18 +130,16 @@ async fn failed_multipart_upload_is_aborted() {
     let path = dir.path().join("short");
     std::fs::write(&path, pattern(6 << 20)).expect("write");
     // The file is shorter than claimed: the last part cannot be read.
-    let err = upload_file(
-        &store,
-        "k",
-        &path,
-        11 << 20,
-        &WriteCondition::None,
-        None,
-        &small_parts(),
-        None,
-    )
-    .await
-    .expect_err("short file");
+    let up = FileUpload {
+        key: "k",
+        path: &path,
+        size: 11 << 20,
+        cond: &WriteCondition::None,
+        mtime: None,
+    };
+    let err = upload_file(&store, &up, &small_parts(), None)
+        .await
+        .expect_err("short file");
     assert_eq!(err.kind(), StoreErrorKind::LocalIo);
     assert_eq!(emu.open_multipart_uploads(), 0, "the upload was aborted");
     assert!(emu.head("bkt", "k").is_none());

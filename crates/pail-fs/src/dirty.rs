@@ -1,0 +1,371 @@
+//! [`Dirty`]: a file being written — its staging file, what S3 must hold for the upload to
+//! apply, and the blocks of the remote version not yet copied in.
+//!
+//! A file opened for writing is not downloaded first: its remote version (the *base*) is copied
+//! into the staging file block by block, only when a read or a partial-block write touches a
+//! block, or when the file is uploaded. Appending to a 5 GiB file therefore fetches only its last
+//! block before the upload.
+//!
+//! Lock order: `io` (async, held while fetching or writing bytes), then `state`, then `base`;
+//! `state` and `base` are never held across an `.await`. `upload` (async) is taken before `io`
+//! by whoever changes where the file lives on S3 (uploads, renames, deletes).
+
+use std::fs::File;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use pail_store::{ETag, ObjectStore, WriteCondition};
+
+use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::journal::{BaseRecord, ExpectRecord, UploadRecord};
+use crate::path::VfsPath;
+use crate::staging::{read_at, write_at};
+
+/// The version of the key an upload must find on S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Nothing: the file is new.
+    Absent,
+    /// The version the file was opened at (or last uploaded as).
+    Match(ETag),
+    /// Anything: the user replaced the file knowingly.
+    Any,
+}
+
+impl Expect {
+    pub(crate) fn condition(&self) -> WriteCondition {
+        match self {
+            Expect::Absent => WriteCondition::IfAbsent,
+            Expect::Match(e) => WriteCondition::IfMatch(e.clone()),
+            Expect::Any => WriteCondition::None,
+        }
+    }
+
+    fn record(&self) -> ExpectRecord {
+        match self {
+            Expect::Absent => ExpectRecord::Absent,
+            Expect::Match(e) => ExpectRecord::Match(e.as_str().to_owned()),
+            Expect::Any => ExpectRecord::Any,
+        }
+    }
+
+    pub(crate) fn from_record(r: &ExpectRecord) -> Self {
+        match r {
+            ExpectRecord::Absent => Expect::Absent,
+            ExpectRecord::Match(e) => Expect::Match(ETag::new(e)),
+            ExpectRecord::Any => Expect::Any,
+        }
+    }
+}
+
+/// The remote version whose bytes the staging file starts from.
+#[derive(Debug)]
+pub(crate) struct Base {
+    pub(crate) key: String,
+    pub(crate) etag: ETag,
+    /// Bytes `0..limit` of the file come from the base unless overwritten.
+    pub(crate) limit: u64,
+    /// Per block of `0..limit`: copied into the staging file (or overwritten) already.
+    pub(crate) present: Vec<bool>,
+}
+
+impl Base {
+    pub(crate) fn new(key: String, etag: ETag, size: u64, block_size: u64) -> Self {
+        Self {
+            key,
+            etag,
+            limit: size,
+            present: vec![false; size.div_ceil(block_size) as usize],
+        }
+    }
+
+    /// Runs of missing blocks within `blocks`.
+    fn missing(&self, blocks: Range<u64>) -> Vec<Range<u64>> {
+        let mut runs: Vec<Range<u64>> = Vec::new();
+        let end = blocks.end.min(self.present.len() as u64);
+        for b in blocks.start..end {
+            if self.present[b as usize] {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(r) if r.end == b => r.end = b + 1,
+                _ => runs.push(b..b + 1),
+            }
+        }
+        runs
+    }
+
+    fn record(&self) -> BaseRecord {
+        BaseRecord {
+            key: self.key.clone(),
+            etag: self.etag.as_str().to_owned(),
+            limit: self.limit,
+            missing: self
+                .missing(0..self.present.len() as u64)
+                .into_iter()
+                .map(|r| (r.start, r.end))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn from_record(r: &BaseRecord, block_size: u64) -> Self {
+        let mut base = Self::new(r.key.clone(), ETag::new(&r.etag), r.limit, block_size);
+        base.present.iter_mut().for_each(|p| *p = true);
+        for &(a, b) in &r.missing {
+            for i in a..b.min(base.present.len() as u64) {
+                base.present[i as usize] = false;
+            }
+        }
+        base
+    }
+}
+
+/// What changes as the file is used.
+#[derive(Debug)]
+pub(crate) struct DirtyState {
+    pub(crate) path: VfsPath,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) mtime: SystemTime,
+    pub(crate) expect: Expect,
+    /// A key where an earlier version of this file is on S3 (deleted when the file moves).
+    pub(crate) remote_key: Option<String>,
+    /// Open handles, and how many of them write.
+    pub(crate) handles: u32,
+    pub(crate) writers: u32,
+    /// Bumped by every change; S3 has `synced` once an upload of that generation succeeds.
+    pub(crate) generation: u64,
+    pub(crate) synced: u64,
+    /// The generation whose contents the journal holds.
+    pub(crate) journaled: u64,
+    /// Unlinked or replaced: never uploaded again.
+    pub(crate) deleted: bool,
+    /// An upload task exists for this file.
+    pub(crate) scheduled: bool,
+    /// Staging bytes counted against the budget.
+    pub(crate) reserved: u64,
+}
+
+impl DirtyState {
+    pub(crate) fn needs_upload(&self) -> bool {
+        !self.deleted && self.generation != self.synced
+    }
+}
+
+/// A file being written, or written and not yet uploaded.
+#[derive(Debug)]
+pub(crate) struct Dirty {
+    pub(crate) id: u64,
+    pub(crate) file: File,
+    pub(crate) state: Mutex<DirtyState>,
+    pub(crate) base: Mutex<Option<Base>>,
+    pub(crate) io: tokio::sync::Mutex<()>,
+    pub(crate) upload: tokio::sync::Mutex<()>,
+    pub(crate) block_size: u64,
+}
+
+impl Dirty {
+    pub(crate) fn new(id: u64, file: File, state: DirtyState, base: Option<Base>, block_size: u64) -> Self {
+        Self {
+            id,
+            file,
+            state: Mutex::new(state),
+            base: Mutex::new(base),
+            io: tokio::sync::Mutex::new(()),
+            upload: tokio::sync::Mutex::new(()),
+            block_size,
+        }
+    }
+
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, DirtyState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn base_lock(&self) -> std::sync::MutexGuard<'_, Option<Base>> {
+        self.base.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path_str(&self) -> String {
+        self.state().path.as_str().to_owned()
+    }
+
+    /// Copies the missing base blocks among `blocks` into the staging file. Caller holds `io`.
+    async fn fetch(&self, store: &dyn ObjectStore, blocks: Range<u64>) -> FsResult<()> {
+        let bs = self.block_size;
+        let (key, etag, limit, runs) = {
+            let base = self.base_lock();
+            let Some(b) = base.as_ref() else { return Ok(()) };
+            (b.key.clone(), b.etag.clone(), b.limit, b.missing(blocks))
+        };
+        for run in runs {
+            let range = run.start * bs..(run.end * bs).min(limit);
+            if range.is_empty() {
+                continue;
+            }
+            let got = store
+                .get_range(&key, range.clone(), Some(&etag))
+                .await
+                .map_err(|e| FsError::from_store("fetching for write", self.path_str(), e))?;
+            let mut at = range.start;
+            let mut body = got.body;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| FsError::from_store("fetching for write", self.path_str(), e))?;
+                write_at(&self.file, &chunk, at).map_err(|e| FsError::local("staging", self.path_str(), &e))?;
+                at += chunk.len() as u64;
+            }
+            if at != range.end {
+                return Err(FsError::new(FsErrorKind::Io, "fetching for write", self.path_str()));
+            }
+            let mut base = self.base_lock();
+            if let Some(b) = base.as_mut() {
+                for i in run {
+                    if let Some(p) = b.present.get_mut(i as usize) {
+                        *p = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every missing base block in (before an upload or a move).
+    pub(crate) async fn fill(&self, store: &dyn ObjectStore) -> FsResult<()> {
+        let _io = self.io.lock().await;
+        self.fetch(store, 0..u64::MAX).await
+    }
+
+    /// Whether writing `range` needs base blocks fetched first (its partial edge blocks).
+    fn edges_missing(&self, range: &Range<u64>) -> Vec<u64> {
+        let bs = self.block_size;
+        let base = self.base_lock();
+        let Some(b) = base.as_ref() else { return Vec::new() };
+        let mut edges = Vec::new();
+        if !range.start.is_multiple_of(bs) {
+            edges.push(range.start / bs);
+        }
+        if !range.end.is_multiple_of(bs) {
+            edges.push(range.end / bs);
+        }
+        edges.dedup();
+        edges.retain(|&i| b.present.get(i as usize).is_some_and(|p| !p));
+        edges
+    }
+
+    /// Writes `data` at `offset` (fetching partial edge blocks of the base first).
+    pub(crate) async fn write(&self, store: &dyn ObjectStore, offset: u64, data: &[u8]) -> FsResult<()> {
+        let _io = self.io.lock().await;
+        let range = offset..offset + data.len() as u64;
+        for b in self.edges_missing(&range) {
+            self.fetch(store, b..b + 1).await?;
+        }
+        self.write_ready(offset, data)
+    }
+
+    /// [`write`](Self::write) without waiting, when no fetch is needed and nobody holds `io`.
+    pub(crate) fn try_write_now(&self, offset: u64, data: &[u8]) -> Option<FsResult<()>> {
+        let _io = self.io.try_lock().ok()?;
+        if !self.edges_missing(&(offset..offset + data.len() as u64)).is_empty() {
+            return None;
+        }
+        Some(self.write_ready(offset, data))
+    }
+
+    fn write_ready(&self, offset: u64, data: &[u8]) -> FsResult<()> {
+        let bs = self.block_size;
+        let end = offset + data.len() as u64;
+        write_at(&self.file, data, offset).map_err(|e| FsError::local("write", self.path_str(), &e))?;
+        {
+            let mut base = self.base_lock();
+            if let Some(b) = base.as_mut() {
+                // Blocks wholly overwritten never need their base bytes.
+                for i in offset.div_ceil(bs)..end / bs {
+                    if let Some(p) = b.present.get_mut(i as usize) {
+                        *p = true;
+                    }
+                }
+            }
+        }
+        let mut st = self.state();
+        st.size = st.size.max(end);
+        st.mtime = SystemTime::now();
+        st.generation += 1;
+        Ok(())
+    }
+
+    /// Up to `len` bytes at `offset` of the file as written so far.
+    pub(crate) async fn read(&self, store: &dyn ObjectStore, offset: u64, len: u32) -> FsResult<Bytes> {
+        let size = self.state().size;
+        if offset >= size || len == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = (offset + u64::from(len)).min(size);
+        {
+            let _io = self.io.lock().await;
+            let bs = self.block_size;
+            self.fetch(store, offset / bs..end.div_ceil(bs)).await?;
+        }
+        let mut buf = vec![0; (end - offset) as usize];
+        let n = read_at(&self.file, &mut buf, offset).map_err(|e| FsError::local("read", self.path_str(), &e))?;
+        // A sparse tail (extended by truncate) reads as zeros.
+        buf[n..].fill(0);
+        Ok(buf.into())
+    }
+
+    /// Sets the file's length; bytes past the old end read as zeros.
+    pub(crate) async fn set_len(&self, size: u64) -> FsResult<()> {
+        let _io = self.io.lock().await;
+        {
+            let mut base = self.base_lock();
+            if let Some(b) = base.as_mut()
+                && size < b.limit
+            {
+                b.limit = size;
+                b.present.truncate(size.div_ceil(self.block_size) as usize);
+            }
+        }
+        self.file
+            .set_len(size)
+            .map_err(|e| FsError::local("truncate", self.path_str(), &e))?;
+        let mut st = self.state();
+        st.size = size;
+        st.mtime = SystemTime::now();
+        st.generation += 1;
+        Ok(())
+    }
+
+    /// The journal record of the file as it is now.
+    pub(crate) fn record(&self) -> UploadRecord {
+        let base = self.base_lock().as_ref().map(Base::record);
+        let st = self.state();
+        let since = st.mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        UploadRecord {
+            path: st.path.as_str().to_owned(),
+            key: st.key.clone(),
+            size: st.size,
+            mtime_secs: since.as_secs(),
+            mtime_nanos: since.subsec_nanos(),
+            expect: st.expect.record(),
+            base,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_records_round_trip_missing_runs() {
+        let mut b = Base::new("k".into(), ETag::new("e"), 10 << 20, 1 << 20);
+        b.present[0] = true;
+        b.present[4] = true;
+        b.present[5] = true;
+        let r = b.record();
+        assert_eq!(r.missing, vec![(1, 4), (6, 10)]);
+        let back = Base::from_record(&r, 1 << 20);
+        assert_eq!(back.present, b.present);
+    }
+}

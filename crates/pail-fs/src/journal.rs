@@ -1,0 +1,208 @@
+//! The journal: what a drive still owes S3, kept durably in `<cache>/journal/` so a new mount
+//! resumes it after a crash, `kill -9` or power loss.
+//!
+//! One JSON file per pending item, named by the item's id (the same id names its staging file).
+//! A record is written to a temporary file, fsync'ed, renamed into place, and the directory is
+//! fsync'ed, all before the file system call that created it returns. A record that cannot be
+//! parsed is moved with its data file to `<cache>/corrupt/`, reported, and never deleted.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The version an upload must find on S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExpectRecord {
+    /// No object at the key.
+    Absent,
+    /// The object with this ETag.
+    Match(String),
+    /// Anything (the user replaced it knowingly).
+    Any,
+}
+
+/// The remote version a partly fetched staging file still needs bytes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BaseRecord {
+    pub(crate) key: String,
+    pub(crate) etag: String,
+    /// Bytes of the base that are part of the file.
+    pub(crate) limit: u64,
+    /// Blocks (half-open index ranges) not yet copied into the staging file.
+    pub(crate) missing: Vec<(u64, u64)>,
+}
+
+/// A pending upload of a staging file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UploadRecord {
+    pub(crate) path: String,
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) mtime_secs: u64,
+    pub(crate) mtime_nanos: u32,
+    pub(crate) expect: ExpectRecord,
+    pub(crate) base: Option<BaseRecord>,
+}
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Record {
+    /// Upload a staging file.
+    Upload(UploadRecord),
+    /// Move every key under `from` to `to` (both key prefixes ending with `/`).
+    RenameDir {
+        /// Source prefix.
+        from: String,
+        /// Destination prefix.
+        to: String,
+    },
+}
+
+/// What [`Journal::load`] found: readable records in id order, and the names of those set aside.
+pub(crate) type Loaded = (Vec<(u64, Record)>, Vec<String>);
+
+/// The journal directory.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    dir: PathBuf,
+    corrupt: PathBuf,
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // NTFS makes the rename durable with the file's own flush.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+impl Journal {
+    pub(crate) fn open(cache: &Path) -> io::Result<Self> {
+        let dir = cache.join("journal");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            dir,
+            corrupt: cache.join("corrupt"),
+        })
+    }
+
+    fn path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id:016x}.json"))
+    }
+
+    /// Writes record `id` durably, replacing any earlier version.
+    pub(crate) fn write(&self, id: u64, record: &Record) -> io::Result<()> {
+        let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let tmp = self.dir.join(format!("{id:016x}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, self.path(id))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Removes record `id` (done).
+    pub(crate) fn remove(&self, id: u64) -> io::Result<()> {
+        match std::fs::remove_file(self.path(id)) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every readable record, in id order, and the names of records that could not be read
+    /// (moved, with their data files from `staging`, to `<cache>/corrupt/`).
+    pub(crate) fn load(&self, staging: &Path) -> io::Result<Loaded> {
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                // Never renamed into place: the call that wrote it did not return.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let id = path
+                .file_stem()
+                .and_then(|s| u64::from_str_radix(&s.to_string_lossy(), 16).ok());
+            let parsed = std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok());
+            match (id, parsed) {
+                (Some(id), Some(record)) => good.push((id, record)),
+                _ => {
+                    std::fs::create_dir_all(&self.corrupt)?;
+                    std::fs::rename(&path, self.corrupt.join(&name))?;
+                    if let Some(stem) = path.file_stem() {
+                        let data = staging.join(format!("{}.data", stem.to_string_lossy()));
+                        if data.exists() {
+                            std::fs::rename(&data, self.corrupt.join(data.file_name().unwrap_or_default()))?;
+                        }
+                    }
+                    tracing::error!(
+                        record = name,
+                        kept_in = %self.corrupt.display(),
+                        "a journal record could not be read; it and its data were set aside, not deleted"
+                    );
+                    bad.push(name);
+                }
+            }
+        }
+        good.sort_by_key(|(id, _)| *id);
+        Ok((good, bad))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopen_and_corrupt_ones_are_set_aside() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let staging = cache.path().join("staging");
+        std::fs::create_dir_all(&staging).expect("staging");
+        let j = Journal::open(cache.path()).expect("open");
+        let rec = Record::Upload(UploadRecord {
+            path: "a/b.txt".into(),
+            key: "p/a/b.txt".into(),
+            size: 3,
+            mtime_secs: 1,
+            mtime_nanos: 2,
+            expect: ExpectRecord::Absent,
+            base: None,
+        });
+        j.write(1, &rec).expect("write");
+        j.write(
+            2,
+            &Record::RenameDir {
+                from: "a/".into(),
+                to: "b/".into(),
+            },
+        )
+        .expect("write");
+        j.remove(2).expect("remove");
+        std::fs::write(cache.path().join("journal/0000000000000003.json"), b"{not json").expect("corrupt");
+        std::fs::write(staging.join("0000000000000003.data"), b"precious").expect("data");
+
+        let again = Journal::open(cache.path()).expect("reopen");
+        let (good, bad) = again.load(&staging).expect("load");
+        assert_eq!(good, vec![(1, rec)]);
+        assert_eq!(bad, ["0000000000000003.json"]);
+        let kept = std::fs::read(cache.path().join("corrupt/0000000000000003.data")).expect("kept");
+        assert_eq!(kept, b"precious");
+    }
+}

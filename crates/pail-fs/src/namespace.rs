@@ -1,0 +1,361 @@
+//! Changes to the tree: mkdir (a `dir/` marker), rmdir (only when empty), unlink, and rename
+//! of files and folders, with or without replacing the target.
+//!
+//! Renaming a file being written only renames it locally (its upload goes to the new key, and
+//! an earlier version at the old key is deleted); an uploaded file is copied server-side and
+//! deleted; a folder is moved key by key with bounded parallelism under a journal record, so a
+//! crash part-way resumes the move on the next mount.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use pail_store::{ObjectStore, StoreError, TransferConfig, WriteCondition, copy_object};
+
+use crate::dirty::{Dirty, Expect};
+use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::journal::Record;
+use crate::meta::Attr;
+use crate::path::VfsPath;
+use crate::vfs::Vfs;
+
+/// Keys copied at once by a folder move.
+const MOVE_PARALLELISM: usize = 16;
+
+/// Moves every key under `from` to the same name under `to` (both prefixes ending in `/`):
+/// copies first, then deletes the sources. Safe to repeat after an interruption.
+pub(crate) async fn move_prefix(
+    store: &dyn ObjectStore,
+    from: &str,
+    to: &str,
+    transfer: &TransferConfig,
+) -> Result<usize, StoreError> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store.list_page(from, None, token.as_deref(), None).await?;
+        keys.extend(page.objects);
+        token = page.next;
+        if token.is_none() {
+            break;
+        }
+    }
+    futures::stream::iter(keys.iter().cloned())
+        .map(|o| async move {
+            let dst = format!("{to}{}", &o.key[from.len()..]);
+            copy_object(store, &o.key, &dst, o.size, Some(&o.etag), transfer).await
+        })
+        .buffer_unordered(MOVE_PARALLELISM)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let names: Vec<String> = keys.iter().map(|o| o.key.clone()).collect();
+    for batch in names.chunks(1000) {
+        store.delete_many(batch).await?;
+    }
+    Ok(keys.len())
+}
+
+impl Vfs {
+    fn parent_dir_of(&self, path: &VfsPath, op: &'static str) -> FsResult<VfsPath> {
+        path.split_last()
+            .map(|(p, _)| p)
+            .ok_or_else(|| FsError::new(FsErrorKind::AccessDenied, op, "/"))
+    }
+
+    async fn require_dir(&self, dir: &VfsPath, op: &'static str) -> FsResult<()> {
+        if self.lookup(dir).await?.is_dir() {
+            Ok(())
+        } else {
+            Err(FsError::new(FsErrorKind::NotADirectory, op, dir.as_str()))
+        }
+    }
+
+    /// Whether `path` exists (`NotFound` is `None`, other errors propagate).
+    async fn existing(&self, path: &VfsPath) -> FsResult<Option<Attr>> {
+        match self.lookup(path).await {
+            Ok(a) => Ok(Some(a)),
+            Err(e) if e.kind() == FsErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates folder `path` (writes its `dir/` marker so it persists while empty).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn mkdir(&self, path: &VfsPath) -> FsResult<Attr> {
+        self.writeback("mkdir", path)?;
+        let parent = self.parent_dir_of(path, "mkdir")?;
+        let key = self.key_of(path)?;
+        self.require_dir(&parent, "mkdir").await?;
+        if self.existing(path).await?.is_some() {
+            return Err(FsError::new(FsErrorKind::Exists, "mkdir", path.as_str()));
+        }
+        self.store
+            .put(&format!("{key}/"), Bytes::new(), &WriteCondition::None, None)
+            .await
+            .map_err(|e| FsError::from_store("mkdir", path.as_str(), e))?;
+        let attr = self.meta.dir_attr();
+        self.meta.put_entry(path.clone(), Some(attr.clone()));
+        self.meta.invalidate_listing_of(path).await;
+        Ok(attr)
+    }
+
+    /// Removes folder `path` if it is empty.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn rmdir(&self, path: &VfsPath) -> FsResult<()> {
+        self.writeback("rmdir", path)?;
+        self.parent_dir_of(path, "rmdir")?;
+        if !self.lookup(path).await?.is_dir() {
+            return Err(FsError::new(FsErrorKind::NotADirectory, "rmdir", path.as_str()));
+        }
+        self.meta.invalidate_listing_of(&path.join("x")).await;
+        if !self.read_dir(path).await?.entries.is_empty() {
+            return Err(FsError::new(FsErrorKind::NotEmpty, "rmdir", path.as_str()));
+        }
+        let marker = path.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
+        self.store
+            .delete(&marker)
+            .await
+            .map_err(|e| FsError::from_store("rmdir", path.as_str(), e))?;
+        self.meta.put_entry(path.clone(), None);
+        self.meta.invalidate_listing_of(path).await;
+        Ok(())
+    }
+
+    /// Stops the pending upload of a file being written at `path` (it was deleted or
+    /// replaced). Returns the key of an earlier version on S3, if there is one.
+    async fn discard_staged(&self, d: &Arc<Dirty>) -> Option<String> {
+        let wb = self.wb.as_ref()?;
+        let _upload = d.upload.lock().await;
+        if !wb.is_current(d) {
+            // Uploaded and forgotten meanwhile: an ordinary object now.
+            return Some(d.state().key.clone());
+        }
+        let remote = {
+            let mut st = d.state();
+            st.deleted = true;
+            st.remote_key.take()
+        };
+        let path = d.state().path.clone();
+        {
+            let mut files = wb.files();
+            if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
+                files.remove(&path);
+            }
+        }
+        wb.finish_if_clean(d);
+        remote
+    }
+
+    /// Deletes file `path`.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn unlink(&self, path: &VfsPath) -> FsResult<()> {
+        let wb = self.writeback("unlink", path)?;
+        let remote_key = match wb.get(path) {
+            Some(d) => self.discard_staged(&d).await,
+            None => {
+                if self.lookup(path).await?.is_dir() {
+                    return Err(FsError::new(FsErrorKind::IsADirectory, "unlink", path.as_str()));
+                }
+                Some(self.key_of(path)?)
+            }
+        };
+        if let Some(key) = remote_key {
+            self.store
+                .delete(&key)
+                .await
+                .map_err(|e| FsError::from_store("unlink", path.as_str(), e))?;
+        }
+        self.meta.put_entry(path.clone(), None);
+        self.meta.invalidate_listing_of(path).await;
+        Ok(())
+    }
+
+    /// Renames `from` to `to`. An existing target is replaced (a file by a file, an empty folder
+    /// by a folder) unless `no_replace`, which makes it `Exists`.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn rename(&self, from: &VfsPath, to: &VfsPath, no_replace: bool) -> FsResult<()> {
+        let wb = self.writeback("rename", from)?.clone();
+        if from == to {
+            return Ok(());
+        }
+        self.parent_dir_of(from, "rename")?;
+        let to_parent = self.parent_dir_of(to, "rename")?;
+        let to_key = self.key_of(to)?;
+        let src = self.lookup(from).await?;
+        self.require_dir(&to_parent, "rename").await?;
+        if src.is_dir() && to.as_str().starts_with(&format!("{}/", from.as_str())) {
+            return Err(FsError::new(
+                FsErrorKind::InvalidName,
+                "rename into itself",
+                to.as_str(),
+            ));
+        }
+        let mut replacing = false;
+        if let Some(dst) = self.existing(to).await? {
+            if no_replace {
+                return Err(FsError::new(FsErrorKind::Exists, "rename", to.as_str()));
+            }
+            match (src.is_dir(), dst.is_dir()) {
+                (true, false) => return Err(FsError::new(FsErrorKind::NotADirectory, "rename", to.as_str())),
+                (false, true) => return Err(FsError::new(FsErrorKind::IsADirectory, "rename", to.as_str())),
+                (true, true) => self.rmdir(to).await?,
+                (false, false) => {
+                    if let Some(d) = wb.get(to) {
+                        self.discard_staged(&d).await;
+                    }
+                    replacing = true;
+                }
+            }
+        }
+        if src.is_dir() {
+            self.rename_dir(from, to).await?;
+        } else if let Some(d) = wb.get(from)
+            && self.rename_staged(&d, from, to, to_key.clone(), replacing).await?
+        {
+            // Renamed locally.
+        } else {
+            let src = self.lookup(from).await?;
+            let from_key = self.key_of(from)?;
+            let etag = src.etag.clone();
+            let new_etag = copy_object(
+                self.store.as_ref(),
+                &from_key,
+                &to_key,
+                src.size,
+                etag.as_ref(),
+                &wb.cfg.transfer,
+            )
+            .await
+            .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
+            self.store
+                .delete(&from_key)
+                .await
+                .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
+            let attr = Attr {
+                etag: Some(new_etag),
+                ..src
+            };
+            self.meta.put_entry(to.clone(), Some(attr));
+        }
+        self.meta.put_entry(from.clone(), None);
+        self.meta.invalidate_listing_of(from).await;
+        self.meta.invalidate_listing_of(to).await;
+        Ok(())
+    }
+
+    /// Renames a file being written: locally, then its upload goes to the new key. `false` when
+    /// its upload finished meanwhile (it is an ordinary object now).
+    async fn rename_staged(
+        &self,
+        d: &Arc<Dirty>,
+        from: &VfsPath,
+        to: &VfsPath,
+        to_key: String,
+        replacing: bool,
+    ) -> FsResult<bool> {
+        let wb = self.writeback("rename", from)?;
+        let _upload = d.upload.lock().await;
+        if !wb.is_current(d) {
+            return Ok(false);
+        }
+        d.fill(self.store.as_ref()).await?;
+        let old_remote = {
+            let mut st = d.state();
+            st.path = to.clone();
+            st.key = to_key.clone();
+            st.expect = if replacing { Expect::Any } else { Expect::Absent };
+            st.generation += 1;
+            st.journaled = 0;
+            let old = st.remote_key.take();
+            st.remote_key = replacing.then(|| to_key.clone());
+            old
+        };
+        {
+            let mut files = wb.files();
+            files.remove(from);
+            files.insert(to.clone(), d.clone());
+        }
+        if d.state().writers == 0 {
+            wb.persist(d)?;
+        }
+        if let Some(old) = old_remote.filter(|k| *k != to_key) {
+            self.store
+                .delete(&old)
+                .await
+                .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
+        }
+        drop(_upload);
+        if d.state().writers == 0 {
+            wb.schedule(d);
+        }
+        Ok(true)
+    }
+
+    /// Moves a folder: files being written under it move locally, every key under its prefix
+    /// moves server-side, under a journal record.
+    async fn rename_dir(&self, from: &VfsPath, to: &VfsPath) -> FsResult<()> {
+        let wb = self.writeback("rename", from)?;
+        let from_prefix = from.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
+        let to_prefix = to.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
+        let inside = format!("{}/", from.as_str());
+        let staged: Vec<Arc<Dirty>> = wb
+            .files()
+            .iter()
+            .filter(|(p, _)| p.as_str().starts_with(&inside))
+            .map(|(_, d)| d.clone())
+            .collect();
+        let mut guards = Vec::with_capacity(staged.len());
+        for d in &staged {
+            guards.push(d.upload.lock().await);
+            d.fill(self.store.as_ref()).await?;
+        }
+        // Files whose upload finished meanwhile are ordinary objects: the server-side move
+        // takes them.
+        let staged: Vec<&Arc<Dirty>> = staged.iter().filter(|d| wb.is_current(d)).collect();
+        for d in staged.iter().copied() {
+            let old = d.state().path.clone();
+            let new = VfsPath::new(&format!("{}{}", to.as_str(), &old.as_str()[from.as_str().len()..]));
+            let new_key = self.key_of(&new)?;
+            {
+                let mut st = d.state();
+                st.path = new.clone();
+                st.key = new_key.clone();
+                st.expect = Expect::Any;
+                st.generation += 1;
+                st.journaled = 0;
+                st.remote_key = st.remote_key.take().map(|_| new_key);
+            }
+            {
+                let mut files = wb.files();
+                files.remove(&old);
+                files.insert(new, d.clone());
+            }
+            if d.state().writers == 0 {
+                wb.persist(d)?;
+            }
+        }
+        let id = wb.next_record_id();
+        let record = Record::RenameDir {
+            from: from_prefix.clone(),
+            to: to_prefix.clone(),
+        };
+        wb.journal
+            .write(id, &record)
+            .map_err(|e| FsError::local("journal", from.as_str(), &e))?;
+        let moved = move_prefix(self.store.as_ref(), &from_prefix, &to_prefix, &wb.cfg.transfer)
+            .await
+            .map_err(|e| FsError::from_store("rename folder", from.as_str(), e))?;
+        tracing::debug!(from = %from, to = %to, keys = moved, "folder moved");
+        if let Err(e) = wb.journal.remove(id) {
+            tracing::warn!(error = %e, "could not remove a finished journal record");
+        }
+        self.meta.invalidate_all();
+        drop(guards);
+        for d in staged {
+            if d.state().writers == 0 {
+                wb.schedule(d);
+            }
+        }
+        Ok(())
+    }
+}

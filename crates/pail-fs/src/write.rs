@@ -1,0 +1,239 @@
+//! The write side of [`Vfs`]: create, open for writing, write, truncate, set times, flush
+//! (journal), fsync (upload and wait), and waiting for pending uploads.
+//!
+//! Writes go to the file's staging file ([`crate::dirty`]); closing the last writer journals the
+//! file and schedules its upload ([`crate::writeback`]).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::dirty::{Base, Dirty, Expect};
+use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::meta::Attr;
+use crate::path::VfsPath;
+use crate::vfs::{Handle, HandleId, HandleKind, Vfs, staged_attr};
+use crate::writeback::{Writeback, WritebackStatus};
+
+impl Vfs {
+    pub(crate) fn writeback(&self, op: &'static str, path: &VfsPath) -> FsResult<&Arc<Writeback>> {
+        self.wb
+            .as_ref()
+            .ok_or_else(|| FsError::new(FsErrorKind::ReadOnly, op, path.as_str()))
+    }
+
+    fn writer_handle(&self, d: Arc<Dirty>, path: &VfsPath) -> (HandleId, Attr) {
+        {
+            let mut st = d.state();
+            st.handles += 1;
+            st.writers += 1;
+        }
+        let attr = staged_attr(&d);
+        let id = self.add_handle(Handle {
+            path: path.clone(),
+            kind: HandleKind::Staged { file: d, writer: true },
+        });
+        (id, attr)
+    }
+
+    /// The staging file of `path`, started from its S3 version (fetched lazily) if needed.
+    async fn staged(&self, path: &VfsPath, truncate: bool) -> FsResult<Arc<Dirty>> {
+        let wb = self.writeback("open for writing", path)?;
+        if let Some(d) = wb.get(path) {
+            if truncate && d.state().size > 0 {
+                d.set_len(0).await?;
+            }
+            return Ok(d);
+        }
+        let attr = self.lookup(path).await?;
+        if attr.is_dir() {
+            return Err(FsError::new(
+                FsErrorKind::IsADirectory,
+                "open for writing",
+                path.as_str(),
+            ));
+        }
+        let key = self.key_of(path)?;
+        let etag = attr
+            .etag
+            .clone()
+            .ok_or_else(|| FsError::new(FsErrorKind::Io, "open for writing", path.as_str()))?;
+        let (base, size) = if truncate || attr.size == 0 {
+            (None, 0)
+        } else {
+            let base = Base::new(key.clone(), etag.clone(), attr.size, self.cfg.block_size);
+            (Some(base), attr.size)
+        };
+        let mtime = if truncate { SystemTime::now() } else { attr.mtime };
+        let d = wb.start(path, key, base, size, mtime, Expect::Match(etag))?;
+        if truncate {
+            let mut st = d.state();
+            st.generation += 1;
+        }
+        Ok(d)
+    }
+
+    /// Opens the existing file `path` for writing (and reading); `truncate` empties it.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn open_write(&self, path: &VfsPath, truncate: bool) -> FsResult<(HandleId, Attr)> {
+        let d = self.staged(path, truncate).await?;
+        Ok(self.writer_handle(d, path))
+    }
+
+    /// Creates file `path` and opens it for writing. An existing file is opened (and emptied
+    /// when `truncate`), unless `exclusive`, which makes it `Exists`.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn create(&self, path: &VfsPath, exclusive: bool, truncate: bool) -> FsResult<(HandleId, Attr)> {
+        let wb = self.writeback("create", path)?;
+        let (parent, _) = path
+            .split_last()
+            .ok_or_else(|| FsError::new(FsErrorKind::Exists, "create", path.as_str()))?;
+        let key = self.key_of(path)?;
+        if !self.lookup(&parent).await?.is_dir() {
+            return Err(FsError::new(FsErrorKind::NotADirectory, "create", path.as_str()));
+        }
+        match self.lookup(path).await {
+            Ok(_) if exclusive => Err(FsError::new(FsErrorKind::Exists, "create", path.as_str())),
+            Ok(_) => self.open_write(path, truncate).await,
+            Err(e) if e.kind() == FsErrorKind::NotFound => {
+                let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent)?;
+                d.state().generation += 1;
+                self.meta.invalidate_listing_of(path).await;
+                Ok(self.writer_handle(d, path))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn staged_handle(&self, id: HandleId, op: &'static str) -> FsResult<(Arc<Dirty>, bool)> {
+        let h = self.handle(id)?;
+        match &h.kind {
+            HandleKind::Staged { file, writer } => Ok((file.clone(), *writer)),
+            HandleKind::Remote { .. } => Err(FsError::new(FsErrorKind::BadHandle, op, h.path.as_str())),
+        }
+    }
+
+    fn writer(&self, id: HandleId) -> FsResult<Arc<Dirty>> {
+        match self.staged_handle(id, "write")? {
+            (d, true) => Ok(d),
+            (d, false) => Err(FsError::new(FsErrorKind::BadHandle, "write", d.state().path.as_str())),
+        }
+    }
+
+    /// Writes `data` at `offset` of an open file; returns the bytes written (all of them).
+    #[tracing::instrument(level = "trace", skip(self, data), fields(len = data.len()))]
+    pub async fn write(&self, id: HandleId, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let d = self.writer(id)?;
+        let wb = self.writeback("write", &VfsPath::root())?;
+        let grow = {
+            let st = d.state();
+            (offset + data.len() as u64).saturating_sub(st.reserved)
+        };
+        wb.staging.reserve(grow).await;
+        d.state().reserved += grow;
+        d.write(self.store.as_ref(), offset, data).await?;
+        Ok(data.len() as u32)
+    }
+
+    /// [`write`](Self::write) without waiting, when it needs neither S3 nor staging space;
+    /// `None` otherwise.
+    pub fn write_now(&self, id: HandleId, offset: u64, data: &[u8]) -> Option<FsResult<u32>> {
+        let d = match self.writer(id) {
+            Ok(d) => d,
+            Err(e) => return Some(Err(e)),
+        };
+        let wb = self.wb.as_ref()?;
+        let grow = (offset + data.len() as u64).saturating_sub(d.state().reserved);
+        if grow > 0 && !wb.staging.try_reserve(grow) {
+            return None;
+        }
+        d.state().reserved += grow;
+        Some(d.try_write_now(offset, data)?.map(|()| data.len() as u32))
+    }
+
+    /// Close-time flush of a handle: the file's contents are made durable in the journal, so
+    /// they survive a crash from now on. Blocks for an fsync.
+    pub fn flush(&self, id: HandleId) -> FsResult<()> {
+        let Ok((d, true)) = self.staged_handle(id, "flush") else {
+            // Nothing was written through this handle.
+            return Ok(());
+        };
+        self.writeback("flush", &VfsPath::root())?.persist(&d)
+    }
+
+    /// Returns once S3 holds the file's current contents.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn fsync(&self, id: HandleId) -> FsResult<()> {
+        let Ok((d, _)) = self.staged_handle(id, "fsync") else {
+            // A file only read has nothing to send.
+            return Ok(());
+        };
+        let wb = self.writeback("fsync", &VfsPath::root())?;
+        wb.persist(&d)?;
+        wb.sync(&d).await
+    }
+
+    /// Sets the length of `path` (truncate or extend with zeros).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn set_len(&self, path: &VfsPath, size: u64) -> FsResult<Attr> {
+        let d = self.staged(path, size == 0).await?;
+        if d.state().size != size {
+            d.set_len(size).await?;
+        }
+        self.settle(&d)
+    }
+
+    /// Sets the modification time of `path`.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn set_mtime(&self, path: &VfsPath, mtime: SystemTime) -> FsResult<Attr> {
+        let attr = self.lookup(path).await?;
+        if attr.is_dir() {
+            // Folders are prefixes: they have no time of their own to keep.
+            return Ok(attr);
+        }
+        if attr.mtime == mtime {
+            return Ok(attr);
+        }
+        let d = self.staged(path, false).await?;
+        {
+            let mut st = d.state();
+            st.mtime = mtime;
+            st.generation += 1;
+        }
+        self.settle(&d)
+    }
+
+    /// After a change made without a handle: journal it and schedule the upload unless a writer
+    /// still has the file open.
+    fn settle(&self, d: &Arc<Dirty>) -> FsResult<Attr> {
+        let wb = self.writeback("setattr", &VfsPath::root())?;
+        let idle = d.state().writers == 0;
+        if idle {
+            wb.persist(d)?;
+            wb.schedule(d);
+        }
+        Ok(staged_attr(d))
+    }
+
+    /// Sets the modification time through an open handle (Windows' SetBasicInfo).
+    pub fn set_mtime_of(&self, id: HandleId, mtime: SystemTime) -> FsResult<Attr> {
+        let (d, _) = self.staged_handle(id, "set times")?;
+        {
+            let mut st = d.state();
+            st.mtime = mtime;
+            st.generation += 1;
+        }
+        Ok(staged_attr(&d))
+    }
+
+    /// What write-back has pending.
+    pub fn writeback_status(&self) -> WritebackStatus {
+        self.wb.as_ref().map(|wb| wb.status_now()).unwrap_or_default()
+    }
+
+    /// Waits until every closed file is on S3, calling `progress` as uploads advance.
+    pub async fn drain(&self, progress: &(dyn Fn(&WritebackStatus) + Sync)) {
+        if let Some(wb) = &self.wb {
+            wb.drain(progress).await;
+        }
+    }
+}

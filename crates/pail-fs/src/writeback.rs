@@ -1,0 +1,654 @@
+//! Write-back: the files being written ([`Dirty`]), their journal records, and the uploads that
+//! bring S3 up to date — after a short delay, with `If-Match`/`If-None-Match`, retried with
+//! backoff on network faults and expired credentials, and turned into a conflict copy when the
+//! object changed on the server.
+//!
+//! Invariants: a file in `files` is visible at its path whatever S3 says; a file whose closed
+//! contents are not yet on S3 has a journal record; a journal record and its staging file are
+//! removed only after S3 confirmed the upload (or the file was deleted by the user).
+//!
+//! Lock order: `files`, then a file's locks (see `dirty`), then `status`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use pail_store::{FileUpload, ObjectStore, StoreErrorKind, TransferConfig, WriteCondition, upload_file};
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::dirty::{Base, Dirty, DirtyState, Expect};
+use crate::error::{FsError, FsResult};
+use crate::journal::{Journal, Record};
+use crate::meta::{Attr, FileKind, MetaCache};
+use crate::names::NameEncoding;
+use crate::namespace::move_prefix;
+use crate::path::VfsPath;
+use crate::staging::Staging;
+
+/// Settings of write-back.
+#[derive(Debug, Clone)]
+pub struct WritebackConfig {
+    /// The cache directory holding `staging/` and `journal/`.
+    pub cache_dir: std::path::PathBuf,
+    /// Bound of the staging area in bytes.
+    pub staging_bytes: u64,
+    /// How long after the last close a file waits before it is uploaded.
+    pub delay: Duration,
+    /// Uploads in flight at once.
+    pub concurrent_uploads: usize,
+    /// Multipart sizes and parallelism.
+    pub transfer: TransferConfig,
+    /// Longest wait between retries of a failing upload.
+    pub max_backoff: Duration,
+    /// The machine's name, used in conflict copies.
+    pub host_name: String,
+}
+
+impl WritebackConfig {
+    /// Defaults for a drive caching under `cache_dir`.
+    pub fn new(cache_dir: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            cache_dir: cache_dir.into(),
+            staging_bytes: 10 << 30,
+            delay: Duration::from_secs(1),
+            concurrent_uploads: 8,
+            transfer: TransferConfig::default(),
+            max_backoff: Duration::from_secs(30),
+            host_name: host_name(),
+        }
+    }
+}
+
+/// This machine's name (for conflict copies).
+pub fn host_name() -> String {
+    std::env::var("COMPUTERNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "pail".to_owned())
+}
+
+/// What write-back has pending, for `pail status` and the app.
+#[derive(Debug, Clone, Default)]
+pub struct WritebackStatus {
+    /// Files waiting for (or in) upload.
+    pub pending_files: usize,
+    /// Their total size.
+    pub pending_bytes: u64,
+    /// Bytes sent by uploads so far (a running counter).
+    pub uploaded_bytes: u64,
+    /// Bytes the staging area holds now.
+    pub staged_bytes: u64,
+    /// Paths of pending files (up to 100).
+    pub pending_paths: Vec<String>,
+    /// The last upload error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Conflict copies made, as paths.
+    pub conflicts: Vec<String>,
+    /// Journal records that could not be read (kept under `<cache>/corrupt/`).
+    pub unreadable_journal: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct StatusInner {
+    last_error: Option<String>,
+    conflicts: Vec<String>,
+    unreadable: Vec<String>,
+}
+
+/// Write-back of one drive.
+#[derive(Debug)]
+pub(crate) struct Writeback {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) meta: Arc<MetaCache>,
+    pub(crate) staging: Staging,
+    pub(crate) journal: Journal,
+    pub(crate) cfg: WritebackConfig,
+    pub(crate) block_size: u64,
+    pub(crate) prefix: String,
+    pub(crate) names: NameEncoding,
+    pub(crate) files: Mutex<HashMap<VfsPath, Arc<Dirty>>>,
+    next_id: AtomicU64,
+    uploads: Semaphore,
+    uploaded: AtomicU64,
+    changed: Notify,
+    urgent: watch::Sender<u64>,
+    status: Mutex<StatusInner>,
+    rt: tokio::runtime::Handle,
+}
+
+enum Outcome {
+    Done,
+    Busy,
+    Retry(FsError),
+}
+
+impl Writeback {
+    pub(crate) fn open(
+        store: Arc<dyn ObjectStore>,
+        meta: Arc<MetaCache>,
+        cfg: WritebackConfig,
+        block_size: u64,
+        (prefix, names): (String, NameEncoding),
+        rt: tokio::runtime::Handle,
+    ) -> std::io::Result<Arc<Self>> {
+        let staging = Staging::open(&cfg.cache_dir.join("staging"), cfg.staging_bytes)?;
+        let journal = Journal::open(&cfg.cache_dir)?;
+        let start = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        Ok(Arc::new(Self {
+            store,
+            meta,
+            staging,
+            journal,
+            uploads: Semaphore::new(cfg.concurrent_uploads.max(1)),
+            cfg,
+            block_size,
+            prefix,
+            names,
+            files: Mutex::default(),
+            next_id: AtomicU64::new(start),
+            uploaded: AtomicU64::new(0),
+            changed: Notify::new(),
+            urgent: watch::channel(0).0,
+            status: Mutex::default(),
+            rt,
+        }))
+    }
+
+    pub(crate) fn files(&self) -> std::sync::MutexGuard<'_, HashMap<VfsPath, Arc<Dirty>>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, StatusInner> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `d` is still the file being written at its path (not uploaded and forgotten,
+    /// deleted or replaced meanwhile).
+    pub(crate) fn is_current(&self, d: &Arc<Dirty>) -> bool {
+        let path = d.state().path.clone();
+        !d.state().deleted && self.files().get(&path).is_some_and(|x| Arc::ptr_eq(x, d))
+    }
+
+    /// The file being written at `path`, if any.
+    pub(crate) fn get(&self, path: &VfsPath) -> Option<Arc<Dirty>> {
+        self.files().get(path).cloned()
+    }
+
+    /// Starts a new staging file for `path` (registered in `files`).
+    pub(crate) fn start(
+        &self,
+        path: &VfsPath,
+        key: String,
+        base: Option<Base>,
+        size: u64,
+        mtime: SystemTime,
+        expect: Expect,
+    ) -> FsResult<Arc<Dirty>> {
+        let mut files = self.files();
+        if let Some(existing) = files.get(path) {
+            return Ok(existing.clone());
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let file = self
+            .staging
+            .file(id, true)
+            .map_err(|e| FsError::local("create staging file", path.as_str(), &e))?;
+        file.set_len(size)
+            .map_err(|e| FsError::local("create staging file", path.as_str(), &e))?;
+        let remote_key = matches!(expect, Expect::Match(_)).then(|| key.clone());
+        let state = DirtyState {
+            path: path.clone(),
+            key,
+            size,
+            mtime,
+            expect,
+            remote_key,
+            handles: 0,
+            writers: 0,
+            generation: 0,
+            synced: 0,
+            journaled: 0,
+            deleted: false,
+            scheduled: false,
+            reserved: 0,
+        };
+        let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
+        files.insert(path.clone(), d.clone());
+        Ok(d)
+    }
+
+    /// Records the file's current contents durably (data and journal), so a crash after this
+    /// returns loses nothing.
+    pub(crate) fn persist(&self, d: &Dirty) -> FsResult<()> {
+        let (generation, path) = {
+            let st = d.state();
+            if !st.needs_upload() || st.journaled == st.generation {
+                return Ok(());
+            }
+            (st.generation, st.path.as_str().to_owned())
+        };
+        d.file
+            .sync_data()
+            .map_err(|e| FsError::local("fsync staging", &path, &e))?;
+        self.journal
+            .write(d.id, &Record::Upload(d.record()))
+            .map_err(|e| FsError::local("journal", &path, &e))?;
+        let mut st = d.state();
+        st.journaled = st.journaled.max(generation);
+        Ok(())
+    }
+
+    /// Asks pending uploads to start now instead of after the write-back delay.
+    pub(crate) fn hurry(&self) {
+        self.urgent.send_modify(|n| *n += 1);
+    }
+
+    /// Schedules an upload of `d` unless one is scheduled.
+    pub(crate) fn schedule(self: &Arc<Self>, d: &Arc<Dirty>) {
+        {
+            let mut st = d.state();
+            if st.scheduled || !st.needs_upload() {
+                return;
+            }
+            st.scheduled = true;
+        }
+        let (wb, d) = (self.clone(), d.clone());
+        let span = tracing::debug_span!("upload", id = d.id);
+        self.rt.spawn(tracing::Instrument::instrument(wb.run(d), span));
+    }
+
+    async fn wait_or_hurry(&self, wait: Duration) {
+        let mut urgent = self.urgent.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = urgent.changed() => {}
+        }
+    }
+
+    async fn run(self: Arc<Self>, d: Arc<Dirty>) {
+        self.wait_or_hurry(self.cfg.delay).await;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let permit = self.uploads.acquire().await;
+            let outcome = self.upload_once(&d, false).await;
+            drop(permit);
+            match outcome {
+                Outcome::Done | Outcome::Busy => break,
+                Outcome::Retry(e) => {
+                    let detail = e.detail();
+                    tracing::warn!(error = detail, retry_in = ?backoff, "upload failed; will retry");
+                    self.status().last_error = Some(detail);
+                    self.wait_or_hurry(backoff).await;
+                    backoff = (backoff * 2).min(self.cfg.max_backoff);
+                }
+            }
+        }
+        let again = {
+            let mut st = d.state();
+            st.scheduled = false;
+            st.needs_upload() && st.writers == 0
+        };
+        if again {
+            self.schedule(&d);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Uploads `d` now and waits for it (fsync); `Ok` once S3 has the current contents.
+    pub(crate) async fn sync(self: &Arc<Self>, d: &Arc<Dirty>) -> FsResult<()> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.upload_once(d, true).await {
+                Outcome::Done | Outcome::Busy => return Ok(()),
+                Outcome::Retry(e) if e.kind() == crate::FsErrorKind::Unavailable => {
+                    self.wait_or_hurry(backoff).await;
+                    backoff = (backoff * 2).min(self.cfg.max_backoff);
+                }
+                Outcome::Retry(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn upload_once(&self, d: &Arc<Dirty>, force: bool) -> Outcome {
+        let _upload = d.upload.lock().await;
+        let (generation, key, size, mtime, expect, path) = {
+            let st = d.state();
+            if !st.needs_upload() {
+                return Outcome::Done;
+            }
+            if st.writers > 0 && !force {
+                return Outcome::Busy;
+            }
+            (
+                st.generation,
+                st.key.clone(),
+                st.size,
+                st.mtime,
+                st.expect.clone(),
+                st.path.clone(),
+            )
+        };
+        if let Err(e) = d.fill(self.store.as_ref()).await {
+            return Outcome::Retry(e);
+        }
+        self.staging.uploading(true);
+        let staged = self.staging.path(d.id);
+        let up = FileUpload {
+            key: &key,
+            path: &staged,
+            size,
+            cond: &expect.condition(),
+            mtime: Some(mtime),
+        };
+        let result = upload_file(self.store.as_ref(), &up, &self.cfg.transfer, Some(&self.uploaded)).await;
+        let outcome = match result {
+            Ok(etag) => {
+                tracing::debug!(path = %path, size, "uploaded");
+                {
+                    let mut st = d.state();
+                    st.synced = generation;
+                    st.expect = Expect::Match(etag.clone());
+                    st.remote_key = Some(key.clone());
+                }
+                self.status().last_error = None;
+                let attr = Attr {
+                    kind: FileKind::File,
+                    size,
+                    mtime,
+                    etag: Some(etag),
+                };
+                self.meta.put_entry(path.clone(), Some(attr));
+                self.meta.invalidate_listing_of(&path).await;
+                self.finish_if_clean(d);
+                Outcome::Done
+            }
+            Err(e)
+                if matches!(e.kind(), StoreErrorKind::Conflict)
+                    || (e.kind() == StoreErrorKind::NotFound && matches!(expect, Expect::Match(_))) =>
+            {
+                self.save_conflict(d, &path, size, mtime, generation).await
+            }
+            Err(e) => Outcome::Retry(FsError::from_store("upload", path.as_str(), e)),
+        };
+        self.staging.uploading(false);
+        outcome
+    }
+
+    /// Forgets `d` once S3 has it and no handle is open: journal record, staging file, entry.
+    pub(crate) fn finish_if_clean(&self, d: &Arc<Dirty>) {
+        let (done, reserved, path) = {
+            let st = d.state();
+            (
+                (!st.needs_upload() || st.deleted) && st.handles == 0,
+                st.reserved,
+                st.path.clone(),
+            )
+        };
+        if !d.state().needs_upload()
+            && let Err(e) = self.journal.remove(d.id)
+        {
+            tracing::warn!(error = %e, "could not remove a finished journal record");
+        }
+        if !done {
+            return;
+        }
+        {
+            let mut files = self.files();
+            if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
+                files.remove(&path);
+            }
+        }
+        self.staging.remove(d.id, reserved);
+        d.state().reserved = 0;
+        self.changed.notify_waiters();
+    }
+
+    /// The object changed on the server: keep the local version beside it as
+    /// `name (conflict <host> <date time>).ext`, and show the server's version at the path.
+    async fn save_conflict(
+        &self,
+        d: &Arc<Dirty>,
+        path: &VfsPath,
+        size: u64,
+        mtime: SystemTime,
+        generation: u64,
+    ) -> Outcome {
+        let Some((parent, name)) = path.split_last() else {
+            return Outcome::Done;
+        };
+        let mut attempt = 0;
+        loop {
+            let copy_name = conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt);
+            let copy_path = parent.join(&copy_name);
+            let copy_key = copy_path.to_key(&self.prefix, self.names);
+            let staged = self.staging.path(d.id);
+            let up = FileUpload {
+                key: &copy_key,
+                path: &staged,
+                size,
+                cond: &WriteCondition::IfAbsent,
+                mtime: Some(mtime),
+            };
+            let sent = upload_file(self.store.as_ref(), &up, &self.cfg.transfer, None).await;
+            match sent {
+                Ok(_) => {
+                    tracing::warn!(
+                        path = %path,
+                        saved_as = %copy_path,
+                        "the file changed on the server while it was being edited; the local version was saved as a conflict copy"
+                    );
+                    self.status().conflicts.push(copy_path.as_str().to_owned());
+                    self.meta.invalidate(path).await;
+                    self.meta.invalidate(&copy_path).await;
+                    break;
+                }
+                Err(e) if e.kind() == StoreErrorKind::Conflict && attempt < 100 => attempt += 1,
+                Err(e) => return Outcome::Retry(FsError::from_store("save conflict copy", path.as_str(), e)),
+            }
+        }
+        {
+            let mut st = d.state();
+            if st.generation == generation && st.writers == 0 {
+                st.synced = generation;
+                st.deleted = true;
+            } else {
+                // Still being written: the newest local version will replace the server's.
+                st.expect = Expect::Any;
+            }
+        }
+        self.finish_if_clean(d);
+        Outcome::Done
+    }
+
+    /// Waits until nothing is pending, hurrying delayed uploads; reports progress to `progress`.
+    pub(crate) async fn drain(&self, progress: &(dyn Fn(&WritebackStatus) + Sync)) {
+        loop {
+            let changed = self.changed.notified();
+            let status = self.status_now();
+            progress(&status);
+            if status.pending_files == 0 {
+                return;
+            }
+            self.hurry();
+            changed.await;
+        }
+    }
+
+    /// The current status.
+    pub(crate) fn status_now(&self) -> WritebackStatus {
+        let files: Vec<Arc<Dirty>> = self.files().values().cloned().collect();
+        let mut s = WritebackStatus::default();
+        for d in files {
+            let st = d.state();
+            if st.needs_upload() {
+                s.pending_files += 1;
+                s.pending_bytes += st.size;
+                if s.pending_paths.len() < 100 {
+                    s.pending_paths.push(st.path.as_str().to_owned());
+                }
+            }
+        }
+        s.pending_paths.sort();
+        s.uploaded_bytes = self.uploaded.load(Ordering::Relaxed);
+        s.staged_bytes = self.staging.used();
+        let inner = self.status();
+        s.last_error = inner.last_error.clone();
+        s.conflicts = inner.conflicts.clone();
+        s.unreadable_journal = inner.unreadable.clone();
+        s
+    }
+
+    /// A fresh id for a journal record.
+    pub(crate) fn next_record_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Loads the journal left by an earlier mount: every pending upload is registered at its
+    /// path at once (so it is visible before the mount answers anything), then folder moves are
+    /// finished and the uploads started, in the background. Returns the number of uploads.
+    pub(crate) fn resume(self: &Arc<Self>) -> std::io::Result<usize> {
+        let (records, unreadable) = self.journal.load(self.staging.dir())?;
+        self.status().unreadable.extend(unreadable);
+        let mut known = HashSet::new();
+        let mut moves = Vec::new();
+        let mut uploads = 0;
+        for (id, record) in records {
+            known.insert(id);
+            let upload = match record {
+                Record::RenameDir { from, to } => {
+                    moves.push((id, from, to));
+                    continue;
+                }
+                Record::Upload(u) => u,
+            };
+            let file = match self.staging.file(id, false) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(path = upload.path, error = %e, "a pending upload's data is missing; its record is kept aside");
+                    self.status().unreadable.push(format!("{id:016x}.json"));
+                    continue;
+                }
+            };
+            let expect = Expect::from_record(&upload.expect);
+            let state = DirtyState {
+                path: VfsPath::new(&upload.path),
+                remote_key: matches!(expect, Expect::Match(_)).then(|| upload.key.clone()),
+                key: upload.key,
+                size: upload.size,
+                mtime: SystemTime::UNIX_EPOCH + Duration::new(upload.mtime_secs, upload.mtime_nanos),
+                expect,
+                handles: 0,
+                writers: 0,
+                generation: 1,
+                synced: 0,
+                journaled: 1,
+                deleted: false,
+                scheduled: false,
+                reserved: upload.size,
+            };
+            self.staging.add_used(upload.size);
+            let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
+            let path = state.path.clone();
+            let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
+            // Records are in id order: a later record of the same path supersedes an earlier one.
+            if let Some(old) = self.files().insert(path, d) {
+                old.state().deleted = true;
+                self.finish_if_clean(&old);
+            }
+            uploads += 1;
+        }
+        self.remove_orphans(&known);
+        let wb = self.clone();
+        self.rt.spawn(async move {
+            for (id, from, to) in moves {
+                let mut backoff = Duration::from_millis(100);
+                while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer).await {
+                    tracing::warn!(from, to, error = %e, "resuming a folder move failed; will retry");
+                    wb.wait_or_hurry(backoff).await;
+                    backoff = (backoff * 2).min(wb.cfg.max_backoff);
+                }
+                if let Err(e) = wb.journal.remove(id) {
+                    tracing::warn!(error = %e, "could not remove a finished journal record");
+                }
+            }
+            wb.meta.invalidate_all();
+            let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();
+            for d in &pending {
+                wb.schedule(d);
+            }
+        });
+        if uploads > 0 {
+            tracing::info!(uploads, "resuming uploads left pending by an earlier mount");
+        }
+        Ok(uploads)
+    }
+
+    /// Staging files without a journal record belong to files that were never closed; nothing
+    /// was promised for them.
+    fn remove_orphans(&self, known: &HashSet<u64>) {
+        let Ok(entries) = std::fs::read_dir(self.staging.dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let id = path
+                .file_stem()
+                .and_then(|s| u64::from_str_radix(&s.to_string_lossy(), 16).ok());
+            if id.is_some_and(|id| !known.contains(&id)) {
+                tracing::debug!(file = %path.display(), "removing the staging file of a file never closed");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// `report (conflict host 2026-11-23 1804).docx`; `attempt` > 0 adds ` 2`, ` 3`… before `)`.
+pub(crate) fn conflict_name(name: &str, host: &str, now: SystemTime, attempt: u32) -> String {
+    let t = time::OffsetDateTime::from(now);
+    let stamp = format!(
+        "{:04}-{:02}-{:02} {:02}{:02}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute()
+    );
+    let suffix = if attempt > 0 {
+        format!(" {}", attempt + 1)
+    } else {
+        String::new()
+    };
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    format!("{stem} (conflict {host} {stamp}{suffix}){ext}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_names_keep_the_extension() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_456_440); // 2026-11-23 18:34 UTC
+        assert_eq!(
+            conflict_name("report.docx", "laptop", t, 0),
+            "report (conflict laptop 2026-11-23 1754).docx"
+        );
+        assert_eq!(
+            conflict_name("Makefile", "h", t, 1),
+            "Makefile (conflict h 2026-11-23 1754 2)"
+        );
+        assert_eq!(
+            conflict_name(".bashrc", "h", t, 0),
+            ".bashrc (conflict h 2026-11-23 1754)"
+        );
+    }
+}
