@@ -123,6 +123,9 @@ impl DriveOptions {
         let mut wb = WritebackConfig::new(PathBuf::new());
         wb.delay = Duration::ZERO;
         wb.max_backoff = Duration::from_millis(200);
+        // Files over 1 MiB go multipart, so tests exercise both upload paths.
+        wb.transfer.single_put_max = 1 << 20;
+        wb.transfer.part_size = 5 << 20;
         Self {
             vfs: VfsConfig {
                 read_only: false,

@@ -7,6 +7,7 @@
 //! Negative entries (the path does not exist) are cached for the same TTL.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -122,6 +123,9 @@ pub(crate) struct MetaCache {
     /// Folders known to need more than one listing page.
     large_dirs: moka::sync::Cache<VfsPath, ()>,
     skipped_logged: Mutex<HashSet<String>>,
+    /// Bumped by every change this drive makes; a listing loaded across a bump may predate the
+    /// change and is loaded again.
+    epoch: AtomicU64,
 }
 
 impl MetaCache {
@@ -149,6 +153,7 @@ impl MetaCache {
                 .time_to_live(ttl)
                 .build(),
             skipped_logged: Mutex::default(),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -182,16 +187,29 @@ impl MetaCache {
         if !self.enabled {
             return Ok(Arc::new(self.load_listing(store, dir, &dir_prefix, names).await?));
         }
-        let loaded = self
-            .listings
-            .try_get_with(dir.clone(), async {
-                let listing = self.load_listing(store, dir, &dir_prefix, names).await?;
-                Ok::<_, FsError>(Arc::new(listing))
-            })
-            .await
-            .map_err(|e| (*e).clone())?;
+        let mut attempt = 0;
+        let loaded = loop {
+            let epoch = self.epoch.load(Ordering::Acquire);
+            let loaded = self
+                .listings
+                .try_get_with(dir.clone(), async {
+                    let listing = self.load_listing(store, dir, &dir_prefix, names).await?;
+                    Ok::<_, FsError>(Arc::new(listing))
+                })
+                .await
+                .map_err(|e| (*e).clone())?;
+            attempt += 1;
+            if self.epoch.load(Ordering::Acquire) == epoch || attempt == 3 {
+                break loaded;
+            }
+            // Our own change landed while this was loading: it may predate it.
+            self.listings.invalidate(dir).await;
+        };
         for e in &loaded.entries {
-            self.entries.insert(dir.join(&e.name), Some(e.attr.clone()));
+            // Fill gaps only: an entry our own write put there is newer than any listing.
+            self.entries
+                .entry(dir.join(&e.name))
+                .or_insert_with(|| Some(e.attr.clone()));
         }
         Ok(loaded)
     }
@@ -253,6 +271,7 @@ impl MetaCache {
             return None;
         }
         let dir_prefix = dir.to_dir_prefix(prefix, names);
+        let epoch = self.epoch.load(Ordering::Acquire);
         let loaded = self
             .small_listings
             .try_get_with(dir.clone(), async {
@@ -268,6 +287,11 @@ impl MetaCache {
                 Ok(Arc::new(Listing::from_map(map)))
             })
             .await;
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            // Loaded across one of our own changes: do not trust it.
+            self.small_listings.invalidate(dir).await;
+            return None;
+        }
         match loaded {
             Ok(listing) => Some(listing),
             Err(e) => {
@@ -295,6 +319,7 @@ impl MetaCache {
 
     /// Forgets the listings of `path`'s parent (an entry appeared, vanished or changed).
     pub(crate) async fn invalidate_listing_of(&self, path: &VfsPath) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         if let Some((parent, _)) = path.split_last() {
             self.listings.invalidate(&parent).await;
             self.small_listings.invalidate(&parent).await;
@@ -303,6 +328,7 @@ impl MetaCache {
 
     /// Forgets every cached entry and listing (after a folder moved).
     pub(crate) fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
         self.listings.invalidate_all();
         self.small_listings.invalidate_all();
@@ -311,6 +337,7 @@ impl MetaCache {
 
     /// Forgets what is known about `path` and its parent's listings.
     pub(crate) async fn invalidate(&self, path: &VfsPath) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate(path);
         if let Some((parent, _)) = path.split_last() {
             self.listings.invalidate(&parent).await;

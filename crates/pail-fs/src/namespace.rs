@@ -121,11 +121,29 @@ impl Vfs {
         Ok(())
     }
 
-    /// Stops the pending upload of a file being written at `path` (it was deleted or
-    /// replaced). Returns the key of an earlier version on S3, if there is one.
-    async fn discard_staged(&self, d: &Arc<Dirty>) -> Option<String> {
+    /// Stops the pending upload of the file being written at `path` (it was deleted or
+    /// replaced), if there is one. Returns `None` when there is none, else the key of an
+    /// earlier version on S3, if any.
+    async fn discard_staged(&self, path: &VfsPath) -> Option<Option<String>> {
         let wb = self.wb.as_ref()?;
+        let d = wb.hold(path, false)?;
+        let remote = self.discard_held(wb, &d).await;
+        wb.unhold(&d, false);
+        Some(remote)
+    }
+
+    async fn discard_held(&self, wb: &Arc<crate::writeback::Writeback>, d: &Arc<Dirty>) -> Option<String> {
         let _upload = d.upload.lock().await;
+        if d.state().handles > 1 {
+            // Still open elsewhere: like a deleted file on a disk, it stays readable and writable
+            // through those handles, so its bytes must not depend on the object we delete.
+            if let Err(e) = d.fill(self.store.as_ref()).await {
+                tracing::warn!(
+                    error = e.detail(),
+                    "could not keep a deleted file's contents for its open handles"
+                );
+            }
+        }
         if !wb.is_current(d) {
             // Uploaded and forgotten meanwhile: an ordinary object now.
             return Some(d.state().key.clone());
@@ -142,16 +160,15 @@ impl Vfs {
                 files.remove(&path);
             }
         }
-        wb.finish_if_clean(d);
         remote
     }
 
     /// Deletes file `path`.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn unlink(&self, path: &VfsPath) -> FsResult<()> {
-        let wb = self.writeback("unlink", path)?;
-        let remote_key = match wb.get(path) {
-            Some(d) => self.discard_staged(&d).await,
+        self.writeback("unlink", path)?;
+        let remote_key = match self.discard_staged(path).await {
+            Some(remote) => remote,
             None => {
                 if self.lookup(path).await?.is_dir() {
                     return Err(FsError::new(FsErrorKind::IsADirectory, "unlink", path.as_str()));
@@ -200,27 +217,39 @@ impl Vfs {
                 (false, true) => return Err(FsError::new(FsErrorKind::IsADirectory, "rename", to.as_str())),
                 (true, true) => self.rmdir(to).await?,
                 (false, false) => {
-                    if let Some(d) = wb.get(to) {
-                        self.discard_staged(&d).await;
-                    }
+                    self.discard_staged(to).await;
                     replacing = true;
                 }
             }
         }
         if src.is_dir() {
             self.rename_dir(from, to).await?;
-        } else if let Some(d) = wb.get(from)
-            && self.rename_staged(&d, from, to, to_key.clone(), replacing).await?
-        {
-            // Renamed locally.
+        } else if let Some(d) = wb.hold(from, false) {
+            let renamed = self.rename_staged(&d, from, to, to_key.clone(), replacing).await;
+            wb.unhold(&d, false);
+            if !renamed? {
+                self.rename_object(from, to, &to_key).await?;
+            }
         } else {
+            self.rename_object(from, to, &to_key).await?;
+        }
+        self.meta.put_entry(from.clone(), None);
+        self.meta.invalidate_listing_of(from).await;
+        self.meta.invalidate_listing_of(to).await;
+        Ok(())
+    }
+
+    /// Renames an uploaded file: CopyObject (multipart beyond 5 GiB), then DeleteObject.
+    async fn rename_object(&self, from: &VfsPath, to: &VfsPath, to_key: &str) -> FsResult<()> {
+        let wb = self.writeback("rename", from)?;
+        {
             let src = self.lookup(from).await?;
             let from_key = self.key_of(from)?;
             let etag = src.etag.clone();
             let new_etag = copy_object(
                 self.store.as_ref(),
                 &from_key,
-                &to_key,
+                to_key,
                 src.size,
                 etag.as_ref(),
                 &wb.cfg.transfer,
@@ -237,9 +266,6 @@ impl Vfs {
             };
             self.meta.put_entry(to.clone(), Some(attr));
         }
-        self.meta.put_entry(from.clone(), None);
-        self.meta.invalidate_listing_of(from).await;
-        self.meta.invalidate_listing_of(to).await;
         Ok(())
     }
 
@@ -295,17 +321,32 @@ impl Vfs {
     /// moves server-side, under a journal record.
     async fn rename_dir(&self, from: &VfsPath, to: &VfsPath) -> FsResult<()> {
         let wb = self.writeback("rename", from)?;
+        let inside = format!("{}/", from.as_str());
+        let paths: Vec<VfsPath> = wb
+            .files()
+            .keys()
+            .filter(|p| p.as_str().starts_with(&inside))
+            .cloned()
+            .collect();
+        let staged: Vec<Arc<Dirty>> = paths.iter().filter_map(|p| wb.hold(p, false)).collect();
+        let result = self.move_dir(wb, &staged, from, to).await;
+        for d in &staged {
+            wb.unhold(d, false);
+        }
+        result
+    }
+
+    async fn move_dir(
+        &self,
+        wb: &Arc<crate::writeback::Writeback>,
+        staged: &[Arc<Dirty>],
+        from: &VfsPath,
+        to: &VfsPath,
+    ) -> FsResult<()> {
         let from_prefix = from.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
         let to_prefix = to.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
-        let inside = format!("{}/", from.as_str());
-        let staged: Vec<Arc<Dirty>> = wb
-            .files()
-            .iter()
-            .filter(|(p, _)| p.as_str().starts_with(&inside))
-            .map(|(_, d)| d.clone())
-            .collect();
         let mut guards = Vec::with_capacity(staged.len());
-        for d in &staged {
+        for d in staged {
             guards.push(d.upload.lock().await);
             d.fill(self.store.as_ref()).await?;
         }
@@ -351,11 +392,6 @@ impl Vfs {
         }
         self.meta.invalidate_all();
         drop(guards);
-        for d in staged {
-            if d.state().writers == 0 {
-                wb.schedule(d);
-            }
-        }
         Ok(())
     }
 }

@@ -385,24 +385,32 @@ impl Vfs {
         if !self.lookup(path).await?.is_dir() {
             return Err(FsError::new(FsErrorKind::NotADirectory, "read_dir", path.as_str()));
         }
+        // Files being written before the listing starts: one whose upload lands while the
+        // listing is loading is in the listing or in this snapshot, never in neither.
+        let before = self.staged_in(path);
         let listing = self
             .meta
             .listing(self.store.as_ref(), path, &self.cfg.prefix, self.cfg.names)
             .await?;
-        Ok(self.with_staged(path, listing))
+        let mut staged = before;
+        staged.extend(self.staged_in(path));
+        Ok(Self::with_staged(listing, staged))
     }
 
-    /// `listing` of `dir` with the files being written there added or updated.
-    fn with_staged(&self, dir: &VfsPath, listing: Arc<Listing>) -> Arc<Listing> {
-        let Some(wb) = &self.wb else { return listing };
-        let staged: Vec<(String, Attr)> = wb
-            .files()
+    /// The files being written in `dir`, as directory entries.
+    fn staged_in(&self, dir: &VfsPath) -> Vec<(String, Attr)> {
+        let Some(wb) = &self.wb else { return Vec::new() };
+        wb.files()
             .iter()
             .filter_map(|(p, d)| {
                 let (parent, name) = p.split_last()?;
                 (parent == *dir).then(|| (name.to_owned(), staged_attr(d)))
             })
-            .collect();
+            .collect()
+    }
+
+    /// `listing` with the files being written added or updated.
+    fn with_staged(listing: Arc<Listing>, staged: Vec<(String, Attr)>) -> Arc<Listing> {
         if staged.is_empty() {
             return listing;
         }
@@ -435,8 +443,7 @@ impl Vfs {
     }
 
     fn open_with(&self, path: &VfsPath, attr: Attr) -> FsResult<(HandleId, Attr)> {
-        if let Some(d) = self.wb.as_ref().and_then(|wb| wb.get(path)) {
-            d.state().handles += 1;
+        if let Some(d) = self.wb.as_ref().and_then(|wb| wb.hold(path, false)) {
             let attr = staged_attr(&d);
             let id = self.add_handle(Handle {
                 path: path.clone(),
@@ -556,15 +563,7 @@ impl Vfs {
         if let (Some(h), Some(wb)) = (removed, &self.wb)
             && let HandleKind::Staged { file, writer } = &h.kind
         {
-            {
-                let mut st = file.state();
-                st.handles = st.handles.saturating_sub(1);
-                if *writer {
-                    st.writers = st.writers.saturating_sub(1);
-                }
-            }
-            wb.schedule(file);
-            wb.finish_if_clean(file);
+            wb.unhold(file, *writer);
         }
     }
 

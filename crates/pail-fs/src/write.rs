@@ -21,12 +21,8 @@ impl Vfs {
             .ok_or_else(|| FsError::new(FsErrorKind::ReadOnly, op, path.as_str()))
     }
 
+    /// A writer handle on `d`, which the caller already holds as a writer.
     fn writer_handle(&self, d: Arc<Dirty>, path: &VfsPath) -> (HandleId, Attr) {
-        {
-            let mut st = d.state();
-            st.handles += 1;
-            st.writers += 1;
-        }
         let attr = staged_attr(&d);
         let id = self.add_handle(Handle {
             path: path.clone(),
@@ -35,17 +31,21 @@ impl Vfs {
         (id, attr)
     }
 
-    /// The staging file of `path`, started from its S3 version (fetched lazily) if needed.
+    /// The staging file of `path`, started from its S3 version (fetched lazily) if needed,
+    /// held as a writer (the caller makes a handle of it or calls `unhold`).
     async fn staged(&self, path: &VfsPath, truncate: bool) -> FsResult<Arc<Dirty>> {
         let wb = self.writeback("open for writing", path)?;
-        if let Some(d) = wb.get(path) {
-            if truncate && d.state().size > 0 {
-                d.set_len(0).await?;
+        if let Some(d) = wb.hold(path, true) {
+            if truncate
+                && d.state().size > 0
+                && let Err(e) = d.set_len(0).await
+            {
+                wb.unhold(&d, true);
+                return Err(e);
             }
             return Ok(d);
         }
-        let attr = self.lookup(path).await?;
-        if attr.is_dir() {
+        if self.lookup(path).await?.is_dir() {
             return Err(FsError::new(
                 FsErrorKind::IsADirectory,
                 "open for writing",
@@ -53,10 +53,16 @@ impl Vfs {
             ));
         }
         let key = self.key_of(path)?;
-        let etag = attr
-            .etag
-            .clone()
-            .ok_or_else(|| FsError::new(FsErrorKind::Io, "open for writing", path.as_str()))?;
+        // The version the upload must replace comes from S3 itself, not from a cache that a
+        // listing may have filled before our own last upload finished.
+        let meta = self
+            .store
+            .head(&key)
+            .await
+            .map_err(|e| FsError::from_store("open for writing", path.as_str(), e))?;
+        let attr = Attr::file(&meta);
+        self.meta.put_entry(path.clone(), Some(attr.clone()));
+        let etag = meta.etag;
         let (base, size) = if truncate || attr.size == 0 {
             (None, 0)
         } else {
@@ -64,7 +70,7 @@ impl Vfs {
             (Some(base), attr.size)
         };
         let mtime = if truncate { SystemTime::now() } else { attr.mtime };
-        let d = wb.start(path, key, base, size, mtime, Expect::Match(etag))?;
+        let d = wb.start(path, key, base, size, mtime, Expect::Match(etag), true)?;
         if truncate {
             let mut st = d.state();
             st.generation += 1;
@@ -95,7 +101,7 @@ impl Vfs {
             Ok(_) if exclusive => Err(FsError::new(FsErrorKind::Exists, "create", path.as_str())),
             Ok(_) => self.open_write(path, truncate).await,
             Err(e) if e.kind() == FsErrorKind::NotFound => {
-                let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent)?;
+                let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent, true)?;
                 d.state().generation += 1;
                 self.meta.invalidate_listing_of(path).await;
                 Ok(self.writer_handle(d, path))
@@ -176,10 +182,12 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn set_len(&self, path: &VfsPath, size: u64) -> FsResult<Attr> {
         let d = self.staged(path, size == 0).await?;
-        if d.state().size != size {
-            d.set_len(size).await?;
-        }
-        self.settle(&d)
+        let changed = if d.state().size != size {
+            d.set_len(size).await
+        } else {
+            Ok(())
+        };
+        self.settle(&d, changed)
     }
 
     /// Sets the modification time of `path`.
@@ -199,19 +207,21 @@ impl Vfs {
             st.mtime = mtime;
             st.generation += 1;
         }
-        self.settle(&d)
+        self.settle(&d, Ok(()))
     }
 
-    /// After a change made without a handle: journal it and schedule the upload unless a writer
-    /// still has the file open.
-    fn settle(&self, d: &Arc<Dirty>) -> FsResult<Attr> {
+    /// After a change made without a handle: journal it unless a writer still has the file
+    /// open, and drop the hold taken by `staged` (which schedules the upload).
+    fn settle(&self, d: &Arc<Dirty>, changed: FsResult<()>) -> FsResult<Attr> {
         let wb = self.writeback("setattr", &VfsPath::root())?;
-        let idle = d.state().writers == 0;
-        if idle {
-            wb.persist(d)?;
-            wb.schedule(d);
-        }
-        Ok(staged_attr(d))
+        let only_us = d.state().writers == 1;
+        let persisted = match changed {
+            Ok(()) if only_us => wb.persist(d),
+            other => other,
+        };
+        let attr = staged_attr(d);
+        wb.unhold(d, true);
+        persisted.map(|()| attr)
     }
 
     /// Sets the modification time through an open handle (Windows' SetBasicInfo).

@@ -180,7 +180,35 @@ impl Writeback {
         self.files().get(path).cloned()
     }
 
-    /// Starts a new staging file for `path` (registered in `files`).
+    /// The file being written at `path`, held (counted as an open handle, and a writer if
+    /// `writer`) so it is not forgotten until [`unhold`](Self::unhold).
+    pub(crate) fn hold(&self, path: &VfsPath, writer: bool) -> Option<Arc<Dirty>> {
+        let files = self.files();
+        let d = files.get(path)?.clone();
+        let mut st = d.state();
+        st.handles += 1;
+        st.writers += u32::from(writer);
+        drop(st);
+        Some(d)
+    }
+
+    /// Drops a hold: the last writer's release schedules the upload; a file with nothing
+    /// pending and no holder is forgotten.
+    pub(crate) fn unhold(self: &Arc<Self>, d: &Arc<Dirty>, writer: bool) {
+        {
+            let mut st = d.state();
+            st.handles = st.handles.saturating_sub(1);
+            if writer {
+                st.writers = st.writers.saturating_sub(1);
+            }
+        }
+        self.schedule(d);
+        self.finish_if_clean(d);
+    }
+
+    /// Starts a new staging file for `path` (registered in `files`), or holds the one there.
+    /// Either way the result is held as by [`hold`](Self::hold).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         &self,
         path: &VfsPath,
@@ -189,10 +217,16 @@ impl Writeback {
         size: u64,
         mtime: SystemTime,
         expect: Expect,
+        writer: bool,
     ) -> FsResult<Arc<Dirty>> {
         let mut files = self.files();
         if let Some(existing) = files.get(path) {
-            return Ok(existing.clone());
+            let d = existing.clone();
+            let mut st = d.state();
+            st.handles += 1;
+            st.writers += u32::from(writer);
+            drop(st);
+            return Ok(d);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let file = self
@@ -209,8 +243,8 @@ impl Writeback {
             mtime,
             expect,
             remote_key,
-            handles: 0,
-            writers: 0,
+            handles: 1,
+            writers: u32::from(writer),
             generation: 0,
             synced: 0,
             journaled: 0,
@@ -374,38 +408,38 @@ impl Writeback {
             {
                 self.save_conflict(d, &path, size, mtime, generation).await
             }
+            Err(e) if e.kind() == StoreErrorKind::LocalIo && d.state().generation != generation => {
+                // Written (or truncated) while being read for the upload: the next upload sends
+                // the new contents.
+                tracing::debug!(path = %path, "changed during upload; uploading again");
+                Outcome::Done
+            }
             Err(e) => Outcome::Retry(FsError::from_store("upload", path.as_str(), e)),
         };
         self.staging.uploading(false);
         outcome
     }
 
-    /// Forgets `d` once S3 has it and no handle is open: journal record, staging file, entry.
+    /// Forgets `d` once S3 has it (or it was deleted) and nothing holds it: journal record,
+    /// staging file, entry. Decided under the `files` lock, so no new holder can appear.
     pub(crate) fn finish_if_clean(&self, d: &Arc<Dirty>) {
-        let (done, reserved, path) = {
+        let mut files = self.files();
+        let (pending, done, reserved, path) = {
             let st = d.state();
-            (
-                (!st.needs_upload() || st.deleted) && st.handles == 0,
-                st.reserved,
-                st.path.clone(),
-            )
+            (st.needs_upload(), st.handles == 0, st.reserved, st.path.clone())
         };
-        if !d.state().needs_upload()
-            && let Err(e) = self.journal.remove(d.id)
-        {
+        if !pending && let Err(e) = self.journal.remove(d.id) {
             tracing::warn!(error = %e, "could not remove a finished journal record");
         }
-        if !done {
+        if pending || !done {
             return;
         }
-        {
-            let mut files = self.files();
-            if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
-                files.remove(&path);
-            }
+        if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
+            files.remove(&path);
         }
-        self.staging.remove(d.id, reserved);
+        drop(files);
         d.state().reserved = 0;
+        self.staging.remove(d.id, reserved);
         self.changed.notify_waiters();
     }
 
