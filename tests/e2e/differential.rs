@@ -176,6 +176,7 @@ impl Run {
                 .read(true)
                 .write(true)
                 .create(true)
+                .truncate(false)
                 .open(root.join(&p))
         };
         let (m, r) = (open(&self.mount), open(&self.reference));

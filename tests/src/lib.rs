@@ -68,7 +68,9 @@ fn mount_drive(
     dir: &Path,
     cache: &Path,
 ) -> (Arc<Vfs>, pail_fuse::Mount) {
-    let store = rt.block_on(S3Store::new(store_config(emu, BUCKET))).expect("store");
+    let mut store_cfg = store_config(emu, BUCKET);
+    store_cfg.sse = opts.sse.clone();
+    let store = rt.block_on(S3Store::new(store_cfg)).expect("store");
     let mut cfg = opts.vfs.clone();
     if let Some(wb) = cfg.writeback.as_mut() {
         wb.cache_dir = cache.to_path_buf();
@@ -103,6 +105,8 @@ pub struct TestDrive {
 pub struct DriveOptions {
     /// Drive settings (prefix, TTL, caches…).
     pub vfs: VfsConfig,
+    /// Server-side encryption the store sends.
+    pub sse: Option<pail_store::Sse>,
 }
 
 impl Default for DriveOptions {
@@ -112,6 +116,7 @@ impl Default for DriveOptions {
                 read_only: true,
                 ..VfsConfig::default()
             },
+            sse: None,
         }
     }
 }
@@ -132,6 +137,7 @@ impl DriveOptions {
                 writeback: Some(wb),
                 ..VfsConfig::default()
             },
+            sse: None,
         }
     }
 }
@@ -183,6 +189,14 @@ impl TestDrive {
     /// Unmounts and mounts the drive again at the same place: with the same cache directory
     /// (as after a restart), or a new, empty one.
     pub fn remount(&mut self, keep_cache: bool) {
+        let opts = self.opts.clone();
+        self.remount_with(keep_cache, opts);
+    }
+
+    /// [`remount`](Self::remount) with other settings. The old drive core is dropped by the
+    /// mount, not drained: what it had pending stays in its journal.
+    pub fn remount_with(&mut self, keep_cache: bool, opts: DriveOptions) {
+        self.opts = opts;
         if let Some(m) = self.mount.take() {
             m.unmount();
         }

@@ -36,8 +36,9 @@ impl Vfs {
     async fn staged(&self, path: &VfsPath, truncate: bool) -> FsResult<Arc<Dirty>> {
         let wb = self.writeback("open for writing", path)?;
         if let Some(d) = wb.hold(path, true) {
+            let size = d.state().size;
             if truncate
-                && d.state().size > 0
+                && size > 0
                 && let Err(e) = d.set_len(0).await
             {
                 wb.unhold(&d, true);

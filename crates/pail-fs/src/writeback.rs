@@ -171,8 +171,12 @@ impl Writeback {
     /// Whether `d` is still the file being written at its path (not uploaded and forgotten,
     /// deleted or replaced meanwhile).
     pub(crate) fn is_current(&self, d: &Arc<Dirty>) -> bool {
-        let path = d.state().path.clone();
-        !d.state().deleted && self.files().get(&path).is_some_and(|x| Arc::ptr_eq(x, d))
+        let (path, deleted) = {
+            let st = d.state();
+            (st.path.clone(), st.deleted)
+        };
+        // `files` is locked after `state` is released: the lock order is files, then state.
+        !deleted && self.files().get(&path).is_some_and(|x| Arc::ptr_eq(x, d))
     }
 
     /// The file being written at `path`, if any.
@@ -591,7 +595,8 @@ impl Writeback {
             let path = state.path.clone();
             let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
             // Records are in id order: a later record of the same path supersedes an earlier one.
-            if let Some(old) = self.files().insert(path, d) {
+            let superseded = self.files().insert(path, d);
+            if let Some(old) = superseded {
                 old.state().deleted = true;
                 self.finish_if_clean(&old);
             }

@@ -29,14 +29,51 @@ use pail_fs::Vfs;
 #[derive(Debug)]
 pub struct Mount {
     session: Option<fuser::BackgroundSession>,
+    mountpoint: std::path::PathBuf,
 }
 
 impl Mount {
-    /// Unmounts and waits for the session thread to end.
+    /// Unmounts and waits for the session thread to end. A mount that stays busy (a process
+    /// has a file open or its working directory inside) for about ten seconds is left to the
+    /// kernel to detach once it is free, and the session is not waited for.
     pub fn unmount(mut self) {
-        if let Some(s) = self.session.take() {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        let Some(s) = self.session.take() else { return };
+        if s.guard.is_finished() || self.try_unmount() {
             s.join();
+        } else {
+            tracing::error!(mountpoint = %self.mountpoint.display(), "the drive is busy; it will be detached when no longer in use");
+            let _ = std::process::Command::new("fusermount3")
+                .arg("-u")
+                .arg("-z")
+                .arg(&self.mountpoint)
+                .status();
         }
+    }
+
+    /// `fusermount3 -u`, retried while the mount is busy: a process that just closed its last
+    /// file there may still be on its way out.
+    fn try_unmount(&self) -> bool {
+        for attempt in 0..100 {
+            let out = std::process::Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.mountpoint)
+                .stderr(std::process::Stdio::piped())
+                .output();
+            match out {
+                Ok(o) if o.status.success() => return true,
+                Ok(o) if String::from_utf8_lossy(&o.stderr).contains("busy") => {
+                    tracing::debug!(attempt, "the drive is busy; retrying the unmount");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                // Not mounted any more, or no fusermount3: fuser's own unmount runs at join.
+                _ => return true,
+            }
+        }
+        false
     }
 
     /// Whether the session has ended (for example after `fusermount3 -u`).
@@ -47,9 +84,7 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        if let Some(s) = self.session.take() {
-            s.join();
-        }
+        self.end();
     }
 }
 
@@ -75,7 +110,10 @@ pub fn mount(
     });
     let fs = PailFuse::new(vfs, rt, cfg);
     let session = fuser::spawn_mount2(fs, mountpoint, &options)?;
-    Ok(Mount { session: Some(session) })
+    Ok(Mount {
+        session: Some(session),
+        mountpoint: mountpoint.to_path_buf(),
+    })
 }
 
 /// The owner (uid, gid) of the running process, read from `/proc/self`.

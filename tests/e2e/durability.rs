@@ -1,0 +1,213 @@
+//! Durability and safety through the mount: the journal resumes pending uploads in a new mount,
+//! a corrupt journal record is set aside, a server-side change yields a conflict copy, SSE
+//! headers go with every write, injected faults do not lose data, and bad input gets the right
+//! errno.
+
+use std::fs;
+use std::time::Duration;
+
+use pail_emulator::Faults;
+use pail_store::Sse;
+use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, sha256_hex};
+
+fn writable() -> TestDrive {
+    TestDrive::start_with(DriveOptions::writable(), |_| {})
+}
+
+#[test]
+fn a_new_mount_resumes_what_the_last_one_left_pending() {
+    let mut slow = DriveOptions::writable();
+    slow.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
+    let mut drive = TestDrive::start_with(slow, |_| {});
+    let files: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| (format!("pending/f{i}"), random_bytes(1000 + i * 100_000, i as u64)))
+        .collect();
+    fs::create_dir(drive.path("pending")).expect("mkdir");
+    for (rel, data) in &files {
+        fs::write(drive.path(rel), data).expect("write");
+    }
+    let status = drive.vfs.writeback_status();
+    assert_eq!(status.pending_files, 20, "{status:?}");
+    assert!(drive.emu.keys(BUCKET, "pending/f").is_empty(), "nothing uploaded yet");
+    // The old core is dropped without draining: as after a crash, only the journal remains.
+    drive.remount_with(true, DriveOptions::writable());
+    for (rel, data) in &files {
+        assert_eq!(&fs::read(drive.path(rel)).expect("visible before upload"), data);
+    }
+    drive.drain();
+    for (rel, data) in &files {
+        assert_eq!(
+            sha256_hex(&drive.object(rel).expect("resumed")),
+            sha256_hex(data),
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_journal_record_is_set_aside_not_deleted() {
+    let mut drive = writable();
+    let journal = drive.cache_dir().join("journal");
+    let staging = drive.cache_dir().join("staging");
+    fs::write(journal.join("00000000000000aa.json"), b"{\"op\":\"upload\",\"path\":").expect("corrupt record");
+    fs::write(staging.join("00000000000000aa.data"), b"someone's work").expect("its data");
+    drive.remount(true);
+    let status = drive.vfs.writeback_status();
+    assert_eq!(status.unreadable_journal, ["00000000000000aa.json"]);
+    let kept = fs::read(drive.cache_dir().join("corrupt/00000000000000aa.data")).expect("data kept aside");
+    assert_eq!(kept, b"someone's work");
+    fs::write(drive.path("still-works.txt"), b"yes").expect("the drive works");
+    drive.drain();
+    assert_eq!(drive.object("still-works.txt").expect("uploaded"), b"yes");
+}
+
+#[test]
+fn a_file_changed_on_the_server_while_open_becomes_a_conflict_copy() {
+    let drive = TestDrive::start_with(DriveOptions::writable(), |emu| {
+        emu.put(BUCKET, "shared/plan.txt", &b"version 1"[..]).expect("seed");
+    });
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(drive.path("shared/plan.txt"))
+            .expect("open");
+        // A colleague saves their version while ours is open.
+        drive
+            .emu
+            .put(BUCKET, "shared/plan.txt", &b"colleague's version"[..])
+            .expect("server-side change");
+        std::io::Write::write_all(&mut f, b"my version").expect("write");
+    }
+    drive.drain();
+    assert_eq!(drive.object("shared/plan.txt").expect("kept"), b"colleague's version");
+    let keys = drive.emu.keys(BUCKET, "shared/");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let copy = keys.iter().find(|k| k.contains("(conflict ")).expect("a conflict copy");
+    assert!(
+        copy.starts_with("shared/plan (conflict ") && copy.ends_with(").txt"),
+        "{copy}"
+    );
+    assert_eq!(drive.object(copy).expect("copy"), b"my version");
+    assert_eq!(drive.vfs.writeback_status().conflicts.len(), 1);
+}
+
+#[test]
+fn kms_headers_go_with_every_put_multipart_upload_and_copy() {
+    let mut opts = DriveOptions::writable();
+    let key_id = "arn:aws:kms:us-east-1:111122223333:key/1234abcd";
+    opts.sse = Some(Sse::Kms {
+        key_id: Some(key_id.into()),
+    });
+    let drive = TestDrive::start_with(opts, |_| {});
+    fs::write(drive.path("small.txt"), b"small").expect("put");
+    fs::write(drive.path("big.bin"), random_bytes(6 << 20, 3)).expect("multipart");
+    fs::create_dir(drive.path("folder")).expect("marker");
+    drive.drain();
+    fs::rename(drive.path("small.txt"), drive.path("folder/renamed.txt")).expect("copy");
+    fs::rename(drive.path("folder"), drive.path("moved")).expect("folder copy");
+    let log = drive.emu.write_log();
+    let ops: std::collections::BTreeSet<_> = log.iter().map(|r| r.op).collect();
+    assert_eq!(
+        ops,
+        ["CopyObject", "CreateMultipartUpload", "PutObject"]
+            .into_iter()
+            .collect()
+    );
+    for r in &log {
+        assert_eq!(r.sse.as_deref(), Some("aws:kms"), "{r:?}");
+        assert_eq!(r.sse_kms_key_id.as_deref(), Some(key_id), "{r:?}");
+    }
+}
+
+#[test]
+fn writes_land_intact_through_errors_resets_and_latency() {
+    let drive = writable();
+    fs::create_dir(drive.path("flaky")).expect("mkdir");
+    drive.emu.set_faults(Faults {
+        error_rate: 0.1,
+        latency: Duration::from_millis(200),
+    });
+    let files: Vec<(String, Vec<u8>)> = (0..12)
+        .map(|i| {
+            let len = if i % 4 == 0 { 6 << 20 } else { 20_000 + i * 1000 };
+            (format!("flaky/f{i}"), random_bytes(len, 100 + i as u64))
+        })
+        .collect();
+    for (rel, data) in &files {
+        fs::write(drive.path(rel), data).expect("write");
+    }
+    drive.drain();
+    drive.emu.set_faults(Faults::default());
+    for (rel, data) in &files {
+        assert_eq!(
+            sha256_hex(&drive.object(rel).expect("landed")),
+            sha256_hex(data),
+            "{rel}"
+        );
+    }
+    assert_eq!(
+        drive.emu.open_multipart_uploads(),
+        0,
+        "failed multipart uploads were aborted"
+    );
+}
+
+#[test]
+fn bad_input_gets_the_errno_programs_expect() {
+    let drive = writable();
+    // A key over 1,024 bytes: each name is legal, the path is not storable.
+    let long = "n".repeat(250);
+    let mut dir = drive.root().to_path_buf();
+    let mut refused = None;
+    for _ in 0..5 {
+        dir.push(&long);
+        if let Err(e) = fs::create_dir(&dir) {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert_eq!(refused.expect("refused").raw_os_error(), Some(libc::ENAMETOOLONG));
+    assert_eq!(
+        std::os::unix::fs::symlink("x", drive.path("link"))
+            .expect_err("no symlinks")
+            .raw_os_error(),
+        Some(libc::EPERM)
+    );
+    fs::write(drive.path("a"), b"a").expect("write");
+    fs::write(drive.path("b"), b"b").expect("write");
+    assert_eq!(
+        fs::hard_link(drive.path("a"), drive.path("c"))
+            .expect_err("no hard links")
+            .raw_os_error(),
+        Some(libc::EPERM)
+    );
+    let (from, to) = (c_path(&drive.path("a")), c_path(&drive.path("b")));
+    #[allow(unsafe_code)]
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    assert_eq!(rc, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EEXIST));
+
+    let ro = TestDrive::start(|emu| {
+        emu.put(BUCKET, "r.txt", &b"r"[..]).expect("seed");
+    });
+    let err = fs::write(ro.path("r.txt"), b"x").expect_err("read-only");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    assert_eq!(
+        fs::create_dir(ro.path("d")).expect_err("read-only").raw_os_error(),
+        Some(libc::EROFS)
+    );
+}
+
+fn c_path(p: &std::path::Path) -> std::ffi::CString {
+    std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("no NUL")
+}
