@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use pail_emulator::{Emulator, PutOptions};
-use pail_fs::VfsConfig;
+use pail_fs::{VfsConfig, WritebackConfig};
 use pail_store::S3StoreConfig;
 use rand::{RngCore, SeedableRng};
 
@@ -101,18 +101,24 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
     }
     let (ak, sk) = emulator.credentials();
     let store = S3StoreConfig::for_endpoint(BUCKET, &emulator.endpoint(), pail_emulator::REGION, ak, sk);
+    // The emulator keeps the bucket in memory, so the drive's cache is temporary too.
+    let cache = tempfile::Builder::new()
+        .prefix("pail-demo-cache-")
+        .tempdir()
+        .context("creating the demo's cache directory")?;
     let spec = DriveSpec {
         store,
         vfs: VfsConfig {
-            read_only: true,
+            writeback: Some(WritebackConfig::new(cache.path())),
             ..VfsConfig::default()
         },
         dir: dir.clone(),
+        cache_dir: cache.path().to_path_buf(),
     };
     say!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
     let vfs = rt.block_on(open_drive(&spec))?;
     say!(
-        "Try: ls -la {0}  ·  cat {0}/README.txt  ·  sha256sum {0}/Large/*",
+        "Try: ls -la {0}  ·  cat {0}/README.txt  ·  echo hi > {0}/new.txt  ·  sha256sum {0}/Large/*",
         dir.display()
     );
     serve(rt, &spec, vfs)?;

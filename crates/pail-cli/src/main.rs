@@ -6,6 +6,7 @@
 //! # Layout
 //! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
+//! - `status` — `pail status`, and the mount registry and status files it reads.
 
 /// Prints a status line on stdout. A closed stdout (the reader went away) is not a reason for
 /// a serving mount to fail, so write errors are ignored rather than panicking like `println!`.
@@ -18,6 +19,7 @@ macro_rules! say {
 
 mod demo;
 mod mount;
+mod status;
 
 use std::process::ExitCode;
 
@@ -37,12 +39,17 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Mount `bucket[/prefix]` at a directory and serve it until Ctrl-C, SIGTERM or `pail unmount`.
-    Mount(mount::MountArgs),
-    /// Unmount a pail drive.
+    Mount(Box<mount::MountArgs>),
+    /// Unmount a pail drive, waiting while it finishes uploading what was written.
     Unmount {
         /// The directory the drive is mounted at.
         dir: std::path::PathBuf,
+        /// Do not wait for uploads: they stay in the drive's journal and upload at its next mount.
+        #[arg(long)]
+        force: bool,
     },
+    /// Show mounted drives, their pending uploads, last error and conflicts.
+    Status,
     /// Start a local S3 emulator with sample files and mount it.
     Demo(demo::DemoArgs),
 }
@@ -102,8 +109,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Mount(args) => mount::run_mount(&rt, args),
-        Command::Unmount { dir } => mount::run_unmount(&dir),
+        Command::Mount(args) => mount::run_mount(&rt, *args),
+        Command::Unmount { dir, force } => mount::run_unmount(&dir, force),
+        Command::Status => status::run_status(),
         Command::Demo(args) => demo::run_demo(&rt, args),
     };
     match result {

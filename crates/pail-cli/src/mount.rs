@@ -1,16 +1,18 @@
 //! `pail mount` and `pail unmount`: turn options into store and drive settings, check
 //! everything that can be checked before mounting (so a failure leaves nothing mounted), mount,
-//! and serve in the foreground until Ctrl-C, SIGTERM or an external unmount.
+//! serve in the foreground until Ctrl-C, SIGTERM or an external unmount, and finish pending
+//! uploads before exiting.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pail_fs::{DiskCacheConfig, FsErrorKind, Vfs, VfsConfig};
-use pail_store::{Credentials, S3Store, S3StoreConfig, StoreErrorKind};
+use pail_fs::{DiskCacheConfig, FsErrorKind, Vfs, VfsConfig, WritebackConfig};
+use pail_store::{Credentials, S3Store, S3StoreConfig, Sse, StoreErrorKind};
 
 use crate::UsageError;
+use crate::status::{self, MountRecord, StatusFile};
 
 /// Options of `pail mount`.
 #[derive(Debug, Clone, clap::Args)]
@@ -28,15 +30,31 @@ pub struct MountArgs {
     /// A profile of `~/.aws/config` (default: `AWS_PROFILE`, else the default chain).
     #[arg(long)]
     pub profile: Option<String>,
-    /// Mount read-only. (Writing arrives with the write path; mounts are read-only until then.)
+    /// Mount read-only: every change fails with "read-only file system".
     #[arg(long)]
     pub read_only: bool,
-    /// Directory for the on-disk block cache (off when not given).
+    /// Cache directory: files being written, the journal of pending uploads, and (when given
+    /// explicitly) an on-disk block cache. Default: ~/.cache/pail/<bucket>/<prefix>. A new
+    /// mount with the same cache directory resumes what an earlier one left pending.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Bound of the on-disk block cache, e.g. `10GiB`.
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
     pub cache_size: u64,
+    /// Bound of the staging area for files being written; writers wait (not fail) when it is
+    /// full until uploads free space, e.g. `20GiB`.
+    #[arg(long, value_name = "SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub staging_size: u64,
+    /// Seconds a closed file waits before it is uploaded (saves that write a temporary file
+    /// and rename it then upload once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub write_back_delay: f64,
+    /// Server-side encryption sent with every write and copy: `AES256` or `aws:kms`.
+    #[arg(long, value_name = "ALGORITHM", value_parser = ["AES256", "aws:kms"])]
+    pub sse: Option<String>,
+    /// KMS key for `--sse aws:kms` (key id, alias or ARN); default: the account's S3 key.
+    #[arg(long, value_name = "KEY")]
+    pub sse_kms_key_id: Option<String>,
     /// Bound of the in-memory block cache, e.g. `128MiB`.
     #[arg(long, value_name = "SIZE", default_value = "96MiB", value_parser = parse_size)]
     pub memory_cache_size: u64,
@@ -134,6 +152,40 @@ pub struct DriveSpec {
     pub store: S3StoreConfig,
     pub vfs: VfsConfig,
     pub dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+/// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set).
+fn default_cache_dir(bucket: &str, prefix: &str) -> Result<PathBuf, UsageError> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or_else(|| UsageError("neither HOME nor XDG_CACHE_HOME is set: give --cache-dir".into()))?;
+    let mut dir = base.join("pail").join(bucket);
+    for part in prefix.split('/').filter(|p| !p.is_empty()) {
+        dir.push(part.replace(['\\', ':'], "_"));
+    }
+    Ok(dir)
+}
+
+/// Takes the cache directory for this process: two mounts must not share staging files.
+fn lock_cache_dir(dir: &Path) -> Result<std::fs::File, UsageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create the cache directory {}: {e}", dir.display())))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(|e| UsageError(format!("cannot use the cache directory {}: {e}", dir.display())))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(_) => Err(UsageError(format!(
+            "the cache directory {} is in use by another pail mount: unmount it, or give another --cache-dir",
+            dir.display()
+        ))),
+    }
 }
 
 impl DriveSpec {
@@ -145,22 +197,45 @@ impl DriveSpec {
                 "--metadata-ttl must be a number of seconds, 0 or more".into(),
             ));
         }
+        if !args.write_back_delay.is_finite() || args.write_back_delay < 0.0 {
+            return Err(UsageError(
+                "--write-back-delay must be a number of seconds, 0 or more".into(),
+            ));
+        }
+        let sse = match (args.sse.as_deref(), &args.sse_kms_key_id) {
+            (None, None) => None,
+            (Some("AES256"), None) => Some(Sse::Aes256),
+            (Some("AES256"), Some(_)) => {
+                return Err(UsageError("--sse-kms-key-id needs --sse aws:kms, not AES256".into()));
+            }
+            (Some(_) | None, key) => Some(Sse::Kms { key_id: key.clone() }),
+        };
+        let cache_dir = match &args.cache_dir {
+            Some(d) => d.clone(),
+            None => default_cache_dir(&bucket, &prefix)?,
+        };
         let mut store = S3StoreConfig::new(bucket);
+        store.sse = sse;
         store.endpoint_url = args.endpoint_url.clone();
         store.region = args.region.clone();
         store.force_path_style = args.endpoint_url.is_some() && !args.virtual_host_style;
         store.credentials = Credentials::DefaultChain {
             profile: args.profile.clone(),
         };
+        let mut writeback = WritebackConfig::new(cache_dir.join("write"));
+        writeback.staging_bytes = args.staging_size;
+        writeback.delay = Duration::from_secs_f64(args.write_back_delay);
+        writeback.transfer.part_size = args.part_size.max(5 << 20);
         let vfs = VfsConfig {
             prefix,
-            read_only: true,
+            read_only: args.read_only,
+            writeback: Some(writeback),
             metadata_ttl: Duration::from_secs_f64(args.metadata_ttl),
             memory_cache_bytes: args.memory_cache_size.max(4 << 20),
             max_window: args.max_prefetch,
             part_size: args.part_size,
             disk_cache: args.cache_dir.as_ref().map(|d| DiskCacheConfig {
-                dir: d.clone(),
+                dir: d.join("blocks"),
                 max_bytes: args.cache_size,
             }),
             ..VfsConfig::default()
@@ -169,6 +244,7 @@ impl DriveSpec {
             store,
             vfs,
             dir: args.dir.clone(),
+            cache_dir,
         })
     }
 
@@ -231,11 +307,12 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
     Ok(vfs)
 }
 
-/// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount.
+/// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount, then waits
+/// for pending uploads (a second Ctrl-C or `pail unmount --force` leaves them journaled).
 pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
     let cfg = pail_fuse::FuseConfig::for_drive(&spec.vfs);
     let fsname = format!("pail:{}/{}", spec.store.bucket, spec.vfs.prefix.trim_end_matches('/'));
-    let mount = pail_fuse::mount(vfs, rt.handle().clone(), &spec.dir, &fsname, cfg).map_err(|e| {
+    let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), &spec.dir, &fsname, cfg).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => {
                 "fusermount3 was not found: install the fuse3 package (apt-get install fuse3)"
@@ -247,10 +324,89 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     })?;
     say!("Mounted {} at {}", spec.describe(), spec.dir.display());
     say!("Stop with Ctrl-C, or run: pail unmount {}", spec.dir.display());
+    let record = status::register(&MountRecord {
+        pid: std::process::id(),
+        dir: spec.dir.canonicalize().unwrap_or_else(|_| spec.dir.clone()),
+        cache_dir: spec.cache_dir.clone(),
+        target: spec.describe(),
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot register the mount for pail status"))
+    .ok();
+    let reporter = {
+        let (vfs, cache) = (vfs.clone(), spec.cache_dir.clone());
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                status::write_status(&cache, &StatusFile::new("mounted", &vfs.writeback_status()));
+            }
+        })
+    };
     rt.block_on(wait_for_stop(&mount));
     tracing::info!(dir = %spec.dir.display(), "unmounting");
     mount.unmount();
+    reporter.abort();
+    let drained = rt.block_on(finish_uploads(&vfs, &spec.cache_dir));
+    let left = vfs.writeback_status();
+    status::write_status(&spec.cache_dir, &StatusFile::new("stopped", &left));
+    if let Some(r) = record {
+        status::unregister(&r);
+    }
+    if !drained {
+        say!(
+            "Stopped with {} files ({}) still to upload; they are kept in {} and upload at the next mount",
+            left.pending_files,
+            status::human(left.pending_bytes),
+            spec.cache_dir.display()
+        );
+    }
     Ok(())
+}
+
+/// Waits for pending uploads, showing progress; `false` when told to stop first.
+async fn finish_uploads(vfs: &Vfs, cache: &Path) -> bool {
+    let first = vfs.writeback_status();
+    if first.pending_files == 0 {
+        return true;
+    }
+    say!(
+        "Uploading {} files ({}) before exiting; press Ctrl-C again to leave them for the next mount",
+        first.pending_files,
+        status::human(first.pending_bytes)
+    );
+    let flag = status::stop_now_flag(cache);
+    if flag.exists() {
+        let _ = std::fs::remove_file(&flag);
+        return false;
+    }
+    let progress = |s: &pail_fs::WritebackStatus| {
+        status::write_status(cache, &StatusFile::new("uploading", s));
+        eprint!(
+            "\r  {} files, {} left{}   ",
+            s.pending_files,
+            status::human(s.pending_bytes),
+            s.last_error
+                .as_deref()
+                .map(|e| format!(" (retrying: {e})"))
+                .unwrap_or_default()
+        );
+    };
+    let forced = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = tick.tick() => if flag.exists() { return },
+            }
+        }
+    };
+    let done = tokio::select! {
+        _ = vfs.drain(&progress) => true,
+        _ = forced => false,
+    };
+    eprintln!();
+    let _ = std::fs::remove_file(&flag);
+    done
 }
 
 async fn wait_for_stop(mount: &pail_fuse::Mount) {
@@ -277,12 +433,56 @@ async fn wait_for_stop(mount: &pail_fuse::Mount) {
 pub fn run_mount(rt: &tokio::runtime::Runtime, args: MountArgs) -> Result<()> {
     let spec = DriveSpec::from_args(&args)?;
     check_mount_dir(&spec.dir)?;
+    let _lock = lock_cache_dir(&spec.cache_dir)?;
+    // A stop request left by an earlier, forced unmount is not for this mount.
+    let _ = std::fs::remove_file(status::stop_now_flag(&spec.cache_dir));
     let vfs = rt.block_on(open_drive(&spec))?;
     serve(rt, &spec, vfs)
 }
 
-/// `pail unmount`.
-pub fn run_unmount(dir: &Path) -> Result<()> {
+/// `pail unmount`: unmounts, then waits (with progress) while the mount process finishes its
+/// uploads; `force` makes it stop at once and leave them journaled for the next mount.
+pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
+    let record = status::find(dir);
+    if let (Some(rec), true) = (&record, force) {
+        // Raised before the unmount, so the mount sees it before it starts uploading.
+        let _ = std::fs::write(status::stop_now_flag(&rec.cache_dir), b"");
+    }
+    if let Err(e) = unmount_dir(dir) {
+        if let (Some(rec), true) = (&record, force) {
+            let _ = std::fs::remove_file(status::stop_now_flag(&rec.cache_dir));
+        }
+        return Err(e);
+    }
+    let Some(rec) = record else { return Ok(()) };
+    let mut shown = false;
+    while status::alive(rec.pid) {
+        if let Some(s) = status::read_status(&rec.cache_dir).filter(|s| s.state == "uploading") {
+            eprint!(
+                "\rWaiting for uploads: {} files, {} left   ",
+                s.pending_files,
+                status::human(s.pending_bytes)
+            );
+            shown = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if shown {
+        eprintln!();
+    }
+    match status::read_status(&rec.cache_dir) {
+        Some(s) if s.pending_files > 0 => say!(
+            "{} files ({}) are kept in {} and upload at the next mount of this drive",
+            s.pending_files,
+            status::human(s.pending_bytes),
+            rec.cache_dir.display()
+        ),
+        _ => say!("All changes are on S3."),
+    }
+    Ok(())
+}
+
+fn unmount_dir(dir: &Path) -> Result<()> {
     let status = std::process::Command::new("fusermount3")
         .arg("-u")
         .arg(dir)

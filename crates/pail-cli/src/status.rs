@@ -1,0 +1,210 @@
+//! What `pail mount`, `pail unmount` and `pail status` share across processes: a registry of
+//! running mounts (one small JSON file per mount in the user's runtime directory) and each
+//! mount's status file in its cache directory, rewritten as uploads progress.
+//!
+//! A `stop-now` file in the cache directory asks a draining mount to exit at once, leaving what
+//! is pending in its journal (`pail unmount --force`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use pail_fs::WritebackStatus;
+use serde::{Deserialize, Serialize};
+
+/// One running mount.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MountRecord {
+    /// The serving process.
+    pub pid: u32,
+    /// Where the drive is mounted.
+    pub dir: PathBuf,
+    /// Its cache directory (staging, journal, status).
+    pub cache_dir: PathBuf,
+    /// `s3://bucket/prefix`.
+    pub target: String,
+}
+
+/// A mount's status, as its process last wrote it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatusFile {
+    /// `mounted`, `uploading` (unmounted, finishing uploads) or `stopped`.
+    pub state: String,
+    pub pending_files: usize,
+    pub pending_bytes: u64,
+    pub uploaded_bytes: u64,
+    pub staged_bytes: u64,
+    pub pending_paths: Vec<String>,
+    pub last_error: Option<String>,
+    pub conflicts: Vec<String>,
+    pub unreadable_journal: Vec<String>,
+}
+
+impl StatusFile {
+    pub fn new(state: &str, s: &WritebackStatus) -> Self {
+        Self {
+            state: state.to_owned(),
+            pending_files: s.pending_files,
+            pending_bytes: s.pending_bytes,
+            uploaded_bytes: s.uploaded_bytes,
+            staged_bytes: s.staged_bytes,
+            pending_paths: s.pending_paths.clone(),
+            last_error: s.last_error.clone(),
+            conflicts: s.conflicts.clone(),
+            unreadable_journal: s.unreadable_journal.clone(),
+        }
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/pail/mounts`, else a per-user directory under the temporary directory.
+fn registry_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("pail").join("mounts"),
+        None => std::env::temp_dir()
+            .join(format!("pail-{}", pail_fuse::process_owner().0))
+            .join("mounts"),
+    }
+}
+
+fn record_path(dir: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    canonical.hash(&mut h);
+    registry_dir().join(format!("{:016x}.json", h.finish()))
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Records a running mount; returns the record's path for [`unregister`].
+pub fn register(rec: &MountRecord) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(registry_dir())?;
+    let path = record_path(&rec.dir);
+    write_atomically(&path, &serde_json::to_vec(rec).map_err(io::Error::other)?)?;
+    Ok(path)
+}
+
+/// Removes a mount's record.
+pub fn unregister(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// Whether process `pid` is running (a zombie waiting to be reaped is not).
+pub fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
+}
+
+/// The running mount at `dir`, if any.
+pub fn find(dir: &Path) -> Option<MountRecord> {
+    let rec: MountRecord = serde_json::from_slice(&std::fs::read(record_path(dir)).ok()?).ok()?;
+    alive(rec.pid).then_some(rec)
+}
+
+/// Every running mount; records of processes that are gone are removed.
+pub fn all() -> Vec<MountRecord> {
+    let Ok(entries) = std::fs::read_dir(registry_dir()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let rec = std::fs::read(e.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<MountRecord>(&b).ok());
+        match rec {
+            Some(r) if alive(r.pid) => out.push(r),
+            _ => unregister(&e.path()),
+        }
+    }
+    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    out
+}
+
+/// Writes a mount's status file.
+pub fn write_status(cache_dir: &Path, status: &StatusFile) {
+    let json = serde_json::to_vec_pretty(status).unwrap_or_default();
+    if let Err(e) = write_atomically(&cache_dir.join("status.json"), &json) {
+        tracing::debug!(error = %e, "cannot write the status file");
+    }
+}
+
+/// Reads a mount's status file.
+pub fn read_status(cache_dir: &Path) -> Option<StatusFile> {
+    serde_json::from_slice(&std::fs::read(cache_dir.join("status.json")).ok()?).ok()
+}
+
+/// The flag `pail unmount --force` raises.
+pub fn stop_now_flag(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("stop-now")
+}
+
+/// `12.5 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `pail status`.
+pub fn run_status() -> Result<()> {
+    let mounts = all();
+    if mounts.is_empty() {
+        say!("No pail drives are mounted.");
+        return Ok(());
+    }
+    for m in mounts {
+        let s = read_status(&m.cache_dir).unwrap_or_default();
+        say!("{} at {} (pid {}): {}", m.target, m.dir.display(), m.pid, s.state);
+        say!(
+            "  pending uploads: {} files, {}; staging: {}",
+            s.pending_files,
+            human(s.pending_bytes),
+            human(s.staged_bytes)
+        );
+        for p in s.pending_paths.iter().take(10) {
+            say!("    {p}");
+        }
+        if let Some(e) = &s.last_error {
+            say!("  last error: {e}");
+        }
+        for c in &s.conflicts {
+            say!("  conflict: the server's version was kept; yours was saved as {c}");
+        }
+        for j in &s.unreadable_journal {
+            say!(
+                "  journal record {j} could not be read; it was kept in {}",
+                m.cache_dir.join("corrupt").display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(12 << 20 | 512 << 10), "12.5 MiB");
+    }
+}
