@@ -7,10 +7,14 @@
 //! of the 10,000-key folder; (e) reading the 1,000 small files — for `pail mount` and, when
 //! installed, `rclone mount` (`--vfs-cache-mode full` and `off`) and `s3fs`, each a separate
 //! process whose peak RSS (VmHWM) is read before it is unmounted. Prints a markdown table.
+//! Then the writes (`writes`): a large file, 1,000 small files and a 2,000-file `cp -r`, each
+//! until it is in S3, against the raw multipart-upload ceiling. `--writes-only` skips the reads,
+//! `--no-writes` the writes; `--write-size-mib N` sets the large file (default 1024).
 
 #![allow(clippy::print_stdout)]
 
 mod peers;
+mod writes;
 
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -27,8 +31,8 @@ use rand::{Rng, SeedableRng};
 
 use peers::{Tool, mounted_tools};
 
-const BUCKET: &str = "pail-bench";
-const MIB: u64 = 1 << 20;
+pub(crate) const BUCKET: &str = "pail-bench";
+pub(crate) const MIB: u64 = 1 << 20;
 
 #[derive(Debug, Default, Clone)]
 struct Row {
@@ -79,6 +83,16 @@ fn main() -> Result<()> {
         emu.put(BUCKET, &format!("small/s-{i:04}.bin"), random_bytes(4096, 100 + i))?;
     }
 
+    let write_mib = args
+        .iter()
+        .position(|a| a == "--write-size-mib")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1024);
+    if args.iter().any(|a| a == "--writes-only") {
+        return write_report(&rt, &emu, write_mib * MIB, only.as_deref());
+    }
+
     let ceiling = rt.block_on(raw_ceiling(&emu, big_bytes))?;
     println!("raw ceiling (parallel ranged GET through pail-store): {ceiling:.0} MB/s");
 
@@ -124,6 +138,51 @@ fn main() -> Result<()> {
             r.random_ops,
             r.ls_entries_s,
             r.small_files_s,
+            r.peak_rss_mib,
+            r.note
+        );
+    }
+    if args.iter().any(|a| a == "--no-writes") {
+        return Ok(());
+    }
+    write_report(&rt, &emu, write_mib * MIB, only.as_deref())
+}
+
+/// Runs the write measurements for every mount and prints their table.
+fn write_report(rt: &tokio::runtime::Runtime, emu: &Emulator, size: u64, only: Option<&str>) -> Result<()> {
+    let ceiling = rt.block_on(writes::raw_ceiling(emu, size))?;
+    println!("raw write ceiling (multipart upload through pail-store): {ceiling:.0} MB/s");
+    let mut rows = Vec::new();
+    for tool in mounted_tools() {
+        if only.is_some_and(|o| !tool.name().contains(o)) {
+            continue;
+        }
+        println!("measuring writes through {} …", tool.name());
+        match writes::measure(&tool, emu, size) {
+            Ok(row) => rows.push(row),
+            Err(e) => rows.push(writes::WriteRow {
+                tool: tool.name(),
+                note: format!("failed: {e:#}"),
+                ..Default::default()
+            }),
+        }
+    }
+    println!();
+    println!("Writes: {} MiB file; ceiling {ceiling:.0} MB/s.", size / MIB);
+    println!();
+    println!(
+        "| mount | {} MiB write until in S3, MB/s | ratio to ceiling | 1,000 × 4 KiB creates until listed, files/s | `cp -r` 2,000 files until in S3, files/s | peak RSS MiB (large write) | note |",
+        size / MIB
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
+            r.tool,
+            r.big_mb_s,
+            r.big_mb_s / ceiling,
+            r.small_files_s,
+            r.tree_files_s,
             r.peak_rss_mib,
             r.note
         );

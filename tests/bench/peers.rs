@@ -52,6 +52,15 @@ impl Tool {
     }
 
     pub fn mount(self, emu: &Emulator, bucket: &str) -> Result<Mounted> {
+        self.start(emu, bucket, false)
+    }
+
+    /// A mount set up to upload as soon as files are closed (no write-back delay).
+    pub fn mount_for_writing(self, emu: &Emulator, bucket: &str) -> Result<Mounted> {
+        self.start(emu, bucket, true)
+    }
+
+    fn start(self, emu: &Emulator, bucket: &str, writing: bool) -> Result<Mounted> {
         let dir = tempfile::Builder::new().prefix("pail-bench-mnt-").tempdir()?;
         let scratch = tempfile::Builder::new().prefix("pail-bench-scratch-").tempdir()?;
         let (ak, sk) = emu.credentials();
@@ -61,6 +70,10 @@ impl Tool {
             Tool::Pail => {
                 let mut c = Command::new(super::bin_dir().join("pail"));
                 c.args(["mount", bucket, &mountpoint, "--endpoint-url", &ep]);
+                c.arg("--cache-dir").arg(scratch.path().join("cache"));
+                if writing {
+                    c.args(["--write-back-delay", "0"]);
+                }
                 // Extra options for tuning runs, e.g. PAIL_BENCH_ARGS="--part-size 16MiB".
                 if let Ok(extra) = std::env::var("PAIL_BENCH_ARGS") {
                     c.args(extra.split_whitespace());
@@ -91,6 +104,9 @@ impl Tool {
                     "--dir-cache-time",
                     "5s",
                 ]);
+                if writing {
+                    c.args(["--vfs-write-back", "0s"]);
+                }
                 c.env("RCLONE_CONFIG", scratch.path().join("rclone.conf"));
                 c.env("RCLONE_CONFIG_BENCH_TYPE", "s3")
                     .env("RCLONE_CONFIG_BENCH_PROVIDER", "Other")

@@ -1,0 +1,137 @@
+//! The write half of the benchmark: (f) the raw ceiling — a parallel multipart upload of a
+//! local file straight through pail-store; (g) one large file written through each mount until
+//! S3 has all of it; (h) 1,000 4 KiB files created until all are listed in S3; (i) `cp -r` of a
+//! 2,000-file tree until all of it is in S3. "Until in S3" is measured by polling the
+//! emulator's own table, so a mount that acknowledges writes early is not credited for it.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use pail_emulator::Emulator;
+use pail_store::{FileUpload, S3Store, TransferConfig, WriteCondition, upload_file};
+use pail_tests::store_config;
+
+use crate::peers::Tool;
+use crate::{BUCKET, MIB};
+
+/// Results of one mount's write runs.
+#[derive(Debug, Default, Clone)]
+pub struct WriteRow {
+    pub tool: String,
+    pub big_mb_s: f64,
+    pub small_files_s: f64,
+    pub tree_files_s: f64,
+    pub peak_rss_mib: f64,
+    pub note: String,
+}
+
+/// (f) A multipart upload of a local file of `size` bytes through pail-store, with the
+/// transfer settings a pail drive uses.
+pub async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
+    let store = S3Store::new(store_config(emu, BUCKET)).await?;
+    let dir = tempfile::Builder::new().prefix("pail-bench-src-").tempdir()?;
+    let path = dir.path().join("big.bin");
+    write_file(&path, size)?;
+    let up = FileUpload {
+        key: "ceiling/big.bin",
+        path: &path,
+        size,
+        cond: &WriteCondition::None,
+        mtime: None,
+    };
+    let start = Instant::now();
+    upload_file(&store, &up, &TransferConfig::default(), None).await?;
+    let secs = start.elapsed().as_secs_f64();
+    emu.delete(BUCKET, "ceiling/big.bin")?;
+    Ok(size as f64 / 1e6 / secs)
+}
+
+/// Writes `size` bytes of a repeating pattern in 1 MiB writes, as `dd bs=1M` would.
+fn write_file(path: &Path, size: u64) -> Result<()> {
+    let chunk: Vec<u8> = (0..MIB).map(|i| (i * 7 % 251) as u8).collect();
+    let mut f = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(MIB);
+        f.write_all(&chunk[..n as usize])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Polls the emulator until `done` holds (a benchmark may poll; tests never do).
+fn wait_for(what: &str, limit: Duration, done: impl Fn() -> bool) -> Result<()> {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() > limit {
+            bail!("{what}: not in S3 after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// (g)–(i) for one mount.
+pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
+    let mut row = WriteRow {
+        tool: tool.name(),
+        ..WriteRow::default()
+    };
+    let limit = Duration::from_secs(600);
+    {
+        let m = tool.mount_for_writing(emu, BUCKET)?;
+        let start = Instant::now();
+        write_file(&m.dir().join("w-big.bin"), size)?;
+        wait_for("large file", limit, || {
+            emu.head(BUCKET, "w-big.bin").is_some_and(|o| o.size == size)
+        })?;
+        row.big_mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
+        row.peak_rss_mib = m.peak_rss()? as f64 / MIB as f64;
+    }
+    {
+        let m = tool.mount_for_writing(emu, BUCKET)?;
+        let dir = m.dir().join("w-small");
+        std::fs::create_dir(&dir)?;
+        let data = vec![0x42u8; 4096];
+        let start = Instant::now();
+        for i in 0..1_000 {
+            std::fs::write(dir.join(format!("s-{i:04}.bin")), &data)?;
+        }
+        wait_for("1,000 small files", limit, || {
+            emu.keys(BUCKET, "w-small/").len() >= 1_000
+        })?;
+        row.small_files_s = 1000.0 / start.elapsed().as_secs_f64();
+    }
+    {
+        let src = tempfile::Builder::new().prefix("pail-bench-tree-").tempdir()?;
+        for i in 0..2_000 {
+            let p = src.path().join(format!("d{:02}/f{i:04}.txt", i % 40));
+            std::fs::create_dir_all(p.parent().context("parent")?)?;
+            std::fs::write(&p, vec![b'x'; 1000 + i % 3000])?;
+        }
+        let m = tool.mount_for_writing(emu, BUCKET)?;
+        let start = Instant::now();
+        let out = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(src.path())
+            .arg(m.dir().join("w-tree"))
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "cp -r failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for("2,000-file tree", limit, || {
+            emu.keys(BUCKET, "w-tree/").iter().filter(|k| !k.ends_with('/')).count() >= 2_000
+        })?;
+        row.tree_files_s = 2000.0 / start.elapsed().as_secs_f64();
+    }
+    for prefix in ["w-big.bin", "w-small/", "w-tree/"] {
+        for k in emu.keys(BUCKET, prefix) {
+            emu.delete(BUCKET, &k)?;
+        }
+    }
+    Ok(row)
+}
