@@ -16,6 +16,8 @@
 //! - `write`, `namespace` — the rest of `Vfs`: writing files, and mkdir/rmdir/unlink/rename.
 //! - `dirty`, `staging`, `journal`, `writeback` — files being written, their staging files,
 //!   the durable journal of pending work, and the uploads (retries, conflicts, draining).
+//! - `windows` — what Windows calls mean (write-to-end, constrained I/O, FILETIME,
+//!   delete-on-close), for the WinFsp adapter.
 //! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
 //! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
 //! - `reader` — sequential detection and the prefetch window.
@@ -35,6 +37,7 @@ mod peek;
 mod reader;
 mod staging;
 mod vfs;
+mod windows;
 mod write;
 mod writeback;
 
@@ -45,4 +48,5 @@ pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
+pub use windows::{from_filetime, to_filetime, write_span};
 pub use writeback::{WritebackConfig, WritebackStatus, host_name};

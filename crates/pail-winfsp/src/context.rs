@@ -1,15 +1,15 @@
 //! The `FileSystemContext` over [`Vfs`]: each WinFsp callback resolves the name, makes one
-//! `Vfs` call on the tokio runtime and fills WinFsp's structures. No logic lives here.
+//! `Vfs` call on the tokio runtime and fills WinFsp's structures. No logic lives here: what
+//! Windows' calls mean (write-to-end-of-file, constrained I/O, FILETIMEs, delete-on-close) is
+//! in `pail_fs::windows`, tested on Linux.
 //!
 //! Callbacks arrive on WinFsp dispatcher threads (not tokio threads), so `Handle::block_on` is
 //! the bridge. Per-open state ([`OpenFile`]) uses interior mutability since callbacks for one
 //! handle may come on any thread.
 
+use pail_fs::{Attr, FsError, HandleId, Vfs, VfsPath, from_filetime, to_filetime, write_span};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use pail_fs::{Attr, FsError, HandleId, Vfs, VfsPath};
 use winfsp::filesystem::{
     DirBuffer, DirInfo, DirMarker, FileInfo, FileSecurity, FileSystemContext, OpenFileInfo, VolumeInfo, WideNameInfo,
 };
@@ -22,16 +22,32 @@ const FILE_ATTRIBUTE_READONLY: u32 = 0x1;
 const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
 const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
 const STATUS_END_OF_FILE: i32 = 0xC000_0011_u32 as i32;
-/// 100 ns intervals between 1601-01-01 and 1970-01-01.
-const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
+/// CreateOptions bit: create a directory.
+const FILE_DIRECTORY_FILE: u32 = 0x0000_0001;
+
+/// Access rights that mean the handle writes: FILE_WRITE_DATA, FILE_APPEND_DATA.
+const WRITE_ACCESS: u32 = 0x0002 | 0x0004;
+/// `FspCleanupDelete`: the handle was marked delete-on-close (or opened with
+/// FILE_DELETE_ON_CLOSE) and is the last one.
+const CLEANUP_DELETE: u32 = 0x01;
 
 /// One open file or directory.
 #[derive(Debug)]
 pub struct OpenFile {
-    path: VfsPath,
+    path: Mutex<VfsPath>,
     attr: Mutex<Attr>,
     handle: Option<HandleId>,
     dir: DirBuffer,
+}
+
+impl OpenFile {
+    fn path(&self) -> VfsPath {
+        self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_attr(&self, attr: Attr) {
+        *self.attr.lock().unwrap_or_else(|e| e.into_inner()) = attr;
+    }
 }
 
 /// The WinFsp side of one mounted drive.
@@ -63,9 +79,10 @@ fn fs_err(e: &FsError, path: &VfsPath) -> FspError {
     FspError::NTSTATUS(to_ntstatus(e.kind(), false))
 }
 
-fn filetime(t: SystemTime) -> u64 {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    FILETIME_UNIX_EPOCH + since.as_secs() * 10_000_000 + u64::from(since.subsec_nanos() / 100)
+fn normalized(path: &VfsPath) -> Vec<u16> {
+    format!("\\{}", path.as_str().replace('/', "\\"))
+        .encode_utf16()
+        .collect()
 }
 
 fn fill(info: &mut FileInfo, attr: &Attr, read_only: bool) {
@@ -77,7 +94,7 @@ fn fill(info: &mut FileInfo, attr: &Attr, read_only: bool) {
     if read_only && !attr.is_dir() {
         attributes |= FILE_ATTRIBUTE_READONLY;
     }
-    let t = filetime(attr.mtime);
+    let t = to_filetime(attr.mtime);
     info.file_attributes = attributes;
     info.reparse_tag = 0;
     info.file_size = attr.size;
@@ -118,7 +135,7 @@ impl FileSystemContext for PailContext {
         &self,
         file_name: &U16CStr,
         _create_options: u32,
-        _granted_access: FILE_ACCESS_RIGHTS,
+        granted_access: FILE_ACCESS_RIGHTS,
         file_info: &mut OpenFileInfo,
     ) -> winfsp::Result<Self::FileContext> {
         let typed = vfs_path(file_name);
@@ -127,19 +144,25 @@ impl FileSystemContext for PailContext {
             .rt
             .block_on(self.vfs.resolve(&typed))
             .map_err(|e| fs_err(&e, &typed))?;
-        let handle = if attr.is_dir() {
-            None
-        } else {
-            let (h, _) = self.rt.block_on(self.vfs.open(&path)).map_err(|e| fs_err(&e, &path))?;
-            Some(h)
+        let writes = granted_access & WRITE_ACCESS != 0 && !self.vfs.config().read_only;
+        let (handle, attr) = match (attr.is_dir(), writes) {
+            (true, _) => (None, attr),
+            (false, false) => {
+                let (h, a) = self.rt.block_on(self.vfs.open(&path)).map_err(|e| fs_err(&e, &path))?;
+                (Some(h), a)
+            }
+            (false, true) => {
+                let (h, a) = self
+                    .rt
+                    .block_on(self.vfs.open_write(&path, false))
+                    .map_err(|e| fs_err(&e, &path))?;
+                (Some(h), a)
+            }
         };
         fill(file_info.as_mut(), &attr, self.vfs.config().read_only);
-        let normalized: Vec<u16> = format!("\\{}", path.as_str().replace('/', "\\"))
-            .encode_utf16()
-            .collect();
-        file_info.set_normalized_name(&normalized, None);
+        file_info.set_normalized_name(&normalized(&path), None);
         Ok(OpenFile {
-            path,
+            path: Mutex::new(path),
             attr: Mutex::new(attr),
             handle,
             dir: DirBuffer::new(),
@@ -154,22 +177,205 @@ impl FileSystemContext for PailContext {
 
     fn create(
         &self,
-        _file_name: &U16CStr,
-        _create_options: u32,
+        file_name: &U16CStr,
+        create_options: u32,
         _granted_access: FILE_ACCESS_RIGHTS,
         _file_attributes: FILE_FLAGS_AND_ATTRIBUTES,
         _security_descriptor: Option<&[c_void]>,
         _allocation_size: u64,
-        _extra_buffer: Option<&[u8]>,
-        _extra_buffer_is_reparse_point: bool,
-        _file_info: &mut OpenFileInfo,
+        extra_buffer: Option<&[u8]>,
+        extra_buffer_is_reparse_point: bool,
+        file_info: &mut OpenFileInfo,
     ) -> winfsp::Result<Self::FileContext> {
-        Err(FspError::NTSTATUS(status::MEDIA_WRITE_PROTECTED))
+        if extra_buffer.is_some() {
+            // Extended attributes and reparse points cannot be stored in S3.
+            let _ = extra_buffer_is_reparse_point;
+            return Err(FspError::NTSTATUS(status::NOT_SUPPORTED));
+        }
+        let typed = vfs_path(file_name);
+        // Create in the folder as stored (case-insensitive parent), with the name as typed.
+        let path = match typed.split_last() {
+            Some((parent, name)) if !parent.is_root() => {
+                let (parent, _) = self
+                    .rt
+                    .block_on(self.vfs.resolve(&parent))
+                    .map_err(|e| FspError::NTSTATUS(to_ntstatus(e.kind(), true)))?;
+                parent.join(name)
+            }
+            _ => typed.clone(),
+        };
+        let (handle, attr) = if create_options & FILE_DIRECTORY_FILE != 0 {
+            let attr = self.rt.block_on(self.vfs.mkdir(&path)).map_err(|e| fs_err(&e, &path))?;
+            (None, attr)
+        } else {
+            let (h, attr) = self
+                .rt
+                .block_on(self.vfs.create(&path, true, false))
+                .map_err(|e| fs_err(&e, &path))?;
+            (Some(h), attr)
+        };
+        fill(file_info.as_mut(), &attr, false);
+        file_info.set_normalized_name(&normalized(&path), None);
+        Ok(OpenFile {
+            path: Mutex::new(path),
+            attr: Mutex::new(attr),
+            handle,
+            dir: DirBuffer::new(),
+        })
+    }
+
+    fn overwrite(
+        &self,
+        context: &Self::FileContext,
+        _file_attributes: FILE_FLAGS_AND_ATTRIBUTES,
+        _replace_file_attributes: bool,
+        _allocation_size: u64,
+        extra_buffer: Option<&[u8]>,
+        file_info: &mut FileInfo,
+    ) -> winfsp::Result<()> {
+        if extra_buffer.is_some() {
+            return Err(FspError::NTSTATUS(status::NOT_SUPPORTED));
+        }
+        let path = context.path();
+        let attr = self
+            .rt
+            .block_on(self.vfs.set_len(&path, 0))
+            .map_err(|e| fs_err(&e, &path))?;
+        fill(file_info, &attr, false);
+        context.set_attr(attr);
+        Ok(())
+    }
+
+    fn cleanup(&self, context: &Self::FileContext, _file_name: Option<&U16CStr>, flags: u32) {
+        let path = context.path();
+        if let Some(h) = context.handle
+            && let Err(e) = self.vfs.flush(h)
+        {
+            tracing::error!(error = %e, %path, "could not record the file's contents durably");
+        }
+        if flags & CLEANUP_DELETE != 0
+            && let Err(e) = self.rt.block_on(self.vfs.remove(&path))
+        {
+            tracing::warn!(error = %e, %path, "delete on close failed");
+        }
+    }
+
+    fn flush(&self, context: Option<&Self::FileContext>, file_info: &mut FileInfo) -> winfsp::Result<()> {
+        // FlushFileBuffers: return once S3 has the data. A volume flush (no context) has
+        // nothing to wait for per file.
+        let Some(context) = context else { return Ok(()) };
+        if let Some(h) = context.handle {
+            let path = context.path();
+            self.rt.block_on(self.vfs.fsync(h)).map_err(|e| fs_err(&e, &path))?;
+        }
+        self.get_file_info(context, file_info)
     }
 
     fn get_file_info(&self, context: &Self::FileContext, file_info: &mut FileInfo) -> winfsp::Result<()> {
-        let attr = context.attr.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let attr = match context.handle.map(|h| self.vfs.handle_attr(h)) {
+            Some(Ok(a)) => a,
+            _ => context.attr.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        };
         fill(file_info, &attr, self.vfs.config().read_only);
+        Ok(())
+    }
+
+    fn write(
+        &self,
+        context: &Self::FileContext,
+        buffer: &[u8],
+        offset: u64,
+        write_to_eof: bool,
+        constrained_io: bool,
+        file_info: &mut FileInfo,
+    ) -> winfsp::Result<u32> {
+        let Some(h) = context.handle else {
+            return Err(FspError::NTSTATUS(status::FILE_IS_A_DIRECTORY));
+        };
+        let path = context.path();
+        let size = self.vfs.handle_attr(h).map_err(|e| fs_err(&e, &path))?.size;
+        let written = match write_span(offset, buffer.len(), size, write_to_eof, constrained_io) {
+            None => 0,
+            Some((at, len)) => self
+                .rt
+                .block_on(self.vfs.write(h, at, &buffer[..len]))
+                .map_err(|e| fs_err(&e, &path))?,
+        };
+        self.get_file_info(context, file_info)?;
+        Ok(written)
+    }
+
+    fn set_basic_info(
+        &self,
+        context: &Self::FileContext,
+        _file_attributes: u32,
+        _creation_time: u64,
+        _last_access_time: u64,
+        last_write_time: u64,
+        _last_change_time: u64,
+        file_info: &mut FileInfo,
+    ) -> winfsp::Result<()> {
+        // Only the modification time is kept (as x-amz-meta-mtime); attributes and the other
+        // times have nowhere to live in S3 and are accepted without effect.
+        if let Some(t) = from_filetime(last_write_time) {
+            let path = context.path();
+            let attr = match context.handle {
+                Some(h) => self.vfs.set_mtime_of(h, t),
+                None => self.rt.block_on(self.vfs.set_mtime(&path, t)),
+            }
+            .map_err(|e| fs_err(&e, &path))?;
+            context.set_attr(attr);
+        }
+        self.get_file_info(context, file_info)
+    }
+
+    fn set_file_size(
+        &self,
+        context: &Self::FileContext,
+        new_size: u64,
+        set_allocation_size: bool,
+        file_info: &mut FileInfo,
+    ) -> winfsp::Result<()> {
+        let path = context.path();
+        let size = self
+            .vfs
+            .handle_attr(context.handle.ok_or(FspError::NTSTATUS(status::FILE_IS_A_DIRECTORY))?);
+        let size = size.map_err(|e| fs_err(&e, &path))?.size;
+        // Allocation size is a reservation: it only truncates when set below the file's size.
+        if !set_allocation_size || new_size < size {
+            let attr = self
+                .rt
+                .block_on(self.vfs.set_len(&path, new_size))
+                .map_err(|e| fs_err(&e, &path))?;
+            context.set_attr(attr);
+        }
+        self.get_file_info(context, file_info)
+    }
+
+    fn rename(
+        &self,
+        context: &Self::FileContext,
+        _file_name: &U16CStr,
+        new_file_name: &U16CStr,
+        replace_if_exists: bool,
+    ) -> winfsp::Result<()> {
+        let from = context.path();
+        let to = vfs_path(new_file_name);
+        self.rt
+            .block_on(self.vfs.rename(&from, &to, !replace_if_exists))
+            .map_err(|e| fs_err(&e, &from))?;
+        *context.path.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        Ok(())
+    }
+
+    fn set_delete(&self, context: &Self::FileContext, _file_name: &U16CStr, delete_file: bool) -> winfsp::Result<()> {
+        // Only marks the file: WinFsp deletes it at the last Cleanup (CLEANUP_DELETE).
+        if delete_file {
+            let path = context.path();
+            self.rt
+                .block_on(self.vfs.check_delete(&path))
+                .map_err(|e| fs_err(&e, &path))?;
+        }
         Ok(())
     }
 
@@ -181,7 +387,7 @@ impl FileSystemContext for PailContext {
         let data = self
             .rt
             .block_on(self.vfs.read(h, offset, len))
-            .map_err(|e| fs_err(&e, &context.path))?;
+            .map_err(|e| fs_err(&e, &context.path()))?;
         if data.is_empty() && len > 0 {
             return Err(FspError::NTSTATUS(STATUS_END_OF_FILE));
         }
@@ -197,13 +403,14 @@ impl FileSystemContext for PailContext {
         buffer: &mut [u8],
     ) -> winfsp::Result<u32> {
         if let Ok(lock) = context.dir.acquire(marker.is_none(), None) {
+            let path = context.path();
             let listing = self
                 .rt
-                .block_on(self.vfs.read_dir(&context.path))
-                .map_err(|e| fs_err(&e, &context.path))?;
+                .block_on(self.vfs.read_dir(&path))
+                .map_err(|e| fs_err(&e, &path))?;
             let read_only = self.vfs.config().read_only;
             let dir_attr = context.attr.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let dots: &[&str] = if context.path.is_root() { &[] } else { &[".", ".."] };
+            let dots: &[&str] = if path.is_root() { &[] } else { &[".", ".."] };
             for name in dots {
                 let mut info: DirInfo = DirInfo::new();
                 fill(info.file_info_mut(), &dir_attr, read_only);

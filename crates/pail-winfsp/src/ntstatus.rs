@@ -53,6 +53,10 @@ pub fn to_ntstatus(kind: FsErrorKind, in_parent_path: bool) -> i32 {
         FsErrorKind::Stale => status::FILE_INVALID,
         FsErrorKind::Unauthenticated => status::LOGON_FAILURE,
         FsErrorKind::Unavailable => status::NETWORK_UNREACHABLE,
+        FsErrorKind::Exists => status::OBJECT_NAME_COLLISION,
+        FsErrorKind::NotEmpty => status::DIRECTORY_NOT_EMPTY,
+        FsErrorKind::NoSpace => status::DISK_FULL,
+        FsErrorKind::NotSupported => status::NOT_SUPPORTED,
         _ => status::UNEXPECTED_IO_ERROR,
     }
 }
@@ -68,6 +72,9 @@ mod tests {
         assert_eq!(to_ntstatus(FsErrorKind::AccessDenied, false) as u32, 0xC000_0022);
         assert_eq!(to_ntstatus(FsErrorKind::ReadOnly, false) as u32, 0xC000_00A2);
         assert_eq!(to_ntstatus(FsErrorKind::InvalidName, false) as u32, 0xC000_0033);
+        assert_eq!(to_ntstatus(FsErrorKind::Exists, false) as u32, 0xC000_0035);
+        assert_eq!(to_ntstatus(FsErrorKind::NotEmpty, false) as u32, 0xC000_0101);
+        assert_eq!(to_ntstatus(FsErrorKind::NoSpace, false) as u32, 0xC000_007F);
         assert_eq!(to_ntstatus(FsErrorKind::IsADirectory, false) as u32, 0xC000_00BA);
         assert_eq!(to_ntstatus(FsErrorKind::Io, false) as u32, 0xC000_00E9);
     }
