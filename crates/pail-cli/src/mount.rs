@@ -460,8 +460,8 @@ pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
         if let Some(s) = status::read_status(&rec.cache_dir).filter(|s| s.state == "uploading") {
             eprint!(
                 "\rWaiting for uploads: {} files, {} left   ",
-                s.pending_files,
-                status::human(s.pending_bytes)
+                s.writeback.pending_files,
+                status::human(s.writeback.pending_bytes)
             );
             shown = true;
         }
@@ -470,7 +470,7 @@ pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
     if shown {
         eprintln!();
     }
-    match status::read_status(&rec.cache_dir) {
+    match status::read_status(&rec.cache_dir).map(|s| s.writeback) {
         Some(s) if s.pending_files > 0 => say!(
             "{} files ({}) are kept in {} and upload at the next mount of this drive",
             s.pending_files,

@@ -30,28 +30,16 @@ pub struct MountRecord {
 pub struct StatusFile {
     /// `mounted`, `uploading` (unmounted, finishing uploads) or `stopped`.
     pub state: String,
-    pub pending_files: usize,
-    pub pending_bytes: u64,
-    pub uploaded_bytes: u64,
-    pub staged_bytes: u64,
-    pub pending_paths: Vec<String>,
-    pub last_error: Option<String>,
-    pub conflicts: Vec<String>,
-    pub unreadable_journal: Vec<String>,
+    /// What write-back reported.
+    #[serde(flatten)]
+    pub writeback: WritebackStatus,
 }
 
 impl StatusFile {
     pub fn new(state: &str, s: &WritebackStatus) -> Self {
         Self {
             state: state.to_owned(),
-            pending_files: s.pending_files,
-            pending_bytes: s.pending_bytes,
-            uploaded_bytes: s.uploaded_bytes,
-            staged_bytes: s.staged_bytes,
-            pending_paths: s.pending_paths.clone(),
-            last_error: s.last_error.clone(),
-            conflicts: s.conflicts.clone(),
-            unreadable_journal: s.unreadable_journal.clone(),
+            writeback: s.clone(),
         }
     }
 }
@@ -171,8 +159,9 @@ pub fn run_status() -> Result<()> {
         return Ok(());
     }
     for m in mounts {
-        let s = read_status(&m.cache_dir).unwrap_or_default();
-        say!("{} at {} (pid {}): {}", m.target, m.dir.display(), m.pid, s.state);
+        let file = read_status(&m.cache_dir).unwrap_or_default();
+        let s = &file.writeback;
+        say!("{} at {} (pid {}): {}", m.target, m.dir.display(), m.pid, file.state);
         say!(
             "  pending uploads: {} files, {}; staging: {}",
             s.pending_files,

@@ -70,8 +70,9 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "pail".to_owned())
 }
 
-/// What write-back has pending, for `pail status` and the app.
-#[derive(Debug, Clone, Default)]
+/// What write-back has pending, for `pail status` and the app (serializable, so another
+/// process can read it from a status file).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct WritebackStatus {
     /// Files waiting for (or in) upload.
     pub pending_files: usize,

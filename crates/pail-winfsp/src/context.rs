@@ -69,6 +69,21 @@ impl PailContext {
     }
 }
 
+impl PailContext {
+    /// The context of a file just opened or created, with WinFsp's info filled in and the
+    /// name normalized to its stored case.
+    fn opened(&self, path: VfsPath, attr: Attr, handle: Option<HandleId>, file_info: &mut OpenFileInfo) -> OpenFile {
+        fill(file_info.as_mut(), &attr, self.vfs.config().read_only);
+        file_info.set_normalized_name(&normalized(&path), None);
+        OpenFile {
+            path: Mutex::new(path),
+            attr: Mutex::new(attr),
+            handle,
+            dir: DirBuffer::new(),
+        }
+    }
+}
+
 /// `\dir\file.txt` → `dir/file.txt`.
 fn vfs_path(name: &U16CStr) -> VfsPath {
     VfsPath::new(&name.to_string_lossy().replace('\\', "/"))
@@ -159,14 +174,7 @@ impl FileSystemContext for PailContext {
                 (Some(h), a)
             }
         };
-        fill(file_info.as_mut(), &attr, self.vfs.config().read_only);
-        file_info.set_normalized_name(&normalized(&path), None);
-        Ok(OpenFile {
-            path: Mutex::new(path),
-            attr: Mutex::new(attr),
-            handle,
-            dir: DirBuffer::new(),
-        })
+        Ok(self.opened(path, attr, handle, file_info))
     }
 
     fn close(&self, context: Self::FileContext) {
@@ -214,14 +222,7 @@ impl FileSystemContext for PailContext {
                 .map_err(|e| fs_err(&e, &path))?;
             (Some(h), attr)
         };
-        fill(file_info.as_mut(), &attr, false);
-        file_info.set_normalized_name(&normalized(&path), None);
-        Ok(OpenFile {
-            path: Mutex::new(path),
-            attr: Mutex::new(attr),
-            handle,
-            dir: DirBuffer::new(),
-        })
+        Ok(self.opened(path, attr, handle, file_info))
     }
 
     fn overwrite(
