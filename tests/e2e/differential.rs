@@ -275,6 +275,9 @@ fn random_operations_match_a_local_directory_before_and_after_remount() {
     for _ in 0..ops {
         run.step();
     }
+    if let Some(out) = std::env::var_os("PAIL_DIFF_LOG") {
+        std::fs::write(out, run.log.join("\n")).expect("write the operation log");
+    }
     run.open.clear();
     assert_same(
         drive.root(),

@@ -237,6 +237,34 @@ impl Dirty {
         self.fetch(store, 0..u64::MAX).await
     }
 
+    /// Copies the missing base blocks of byte range `range` in.
+    pub(crate) async fn fill_range(&self, store: &dyn ObjectStore, range: Range<u64>) -> FsResult<()> {
+        let _io = self.io.lock().await;
+        let bs = self.block_size;
+        self.fetch(store, range.start / bs..range.end.div_ceil(bs)).await
+    }
+
+    /// For a multipart upload of `size` bytes in parts of `part_size` (a multiple of the block
+    /// size): the base's key and version, and per part whether it is still exactly the base's
+    /// bytes (never written, wholly inside the base) so S3 can copy it server-side.
+    pub(crate) fn untouched_parts(&self, part_size: u64, size: u64) -> Option<(String, ETag, Vec<bool>)> {
+        let base = self.base_lock();
+        let b = base.as_ref()?;
+        if !part_size.is_multiple_of(self.block_size) {
+            return None;
+        }
+        let per_part = part_size / self.block_size;
+        let parts = size.div_ceil(part_size);
+        let untouched = (0..parts)
+            .map(|i| {
+                let end = ((i + 1) * part_size).min(size);
+                let blocks = i * per_part..end.div_ceil(self.block_size);
+                end <= b.limit && blocks.clone().all(|k| b.present.get(k as usize).is_some_and(|p| !p))
+            })
+            .collect();
+        Some((b.key.clone(), b.etag.clone(), untouched))
+    }
+
     /// Whether writing `range` needs base blocks fetched first (its partial edge blocks).
     fn edges_missing(&self, range: &Range<u64>) -> Vec<u64> {
         let bs = self.block_size;

@@ -14,8 +14,9 @@
 //! # Layout
 //! - `vfs` — [`Vfs`] and [`VfsConfig`]: lookups, listings, handles, reads.
 //! - `write`, `namespace` — the rest of `Vfs`: writing files, and mkdir/rmdir/unlink/rename.
-//! - `dirty`, `staging`, `journal`, `writeback` — files being written, their staging files,
-//!   the durable journal of pending work, and the uploads (retries, conflicts, draining).
+//! - `dirty`, `staging`, `journal`, `writeback`, `upload`, `resume` — files being written,
+//!   their staging files, the durable journal of pending work, the uploads (retries, conflict
+//!   copies, server-side copy of untouched parts, draining) and resuming after a restart.
 //! - `windows` — what Windows calls mean (write-to-end, constrained I/O, FILETIME,
 //!   delete-on-close), for the WinFsp adapter.
 //! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
@@ -35,7 +36,9 @@ mod namespace;
 mod path;
 mod peek;
 mod reader;
+mod resume;
 mod staging;
+mod upload;
 mod vfs;
 mod windows;
 mod write;

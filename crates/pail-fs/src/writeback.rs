@@ -9,20 +9,19 @@
 //!
 //! Lock order: `files`, then a file's locks (see `dirty`), then `status`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use pail_store::{FileUpload, ObjectStore, StoreErrorKind, TransferConfig, WriteCondition, upload_file};
+use pail_store::{ObjectStore, TransferConfig};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::error::{FsError, FsResult};
 use crate::journal::{Journal, Record};
-use crate::meta::{Attr, FileKind, MetaCache};
+use crate::meta::MetaCache;
 use crate::names::NameEncoding;
-use crate::namespace::move_prefix;
 use crate::path::VfsPath;
 use crate::staging::Staging;
 
@@ -93,10 +92,10 @@ pub struct WritebackStatus {
 }
 
 #[derive(Debug, Default)]
-struct StatusInner {
-    last_error: Option<String>,
-    conflicts: Vec<String>,
-    unreadable: Vec<String>,
+pub(crate) struct StatusInner {
+    pub(crate) last_error: Option<String>,
+    pub(crate) conflicts: Vec<String>,
+    pub(crate) unreadable: Vec<String>,
 }
 
 /// Write-back of one drive.
@@ -111,18 +110,22 @@ pub(crate) struct Writeback {
     pub(crate) prefix: String,
     pub(crate) names: NameEncoding,
     pub(crate) files: Mutex<HashMap<VfsPath, Arc<Dirty>>>,
-    next_id: AtomicU64,
-    uploads: Semaphore,
-    uploaded: AtomicU64,
-    changed: Notify,
-    urgent: watch::Sender<u64>,
-    status: Mutex<StatusInner>,
-    rt: tokio::runtime::Handle,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) uploads: Semaphore,
+    pub(crate) uploaded: AtomicU64,
+    pub(crate) changed: Notify,
+    pub(crate) urgent: watch::Sender<u64>,
+    pub(crate) status: Mutex<StatusInner>,
+    pub(crate) rt: tokio::runtime::Handle,
 }
 
-enum Outcome {
+/// How one upload attempt ended.
+pub(crate) enum Outcome {
+    /// S3 has it (or nothing was to be sent).
     Done,
+    /// A writer has the file open; its last close schedules the upload.
     Busy,
+    /// Failed; try again later.
     Retry(FsError),
 }
 
@@ -165,7 +168,7 @@ impl Writeback {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn status(&self) -> std::sync::MutexGuard<'_, StatusInner> {
+    pub(crate) fn status(&self) -> std::sync::MutexGuard<'_, StatusInner> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -302,7 +305,7 @@ impl Writeback {
         self.rt.spawn(tracing::Instrument::instrument(wb.run(d), span));
     }
 
-    async fn wait_or_hurry(&self, wait: Duration) {
+    pub(crate) async fn wait_or_hurry(&self, wait: Duration) {
         let mut urgent = self.urgent.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -354,77 +357,6 @@ impl Writeback {
         }
     }
 
-    async fn upload_once(&self, d: &Arc<Dirty>, force: bool) -> Outcome {
-        let _upload = d.upload.lock().await;
-        let (generation, key, size, mtime, expect, path) = {
-            let st = d.state();
-            if !st.needs_upload() {
-                return Outcome::Done;
-            }
-            if st.writers > 0 && !force {
-                return Outcome::Busy;
-            }
-            (
-                st.generation,
-                st.key.clone(),
-                st.size,
-                st.mtime,
-                st.expect.clone(),
-                st.path.clone(),
-            )
-        };
-        if let Err(e) = d.fill(self.store.as_ref()).await {
-            return Outcome::Retry(e);
-        }
-        self.staging.uploading(true);
-        let staged = self.staging.path(d.id);
-        let up = FileUpload {
-            key: &key,
-            path: &staged,
-            size,
-            cond: &expect.condition(),
-            mtime: Some(mtime),
-        };
-        let result = upload_file(self.store.as_ref(), &up, &self.cfg.transfer, Some(&self.uploaded)).await;
-        let outcome = match result {
-            Ok(etag) => {
-                tracing::debug!(path = %path, size, "uploaded");
-                {
-                    let mut st = d.state();
-                    st.synced = generation;
-                    st.expect = Expect::Match(etag.clone());
-                    st.remote_key = Some(key.clone());
-                }
-                self.status().last_error = None;
-                let attr = Attr {
-                    kind: FileKind::File,
-                    size,
-                    mtime,
-                    etag: Some(etag),
-                };
-                self.meta.put_entry(path.clone(), Some(attr));
-                self.meta.invalidate_listing_of(&path).await;
-                self.finish_if_clean(d);
-                Outcome::Done
-            }
-            Err(e)
-                if matches!(e.kind(), StoreErrorKind::Conflict)
-                    || (e.kind() == StoreErrorKind::NotFound && matches!(expect, Expect::Match(_))) =>
-            {
-                self.save_conflict(d, &path, size, mtime, generation).await
-            }
-            Err(e) if e.kind() == StoreErrorKind::LocalIo && d.state().generation != generation => {
-                // Written (or truncated) while being read for the upload: the next upload sends
-                // the new contents.
-                tracing::debug!(path = %path, "changed during upload; uploading again");
-                Outcome::Done
-            }
-            Err(e) => Outcome::Retry(FsError::from_store("upload", path.as_str(), e)),
-        };
-        self.staging.uploading(false);
-        outcome
-    }
-
     /// Forgets `d` once S3 has it (or it was deleted) and nothing holds it: journal record,
     /// staging file, entry. Decided under the `files` lock, so no new holder can appear.
     pub(crate) fn finish_if_clean(&self, d: &Arc<Dirty>) {
@@ -446,63 +378,6 @@ impl Writeback {
         d.state().reserved = 0;
         self.staging.remove(d.id, reserved);
         self.changed.notify_waiters();
-    }
-
-    /// The object changed on the server: keep the local version beside it as
-    /// `name (conflict <host> <date time>).ext`, and show the server's version at the path.
-    async fn save_conflict(
-        &self,
-        d: &Arc<Dirty>,
-        path: &VfsPath,
-        size: u64,
-        mtime: SystemTime,
-        generation: u64,
-    ) -> Outcome {
-        let Some((parent, name)) = path.split_last() else {
-            return Outcome::Done;
-        };
-        let mut attempt = 0;
-        loop {
-            let copy_name = conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt);
-            let copy_path = parent.join(&copy_name);
-            let copy_key = copy_path.to_key(&self.prefix, self.names);
-            let staged = self.staging.path(d.id);
-            let up = FileUpload {
-                key: &copy_key,
-                path: &staged,
-                size,
-                cond: &WriteCondition::IfAbsent,
-                mtime: Some(mtime),
-            };
-            let sent = upload_file(self.store.as_ref(), &up, &self.cfg.transfer, None).await;
-            match sent {
-                Ok(_) => {
-                    tracing::warn!(
-                        path = %path,
-                        saved_as = %copy_path,
-                        "the file changed on the server while it was being edited; the local version was saved as a conflict copy"
-                    );
-                    self.status().conflicts.push(copy_path.as_str().to_owned());
-                    self.meta.invalidate(path).await;
-                    self.meta.invalidate(&copy_path).await;
-                    break;
-                }
-                Err(e) if e.kind() == StoreErrorKind::Conflict && attempt < 100 => attempt += 1,
-                Err(e) => return Outcome::Retry(FsError::from_store("save conflict copy", path.as_str(), e)),
-            }
-        }
-        {
-            let mut st = d.state();
-            if st.generation == generation && st.writers == 0 {
-                st.synced = generation;
-                st.deleted = true;
-            } else {
-                // Still being written: the newest local version will replace the server's.
-                st.expect = Expect::Any;
-            }
-        }
-        self.finish_if_clean(d);
-        Outcome::Done
     }
 
     /// Waits until nothing is pending, hurrying delayed uploads; reports progress to `progress`.
@@ -546,149 +421,5 @@ impl Writeback {
     /// A fresh id for a journal record.
     pub(crate) fn next_record_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Loads the journal left by an earlier mount: every pending upload is registered at its
-    /// path at once (so it is visible before the mount answers anything), then folder moves are
-    /// finished and the uploads started, in the background. Returns the number of uploads.
-    pub(crate) fn resume(self: &Arc<Self>) -> std::io::Result<usize> {
-        let (records, unreadable) = self.journal.load(self.staging.dir())?;
-        self.status().unreadable.extend(unreadable);
-        let mut known = HashSet::new();
-        let mut moves = Vec::new();
-        let mut uploads = 0;
-        for (id, record) in records {
-            known.insert(id);
-            let upload = match record {
-                Record::RenameDir { from, to } => {
-                    moves.push((id, from, to));
-                    continue;
-                }
-                Record::Upload(u) => u,
-            };
-            let file = match self.staging.file(id, false) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(path = upload.path, error = %e, "a pending upload's data is missing; its record is kept aside");
-                    self.status().unreadable.push(format!("{id:016x}.json"));
-                    continue;
-                }
-            };
-            let expect = Expect::from_record(&upload.expect);
-            let state = DirtyState {
-                path: VfsPath::new(&upload.path),
-                remote_key: matches!(expect, Expect::Match(_)).then(|| upload.key.clone()),
-                key: upload.key,
-                size: upload.size,
-                mtime: SystemTime::UNIX_EPOCH + Duration::new(upload.mtime_secs, upload.mtime_nanos),
-                expect,
-                handles: 0,
-                writers: 0,
-                generation: 1,
-                synced: 0,
-                journaled: 1,
-                deleted: false,
-                scheduled: false,
-                reserved: upload.size,
-            };
-            self.staging.add_used(upload.size);
-            let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
-            let path = state.path.clone();
-            let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
-            // Records are in id order: a later record of the same path supersedes an earlier one.
-            let superseded = self.files().insert(path, d);
-            if let Some(old) = superseded {
-                old.state().deleted = true;
-                self.finish_if_clean(&old);
-            }
-            uploads += 1;
-        }
-        self.remove_orphans(&known);
-        let wb = self.clone();
-        self.rt.spawn(async move {
-            for (id, from, to) in moves {
-                let mut backoff = Duration::from_millis(100);
-                while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer).await {
-                    tracing::warn!(from, to, error = %e, "resuming a folder move failed; will retry");
-                    wb.wait_or_hurry(backoff).await;
-                    backoff = (backoff * 2).min(wb.cfg.max_backoff);
-                }
-                if let Err(e) = wb.journal.remove(id) {
-                    tracing::warn!(error = %e, "could not remove a finished journal record");
-                }
-            }
-            wb.meta.invalidate_all();
-            let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();
-            for d in &pending {
-                wb.schedule(d);
-            }
-        });
-        if uploads > 0 {
-            tracing::info!(uploads, "resuming uploads left pending by an earlier mount");
-        }
-        Ok(uploads)
-    }
-
-    /// Staging files without a journal record belong to files that were never closed; nothing
-    /// was promised for them.
-    fn remove_orphans(&self, known: &HashSet<u64>) {
-        let Ok(entries) = std::fs::read_dir(self.staging.dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let id = path
-                .file_stem()
-                .and_then(|s| u64::from_str_radix(&s.to_string_lossy(), 16).ok());
-            if id.is_some_and(|id| !known.contains(&id)) {
-                tracing::debug!(file = %path.display(), "removing the staging file of a file never closed");
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-    }
-}
-
-/// `report (conflict host 2026-11-23 1804).docx`; `attempt` > 0 adds ` 2`, ` 3`… before `)`.
-pub(crate) fn conflict_name(name: &str, host: &str, now: SystemTime, attempt: u32) -> String {
-    let t = time::OffsetDateTime::from(now);
-    let stamp = format!(
-        "{:04}-{:02}-{:02} {:02}{:02}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute()
-    );
-    let suffix = if attempt > 0 {
-        format!(" {}", attempt + 1)
-    } else {
-        String::new()
-    };
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    format!("{stem} (conflict {host} {stamp}{suffix}){ext}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflict_names_keep_the_extension() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_456_440); // 2026-11-23 18:34 UTC
-        assert_eq!(
-            conflict_name("report.docx", "laptop", t, 0),
-            "report (conflict laptop 2026-11-23 1754).docx"
-        );
-        assert_eq!(
-            conflict_name("Makefile", "h", t, 1),
-            "Makefile (conflict h 2026-11-23 1754 2)"
-        );
-        assert_eq!(
-            conflict_name(".bashrc", "h", t, 0),
-            ".bashrc (conflict h 2026-11-23 1754)"
-        );
     }
 }

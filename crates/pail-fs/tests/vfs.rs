@@ -289,3 +289,36 @@ async fn windows_shows_forbidden_characters_as_lookalikes_and_reads_the_original
         .expect("resolve");
     assert_eq!(read_all(&vfs, path.as_str()).await, b"original");
 }
+
+#[tokio::test]
+async fn appending_to_a_large_object_copies_its_untouched_parts_server_side() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    let size = 40 * MIB as usize + 100 * 1024;
+    let original = pattern(size);
+    emu.put(BUCKET, "big.bin", original.clone()).expect("seed");
+    let store = counting_store(&emu).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let mut wb = pail_fs::WritebackConfig::new(cache.path());
+    wb.delay = std::time::Duration::ZERO;
+    let cfg = VfsConfig {
+        writeback: Some(wb),
+        ..VfsConfig::default()
+    };
+    let vfs = Vfs::new(store.clone(), cfg).expect("vfs");
+    let path = VfsPath::new("big.bin");
+    let (h, attr) = vfs.open_write(&path, false).await.expect("open for write");
+    assert_eq!(attr.size, size as u64);
+    let opened = store.gets.load(Ordering::SeqCst);
+    vfs.write(h, size as u64, b"appended").await.expect("append");
+    assert_eq!(store.gets.load(Ordering::SeqCst), opened + 1, "only the partial last block is fetched");
+    vfs.flush(h).expect("flush");
+    vfs.fsync(h).await.expect("fsync uploads");
+    vfs.release(h);
+    assert_eq!(store.gets.load(Ordering::SeqCst), opened + 1, "nothing else was downloaded");
+    assert_eq!(store.copies.load(Ordering::SeqCst), 5, "five 8 MiB parts copied server-side");
+    let mut expected = original;
+    expected.extend_from_slice(b"appended");
+    let stored = emu.get(BUCKET, "big.bin").await.expect("object");
+    assert_eq!(stored.len(), expected.len());
+    assert!(stored == expected, "content intact");
+}

@@ -1,0 +1,113 @@
+//! Resuming after a restart: the journal an earlier mount left is loaded into write-back, and
+//! staging files of files that were never closed are removed.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::dirty::{Base, Dirty, DirtyState, Expect};
+use crate::journal::Record;
+use crate::namespace::move_prefix;
+use crate::path::VfsPath;
+use crate::writeback::Writeback;
+
+impl Writeback {
+    /// Loads the journal left by an earlier mount: every pending upload is registered at its
+    /// path at once (so it is visible before the mount answers anything), then folder moves are
+    /// finished and the uploads started, in the background. Returns the number of uploads.
+    pub(crate) fn resume(self: &Arc<Self>) -> std::io::Result<usize> {
+        let (records, unreadable) = self.journal.load(self.staging.dir())?;
+        self.status().unreadable.extend(unreadable);
+        let mut known = HashSet::new();
+        let mut moves = Vec::new();
+        let mut uploads = 0;
+        for (id, record) in records {
+            known.insert(id);
+            let upload = match record {
+                Record::RenameDir { from, to } => {
+                    moves.push((id, from, to));
+                    continue;
+                }
+                Record::Upload(u) => u,
+            };
+            let file = match self.staging.file(id, false) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(path = upload.path, error = %e, "a pending upload's data is missing; its record is kept aside");
+                    self.status().unreadable.push(format!("{id:016x}.json"));
+                    continue;
+                }
+            };
+            let expect = Expect::from_record(&upload.expect);
+            let state = DirtyState {
+                path: VfsPath::new(&upload.path),
+                remote_key: matches!(expect, Expect::Match(_)).then(|| upload.key.clone()),
+                key: upload.key,
+                size: upload.size,
+                mtime: SystemTime::UNIX_EPOCH + Duration::new(upload.mtime_secs, upload.mtime_nanos),
+                expect,
+                handles: 0,
+                writers: 0,
+                generation: 1,
+                synced: 0,
+                journaled: 1,
+                deleted: false,
+                scheduled: false,
+                reserved: upload.size,
+            };
+            self.staging.add_used(upload.size);
+            let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
+            let path = state.path.clone();
+            let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
+            // Records are in id order: a later record of the same path supersedes an earlier one.
+            let superseded = self.files().insert(path, d);
+            if let Some(old) = superseded {
+                old.state().deleted = true;
+                self.finish_if_clean(&old);
+            }
+            uploads += 1;
+        }
+        self.remove_orphans(&known);
+        let wb = self.clone();
+        self.rt.spawn(async move {
+            for (id, from, to) in moves {
+                let mut backoff = Duration::from_millis(100);
+                while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer).await {
+                    tracing::warn!(from, to, error = %e, "resuming a folder move failed; will retry");
+                    wb.wait_or_hurry(backoff).await;
+                    backoff = (backoff * 2).min(wb.cfg.max_backoff);
+                }
+                if let Err(e) = wb.journal.remove(id) {
+                    tracing::warn!(error = %e, "could not remove a finished journal record");
+                }
+            }
+            wb.meta.invalidate_all();
+            let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();
+            for d in &pending {
+                wb.schedule(d);
+            }
+        });
+        if uploads > 0 {
+            tracing::info!(uploads, "resuming uploads left pending by an earlier mount");
+        }
+        Ok(uploads)
+    }
+
+    /// Staging files without a journal record belong to files that were never closed; nothing
+    /// was promised for them.
+    fn remove_orphans(&self, known: &HashSet<u64>) {
+        let Ok(entries) = std::fs::read_dir(self.staging.dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let id = path
+                .file_stem()
+                .and_then(|s| u64::from_str_radix(&s.to_string_lossy(), 16).ok());
+            if id.is_some_and(|id| !known.contains(&id)) {
+                tracing::debug!(file = %path.display(), "removing the staging file of a file never closed");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}

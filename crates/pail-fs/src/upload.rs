@@ -1,0 +1,274 @@
+//! One upload of a file being written: the PUT or multipart upload (copying untouched parts of
+//! a large file server-side), and what a failed condition turns into — a conflict copy.
+//!
+//! Appending to a large object therefore costs UploadPartCopy calls for the parts it left
+//! alone and one ranged GET for its last block, not a download of the whole object.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use pail_store::{ETag, FileUpload, StoreError, StoreErrorKind, WriteCondition, upload_file};
+
+use crate::dirty::{Dirty, Expect};
+use crate::error::FsError;
+use crate::meta::{Attr, FileKind};
+use crate::path::VfsPath;
+use crate::staging::read_at;
+use crate::writeback::{Outcome, Writeback};
+
+/// S3's smallest multipart part (except the last).
+const MIN_PART: u64 = 5 << 20;
+
+fn fs_to_store(key: &str, e: FsError) -> StoreError {
+    let kind = match e.kind() {
+        crate::FsErrorKind::Stale => StoreErrorKind::Conflict,
+        crate::FsErrorKind::Unavailable => StoreErrorKind::Network,
+        _ => StoreErrorKind::LocalIo,
+    };
+    StoreError::new(kind, "preparing upload", key, Some(Box::new(e)))
+}
+
+impl Writeback {
+    pub(crate) async fn upload_once(&self, d: &Arc<Dirty>, force: bool) -> Outcome {
+        let _upload = d.upload.lock().await;
+        let (generation, key, size, mtime, expect, path) = {
+            let st = d.state();
+            if !st.needs_upload() {
+                return Outcome::Done;
+            }
+            if st.writers > 0 && !force {
+                return Outcome::Busy;
+            }
+            (
+                st.generation,
+                st.key.clone(),
+                st.size,
+                st.mtime,
+                st.expect.clone(),
+                st.path.clone(),
+            )
+        };
+        self.staging.uploading(true);
+        let result = self.send(d, &key, size, &expect.condition(), mtime).await;
+        let outcome = match result {
+            Ok(etag) => {
+                tracing::debug!(path = %path, size, "uploaded");
+                {
+                    let mut st = d.state();
+                    st.synced = generation;
+                    st.expect = Expect::Match(etag.clone());
+                    st.remote_key = Some(key.clone());
+                }
+                self.status().last_error = None;
+                let attr = Attr {
+                    kind: FileKind::File,
+                    size,
+                    mtime,
+                    etag: Some(etag),
+                };
+                self.meta.put_entry(path.clone(), Some(attr));
+                self.meta.invalidate_listing_of(&path).await;
+                self.finish_if_clean(d);
+                Outcome::Done
+            }
+            Err(e)
+                if matches!(e.kind(), StoreErrorKind::Conflict)
+                    || (e.kind() == StoreErrorKind::NotFound && matches!(expect, Expect::Match(_))) =>
+            {
+                self.save_conflict(d, &path, size, mtime, generation).await
+            }
+            Err(e) if e.kind() == StoreErrorKind::LocalIo && d.state().generation != generation => {
+                // Written (or truncated) while being read for the upload: the next upload sends
+                // the new contents.
+                tracing::debug!(path = %path, "changed during upload; uploading again");
+                Outcome::Done
+            }
+            Err(e) => Outcome::Retry(FsError::from_store("upload", path.as_str(), e)),
+        };
+        self.staging.uploading(false);
+        outcome
+    }
+
+    /// Sends the staging file of `d` to `key`.
+    async fn send(
+        &self,
+        d: &Arc<Dirty>,
+        key: &str,
+        size: u64,
+        cond: &WriteCondition,
+        mtime: SystemTime,
+    ) -> Result<ETag, StoreError> {
+        let transfer = &self.cfg.transfer;
+        let part_size = transfer.part_size.max(MIN_PART).max(size.div_ceil(10_000));
+        let plan = if size > transfer.single_put_max {
+            d.untouched_parts(part_size, size)
+        } else {
+            None
+        };
+        let Some((base_key, base_etag, untouched)) = plan.filter(|p| p.2.iter().any(|&u| u)) else {
+            d.fill(self.store.as_ref()).await.map_err(|e| fs_to_store(key, e))?;
+            let staged = self.staging.path(d.id);
+            let up = FileUpload {
+                key,
+                path: &staged,
+                size,
+                cond,
+                mtime: Some(mtime),
+            };
+            return upload_file(self.store.as_ref(), &up, transfer, Some(&self.uploaded)).await;
+        };
+        let store = self.store.as_ref();
+        let upload_id = store.create_multipart(key, Some(mtime)).await?;
+        let parts = size.div_ceil(part_size);
+        let sent = futures::stream::iter(0..parts)
+            .map(|i| {
+                let (upload_id, base_key, base_etag, untouched) = (&upload_id, &base_key, &base_etag, &untouched);
+                async move {
+                    let range: Range<u64> = i * part_size..((i + 1) * part_size).min(size);
+                    let n = i as u32 + 1;
+                    let etag = if untouched[i as usize] {
+                        store
+                            .upload_part_copy(key, upload_id, n, base_key, range.clone(), Some(base_etag))
+                            .await?
+                    } else {
+                        d.fill_range(store, range.clone())
+                            .await
+                            .map_err(|e| fs_to_store(key, e))?;
+                        let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
+                        store.upload_part(key, upload_id, n, body).await?
+                    };
+                    self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
+                    Ok::<_, StoreError>((n, etag))
+                }
+            })
+            .buffer_unordered(transfer.concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await;
+        let result = match sent {
+            Ok(mut done) => {
+                done.sort_by_key(|(n, _)| *n);
+                store.complete_multipart(key, &upload_id, &done, cond).await
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err()
+            && let Err(abort) = store.abort_multipart(key, &upload_id).await
+        {
+            tracing::warn!(key, error = %abort, "could not abort a failed multipart upload");
+        }
+        result
+    }
+
+    fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
+        let mut buf = vec![0; (range.end - range.start) as usize];
+        let n = read_at(&d.file, &mut buf, range.start).map_err(|e| FsError::local("read staging", "", &e))?;
+        buf[n..].fill(0);
+        Ok(buf.into())
+    }
+
+    /// The object changed on the server: keep the local version beside it as
+    /// `name (conflict <host> <date time>).ext`, and show the server's version at the path.
+    pub(crate) async fn save_conflict(
+        &self,
+        d: &Arc<Dirty>,
+        path: &VfsPath,
+        size: u64,
+        mtime: SystemTime,
+        generation: u64,
+    ) -> Outcome {
+        let Some((parent, name)) = path.split_last() else {
+            return Outcome::Done;
+        };
+        let mut attempt = 0;
+        loop {
+            let copy_name = conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt);
+            let copy_path = parent.join(&copy_name);
+            let copy_key = copy_path.to_key(&self.prefix, self.names);
+            let staged = self.staging.path(d.id);
+            let up = FileUpload {
+                key: &copy_key,
+                path: &staged,
+                size,
+                cond: &WriteCondition::IfAbsent,
+                mtime: Some(mtime),
+            };
+            let sent = upload_file(self.store.as_ref(), &up, &self.cfg.transfer, None).await;
+            match sent {
+                Ok(_) => {
+                    tracing::warn!(
+                        path = %path,
+                        saved_as = %copy_path,
+                        "the file changed on the server while it was being edited; the local version was saved as a conflict copy"
+                    );
+                    self.status().conflicts.push(copy_path.as_str().to_owned());
+                    self.meta.invalidate(path).await;
+                    self.meta.invalidate(&copy_path).await;
+                    break;
+                }
+                Err(e) if e.kind() == StoreErrorKind::Conflict && attempt < 100 => attempt += 1,
+                Err(e) => return Outcome::Retry(FsError::from_store("save conflict copy", path.as_str(), e)),
+            }
+        }
+        {
+            let mut st = d.state();
+            if st.generation == generation && st.writers == 0 {
+                st.synced = generation;
+                st.deleted = true;
+            } else {
+                // Still being written: the newest local version will replace the server's.
+                st.expect = Expect::Any;
+            }
+        }
+        self.finish_if_clean(d);
+        Outcome::Done
+    }
+}
+
+/// `report (conflict host 2026-11-23 1804).docx`; `attempt` > 0 adds ` 2`, ` 3`… before `)`.
+pub(crate) fn conflict_name(name: &str, host: &str, now: SystemTime, attempt: u32) -> String {
+    let t = time::OffsetDateTime::from(now);
+    let stamp = format!(
+        "{:04}-{:02}-{:02} {:02}{:02}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute()
+    );
+    let suffix = if attempt > 0 {
+        format!(" {}", attempt + 1)
+    } else {
+        String::new()
+    };
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    format!("{stem} (conflict {host} {stamp}{suffix}){ext}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_names_keep_the_extension() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_456_440); // 2026-11-23 18:34 UTC
+        assert_eq!(
+            conflict_name("report.docx", "laptop", t, 0),
+            "report (conflict laptop 2026-11-23 1754).docx"
+        );
+        assert_eq!(
+            conflict_name("Makefile", "h", t, 1),
+            "Makefile (conflict h 2026-11-23 1754 2)"
+        );
+        assert_eq!(
+            conflict_name(".bashrc", "h", t, 0),
+            ".bashrc (conflict h 2026-11-23 1754)"
+        );
+    }
+}
