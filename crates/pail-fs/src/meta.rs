@@ -317,6 +317,29 @@ impl MetaCache {
         false
     }
 
+    /// Records in the cached listings of `path`'s parent that `path` now is `attr` (or is gone),
+    /// without listing again: our own change, known exactly.
+    pub(crate) async fn update_listing_of(&self, path: &VfsPath, attr: Option<Attr>) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let Some((parent, name)) = path.split_last() else {
+            return;
+        };
+        let update = |l: &Listing| {
+            let mut map: BTreeMap<String, Attr> = l.entries.iter().map(|e| (e.name.clone(), e.attr.clone())).collect();
+            match &attr {
+                Some(a) => map.insert(name.to_owned(), a.clone()),
+                None => map.remove(name),
+            };
+            Arc::new(Listing::from_map(map))
+        };
+        if let Some(l) = self.listings.get(&parent).await {
+            self.listings.insert(parent.clone(), update(&l)).await;
+        }
+        if let Some(l) = self.small_listings.get(&parent).await {
+            self.small_listings.insert(parent.clone(), update(&l)).await;
+        }
+    }
+
     /// Forgets the listings of `path`'s parent (an entry appeared, vanished or changed).
     pub(crate) async fn invalidate_listing_of(&self, path: &VfsPath) {
         self.epoch.fetch_add(1, Ordering::AcqRel);

@@ -95,7 +95,7 @@ impl Vfs {
             .map_err(|e| FsError::from_store("mkdir", path.as_str(), e))?;
         let attr = self.meta.dir_attr();
         self.meta.put_entry(path.clone(), Some(attr.clone()));
-        self.meta.invalidate_listing_of(path).await;
+        self.meta.update_listing_of(path, Some(attr.clone())).await;
         Ok(attr)
     }
 
@@ -117,7 +117,7 @@ impl Vfs {
             .await
             .map_err(|e| FsError::from_store("rmdir", path.as_str(), e))?;
         self.meta.put_entry(path.clone(), None);
-        self.meta.invalidate_listing_of(path).await;
+        self.meta.update_listing_of(path, None).await;
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl Vfs {
                 .map_err(|e| FsError::from_store("unlink", path.as_str(), e))?;
         }
         self.meta.put_entry(path.clone(), None);
-        self.meta.invalidate_listing_of(path).await;
+        self.meta.update_listing_of(path, None).await;
         Ok(())
     }
 
@@ -234,7 +234,7 @@ impl Vfs {
             self.rename_object(from, to, &to_key).await?;
         }
         self.meta.put_entry(from.clone(), None);
-        self.meta.invalidate_listing_of(from).await;
+        self.meta.update_listing_of(from, None).await;
         self.meta.invalidate_listing_of(to).await;
         Ok(())
     }

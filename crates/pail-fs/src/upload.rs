@@ -70,8 +70,8 @@ impl Writeback {
                     mtime,
                     etag: Some(etag),
                 };
-                self.meta.put_entry(path.clone(), Some(attr));
-                self.meta.invalidate_listing_of(&path).await;
+                self.meta.put_entry(path.clone(), Some(attr.clone()));
+                self.meta.update_listing_of(&path, Some(attr)).await;
                 self.finish_if_clean(d);
                 Outcome::Done
             }
@@ -253,6 +253,8 @@ pub(crate) fn conflict_name(name: &str, host: &str, now: SystemTime, attempt: u3
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -104,7 +104,7 @@ impl Vfs {
             Err(e) if e.kind() == FsErrorKind::NotFound => {
                 let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent, true)?;
                 d.state().generation += 1;
-                self.meta.invalidate_listing_of(path).await;
+                // Listings show it through the write-back overlay; the upload records it.
                 Ok(self.writer_handle(d, path))
             }
             Err(e) => Err(e),

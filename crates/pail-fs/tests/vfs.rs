@@ -310,12 +310,24 @@ async fn appending_to_a_large_object_copies_its_untouched_parts_server_side() {
     assert_eq!(attr.size, size as u64);
     let opened = store.gets.load(Ordering::SeqCst);
     vfs.write(h, size as u64, b"appended").await.expect("append");
-    assert_eq!(store.gets.load(Ordering::SeqCst), opened + 1, "only the partial last block is fetched");
+    assert_eq!(
+        store.gets.load(Ordering::SeqCst),
+        opened + 1,
+        "only the partial last block is fetched"
+    );
     vfs.flush(h).expect("flush");
     vfs.fsync(h).await.expect("fsync uploads");
     vfs.release(h);
-    assert_eq!(store.gets.load(Ordering::SeqCst), opened + 1, "nothing else was downloaded");
-    assert_eq!(store.copies.load(Ordering::SeqCst), 5, "five 8 MiB parts copied server-side");
+    assert_eq!(
+        store.gets.load(Ordering::SeqCst),
+        opened + 1,
+        "nothing else was downloaded"
+    );
+    assert_eq!(
+        store.copies.load(Ordering::SeqCst),
+        5,
+        "five 8 MiB parts copied server-side"
+    );
     let mut expected = original;
     expected.extend_from_slice(b"appended");
     let stored = emu.get(BUCKET, "big.bin").await.expect("object");
