@@ -70,7 +70,8 @@ impl Tool {
             Tool::Pail => {
                 let mut c = Command::new(super::bin_dir().join("pail"));
                 c.args(["mount", bucket, &mountpoint, "--endpoint-url", &ep]);
-                c.arg("--cache-dir").arg(scratch.path().join("cache"));
+                // The cache directory defaults to ~/.cache/pail/… under this scratch HOME; an
+                // explicit --cache-dir would also turn on the on-disk block cache.
                 if writing {
                     c.args(["--write-back-delay", "0"]);
                 }
