@@ -53,7 +53,13 @@ impl Writeback {
             )
         };
         self.staging.uploading(true);
-        let result = self.send(d, &key, size, &expect.condition(), mtime).await;
+        let mut result = self.send(d, &key, size, &expect.condition(), mtime).await;
+        if result.as_ref().is_err_and(|e| e.kind() == StoreErrorKind::Conflict)
+            && let Some(etag) = self.already_there(d, &key, size).await
+        {
+            // A retried request whose first attempt had landed: S3 has exactly these bytes.
+            result = Ok(etag);
+        }
         let outcome = match result {
             Ok(etag) => {
                 tracing::debug!(path = %path, size, "uploaded");
@@ -161,6 +167,21 @@ impl Writeback {
             tracing::warn!(key, error = %abort, "could not abort a failed multipart upload");
         }
         result
+    }
+
+    /// The object's ETag when S3 already holds exactly the staged bytes (a single-part object
+    /// whose MD5 ETag matches); `None` otherwise.
+    async fn already_there(&self, d: &Dirty, key: &str, size: u64) -> Option<ETag> {
+        if size > self.cfg.transfer.single_put_max {
+            return None;
+        }
+        let meta = self.store.head(key).await.ok()?;
+        if meta.size != size {
+            return None;
+        }
+        let bytes = self.read_staged(d, &(0..size)).ok()?;
+        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes));
+        (meta.etag.as_str() == md5).then_some(meta.etag)
     }
 
     fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
