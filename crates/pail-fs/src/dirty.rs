@@ -193,7 +193,7 @@ impl Dirty {
     }
 
     /// Copies the missing base blocks among `blocks` into the staging file. Caller holds `io`.
-    async fn fetch(&self, store: &dyn ObjectStore, blocks: Range<u64>) -> FsResult<()> {
+    pub(crate) async fn fetch(&self, store: &dyn ObjectStore, blocks: Range<u64>) -> FsResult<()> {
         let bs = self.block_size;
         let (key, etag, limit, runs) = {
             let base = self.base_lock();
@@ -235,6 +235,21 @@ impl Dirty {
     pub(crate) async fn fill(&self, store: &dyn ObjectStore) -> FsResult<()> {
         let _io = self.io.lock().await;
         self.fetch(store, 0..u64::MAX).await
+    }
+
+    /// Whether bytes may still have to come from an S3 version (so an upload must not let a
+    /// fetch see the window between its commit and [`rebase`](Self::rebase)).
+    pub(crate) fn has_base(&self) -> bool {
+        self.base_lock().is_some()
+    }
+
+    /// After an upload that copied untouched parts server-side: the blocks still missing
+    /// locally now live in the new version at `key`, at the same offsets.
+    pub(crate) fn rebase(&self, key: &str, etag: &ETag) {
+        if let Some(b) = self.base_lock().as_mut() {
+            b.key = key.to_owned();
+            b.etag = etag.clone();
+        }
     }
 
     /// Copies the missing base blocks of byte range `range` in.

@@ -53,7 +53,10 @@ impl Writeback {
             )
         };
         self.staging.uploading(true);
-        let mut result = self.send(d, &key, size, &expect.condition(), mtime).await;
+        // A file with a base holds its byte lock through the upload, so no read or write fetches
+        // from the old version between the commit and the rebase below.
+        let io = if d.has_base() { Some(d.io.lock().await) } else { None };
+        let mut result = self.send(d, &key, size, &expect.condition(), mtime, io.is_some()).await;
         if result.as_ref().is_err_and(|e| e.kind() == StoreErrorKind::Conflict)
             && let Some(etag) = self.already_there(d, &key, size).await
         {
@@ -68,7 +71,10 @@ impl Writeback {
                     st.synced = generation;
                     st.expect = Expect::Match(etag.clone());
                     st.remote_key = Some(key.clone());
+                    // The old version is gone: blocks not copied in locally are in the new one.
+                    d.rebase(&key, &etag);
                 }
+                drop(io);
                 self.status().last_error = None;
                 let attr = Attr {
                     kind: FileKind::File,
@@ -99,7 +105,7 @@ impl Writeback {
         outcome
     }
 
-    /// Sends the staging file of `d` to `key`.
+    /// Sends the staging file of `d` to `key`. `io_held`: the caller holds `d.io`.
     async fn send(
         &self,
         d: &Arc<Dirty>,
@@ -107,6 +113,7 @@ impl Writeback {
         size: u64,
         cond: &WriteCondition,
         mtime: SystemTime,
+        io_held: bool,
     ) -> Result<ETag, StoreError> {
         let transfer = &self.cfg.transfer;
         let part_size = transfer.part_size.max(MIN_PART).max(size.div_ceil(10_000));
@@ -116,7 +123,12 @@ impl Writeback {
             None
         };
         let Some((base_key, base_etag, untouched)) = plan.filter(|p| p.2.iter().any(|&u| u)) else {
-            d.fill(self.store.as_ref()).await.map_err(|e| fs_to_store(key, e))?;
+            let filled = if io_held {
+                d.fetch(self.store.as_ref(), 0..u64::MAX).await
+            } else {
+                d.fill(self.store.as_ref()).await
+            };
+            filled.map_err(|e| fs_to_store(key, e))?;
             let staged = self.staging.path(d.id);
             let up = FileUpload {
                 key,
@@ -141,9 +153,14 @@ impl Writeback {
                             .upload_part_copy(key, upload_id, n, base_key, range.clone(), Some(base_etag))
                             .await?
                     } else {
-                        d.fill_range(store, range.clone())
-                            .await
-                            .map_err(|e| fs_to_store(key, e))?;
+                        let bs = d.block_size;
+                        let blocks = range.start / bs..range.end.div_ceil(bs);
+                        let filled = if io_held {
+                            d.fetch(store, blocks).await
+                        } else {
+                            d.fill_range(store, range.clone()).await
+                        };
+                        filled.map_err(|e| fs_to_store(key, e))?;
                         let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
                         store.upload_part(key, upload_id, n, body).await?
                     };
