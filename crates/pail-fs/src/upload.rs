@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use pail_store::{ETag, FileUpload, StoreError, StoreErrorKind, WriteCondition, upload_file};
+use pail_store::{ETag, FileUpload, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file};
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
@@ -171,19 +171,7 @@ impl Writeback {
             .buffer_unordered(transfer.concurrency.max(1))
             .try_collect::<Vec<_>>()
             .await;
-        let result = match sent {
-            Ok(mut done) => {
-                done.sort_by_key(|(n, _)| *n);
-                store.complete_multipart(key, &upload_id, &done, cond).await
-            }
-            Err(e) => Err(e),
-        };
-        if result.is_err()
-            && let Err(abort) = store.abort_multipart(key, &upload_id).await
-        {
-            tracing::warn!(key, error = %abort, "could not abort a failed multipart upload");
-        }
-        result
+        finish_multipart(store, key, &upload_id, sent, cond).await
     }
 
     /// The object's ETag when S3 already holds exactly the staged bytes (a single-part object

@@ -34,7 +34,7 @@ pub use object::{
     parse_mtime,
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig};
-pub use transfer::{FileUpload, MAX_COPY_OBJECT, TransferConfig, copy_object, upload_file};
+pub use transfer::{FileUpload, MAX_COPY_OBJECT, TransferConfig, copy_object, finish_multipart, upload_file};
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).
 #[async_trait::async_trait]

@@ -141,15 +141,27 @@ pub async fn upload_file(
         .buffer_unordered(cfg.concurrency.max(1))
         .try_collect::<Vec<_>>()
         .await;
+    finish_multipart(store, key, &upload_id, sent, cond).await
+}
+
+/// Ends a multipart upload: completes it with the parts sent (in any order) under `cond`, or,
+/// when sending failed or completing fails, aborts it so its parts are not left behind.
+pub async fn finish_multipart(
+    store: &dyn ObjectStore,
+    key: &str,
+    upload_id: &str,
+    sent: Result<Vec<(u32, ETag)>, StoreError>,
+    cond: &WriteCondition,
+) -> Result<ETag, StoreError> {
     let result = match sent {
         Ok(mut done) => {
             done.sort_by_key(|(n, _)| *n);
-            store.complete_multipart(key, &upload_id, &done, cond).await
+            store.complete_multipart(key, upload_id, &done, cond).await
         }
         Err(e) => Err(e),
     };
     if result.is_err()
-        && let Err(abort) = store.abort_multipart(key, &upload_id).await
+        && let Err(abort) = store.abort_multipart(key, upload_id).await
     {
         tracing::warn!(key, error = %abort, "could not abort a failed multipart upload; a lifecycle rule will remove its parts");
     }
@@ -189,21 +201,7 @@ pub async fn copy_object(
         .buffer_unordered(cfg.concurrency.max(1))
         .try_collect::<Vec<_>>()
         .await;
-    let result = match copied {
-        Ok(mut done) => {
-            done.sort_by_key(|(n, _)| *n);
-            store
-                .complete_multipart(dst, &upload_id, &done, &WriteCondition::None)
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    if result.is_err()
-        && let Err(abort) = store.abort_multipart(dst, &upload_id).await
-    {
-        tracing::warn!(dst, error = %abort, "could not abort a failed multipart copy");
-    }
-    result
+    finish_multipart(store, dst, &upload_id, copied, &WriteCondition::None).await
 }
 
 #[cfg(test)]
