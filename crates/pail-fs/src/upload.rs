@@ -20,9 +20,6 @@ use crate::path::VfsPath;
 use crate::staging::read_at;
 use crate::writeback::{Outcome, Writeback};
 
-/// S3's smallest multipart part (except the last).
-const MIN_PART: u64 = 5 << 20;
-
 fn fs_to_store(key: &str, e: FsError) -> StoreError {
     let kind = match e.kind() {
         crate::FsErrorKind::Stale => StoreErrorKind::Conflict,
@@ -116,7 +113,7 @@ impl Writeback {
         io_held: bool,
     ) -> Result<ETag, StoreError> {
         let transfer = &self.cfg.transfer;
-        let part_size = transfer.part_size.max(MIN_PART).max(size.div_ceil(10_000));
+        let part_size = transfer.part_size_for(size);
         let plan = if size > transfer.single_put_max {
             d.untouched_parts(part_size, size)
         } else {

@@ -51,9 +51,16 @@ impl Default for TransferConfig {
 }
 
 impl TransferConfig {
-    fn part_size_for(&self, size: u64) -> u64 {
-        self.part_size.max(MIN_PART).max(size.div_ceil(MAX_PARTS))
+    /// The part size an upload of `size` bytes uses: `part_size`, raised to S3's 5 MiB minimum
+    /// and as needed to stay within 10,000 parts.
+    pub fn part_size_for(&self, size: u64) -> u64 {
+        within_part_limits(self.part_size, size)
     }
+}
+
+/// `part` raised to S3's smallest part and as needed to stay within 10,000 parts of `size`.
+fn within_part_limits(part: u64, size: u64) -> u64 {
+    part.max(MIN_PART).max(size.div_ceil(MAX_PARTS))
 }
 
 fn local_error(path: &Path, e: std::io::Error) -> StoreError {
@@ -183,7 +190,7 @@ pub async fn copy_object(
         return store.copy(src, dst, src_etag).await;
     }
     let mtime = store.head(src).await?.mtime;
-    let part_size = cfg.copy_part_size.max(MIN_PART).max(size.div_ceil(MAX_PARTS));
+    let part_size = within_part_limits(cfg.copy_part_size, size);
     let upload_id = store.create_multipart(dst, mtime).await?;
     let parts = size.div_ceil(part_size);
     let copied = futures::stream::iter(0..parts)
