@@ -1,5 +1,7 @@
 //! Local AWS endpoints for pail's tests and `pail demo`: a real-HTTP S3 server on 127.0.0.1,
-//! built on `s3s`, with SigV4 checked against configured keys.
+//! built on `s3s`, with SigV4 checked against configured keys and the credentials its own
+//! IAM Identity Center issued, plus that Identity Center (SSO OIDC + portal) and STS
+//! GetCallerIdentity on a second port.
 //!
 //! The emulator runs in-process on the caller's tokio runtime and listens on a free port of
 //! 127.0.0.1; nothing else is ever contacted. Tests seed objects directly through
@@ -10,8 +12,15 @@
 //! - `objects` — the object table (in memory or under a data directory).
 //! - `s3` — the `s3s::S3` implementation and the access [`Policy`].
 //! - `writes` — PUT, multipart, copy and delete calls, with conditions and the SSE log.
+//! - `identity` — sign-in state: client registrations, device codes, sessions, tokens, issued
+//!   keys, with configurable [`Lifetimes`].
+//! - `identity_http` — SSO OIDC, SSO portal, STS and the device verification page on the wire.
+//! - `access` — who may call S3: static keys, issued keys while valid, the per-user policy.
 //! - `server` — the hyper accept loop (TCP_NODELAY on every connection) and fault injection.
 
+mod access;
+mod identity;
+mod identity_http;
 mod objects;
 mod s3;
 mod server;
@@ -19,10 +28,12 @@ mod writes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
+pub use identity::{ACCOUNT_ID, Identity, Lifetimes, ROLE_ID, ROLE_NAME};
 pub use objects::{ObjectInfo, PutOptions};
 pub use s3::Policy;
 pub use server::Faults;
@@ -78,7 +89,11 @@ pub struct Emulator {
     s3: s3::EmulatedS3,
     keys: Vec<(String, String)>,
     faults: Arc<RwLock<Faults>>,
+    identity: Identity,
+    identity_addr: SocketAddr,
+    per_user: Arc<AtomicBool>,
     _server: server::ServerHandle,
+    _identity_server: server::ServerHandle,
 }
 
 impl Emulator {
@@ -105,30 +120,68 @@ impl Emulator {
             policy: Arc::new(RwLock::new(Policy::default())),
             writes: writes::WriteState::default(),
         };
-        let mut auth = s3s::auth::SimpleAuth::new();
-        for (ak, sk) in &config.keys {
-            auth.register(ak.clone(), sk.clone().into());
-        }
+        let identity = Identity::default();
+        let keys = access::Keys {
+            static_keys: config.keys.clone(),
+            identity: identity.clone(),
+        };
+        let per_user = Arc::new(AtomicBool::new(false));
         let mut builder = s3s::service::S3ServiceBuilder::new(s3.clone());
-        builder.set_auth(auth);
-        let service = builder.build();
+        builder.set_auth(keys.clone());
+        builder.set_access(access::Access {
+            keys,
+            per_user: per_user.clone(),
+        });
+        let service = server::s3_handler(builder.build());
         let faults = Arc::new(RwLock::new(Faults::default()));
         let (addr, server) = server::serve(service, config.port, faults.clone())
             .await
             .map_err(EmulatorError::Bind)?;
-        tracing::info!(%addr, "emulator listening");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(EmulatorError::Bind)?;
+        let identity_addr = listener.local_addr().map_err(EmulatorError::Bind)?;
+        let identity_service = identity_http::IdentityService {
+            identity: identity.clone(),
+            base: format!("http://{identity_addr}"),
+            static_keys: config.keys.iter().map(|(ak, _)| ak.clone()).collect(),
+        };
+        let identity_server = server::serve_on(listener, identity_service.handler(), faults.clone());
+        tracing::info!(%addr, %identity_addr, "emulator listening");
         Ok(Self {
             addr,
             s3,
             keys: config.keys,
             faults,
+            identity,
+            identity_addr,
+            per_user,
             _server: server,
+            _identity_server: identity_server,
         })
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:<port>` of the identity services: SSO OIDC, SSO portal and STS
+    /// (`AWS_ENDPOINT_URL_SSO_OIDC`, `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_STS`), and the
+    /// device verification page at `/device`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("http://{}", self.identity_addr)
+    }
+
+    /// The emulated Identity Center: lifetimes, approvals, session ends, issued secrets.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Confines every issued session to keys under `<its aws:userid>/`, like the company's
+    /// per-user folder policy. Static keys stay unrestricted (an administrator).
+    pub fn set_per_user_policy(&self, on: bool) {
+        self.per_user.store(on, Ordering::Relaxed);
     }
 
     /// The socket address the server listens on.

@@ -61,13 +61,35 @@ fn injected(faults: &Faults) -> Option<Result<Response, s3s::HttpError>> {
     })
 }
 
+/// What answers one request.
+pub(crate) type Handler = Arc<
+    dyn Fn(
+            http::Request<hyper::body::Incoming>,
+        ) -> futures::future::BoxFuture<'static, Result<Response, s3s::HttpError>>
+        + Send
+        + Sync,
+>;
+
+/// Wraps the s3s service as a [`Handler`].
+pub(crate) fn s3_handler(service: s3s::service::S3Service) -> Handler {
+    Arc::new(move |req| {
+        let service = service.clone();
+        Box::pin(async move { hyper::service::Service::call(&service, req).await })
+    })
+}
+
 pub(crate) async fn serve(
-    service: s3s::service::S3Service,
+    service: Handler,
     port: u16,
     faults: Arc<RwLock<Faults>>,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
+    Ok((addr, serve_on(listener, service, faults)))
+}
+
+/// Serves `service` on a bound listener until the handle is dropped.
+pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLock<Faults>>) -> ServerHandle {
     let (stop, mut stopped) = watch::channel(false);
     tokio::spawn(async move {
         loop {
@@ -95,7 +117,7 @@ pub(crate) async fn serve(
                     if let Some(answer) = injected(&faults) {
                         return answer;
                     }
-                    hyper::service::Service::call(&service, req).await
+                    service(req).await
                 }
             });
             let mut conn_stopped = stopped.clone();
@@ -109,5 +131,5 @@ pub(crate) async fn serve(
             });
         }
     });
-    Ok((addr, ServerHandle { stop }))
+    ServerHandle { stop }
 }

@@ -378,13 +378,15 @@ impl EmulatedS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let confined = req.extensions.get::<crate::access::UserPrefix>().cloned();
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            if self.check(&input.bucket, &obj.key).is_err() {
+            let outside = confined.as_ref().is_some_and(|p| !obj.key.starts_with(p.0.as_str()));
+            if outside || self.check(&input.bucket, &obj.key).is_err() {
                 errors.push(Error {
                     code: Some("AccessDenied".into()),
                     key: Some(obj.key),
