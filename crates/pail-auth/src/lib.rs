@@ -1,13 +1,32 @@
-//! pail-auth: where a drive's credentials come from.
+//! pail-auth: where a drive's credentials come from — static keys, any profile of an AWS config
+//! file, or IAM Identity Center (SSO) with pail's own device-flow sign-in — and keeping them
+//! fresh: tokens refreshed, role credentials renewed ahead of expiry, and the user asked to
+//! consent again ([`AuthEvent::ReconsentNeeded`]) when the session ends, while file operations
+//! wait. Also who the credentials belong to, for `${aws:userid}` folders.
 //!
-//! This first piece reads AWS config files the way the settings dialog needs them: every
-//! profile of a config file (and its companion credentials file) with its kind, so the user can
-//! pick "Use AWS Profile" and see which profiles are keys, IAM Identity Center (SSO), roles or
-//! external processes. Sign-in flows, the token cache and renewal build on it.
+//! pail-store does not depend on this crate: the binaries hand [`Auth::credentials_provider`]
+//! to it. Nothing here logs or displays a secret, token or device code.
 //!
 //! # Layout
-//! - `profiles` — [`list_profiles`] and [`ProfileKind`].
+//! - `profiles` — config files: [`list_profiles`], [`load_profile`], [`SsoProfile`].
+//! - `cache` — the token cache shared with the AWS CLI.
+//! - `sso` — the IAM Identity Center calls (OIDC + portal).
+//! - `provider` — [`SsoProvider`]: renewal, re-consent, events.
+//! - `source` — [`Auth`]: a [`Source`] turned into a provider; caller identity and prefix.
+//! - `error` — [`AuthError`] and its kind.
 
+mod cache;
+mod error;
 mod profiles;
+mod provider;
+mod source;
+mod sso;
 
-pub use profiles::{AuthError, ProfileInfo, ProfileKind, list_profiles};
+pub use cache::{CachedToken, TokenCache, cache_key, default_cache_dir};
+pub use error::{AuthError, AuthErrorKind};
+pub use profiles::{Profile, ProfileInfo, ProfileKind, SsoProfile, list_profiles, load_profile};
+pub use provider::{AuthEvent, AuthStatus, SsoProvider};
+pub use source::{
+    Auth, AuthConfig, CallerIdentity, Source, default_config_file, default_credentials_file, substitute,
+};
+pub use sso::{DeviceAuthorization, Endpoints};

@@ -5,7 +5,9 @@
 //! it is `[NAME]`. `[sso-session NAME]` and `[services NAME]` sections are not profiles.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::error::AuthError;
 
 /// How a profile gets its credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,20 +51,6 @@ pub struct ProfileInfo {
     pub region: Option<String>,
 }
 
-/// Reading a config file failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// The file could not be read or parsed.
-    #[error("cannot read AWS config file {path}: {reason}")]
-    ConfigFile {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong (configparser reports errors as text).
-        reason: String,
-    },
-}
-
 type Sections = BTreeMap<String, BTreeMap<String, Option<String>>>;
 
 fn load(path: &Path) -> Result<Sections, AuthError> {
@@ -91,11 +79,11 @@ fn kind_of(keys: &BTreeMap<String, Option<String>>) -> ProfileKind {
     }
 }
 
-/// Every profile in `config` (and in `credentials`, when given and present), sorted by name.
-/// A missing credentials file is not an error; a missing config file is.
-pub fn list_profiles(config: &Path, credentials: Option<&Path>) -> Result<Vec<ProfileInfo>, AuthError> {
-    let mut merged: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
-    for (section, keys) in load(config)? {
+/// Every profile's settings from `config` (and `credentials`, when given and present).
+fn merged(config: &Path, credentials: Option<&Path>) -> Result<(Sections, Sections), AuthError> {
+    let sections = load(config)?;
+    let mut profiles: Sections = BTreeMap::new();
+    for (section, keys) in &sections {
         let name = match section.as_str() {
             "default" => "default".to_owned(),
             s => match s.strip_prefix("profile ") {
@@ -103,14 +91,21 @@ pub fn list_profiles(config: &Path, credentials: Option<&Path>) -> Result<Vec<Pr
                 None => continue, // sso-session, services, …
             },
         };
-        merged.entry(name).or_default().extend(keys);
+        profiles.entry(name).or_default().extend(keys.clone());
     }
     if let Some(creds) = credentials.filter(|p| p.exists()) {
         for (name, keys) in load(creds)? {
-            merged.entry(name.trim().to_owned()).or_default().extend(keys);
+            profiles.entry(name.trim().to_owned()).or_default().extend(keys);
         }
     }
-    Ok(merged
+    Ok((profiles, sections))
+}
+
+/// Every profile in `config` (and in `credentials`, when given and present), sorted by name.
+/// A missing credentials file is not an error; a missing config file is.
+pub fn list_profiles(config: &Path, credentials: Option<&Path>) -> Result<Vec<ProfileInfo>, AuthError> {
+    let (profiles, _) = merged(config, credentials)?;
+    Ok(profiles
         .into_iter()
         .map(|(name, keys)| ProfileInfo {
             kind: kind_of(&keys),
@@ -118,6 +113,143 @@ pub fn list_profiles(config: &Path, credentials: Option<&Path>) -> Result<Vec<Pr
             name,
         })
         .collect())
+}
+
+/// One profile's settings, with the `[sso-session]` it names folded in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The profile name.
+    pub name: String,
+    /// Its kind.
+    pub kind: ProfileKind,
+    settings: BTreeMap<String, String>,
+    session: Option<(String, BTreeMap<String, String>)>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Settings may hold a secret key: show only their names.
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Profile {
+    /// A setting of the profile.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// The region the profile sets.
+    pub fn region(&self) -> Option<&str> {
+        self.get("region")
+    }
+}
+
+fn flatten(keys: BTreeMap<String, Option<String>>) -> BTreeMap<String, String> {
+    keys.into_iter()
+        .filter_map(|(k, v)| Some((k, v.filter(|v| !v.is_empty())?)))
+        .collect()
+}
+
+/// Reads profile `name` from `config` (and `credentials`). An unknown name lists the known ones.
+pub fn load_profile(config: &Path, credentials: Option<&Path>, name: &str) -> Result<Profile, AuthError> {
+    let (mut profiles, mut sections) = merged(config, credentials)?;
+    let Some(keys) = profiles.remove(name) else {
+        return Err(AuthError::NoSuchProfile {
+            name: name.to_owned(),
+            path: config.to_owned(),
+            available: profiles.into_keys().collect(),
+        });
+    };
+    let kind = kind_of(&keys);
+    let settings = flatten(keys);
+    let session = match settings.get("sso_session") {
+        Some(s) => {
+            let Some(keys) = sections.remove(&format!("sso-session {s}")) else {
+                return Err(AuthError::BadProfile {
+                    profile: name.to_owned(),
+                    path: config.to_owned(),
+                    reason: format!("it names sso_session {s:?}, but there is no [sso-session {s}] section"),
+                });
+            };
+            Some((s.clone(), flatten(keys)))
+        }
+        None => None,
+    };
+    Ok(Profile {
+        name: name.to_owned(),
+        kind,
+        settings,
+        session,
+    })
+}
+
+/// The IAM Identity Center settings of an SSO profile, in either form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoProfile {
+    /// The profile name.
+    pub profile: String,
+    /// The `[sso-session]` name (current form); `None` for the legacy form.
+    pub session_name: Option<String>,
+    /// The AWS access portal URL.
+    pub start_url: String,
+    /// The region of IAM Identity Center.
+    pub sso_region: String,
+    /// The account to get role credentials for.
+    pub account_id: String,
+    /// The role (permission set) name.
+    pub role_name: String,
+    /// Registration scopes; empty (legacy form) means no refresh token.
+    pub scopes: Vec<String>,
+    /// The region for S3, if the profile sets one.
+    pub region: Option<String>,
+}
+
+impl SsoProfile {
+    /// The SSO settings of `profile` (read from `path`), naming the first missing key.
+    pub fn from_profile(profile: &Profile, path: &Path) -> Result<Self, AuthError> {
+        let missing = |key: &'static str| AuthError::MissingKey {
+            profile: profile.name.clone(),
+            path: path.to_owned(),
+            key,
+        };
+        let (session_name, start_url, sso_region, scopes) = match &profile.session {
+            Some((session, keys)) => {
+                if profile.get("sso_start_url").is_some() || profile.get("sso_region").is_some() {
+                    return Err(AuthError::BadProfile {
+                        profile: profile.name.clone(),
+                        path: path.to_owned(),
+                        reason: "it has both sso_session and its own sso_start_url/sso_region; keep them only in the [sso-session] section".into(),
+                    });
+                }
+                let get = |k: &'static str| keys.get(k).cloned().ok_or_else(|| missing(k));
+                let scopes = keys
+                    .get("sso_registration_scopes")
+                    .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+                    .unwrap_or_else(|| vec!["sso:account:access".to_owned()]);
+                (Some(session.clone()), get("sso_start_url")?, get("sso_region")?, scopes)
+            }
+            None => {
+                let get = |k: &'static str| profile.get(k).map(str::to_owned).ok_or_else(|| missing(k));
+                (None, get("sso_start_url")?, get("sso_region")?, Vec::new())
+            }
+        };
+        let get = |k: &'static str| profile.get(k).map(str::to_owned).ok_or_else(|| missing(k));
+        Ok(Self {
+            profile: profile.name.clone(),
+            session_name,
+            start_url,
+            sso_region,
+            account_id: get("sso_account_id")?,
+            role_name: get("sso_role_name")?,
+            scopes,
+            region: profile.region().map(str::to_owned),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@
 //! - `identity` — sign-in state: client registrations, device codes, sessions, tokens, issued
 //!   keys, with configurable [`Lifetimes`].
 //! - `identity_http` — SSO OIDC, SSO portal, STS and the device verification page on the wire.
+//! - `browser` — a test's browser: approve or deny a device code on the verification page.
 //! - `access` — who may call S3: static keys, issued keys while valid, the per-user policy.
 //! - `server` — the hyper accept loop (TCP_NODELAY on every connection) and fault injection.
 
 mod access;
+pub mod browser;
 mod identity;
 mod identity_http;
 mod objects;
