@@ -61,7 +61,9 @@ impl std::fmt::Debug for CachedToken {
 
 /// Formats a time as the cache does: UTC, seconds, `Z`.
 pub fn format_time(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t).replace_nanosecond(0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -190,7 +192,8 @@ mod tests {
         assert!(token.valid_for(Duration::from_secs(60)));
         assert_eq!(token.registration(), Some(("c".into(), "s".into())));
         cache.store(&token).expect("store");
-        let again: serde_json::Value = serde_json::from_slice(&std::fs::read(cache.path()).expect("read")).expect("json");
+        let again: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cache.path()).expect("read")).expect("json");
         assert_eq!(again["futureField"], 1);
         assert_eq!(again["expiresAt"], "2030-01-01T00:00:00Z");
         #[cfg(unix)]

@@ -78,7 +78,9 @@ pub enum AuthError {
     #[error("the sign-in was not approved in time; start it again")]
     TimedOut,
     /// The identity is not assigned the account/role of the profile.
-    #[error("you are not assigned role {role} in account {account} (IAM Identity Center said: {message}); ask your administrator, or pick another profile")]
+    #[error(
+        "you are not assigned role {role} in account {account} (IAM Identity Center said: {message}); ask your administrator, or pick another profile"
+    )]
     NotAssigned {
         /// The account id.
         account: String,
@@ -88,7 +90,9 @@ pub enum AuthError {
         message: String,
     },
     /// The local clock is far from the service's.
-    #[error("the request was refused as signed at the wrong time: this computer's clock looks off (clock skew); set the clock right and try again ({message})")]
+    #[error(
+        "the request was refused as signed at the wrong time: this computer's clock looks off (clock skew); set the clock right and try again ({message})"
+    )]
     ClockSkew {
         /// The service's words.
         message: String,
@@ -133,9 +137,10 @@ impl AuthError {
     /// The kind, for deciding what to do next.
     pub fn kind(&self) -> AuthErrorKind {
         match self {
-            Self::ConfigFile { .. } | Self::NoSuchProfile { .. } | Self::MissingKey { .. } | Self::BadProfile { .. } => {
-                AuthErrorKind::Config
-            }
+            Self::ConfigFile { .. }
+            | Self::NoSuchProfile { .. }
+            | Self::MissingKey { .. }
+            | Self::BadProfile { .. } => AuthErrorKind::Config,
             Self::SignInNeeded { .. } => AuthErrorKind::SignInNeeded,
             Self::Denied | Self::TimedOut => AuthErrorKind::SignInFailed,
             Self::NotAssigned { .. } => AuthErrorKind::Forbidden,

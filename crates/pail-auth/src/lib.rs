@@ -26,7 +26,5 @@ pub use cache::{CachedToken, TokenCache, cache_key, default_cache_dir};
 pub use error::{AuthError, AuthErrorKind};
 pub use profiles::{Profile, ProfileInfo, ProfileKind, SsoProfile, list_profiles, load_profile};
 pub use provider::{AuthEvent, AuthStatus, SsoProvider};
-pub use source::{
-    Auth, AuthConfig, CallerIdentity, Source, default_config_file, default_credentials_file, substitute,
-};
+pub use source::{Auth, AuthConfig, CallerIdentity, Source, default_config_file, default_credentials_file, substitute};
 pub use sso::{DeviceAuthorization, Endpoints};

@@ -229,7 +229,12 @@ impl SsoProfile {
                 let get = |k: &'static str| keys.get(k).cloned().ok_or_else(|| missing(k));
                 let scopes = keys
                     .get("sso_registration_scopes")
-                    .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+                    .map(|s| {
+                        s.split(',')
+                            .map(|x| x.trim().to_owned())
+                            .filter(|x| !x.is_empty())
+                            .collect()
+                    })
                     .unwrap_or_else(|| vec!["sso:account:access".to_owned()]);
                 (Some(session.clone()), get("sso_start_url")?, get("sso_region")?, scopes)
             }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use crate::cache::{CachedToken, TokenCache};
@@ -38,7 +38,7 @@ pub enum AuthEvent {
 }
 
 /// What `pail status` and the app show about a drive's sign-in.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuthStatus {
     /// The profile.
     pub profile: String,
@@ -352,7 +352,9 @@ impl ProvideCredentials for SsoProvider {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(async move { self.credentials().await.map_err(CredentialsError::provider_error) })
+        future::ProvideCredentials::new(
+            async move { self.credentials().await.map_err(CredentialsError::provider_error) },
+        )
     }
 }
 

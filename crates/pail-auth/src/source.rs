@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -39,6 +39,9 @@ pub enum Source {
         /// The credentials file; `None` is `AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`.
         credentials_file: Option<PathBuf>,
     },
+    /// The SDK's default chain: environment keys, the default profile, container and instance
+    /// credentials.
+    DefaultChain,
 }
 
 impl std::fmt::Debug for Source {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Source {
                 .field("name", name)
                 .field("config_file", config_file)
                 .finish_non_exhaustive(),
+            Self::DefaultChain => f.write_str("DefaultChain"),
         }
     }
 }
@@ -136,6 +140,12 @@ impl Auth {
             consent_wait,
         } = config;
         let (provider, sso, region) = match source {
+            Source::DefaultChain => {
+                let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                    .build()
+                    .await;
+                (SharedCredentialsProvider::new(chain), None, None)
+            }
             Source::Keys {
                 access_key_id,
                 secret_access_key,
@@ -229,11 +239,17 @@ impl Auth {
                 if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
                     AuthError::Unreachable {
                         service: "STS",
-                        endpoint: self.endpoints.sts.clone().unwrap_or_else(|| format!("sts.{region}.amazonaws.com")),
+                        endpoint: self
+                            .endpoints
+                            .sts
+                            .clone()
+                            .unwrap_or_else(|| format!("sts.{region}.amazonaws.com")),
                         message: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
                     }
-                } else if matches!(code, "SignatureDoesNotMatch" | "RequestExpired" | "InvalidSignatureException")
-                    && e.message().is_some_and(|m| m.contains("expired") || m.contains("time"))
+                } else if matches!(
+                    code,
+                    "SignatureDoesNotMatch" | "RequestExpired" | "InvalidSignatureException"
+                ) && e.message().is_some_and(|m| m.contains("expired") || m.contains("time"))
                 {
                     AuthError::ClockSkew {
                         message: e.message().unwrap_or_default().to_owned(),

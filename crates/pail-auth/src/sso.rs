@@ -180,9 +180,8 @@ impl SsoClient {
             .send()
             .await
             .map_err(|e| {
-                unreachable("IAM Identity Center", &self.oidc_endpoint, &e).unwrap_or_else(|| {
-                    service_error("StartDeviceAuthorization", &e)
-                })
+                unreachable("IAM Identity Center", &self.oidc_endpoint, &e)
+                    .unwrap_or_else(|| service_error("StartDeviceAuthorization", &e))
             })?;
         let interval = if out.interval() > 0 { out.interval() as u64 } else { 5 };
         Ok(DeviceAuthorization {
@@ -284,7 +283,12 @@ impl SsoClient {
             .await;
         match result {
             Ok(out) => {
-                let mut t = self.token_from(out.access_token(), out.expires_in(), out.refresh_token(), (&id, &secret, reg));
+                let mut t = self.token_from(
+                    out.access_token(),
+                    out.expires_in(),
+                    out.refresh_token(),
+                    (&id, &secret, reg),
+                );
                 // No new refresh token in the answer: the old one stays good.
                 t.refresh_token = t.refresh_token.or_else(|| token.refresh_token.clone());
                 t.other = token.other.clone();

@@ -71,7 +71,11 @@ fn approve_all(auth: &Auth, user: Option<&'static str>) -> tokio::task::JoinHand
         while let Ok(e) = events.recv().await {
             match &e {
                 AuthEvent::SignInNeeded(d) | AuthEvent::ReconsentNeeded(d) => {
-                    let kind = if matches!(e, AuthEvent::ReconsentNeeded(_)) { "reconsent" } else { "sign-in" };
+                    let kind = if matches!(e, AuthEvent::ReconsentNeeded(_)) {
+                        "reconsent"
+                    } else {
+                        "sign-in"
+                    };
                     seen.push(kind);
                     let page = pail_emulator::browser::decide(&d.verification_uri_complete, user)
                         .await
@@ -97,7 +101,11 @@ async fn device_flow_signs_in_caches_the_token_and_resolves_the_user_folder() {
     let auth = s.auth(&config, "corp").await.expect("profile");
     let approver = approve_all(&auth, Some("alice@example.com"));
     auth.sso().expect("sso").sign_in(false).await.expect("sign in");
-    let creds = auth.credentials_provider().provide_credentials().await.expect("credentials");
+    let creds = auth
+        .credentials_provider()
+        .provide_credentials()
+        .await
+        .expect("credentials");
     assert!(creds.access_key_id().starts_with("ASIA"));
     let prefix = auth.resolve_prefix("home/${aws:userid}/").await.expect("whoami");
     assert_eq!(prefix, format!("home/{}:alice@example.com/", pail_emulator::ROLE_ID));
@@ -105,11 +113,23 @@ async fn device_flow_signs_in_caches_the_token_and_resolves_the_user_folder() {
     // The cache is the AWS CLI's: sha1 of the session name, mode 0600, camelCase fields.
     let file = s.cache_dir().join(format!("{}.json", pail_auth::cache_key("corp")));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("cache file")).expect("json");
-    for field in ["startUrl", "region", "accessToken", "expiresAt", "clientId", "clientSecret", "registrationExpiresAt", "refreshToken"] {
+    for field in [
+        "startUrl",
+        "region",
+        "accessToken",
+        "expiresAt",
+        "clientId",
+        "clientSecret",
+        "registrationExpiresAt",
+        "refreshToken",
+    ] {
         assert!(json.get(field).is_some(), "{field} missing from {json}");
     }
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
 
     // A new Auth (another process) signs in from the cache without the browser.
     let again = s.auth(&config, "corp").await.expect("profile");

@@ -114,6 +114,7 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
         },
         dir: dir.clone(),
         cache_dir: cache.path().to_path_buf(),
+        sso: None,
     };
     say!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
     let vfs = rt.block_on(open_drive(&spec))?;

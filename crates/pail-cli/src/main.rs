@@ -6,6 +6,7 @@
 //! # Layout
 //! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
+//! - `signin` — credentials from options and environment, SSO sign-in prompts, `pail login`.
 //! - `status` — `pail status`, and the mount registry and status files it reads.
 
 /// Prints a status line on stdout. A closed stdout (the reader went away) is not a reason for
@@ -19,6 +20,7 @@ macro_rules! say {
 
 mod demo;
 mod mount;
+mod signin;
 mod status;
 
 use std::process::ExitCode;
@@ -48,8 +50,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Show mounted drives, their pending uploads, last error and conflicts.
+    /// Show mounted drives, their pending uploads, last error, conflicts and sign-in state.
     Status,
+    /// Sign in to IAM Identity Center ahead of mounting (the sign-in is shared with `aws sso login`).
+    Login(signin::LoginArgs),
     /// Start a local S3 emulator with sample files and mount it.
     Demo(demo::DemoArgs),
 }
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Mount(args) => mount::run_mount(&rt, *args),
         Command::Unmount { dir, force } => mount::run_unmount(&dir, force),
         Command::Status => status::run_status(),
+        Command::Login(args) => signin::run_login(&rt, args),
         Command::Demo(args) => demo::run_demo(&rt, args),
     };
     match result {

@@ -12,12 +12,14 @@ use pail_fs::{DiskCacheConfig, FsErrorKind, Vfs, VfsConfig, WritebackConfig};
 use pail_store::{Credentials, S3Store, S3StoreConfig, Sse, StoreErrorKind};
 
 use crate::UsageError;
+use crate::signin;
 use crate::status::{self, MountRecord, StatusFile};
 
 /// Options of `pail mount`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MountArgs {
-    /// What to mount: `bucket` or `bucket/prefix` (e.g. `corp-docs/home/alice`).
+    /// What to mount: `bucket` or `bucket/prefix` (e.g. `corp-docs/home/alice`). The prefix may
+    /// use `${aws:userid}` and `${aws:accountid}` (quote it in the shell): your own folder.
     pub target: String,
     /// An existing, empty directory to mount at.
     pub dir: PathBuf,
@@ -27,9 +29,8 @@ pub struct MountArgs {
     /// AWS region of the bucket (default: from the profile or environment, else us-east-1).
     #[arg(long)]
     pub region: Option<String>,
-    /// A profile of `~/.aws/config` (default: `AWS_PROFILE`, else the default chain).
-    #[arg(long)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub auth: crate::signin::AuthArgs,
     /// Mount read-only: every change fails with "read-only file system".
     #[arg(long)]
     pub read_only: bool,
@@ -153,6 +154,8 @@ pub struct DriveSpec {
     pub vfs: VfsConfig,
     pub dir: PathBuf,
     pub cache_dir: PathBuf,
+    /// The IAM Identity Center sign-in, for `pail status`.
+    pub sso: Option<pail_auth::SsoProvider>,
 }
 
 /// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set).
@@ -189,9 +192,10 @@ fn lock_cache_dir(dir: &Path) -> Result<std::fs::File, UsageError> {
 }
 
 impl DriveSpec {
-    /// Builds the spec from command-line options.
-    pub fn from_args(args: &MountArgs) -> Result<Self, UsageError> {
-        let (bucket, prefix) = split_target(&args.target)?;
+    /// Builds the spec from command-line options, the target with its variables resolved, and
+    /// the drive's credentials.
+    pub fn from_args(args: &MountArgs, target: &str, auth: &pail_auth::Auth) -> Result<Self, UsageError> {
+        let (bucket, prefix) = split_target(target)?;
         if !args.metadata_ttl.is_finite() || args.metadata_ttl < 0.0 {
             return Err(UsageError(
                 "--metadata-ttl must be a number of seconds, 0 or more".into(),
@@ -217,11 +221,10 @@ impl DriveSpec {
         let mut store = S3StoreConfig::new(bucket);
         store.sse = sse;
         store.endpoint_url = args.endpoint_url.clone();
-        store.region = args.region.clone();
+        store.region = args.region.clone().or_else(|| auth.region().map(str::to_owned));
         store.force_path_style = args.endpoint_url.is_some() && !args.virtual_host_style;
-        store.credentials = Credentials::DefaultChain {
-            profile: args.profile.clone(),
-        };
+        store.credentials = Credentials::Provider(auth.credentials_provider());
+        store.credentials_wait = auth.credentials_wait();
         let mut writeback = WritebackConfig::new(cache_dir.join("write"));
         writeback.staging_bytes = args.staging_size;
         writeback.delay = Duration::from_secs_f64(args.write_back_delay);
@@ -245,6 +248,7 @@ impl DriveSpec {
             vfs,
             dir: args.dir.clone(),
             cache_dir,
+            sso: auth.sso().cloned(),
         })
     }
 
@@ -271,7 +275,7 @@ fn probe_hint(spec: &DriveSpec, kind: Option<StoreErrorKind>) -> String {
             spec.endpoint()
         ),
         Some(StoreErrorKind::ExpiredCredentials) => {
-            "the credentials have expired: sign in again (aws sso login, or renew the keys)".to_owned()
+            "the credentials have expired: sign in again (pail login --profile …, or renew the keys)".to_owned()
         }
         Some(StoreErrorKind::AccessDenied) => format!(
             "access denied listing {what}: check that the IAM policy allows s3:ListBucket on this prefix, or mount your own folder"
@@ -333,12 +337,16 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     .map_err(|e| tracing::warn!(error = %e, "cannot register the mount for pail status"))
     .ok();
     let reporter = {
-        let (vfs, cache) = (vfs.clone(), spec.cache_dir.clone());
+        let (vfs, cache, sso) = (vfs.clone(), spec.cache_dir.clone(), spec.sso.clone());
         rt.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tick.tick().await;
-                status::write_status(&cache, &StatusFile::new("mounted", &vfs.writeback_status()));
+                let file = StatusFile {
+                    auth: sso.as_ref().map(|s| s.status()),
+                    ..StatusFile::new("mounted", &vfs.writeback_status())
+                };
+                status::write_status(&cache, &file);
             }
         })
     };
@@ -431,7 +439,20 @@ async fn wait_for_stop(mount: &pail_fuse::Mount) {
 
 /// `pail mount`.
 pub fn run_mount(rt: &tokio::runtime::Runtime, args: MountArgs) -> Result<()> {
-    let spec = DriveSpec::from_args(&args)?;
+    // Sign in first (an SSO profile may need the browser), then find out whose folder it is.
+    let (auth, _prompter, target) = rt.block_on(async {
+        let auth = signin::connect(&args.auth).await?;
+        let prompter = signin::spawn_prompter(&auth, args.auth.no_browser);
+        signin::ensure_signed_in(&auth, false).await?;
+        let target = auth.resolve_prefix(&args.target).await.map_err(|e| {
+            UsageError(format!(
+                "cannot resolve {:?}: finding out who you are signed in as failed: {e}",
+                args.target
+            ))
+        })?;
+        anyhow::Ok((auth, prompter, target))
+    })?;
+    let spec = DriveSpec::from_args(&args, &target, &auth)?;
     check_mount_dir(&spec.dir)?;
     let _lock = lock_cache_dir(&spec.cache_dir)?;
     // A stop request left by an earlier, forced unmount is not for this mount.

@@ -33,6 +33,9 @@ pub struct StatusFile {
     /// What write-back reported.
     #[serde(flatten)]
     pub writeback: WritebackStatus,
+    /// The IAM Identity Center sign-in, for SSO profiles.
+    #[serde(default)]
+    pub auth: Option<pail_auth::AuthStatus>,
 }
 
 impl StatusFile {
@@ -40,6 +43,7 @@ impl StatusFile {
         Self {
             state: state.to_owned(),
             writeback: s.clone(),
+            auth: None,
         }
     }
 }
@@ -151,6 +155,21 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+fn show_auth(a: &pail_auth::AuthStatus) {
+    if let (Some(url), Some(code)) = (&a.sign_in_url, &a.user_code) {
+        say!("  session expired — sign in again: open {url} (code {code}); uploads are waiting");
+    }
+    if let Some(t) = &a.credentials_expire {
+        say!("  credentials ({}) renew before {t}", a.profile);
+    }
+    if let Some(t) = &a.token_expires {
+        say!("  sign-in valid until {t}, refreshed while the session lasts");
+    }
+    if let Some(e) = &a.last_error {
+        say!("  last sign-in error: {e}");
+    }
+}
+
 /// `pail status`.
 pub fn run_status() -> Result<()> {
     let mounts = all();
@@ -173,6 +192,9 @@ pub fn run_status() -> Result<()> {
         }
         if let Some(e) = &s.last_error {
             say!("  last error: {e}");
+        }
+        if let Some(a) = &file.auth {
+            show_auth(a);
         }
         for c in &s.conflicts {
             say!("  conflict: the server's version was kept; yours was saved as {c}");

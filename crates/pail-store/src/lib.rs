@@ -33,7 +33,7 @@ pub use object::{
     ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, Sse, WriteCondition, format_mtime,
     parse_mtime,
 };
-pub use s3::{Credentials, S3Store, S3StoreConfig};
+pub use s3::{Credentials, S3Store, S3StoreConfig, ca_bundle_client};
 pub use transfer::{FileUpload, MAX_COPY_OBJECT, TransferConfig, copy_object, finish_multipart, upload_file};
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).

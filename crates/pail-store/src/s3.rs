@@ -80,6 +80,9 @@ pub struct S3StoreConfig {
     pub sse: Option<Sse>,
     /// Attempts per request, counting the first, with the SDK's standard backoff.
     pub max_attempts: u32,
+    /// How long a request may wait for the credentials provider (an SSO provider waits here
+    /// while the user consents again).
+    pub credentials_wait: Duration,
 }
 
 impl S3StoreConfig {
@@ -110,6 +113,7 @@ impl S3StoreConfig {
             connect_timeout: Duration::from_secs(5),
             sse: None,
             max_attempts: 5,
+            credentials_wait: Duration::from_secs(5),
         }
     }
 }
@@ -136,7 +140,12 @@ impl S3Store {
                     .connect_timeout(config.connect_timeout)
                     .build(),
             )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)))
+            .identity_cache(
+                aws_config::identity::IdentityCache::lazy()
+                    .load_timeout(config.credentials_wait)
+                    .build(),
+            );
         match &config.credentials {
             Credentials::Static {
                 access_key_id,
@@ -179,8 +188,8 @@ impl S3Store {
 }
 
 /// An HTTPS client trusting the certificates in `AWS_CA_BUNDLE` (as the AWS CLI does), or `None`
-/// when the variable is unset.
-fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::SharedHttpClient>, StoreError> {
+/// when the variable is unset. Binaries hand it to pail-auth's identity clients too.
+pub fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http::SharedHttpClient>, StoreError> {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else {
         return Ok(None);
