@@ -257,7 +257,7 @@ fn an_object_changed_on_the_server_is_seen_after_the_ttl() {
             metadata_ttl: Duration::ZERO,
             ..VfsConfig::default()
         },
-        sse: None,
+        ..DriveOptions::default()
     };
     let v1 = random_bytes(3 << 20, 5);
     let v2 = random_bytes(5 << 20, 6);
@@ -289,7 +289,7 @@ fn a_handle_open_across_a_server_change_never_mixes_versions() {
             max_window: 1 << 20,
             ..VfsConfig::default()
         },
-        sse: None,
+        ..DriveOptions::default()
     };
     let drive = TestDrive::start_with(opts, |emu| {
         emu.put(BUCKET, "f.bin", v1.clone()).expect("seed");
@@ -331,7 +331,7 @@ fn a_prefix_mount_shows_only_that_folder() {
             prefix: "home/alice".into(),
             ..VfsConfig::default()
         },
-        sse: None,
+        ..DriveOptions::default()
     };
     let drive = TestDrive::start_with(opts, |emu| {
         emu.put(BUCKET, "home/alice/notes.txt", &b"mine"[..]).expect("seed");

@@ -70,6 +70,10 @@ fn mount_drive(
 ) -> (Arc<Vfs>, pail_fuse::Mount) {
     let mut store_cfg = store_config(emu, BUCKET);
     store_cfg.sse = opts.sse.clone();
+    if let Some((creds, wait)) = &opts.credentials {
+        store_cfg.credentials = creds.clone();
+        store_cfg.credentials_wait = *wait;
+    }
     let store = rt.block_on(S3Store::new(store_cfg)).expect("store");
     let mut cfg = opts.vfs.clone();
     if let Some(wb) = cfg.writeback.as_mut() {
@@ -79,11 +83,22 @@ fn mount_drive(
         let _rt = rt.enter();
         Vfs::new(Arc::new(store), cfg.clone()).expect("vfs")
     };
-    rt.block_on(vfs.probe()).expect("the drive's root can be listed");
+    if opts.probe {
+        rt.block_on(vfs.probe()).expect("the drive's root can be listed");
+    }
     let fuse = pail_fuse::FuseConfig::for_drive(&cfg);
     let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir, "pail:test", fuse)
         .expect("FUSE mount (needs /dev/fuse and fusermount3)");
     (vfs, mount)
+}
+
+/// The runtime test drives run on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// The emulator plus a mounted drive of it.
@@ -107,6 +122,11 @@ pub struct DriveOptions {
     pub vfs: VfsConfig,
     /// Server-side encryption the store sends.
     pub sse: Option<pail_store::Sse>,
+    /// Credentials other than the emulator's static keys, and how long a request may wait
+    /// for them.
+    pub credentials: Option<(pail_store::Credentials, Duration)>,
+    /// List the root before mounting, as `pail mount` does.
+    pub probe: bool,
 }
 
 impl Default for DriveOptions {
@@ -117,6 +137,8 @@ impl Default for DriveOptions {
                 ..VfsConfig::default()
             },
             sse: None,
+            credentials: None,
+            probe: true,
         }
     }
 }
@@ -137,7 +159,7 @@ impl DriveOptions {
                 writeback: Some(wb),
                 ..VfsConfig::default()
             },
-            sse: None,
+            ..Self::default()
         }
     }
 }
@@ -150,17 +172,18 @@ impl TestDrive {
 
     /// Starts the emulator, lets `seed` fill it, and mounts it as `opts` say.
     pub fn start_with(opts: DriveOptions, seed: impl FnOnce(&Emulator)) -> Self {
-        require_fuse();
-        init_logging();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        let rt = runtime();
         let emu = rt
             .block_on(Emulator::start_with_buckets(&[BUCKET]))
             .expect("emulator starts");
         seed(&emu);
+        Self::mount_on(rt, emu, opts)
+    }
+
+    /// Mounts a running emulator (started on `rt`, e.g. after signing in to it).
+    pub fn mount_on(rt: tokio::runtime::Runtime, emu: Emulator, opts: DriveOptions) -> Self {
+        require_fuse();
+        init_logging();
         let dir = tempfile::Builder::new()
             .prefix("pail-e2e-")
             .tempdir()

@@ -65,6 +65,9 @@ struct Inner {
     ended: Mutex<Option<String>>,
     lifetime: Mutex<Option<Duration>>,
     signing_in: AtomicBool,
+    /// Until when requests wait for the sign-in under way: one window per sign-in, so once it
+    /// has passed every request fails at once instead of each waiting anew.
+    consent_deadline: Mutex<Option<tokio::time::Instant>>,
     /// Bumped by every completed sign-in.
     generation: watch::Sender<u64>,
     events: broadcast::Sender<AuthEvent>,
@@ -118,6 +121,7 @@ impl SsoProvider {
                 ended: Mutex::new(None),
                 lifetime: Mutex::new(None),
                 signing_in: AtomicBool::new(false),
+                consent_deadline: Mutex::new(None),
                 generation: watch::channel(0).0,
                 events,
                 status: Mutex::new(status),
@@ -219,7 +223,6 @@ impl SsoProvider {
     /// Role credentials, waiting (up to the consent wait) for the user to consent again when
     /// the session has ended.
     pub async fn credentials(&self) -> Result<Credentials, AuthError> {
-        let deadline = tokio::time::Instant::now() + self.inner.consent_wait;
         loop {
             let mut signed_in = self.inner.generation.subscribe();
             signed_in.borrow_and_update();
@@ -245,6 +248,8 @@ impl SsoProvider {
                 Err(Fail::Error(e)) => return Err(e),
                 Err(Fail::SessionEnded) => {
                     self.begin_sign_in(true);
+                    let deadline = *lock(&self.inner.consent_deadline)
+                        .get_or_insert_with(|| tokio::time::Instant::now() + self.inner.consent_wait);
                     if tokio::time::timeout_at(deadline, signed_in.changed()).await.is_err() {
                         let e = AuthError::SignInNeeded {
                             start_url: self.inner.client.profile.start_url.clone(),
@@ -290,6 +295,7 @@ impl SsoProvider {
             self.adopt(&mut slot, token)
         }
         .await;
+        *lock(&self.inner.consent_deadline) = None;
         self.inner.signing_in.store(false, Ordering::Release);
         match &result {
             Ok(()) => {

@@ -238,6 +238,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let kind = match &err {
+        // The credentials provider failed (e.g. the sign-in session ended and the user has not
+        // consented again yet): not a network fault.
+        SdkError::DispatchFailure(_) if credentials_failed(&err) => StoreErrorKind::ExpiredCredentials,
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StoreErrorKind::Network,
         SdkError::ResponseError(e) => kind_from_code(None, Some(e.raw().status().as_u16())),
         SdkError::ServiceError(e) => kind_from_code(e.err().code(), Some(e.raw().status().as_u16())),
@@ -249,6 +252,18 @@ where
         (_, k) => k,
     };
     StoreError::new(kind, op, key, Some(Box::new(err)))
+}
+
+/// Whether a credentials provider's error is in `err`'s source chain.
+fn credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 fn meta_from_user(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<SystemTime> {
