@@ -193,3 +193,42 @@ async fn bad_profiles_name_the_problem() {
     let text = err.to_string();
     assert!(text.contains("config") && text.contains("line 1"), "{text}");
 }
+
+#[tokio::test]
+async fn an_unreachable_identity_center_and_a_corrupt_cache_are_handled() {
+    let s = Setup::new().await;
+    let config = s.config(CORP);
+    // A port nothing listens on: the error says what could not be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let auth = Auth::new(AuthConfig {
+        endpoints: Endpoints {
+            sso_oidc: Some(dead.clone()),
+            sso: Some(dead.clone()),
+            sts: Some(dead.clone()),
+        },
+        token_cache_dir: Some(s.cache_dir()),
+        ..AuthConfig::new(Source::Profile {
+            name: "corp".into(),
+            config_file: Some(config.clone()),
+            credentials_file: None,
+        })
+    })
+    .await
+    .expect("profile");
+    let err = auth.sso().expect("sso").sign_in(false).await.expect_err("unreachable");
+    assert_eq!(err.kind(), pail_auth::AuthErrorKind::Network, "{err}");
+    assert!(err.to_string().contains(&dead), "{err}");
+
+    // A damaged cache file is "signed out": a sign-in replaces it with a valid one.
+    let file = s.cache_dir().join(format!("{}.json", pail_auth::cache_key("corp")));
+    std::fs::create_dir_all(s.cache_dir()).expect("dir");
+    std::fs::write(&file, "{\"accessToken\": tru").expect("corrupt");
+    let auth = s.auth(&config, "corp").await.expect("profile");
+    let approver = approve_all(&auth, Some("alice@example.com"));
+    auth.sso().expect("sso").sign_in(false).await.expect("sign in");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("valid again");
+    assert!(json["accessToken"].is_string());
+    approver.abort();
+}

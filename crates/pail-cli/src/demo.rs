@@ -24,6 +24,64 @@ pub struct DemoArgs {
     /// Size of the large sample file, e.g. `256MiB` (0 leaves it out).
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = crate::mount::parse_size)]
     pub big_file_size: u64,
+    /// Sign in as an employee would: the emulator's IAM Identity Center asks you to approve a
+    /// code in the browser, then your own folder (`${aws:userid}`) is mounted with renewed
+    /// credentials, under a per-user policy.
+    #[arg(long)]
+    pub sso: bool,
+    /// With --sso: print the sign-in page instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+const DEMO_CONFIG: &str = "\
+[profile demo]
+sso_session = demo
+sso_account_id = 111122223333
+sso_role_name = S3Users
+region = us-east-1
+
+[sso-session demo]
+sso_start_url = https://pail-demo.awsapps.example/start
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access
+";
+
+/// Signs in to the emulator's Identity Center; returns the drive's credentials and the folder
+/// (`<userid>/`) to mount.
+fn sso_sign_in(
+    rt: &tokio::runtime::Runtime,
+    emulator: &Emulator,
+    home: &std::path::Path,
+    no_browser: bool,
+) -> Result<(pail_auth::Auth, String)> {
+    let config = home.join("config");
+    std::fs::write(&config, DEMO_CONFIG).context("writing the demo's AWS config file")?;
+    say!(
+        "Demo AWS config file with an IAM Identity Center profile: {}",
+        config.display()
+    );
+    let identity = emulator.identity_endpoint();
+    let auth_config = pail_auth::AuthConfig {
+        endpoints: pail_auth::Endpoints {
+            sso_oidc: Some(identity.clone()),
+            sso: Some(identity.clone()),
+            sts: Some(identity),
+        },
+        token_cache_dir: Some(home.join("sso-cache")),
+        ..pail_auth::AuthConfig::new(pail_auth::Source::Profile {
+            name: "demo".into(),
+            config_file: Some(config),
+            credentials_file: None,
+        })
+    };
+    rt.block_on(async {
+        let auth = pail_auth::Auth::new(auth_config).await?;
+        let _prompter = crate::signin::spawn_prompter(&auth, no_browser);
+        crate::signin::ensure_signed_in(&auth, false).await?;
+        let folder = auth.resolve_prefix("${aws:userid}/").await?;
+        anyhow::Ok((auth, folder))
+    })
 }
 
 fn samples(big: u64) -> Vec<(String, Bytes, Option<&'static str>)> {
@@ -89,8 +147,20 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
     let emulator = rt
         .block_on(Emulator::start_with_buckets(&[BUCKET]))
         .context("starting the S3 emulator")?;
+    let home = tempfile::Builder::new()
+        .prefix("pail-demo-home-")
+        .tempdir()
+        .context("creating the demo's sign-in directory")?;
+    let signed_in = if args.sso {
+        emulator.set_per_user_policy(true);
+        Some(sso_sign_in(rt, &emulator, home.path(), args.no_browser)?)
+    } else {
+        None
+    };
+    let folder = signed_in.as_ref().map(|(_, f)| f.clone()).unwrap_or_default();
     say!("Preparing sample files…");
     for (key, data, mtime) in samples(args.big_file_size) {
+        let key = format!("{folder}{key}");
         let mut opts = PutOptions::default();
         if let Some(m) = mtime {
             opts.metadata.insert(pail_store::MTIME_METADATA_KEY.into(), m.into());
@@ -100,7 +170,11 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
             .context("storing a sample file")?;
     }
     let (ak, sk) = emulator.credentials();
-    let store = S3StoreConfig::for_endpoint(BUCKET, &emulator.endpoint(), pail_emulator::REGION, ak, sk);
+    let mut store = S3StoreConfig::for_endpoint(BUCKET, &emulator.endpoint(), pail_emulator::REGION, ak, sk);
+    if let Some((auth, _)) = &signed_in {
+        store.credentials = pail_store::Credentials::Provider(auth.credentials_provider());
+        store.credentials_wait = auth.credentials_wait();
+    }
     // The emulator keeps the bucket in memory, so the drive's cache is temporary too.
     let cache = tempfile::Builder::new()
         .prefix("pail-demo-cache-")
@@ -109,14 +183,22 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
     let spec = DriveSpec {
         store,
         vfs: VfsConfig {
+            prefix: folder.clone(),
             writeback: Some(WritebackConfig::new(cache.path())),
             ..VfsConfig::default()
         },
         dir: dir.clone(),
         cache_dir: cache.path().to_path_buf(),
-        sso: None,
+        sso: signed_in.as_ref().and_then(|(a, _)| a.sso().cloned()),
     };
-    say!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
+    if signed_in.is_some() {
+        say!(
+            "S3 emulator at {} (bucket {BUCKET}, your folder {folder})",
+            emulator.endpoint()
+        );
+    } else {
+        say!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
+    }
     let vfs = rt.block_on(open_drive(&spec))?;
     say!(
         "Try: ls -la {0}  ·  cat {0}/README.txt  ·  echo hi > {0}/new.txt  ·  sha256sum {0}/Large/*",

@@ -214,3 +214,49 @@ fn denied_sign_in_and_unknown_profiles_say_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_with_sso_signs_in_and_mounts_my_folder() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: this test needs FUSE"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_pail"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["demo", "--sso", "--no-browser", "--big-file-size", "0", "--mountpoint"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn demo");
+    let log = answer_prompt(&rt, demo.stderr.take().expect("stderr"), Some("zoe@example.com"));
+    let mounted = BufReader::new(demo.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("Mounted "))
+        .expect("a Mounted line");
+    assert!(mounted.contains(":zoe@example.com/"), "{mounted}");
+    assert!(
+        std::fs::read_to_string(dir.path().join("README.txt"))
+            .expect("read")
+            .contains("pail")
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &demo.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(demo.wait().expect("wait").success());
+    log.join().expect("stderr");
+}
