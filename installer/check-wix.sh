@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# CI check of the WiX source: builds the MSI on Linux with wixl (Debian package `wixl`) from
+# placeholder binaries, then checks the tables a Windows build relies on are in it. Catches
+# authoring errors without a Windows machine; the real MSI is built by build-msi.ps1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/../Cargo.toml" | head -1)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp "$here/pail.wxs" "$here/check-winfsp.js" "$work/"
+mkdir "$work/bin"
+echo "placeholder" > "$work/bin/pail.exe"
+echo "placeholder" > "$work/bin/pail-app.exe"
+cd "$work"
+wixl -a x64 -D Version="$version" -D BinDir=bin -D SourceDir=. -o pail.msi pail.wxs
+tables="$(msiinfo tables pail.msi)"
+for t in File Component Feature Shortcut Registry Upgrade CustomAction Binary AppSearch RegLocator; do
+  grep -qx "$t" <<<"$tables" || { echo "pail.msi lacks the $t table" >&2; exit 1; }
+done
+msiinfo export pail.msi Property | grep -q "ProductVersion	$version" \
+  || { echo "pail.msi does not carry version $version" >&2; exit 1; }
+msiinfo export pail.msi Property | grep -q "UpgradeCode	{6F1D2A4B-52C1-4E8B-9A57-3C0E6B2D7A11}" \
+  || { echo "the UpgradeCode changed: upgrades would install side by side" >&2; exit 1; }
+echo "pail.msi $version builds from installer/pail.wxs"
