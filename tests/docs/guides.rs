@@ -1,0 +1,187 @@
+//! The guides cannot drift from what they describe: every JSON policy in the administrator's
+//! guide parses and uses real actions, the per-user policy grants each user exactly the calls
+//! pail makes in their own folder and nothing in another's, the handed-out config file is a
+//! valid IAM Identity Center profile for pail-auth. (The config reference is checked against the
+//! CLI in `crates/pail-cli/tests/reference.rs`.)
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The fenced blocks of `lang` in a Markdown text.
+fn blocks(text: &str, lang: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match &mut current {
+            None if line.trim() == format!("```{lang}") => current = Some(String::new()),
+            Some(b) if line.trim() == "```" => {
+                out.push(std::mem::take(b));
+                current = None;
+            }
+            Some(b) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn policies() -> Vec<Value> {
+    blocks(&read("docs/admin-guide.md"), "json")
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("a JSON block does not parse: {e}\n{b}")))
+        .collect()
+}
+
+fn list(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The actions the guide may use (a wildcard must match one of them).
+const KNOWN_ACTIONS: &[&str] = &[
+    "s3:ListBucket",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:DeleteBucket",
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+];
+
+/// IAM's wildcard match (`*` any run, `?` one character).
+fn like(pattern: &str, s: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(&pattern.chars().collect::<Vec<_>>(), &s.chars().collect::<Vec<_>>())
+}
+
+#[test]
+fn policies_parse_and_use_real_actions() {
+    let policies = policies();
+    assert_eq!(policies.len(), 3, "permission set, bucket policy, key policy");
+    for p in &policies {
+        assert_eq!(p["Version"], "2012-10-17");
+        let statements = p["Statement"].as_array().expect("Statement list");
+        let mut sids = BTreeSet::new();
+        for st in statements {
+            assert!(sids.insert(st["Sid"].as_str().expect("Sid")), "duplicate Sid");
+            assert!(matches!(st["Effect"].as_str(), Some("Allow" | "Deny")));
+            for action in list(&st["Action"]) {
+                let known = action == "s3:*" || action == "kms:*" || KNOWN_ACTIONS.iter().any(|k| like(&action, k));
+                assert!(known, "{action} is not an action the guide should use");
+            }
+            assert!(!list(&st["Resource"]).is_empty(), "every statement names its resources");
+        }
+    }
+}
+
+/// Whether the permission set allows `action` on `resource` for user `uid`, with `prefix` as
+/// the ListBucket `s3:prefix`: the Allow statements with `${aws:userid}` substituted.
+fn allows(policy: &Value, uid: &str, action: &str, resource: &str, prefix: Option<&str>) -> bool {
+    policy["Statement"].as_array().expect("statements").iter().any(|st| {
+        let sub = |s: String| s.replace("${aws:userid}", uid);
+        st["Effect"] == "Allow"
+            && list(&st["Action"]).iter().any(|a| like(a, action))
+            && list(&st["Resource"]).into_iter().map(sub).any(|r| like(&r, resource))
+            && match st.get("Condition") {
+                None => true,
+                Some(c) => {
+                    let wanted = list(&c["StringLike"]["s3:prefix"]);
+                    prefix.is_some_and(|p| wanted.into_iter().map(sub).any(|w| like(&w, p)))
+                }
+            }
+    })
+}
+
+#[test]
+fn the_permission_set_grants_each_user_their_folder_and_nothing_else() {
+    let policy = &policies()[0];
+    let (alice, bob) = ("AROAEXAMPLE:alice@example.com", "AROAEXAMPLE:bob@example.com");
+    let bucket = "arn:aws:s3:::corp-home-folders";
+    // What pail does in Alice's folder.
+    for prefix in [format!("{alice}/"), format!("{alice}/Documents/")] {
+        assert!(
+            allows(policy, alice, "s3:ListBucket", bucket, Some(&prefix)),
+            "{prefix}"
+        );
+    }
+    for action in [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+    ] {
+        let key = format!("{bucket}/{alice}/Documents/report.docx");
+        assert!(allows(policy, alice, action, &key, None), "{action}");
+        let other = format!("{bucket}/{bob}/Documents/report.docx");
+        assert!(!allows(policy, alice, action, &other, None), "{action} on bob's folder");
+    }
+    for prefix in ["", &format!("{bob}/"), "AROAEXAMPLE:alice"] {
+        assert!(
+            !allows(policy, alice, "s3:ListBucket", bucket, Some(prefix)),
+            "list {prefix:?}"
+        );
+    }
+}
+
+#[test]
+fn the_bucket_policy_denies_unencrypted_uploads_and_bucket_deletion() {
+    let bucket_policy = &policies()[1];
+    let denies: Vec<&Value> = bucket_policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|s| s["Effect"] == "Deny")
+        .collect();
+    let has = |action: &str, cond: &str| {
+        denies
+            .iter()
+            .any(|s| list(&s["Action"]).iter().any(|a| a == action) && s["Condition"].to_string().contains(cond))
+    };
+    assert!(has("s3:PutObject", "s3:x-amz-server-side-encryption"));
+    assert!(has("s3:PutObject", "aws-kms-key-id"));
+    assert!(has("s3:*", "aws:SecureTransport"));
+    assert!(denies.iter().any(|s| list(&s["Action"]) == ["s3:DeleteBucket"]));
+}
+
+#[test]
+fn the_handed_out_config_is_a_valid_sso_profile() {
+    let config = blocks(&read("docs/admin-guide.md"), "ini").pop().expect("an ini block");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("aws-config");
+    std::fs::write(&path, config).expect("write");
+    let profile = pail_auth::load_profile(&path, None, "home").expect("profile home");
+    let sso = pail_auth::SsoProfile::from_profile(&profile, &path).expect("SSO settings");
+    assert_eq!(sso.role_name, "S3HomeFolder");
+    assert_eq!(sso.scopes, ["sso:account:access"], "refresh tokens, so sessions renew");
+}
