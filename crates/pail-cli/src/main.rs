@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
+//! - `drives` — `pail drives list|add|remove` and `pail mount <drive-name>` (the drives file).
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
 //! - `signin` — credentials from options and environment, SSO sign-in prompts, `pail login`.
 //! - `status` — `pail status`, and the mount registry and status files it reads.
@@ -19,6 +20,7 @@ macro_rules! say {
 }
 
 mod demo;
+mod drives;
 mod mount;
 mod signin;
 mod status;
@@ -54,6 +56,9 @@ enum Command {
     Status,
     /// Sign in to IAM Identity Center ahead of mounting (the sign-in is shared with `aws sso login`).
     Login(signin::LoginArgs),
+    /// The drives file shared with the settings app: list, add or remove drives.
+    #[command(subcommand)]
+    Drives(drives::DrivesCommand),
     /// Start a local S3 emulator with sample files and mount it.
     Demo(demo::DemoArgs),
 }
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
         Command::Unmount { dir, force } => mount::run_unmount(&dir, force),
         Command::Status => status::run_status(),
         Command::Login(args) => signin::run_login(&rt, args),
+        Command::Drives(cmd) => drives::run_drives(cmd),
         Command::Demo(args) => demo::run_demo(&rt, args),
     };
     match result {

@@ -21,8 +21,9 @@ pub struct MountArgs {
     /// What to mount: `bucket` or `bucket/prefix` (e.g. `corp-docs/home/alice`). The prefix may
     /// use `${aws:userid}` and `${aws:accountid}` (quote it in the shell): your own folder.
     pub target: String,
-    /// An existing, empty directory to mount at.
-    pub dir: PathBuf,
+    /// An existing, empty directory to mount at. Without it, TARGET names a drive of the
+    /// drives file (`pail drives add`), mounted with its settings.
+    pub dir: Option<PathBuf>,
     /// S3 endpoint for S3-compatible stores or a local emulator, e.g. `http://127.0.0.1:9000`.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -246,7 +247,7 @@ impl DriveSpec {
         Ok(Self {
             store,
             vfs,
-            dir: args.dir.clone(),
+            dir: args.dir.clone().unwrap_or_default(),
             cache_dir,
             sso: auth.sso().cloned(),
         })
@@ -438,7 +439,10 @@ async fn wait_for_stop(mount: &pail_fuse::Mount) {
 }
 
 /// `pail mount`.
-pub fn run_mount(rt: &tokio::runtime::Runtime, args: MountArgs) -> Result<()> {
+pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()> {
+    if args.dir.is_none() {
+        crate::drives::apply_drive(&mut args)?;
+    }
     // Sign in first (an SSO profile may need the browser), then find out whose folder it is.
     let (auth, _prompter, target) = rt.block_on(async {
         let auth = signin::connect(&args.auth).await?;

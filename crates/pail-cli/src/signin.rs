@@ -28,6 +28,24 @@ pub struct AuthArgs {
     /// session ends, before it fails with "permission denied" (uploads wait indefinitely).
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
     pub consent_wait: f64,
+    /// Access keys of a drive from the drives file (never from the command line).
+    #[arg(skip)]
+    pub keys: Option<KeyPair>,
+}
+
+/// An access key id and its secret; `Debug` shows only the id.
+#[derive(Clone, Default)]
+pub struct KeyPair {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Options of `pail login`.
@@ -43,6 +61,13 @@ pub struct LoginArgs {
 /// Which source the options and environment choose: explicit or `AWS_PROFILE` profile first,
 /// then keys in the environment, then the SDK's default chain.
 fn source(args: &AuthArgs) -> Source {
+    if let Some(k) = &args.keys {
+        return Source::Keys {
+            access_key_id: k.access_key_id.clone(),
+            secret_access_key: k.secret_access_key.clone(),
+            session_token: None,
+        };
+    }
     let env_profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
     match args.profile.clone().or(env_profile) {
         Some(name) => Source::Profile {

@@ -7,9 +7,10 @@ use std::path::Path;
 fn cli_options() -> (BTreeSet<String>, Vec<(String, String)>) {
     let mut out = BTreeSet::new();
     let mut defaults = Vec::new();
-    for cmd in ["mount", "unmount", "status", "login", "demo"] {
+    for cmd in ["mount", "unmount", "status", "login", "demo", "drives add"] {
         let help = std::process::Command::new(env!("CARGO_BIN_EXE_pail"))
-            .args([cmd, "--help"])
+            .args(cmd.split(' '))
+            .arg("--help")
             .output()
             .expect("pail --help");
         for line in String::from_utf8_lossy(&help.stdout).lines() {

@@ -1,0 +1,14 @@
+//! pail-drives: the drives file — every drive a user has set up (bucket, folder, where it
+//! mounts, how it signs in) — shared by `pail` (`pail drives …`, `pail mount <drive-name>`) and
+//! the settings app. One TOML file in the user's config directory, written atomically, and a
+//! secret store for access keys so secrets never sit in the drives file.
+//!
+//! # Layout
+//! - `file` — [`Drive`], [`DrivesFile`], load and save.
+//! - `secrets` — the access-key secret store.
+
+mod file;
+mod secrets;
+
+pub use file::{Drive, DriveAuth, DrivesError, DrivesFile, default_path};
+pub use secrets::{load_secret, remove_secret, store_secret};
