@@ -54,19 +54,6 @@ fn assert_no_secrets_logged(emu: &Emulator) {
     }
 }
 
-const CONFIG: &str = "\
-[profile corp]
-sso_session = corp
-sso_account_id = 111122223333
-sso_role_name = S3Users
-region = us-east-1
-
-[sso-session corp]
-sso_start_url = https://d-1234567890.awsapps.com/start
-sso_region = us-east-1
-sso_registration_scopes = sso:account:access
-";
-
 fn user_id(user: &str) -> String {
     format!("{ROLE_ID}:{user}")
 }
@@ -86,7 +73,7 @@ struct SignedIn {
 
 fn auth_for(emu: &Emulator, home: &std::path::Path, consent_wait: Duration) -> AuthConfig {
     let config = home.join("config");
-    std::fs::write(&config, CONFIG).expect("config");
+    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
     let endpoint = emu.identity_endpoint();
     AuthConfig {
         endpoints: Endpoints {

@@ -50,19 +50,6 @@ impl Setup {
     }
 }
 
-const CORP: &str = "\
-[profile corp]
-sso_session = corp
-sso_account_id = 111122223333
-sso_role_name = S3Users
-region = us-east-1
-
-[sso-session corp]
-sso_start_url = https://d-1234567890.awsapps.com/start
-sso_region = us-east-1
-sso_registration_scopes = sso:account:access
-";
-
 /// Approves (or denies) every sign-in the auth layer announces, as the user would.
 fn approve_all(auth: &Auth, user: Option<&'static str>) -> tokio::task::JoinHandle<Vec<&'static str>> {
     let mut events = auth.sso().expect("sso").events();
@@ -97,7 +84,7 @@ fn approve_all(auth: &Auth, user: Option<&'static str>) -> tokio::task::JoinHand
 #[tokio::test]
 async fn device_flow_signs_in_caches_the_token_and_resolves_the_user_folder() {
     let s = Setup::new().await;
-    let config = s.config(CORP);
+    let config = s.config(&pail_emulator::sso_config("corp"));
     let auth = s.auth(&config, "corp").await.expect("profile");
     let approver = approve_all(&auth, Some("alice@example.com"));
     auth.sso().expect("sso").sign_in(false).await.expect("sign in");
@@ -146,7 +133,7 @@ async fn a_refused_refresh_asks_for_consent_and_waiting_callers_resume() {
         access_token: Duration::from_secs(3),
         ..Lifetimes::default()
     });
-    let config = s.config(CORP);
+    let config = s.config(&pail_emulator::sso_config("corp"));
     let auth = s.auth(&config, "corp").await.expect("profile");
     let approver = approve_all(&auth, Some("alice@example.com"));
     let sso = auth.sso().expect("sso").clone();
@@ -164,13 +151,13 @@ async fn a_refused_refresh_asks_for_consent_and_waiting_callers_resume() {
 #[tokio::test]
 async fn denied_consent_and_unassigned_roles_say_so() {
     let s = Setup::new().await;
-    let config = s.config(CORP);
+    let config = s.config(&pail_emulator::sso_config("corp"));
     let auth = s.auth(&config, "corp").await.expect("profile");
     let _denier = approve_all(&auth, None);
     let err = auth.sso().expect("sso").sign_in(false).await.expect_err("denied");
     assert!(matches!(err, AuthError::Denied), "{err}");
 
-    let other = s.config(&CORP.replace("S3Users", "Admins"));
+    let other = s.config(&pail_emulator::sso_config("corp").replace("S3Users", "Admins"));
     let auth = s.auth(&other, "corp").await.expect("profile");
     let _approver = approve_all(&auth, Some("bob@example.com"));
     let err = auth.sso().expect("sso").sign_in(true).await.expect_err("not assigned");
@@ -180,11 +167,11 @@ async fn denied_consent_and_unassigned_roles_say_so() {
 #[tokio::test]
 async fn bad_profiles_name_the_problem() {
     let s = Setup::new().await;
-    let config = s.config(CORP);
+    let config = s.config(&pail_emulator::sso_config("corp"));
     let err = s.auth(&config, "nope").await.expect_err("unknown");
     assert!(err.to_string().contains("profiles there: corp"), "{err}");
 
-    let config = s.config(&CORP.replace("sso_role_name = S3Users\n", ""));
+    let config = s.config(&pail_emulator::sso_config("corp").replace("sso_role_name = S3Users\n", ""));
     let err = s.auth(&config, "corp").await.expect_err("missing");
     assert!(err.to_string().contains("sso_role_name"), "{err}");
 
@@ -197,7 +184,7 @@ async fn bad_profiles_name_the_problem() {
 #[tokio::test]
 async fn an_unreachable_identity_center_and_a_corrupt_cache_are_handled() {
     let s = Setup::new().await;
-    let config = s.config(CORP);
+    let config = s.config(&pail_emulator::sso_config("corp"));
     // A port nothing listens on: the error says what could not be reached.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let dead = format!("http://{}", closed.local_addr().expect("addr"));

@@ -34,19 +34,6 @@ pub struct DemoArgs {
     pub no_browser: bool,
 }
 
-const DEMO_CONFIG: &str = "\
-[profile demo]
-sso_session = demo
-sso_account_id = 111122223333
-sso_role_name = S3Users
-region = us-east-1
-
-[sso-session demo]
-sso_start_url = https://pail-demo.awsapps.example/start
-sso_region = us-east-1
-sso_registration_scopes = sso:account:access
-";
-
 /// Signs in to the emulator's Identity Center; returns the drive's credentials and the folder
 /// (`<userid>/`) to mount.
 fn sso_sign_in(
@@ -56,7 +43,7 @@ fn sso_sign_in(
     no_browser: bool,
 ) -> Result<(pail_auth::Auth, String)> {
     let config = home.join("config");
-    std::fs::write(&config, DEMO_CONFIG).context("writing the demo's AWS config file")?;
+    std::fs::write(&config, pail_emulator::sso_config("demo")).context("writing the demo's AWS config file")?;
     say!(
         "Demo AWS config file with an IAM Identity Center profile: {}",
         config.display()

@@ -10,18 +10,12 @@ use pail_emulator::Emulator;
 
 const BUCKET: &str = "cli-sso";
 
-const CONFIG: &str = "\
-[profile corp]
-sso_session = corp
-sso_account_id = 111122223333
-sso_role_name = S3Users
-region = us-east-1
-
-[sso-session corp]
-sso_start_url = https://d-1234567890.awsapps.com/start
-sso_region = us-east-1
-sso_registration_scopes = sso:account:access
-";
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
 
 fn pail(emu: &Emulator, home: &Path) -> Command {
     let identity = emu.identity_endpoint();
@@ -83,17 +77,14 @@ fn login_then_mount_my_folder_with_the_cached_sign_in() {
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: this test needs FUSE"
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
     emu.set_per_user_policy(true);
     let me = format!("{}:alice@example.com", pail_emulator::ROLE_ID);
     emu.put(BUCKET, &format!("{me}/hello.txt"), &b"hello alice"[..])
         .expect("seed");
     let home = tempfile::tempdir().expect("home");
-    std::fs::write(home.path().join("aws-config"), CONFIG).expect("config");
+    std::fs::write(home.path().join("aws-config"), pail_emulator::sso_config("corp")).expect("config");
 
     let mut login = pail(&emu, home.path())
         .args(["login", "--profile", "corp", "--no-browser"])
@@ -180,13 +171,10 @@ fn login_then_mount_my_folder_with_the_cached_sign_in() {
 
 #[test]
 fn denied_sign_in_and_unknown_profiles_say_what_to_do() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
     let home = tempfile::tempdir().expect("home");
-    std::fs::write(home.path().join("aws-config"), CONFIG).expect("config");
+    std::fs::write(home.path().join("aws-config"), pail_emulator::sso_config("corp")).expect("config");
 
     let mut login = pail(&emu, home.path())
         .args(["login", "--profile", "corp", "--no-browser"])
@@ -221,10 +209,7 @@ fn demo_with_sso_signs_in_and_mounts_my_folder() {
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: this test needs FUSE"
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_pail"))

@@ -48,6 +48,17 @@ pub const DEFAULT_SECRET_KEY: &str = "pail-test-secret-key";
 /// The region the emulator reports.
 pub const REGION: &str = "us-east-1";
 
+/// An AWS config file with an IAM Identity Center profile `profile` (sso-session of the same
+/// name) for this emulator's account and role: what an administrator hands out, for tests and
+/// `pail demo --sso`.
+pub fn sso_config(profile: &str) -> String {
+    format!(
+        "[profile {profile}]\nsso_session = {profile}\nsso_account_id = {ACCOUNT_ID}\nsso_role_name = {ROLE_NAME}\nregion = {REGION}\n\n\
+         [sso-session {profile}]\nsso_start_url = https://d-1234567890.awsapps.com/start\nsso_region = {REGION}\n\
+         sso_registration_scopes = sso:account:access\n"
+    )
+}
+
 /// Errors starting or seeding the emulator.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
