@@ -1,0 +1,158 @@
+//! The drives window driven headless with egui_kittest, as an employee would use it: add a
+//! drive with "Use AWS Profile" (profiles read from the chosen config file, each with its
+//! kind) and "My folder", one with access keys (the secret kept out of the drives file), edit
+//! and remove; the result is checked in the drives file `pail` reads.
+
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use pail_app::{App, MY_FOLDER};
+use pail_drives::{DriveAuth, DrivesFile};
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = format!(
+            "{}\n[profile admin-keys]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n",
+            home_profile_config()
+        );
+        std::fs::write(dir.path().join("aws-config"), config).expect("config");
+        Self { dir }
+    }
+
+    fn drives_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("pail/drives.toml")
+    }
+
+    fn config_path(&self) -> String {
+        self.dir.path().join("aws-config").display().to_string()
+    }
+
+    fn harness(&self) -> Harness<'static, App> {
+        Harness::new_ui_state(|ui, app: &mut App| app.ui(ui), App::load(self.drives_path()))
+    }
+
+    fn saved(&self) -> DrivesFile {
+        DrivesFile::load(&self.drives_path()).expect("drives file")
+    }
+}
+
+/// An Identity Center profile as the administrator's guide hands it out.
+fn home_profile_config() -> &'static str {
+    "[profile home]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = S3HomeFolder\n\n\
+     [sso-session corp]\nsso_start_url = https://d-1234567890.awsapps.com/start\nsso_region = eu-west-1\n"
+}
+
+fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
+    type_into_role(h, Role::TextInput, label, text);
+}
+
+fn type_into_role(h: &mut Harness<'_, App>, role: Role, label: &str, text: &str) {
+    h.get_by_role_and_label(role, label).focus();
+    h.run();
+    h.get_by_role_and_label(role, label).type_text(text);
+    h.run();
+}
+
+fn click(h: &mut Harness<'_, App>, label: &str) {
+    h.get_by_label(label).click();
+    h.run();
+}
+
+fn clear_config_file(h: &mut Harness<'_, App>) {
+    h.state_mut().editor.as_mut().expect("dialog").config_file.clear();
+    h.run();
+}
+
+#[test]
+fn add_a_drive_with_an_aws_profile_and_my_folder() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    click(&mut h, "Add drive…");
+    type_into(&mut h, "Name", "Home");
+    type_into(&mut h, "Mount point", "/home/alice/P");
+    type_into(&mut h, "Bucket", "corp-home-folders");
+    clear_config_file(&mut h);
+    type_into(&mut h, "Config file", &s.config_path());
+    click(&mut h, "Read profiles");
+    h.get_by_role_and_label(Role::ComboBox, "Profile").click();
+    h.run();
+    // Each profile shows its kind.
+    assert!(h.query_by_label("admin-keys — access keys").is_some());
+    click(&mut h, "home — IAM Identity Center (SSO)");
+    click(&mut h, "OK");
+    assert!(
+        h.state().editor.is_none(),
+        "dialog closed: {:?}",
+        h.state().editor.as_ref().and_then(|e| e.error.clone())
+    );
+
+    let saved = s.saved();
+    let d = saved.get("Home").expect("saved");
+    assert_eq!(d.bucket, "corp-home-folders");
+    assert_eq!(d.prefix, MY_FOLDER);
+    assert_eq!(d.mount_point.as_deref(), Some("/home/alice/P"));
+    assert_eq!(
+        d.auth,
+        DriveAuth::Profile {
+            profile: "home".into(),
+            config_file: Some(s.config_path().into()),
+        }
+    );
+    // The list shows it.
+    assert!(h.query_by_label("corp-home-folders/${aws:userid}").is_some());
+}
+
+#[test]
+fn access_keys_keep_the_secret_out_of_the_drives_file() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    click(&mut h, "Add drive…");
+    type_into(&mut h, "Name", "Team");
+    type_into(&mut h, "Bucket", "team-share");
+    click(&mut h, "My folder (${aws:userid})");
+    type_into(&mut h, "Folder", "projects/x");
+    click(&mut h, "Use AWS Profile");
+    type_into(&mut h, "Access key ID", "AKIAEXAMPLEKEY");
+    click(&mut h, "OK");
+    let err = h.state().editor.as_ref().and_then(|e| e.error.clone());
+    assert_eq!(err.as_deref(), Some("Secret access key is required"));
+    type_into_role(&mut h, Role::PasswordInput, "Secret access key", "very-secret-value");
+    click(&mut h, "OK");
+    assert!(h.state().editor.is_none());
+    let text = std::fs::read_to_string(s.drives_path()).expect("file");
+    assert!(!text.contains("very-secret-value"), "{text}");
+    assert_eq!(
+        pail_drives::load_secret(&s.drives_path(), "Team").expect("secret"),
+        "very-secret-value"
+    );
+    assert_eq!(s.saved().get("Team").expect("saved").target(), "team-share/projects/x");
+}
+
+#[test]
+fn edit_and_remove_a_drive() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    click(&mut h, "Add drive…");
+    type_into(&mut h, "Name", "Home");
+    type_into(&mut h, "Bucket", "corp-home-folders");
+    clear_config_file(&mut h);
+    type_into(&mut h, "Config file", &s.config_path());
+    click(&mut h, "Read profiles");
+    h.get_by_role_and_label(Role::ComboBox, "Profile").click();
+    h.run();
+    click(&mut h, "home — IAM Identity Center (SSO)");
+    click(&mut h, "OK");
+
+    click(&mut h, "Edit Home");
+    click(&mut h, "Read-only");
+    click(&mut h, "OK");
+    assert!(s.saved().get("Home").expect("saved").read_only);
+
+    click(&mut h, "Remove Home");
+    assert!(s.saved().drives.is_empty());
+}
