@@ -1,0 +1,32 @@
+//! docs/config-reference.md documents every key of the drives file.
+
+use pail_drives::{Drive, DriveAuth, DrivesFile};
+
+#[test]
+fn every_drives_file_key_is_documented() {
+    let full = Drive {
+        name: "n".into(),
+        bucket: "b".into(),
+        prefix: "p".into(),
+        mount_point: Some("P:".into()),
+        region: Some("r".into()),
+        endpoint_url: Some("e".into()),
+        auth: DriveAuth::Keys {
+            access_key_id: "a".into(),
+        },
+        read_only: true,
+        sse_kms_key_id: Some("k".into()),
+        cache_size: Some("1GiB".into()),
+        mount_at_start: true,
+    };
+    let file = DrivesFile { drives: vec![full] };
+    let toml = toml::to_string(&file).expect("serialize");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config-reference.md");
+    let reference = std::fs::read_to_string(path).expect("docs/config-reference.md");
+    for line in toml.lines() {
+        let Some((key, _)) = line.split_once(" = ") else { continue };
+        let key = key.trim();
+        let documented = reference.contains(&format!("`{key}`")) || reference.contains(&format!("{key} = "));
+        assert!(documented, "drives file key {key:?} is not in docs/config-reference.md");
+    }
+}
