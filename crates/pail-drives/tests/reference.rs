@@ -24,7 +24,9 @@ fn every_drives_file_key_is_documented() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config-reference.md");
     let reference = std::fs::read_to_string(path).expect("docs/config-reference.md");
     for line in toml.lines() {
-        let Some((key, _)) = line.split_once(" = ") else { continue };
+        let Some((key, _)) = line.split_once(" = ") else {
+            continue;
+        };
         let key = key.trim();
         let documented = reference.contains(&format!("`{key}`")) || reference.contains(&format!("{key} = "));
         assert!(documented, "drives file key {key:?} is not in docs/config-reference.md");
