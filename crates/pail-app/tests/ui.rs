@@ -63,8 +63,13 @@ fn click(h: &mut Harness<'_, App>, label: &str) {
     h.run();
 }
 
-fn clear_config_file(h: &mut Harness<'_, App>) {
+/// Points the dialog at the test's config file, reads its profiles and opens the drop-down.
+fn open_profile_picker(h: &mut Harness<'_, App>, s: &Setup) {
     h.state_mut().editor.as_mut().expect("dialog").config_file.clear();
+    h.run();
+    type_into(h, "Config file", &s.config_path());
+    click(h, "Read profiles");
+    h.get_by_role_and_label(Role::ComboBox, "Profile").click();
     h.run();
 }
 
@@ -76,11 +81,7 @@ fn add_a_drive_with_an_aws_profile_and_my_folder() {
     type_into(&mut h, "Name", "Home");
     type_into(&mut h, "Mount point", "/home/alice/P");
     type_into(&mut h, "Bucket", "corp-home-folders");
-    clear_config_file(&mut h);
-    type_into(&mut h, "Config file", &s.config_path());
-    click(&mut h, "Read profiles");
-    h.get_by_role_and_label(Role::ComboBox, "Profile").click();
-    h.run();
+    open_profile_picker(&mut h, &s);
     // Each profile shows its kind.
     assert!(h.query_by_label("admin-keys — access keys").is_some());
     click(&mut h, "home — IAM Identity Center (SSO)");
@@ -140,11 +141,7 @@ fn edit_and_remove_a_drive() {
     click(&mut h, "Add drive…");
     type_into(&mut h, "Name", "Home");
     type_into(&mut h, "Bucket", "corp-home-folders");
-    clear_config_file(&mut h);
-    type_into(&mut h, "Config file", &s.config_path());
-    click(&mut h, "Read profiles");
-    h.get_by_role_and_label(Role::ComboBox, "Profile").click();
-    h.run();
+    open_profile_picker(&mut h, &s);
     click(&mut h, "home — IAM Identity Center (SSO)");
     click(&mut h, "OK");
 

@@ -97,11 +97,16 @@ pub struct TokenCache {
     path: PathBuf,
 }
 
-/// The AWS CLI's cache directory: `~/.aws/sso/cache`.
-pub fn default_cache_dir() -> Option<PathBuf> {
+/// `~/.aws` (`HOME`, else `USERPROFILE`), where the AWS CLI keeps its files.
+pub(crate) fn aws_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .or_else(|| std::env::var_os("USERPROFILE"))
-        .map(|h| PathBuf::from(h).join(".aws").join("sso").join("cache"))
+        .map(|h| PathBuf::from(h).join(".aws"))
+}
+
+/// The AWS CLI's cache directory: `~/.aws/sso/cache`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    aws_dir().map(|d| d.join("sso").join("cache"))
 }
 
 /// `sha1(name)` in hex: the cache file's stem.

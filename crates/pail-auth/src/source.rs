@@ -91,10 +91,9 @@ impl AuthConfig {
 
 fn home_file(var: &str, name: &str) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME")
-            .or_else(|| std::env::var_os("USERPROFILE"))
-            .unwrap_or_default();
-        PathBuf::from(home).join(".aws").join(name)
+        crate::cache::aws_dir()
+            .unwrap_or_else(|| PathBuf::from(".aws"))
+            .join(name)
     })
 }
 
