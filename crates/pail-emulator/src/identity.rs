@@ -378,21 +378,6 @@ impl Identity {
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state().secrets.clone()
     }
-
-    /// The users with a live session.
-    pub fn signed_in_users(&self) -> Vec<String> {
-        let now = SystemTime::now();
-        let mut users: Vec<String> = self
-            .state()
-            .sessions
-            .values()
-            .filter(|s| s.ends > now)
-            .map(|s| s.user.clone())
-            .collect();
-        users.sort();
-        users.dedup();
-        users
-    }
 }
 
 #[cfg(test)]
