@@ -9,6 +9,8 @@ use pail_store::{StoreError, StoreErrorKind};
 pub enum FsErrorKind {
     /// No such file or directory.
     NotFound,
+    /// A folder on the way to the name does not exist (Windows tells this from `NotFound`).
+    PathNotFound,
     /// A path component is a file, not a directory.
     NotADirectory,
     /// A directory where a file was expected.
@@ -122,6 +124,7 @@ impl std::fmt::Display for FsErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             FsErrorKind::NotFound => "not found",
+            FsErrorKind::PathNotFound => "a folder on the way does not exist",
             FsErrorKind::NotADirectory => "not a directory",
             FsErrorKind::IsADirectory => "is a directory",
             FsErrorKind::AccessDenied => "access denied by the bucket's policy",

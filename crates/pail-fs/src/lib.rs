@@ -17,8 +17,9 @@
 //! - `dirty`, `staging`, `journal`, `writeback`, `upload`, `resume` — files being written,
 //!   their staging files, the durable journal of pending work, the uploads (retries, conflict
 //!   copies, server-side copy of untouched parts, draining) and resuming after a restart.
-//! - `windows` — what Windows calls mean (write-to-end, constrained I/O, FILETIME,
-//!   delete-on-close), for the WinFsp adapter.
+//! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
+//!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
+//!   WinFsp adapter calls one-to-one.
 //! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
 //! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
 //! - `reader` — sequential detection and the prefetch window.
@@ -51,5 +52,9 @@ pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
-pub use windows::{from_filetime, to_filetime, write_span};
+pub use windows::{
+    FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_READONLY, FILE_DIRECTORY_FILE, MAX_PATH_UNITS,
+    WRITE_ACCESS, WinDirEntry, WinFile, WinInfo, WinVolume, WinVolumeInfo, from_filetime, path_from_wide, to_filetime,
+    wide_name, write_span,
+};
 pub use writeback::{WritebackConfig, WritebackStatus, host_name};

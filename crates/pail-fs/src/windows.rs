@@ -1,9 +1,15 @@
-//! What Windows programs mean by their calls, as plain functions and [`Vfs`] methods the WinFsp
-//! adapter uses, so the logic is tested on Linux: where a write lands (write-to-end-of-file,
-//! constrained I/O that must not extend a file), FILETIME ↔ `SystemTime` (0 and `u64::MAX`
-//! mean "leave unchanged"), and whether a file or folder may be marked delete-on-close.
+//! What Windows programs mean by their calls, as plain functions, [`Vfs`] methods and the
+//! [`WinVolume`] the WinFsp adapter calls one-to-one, so the logic is tested on Linux: names as
+//! WinFsp passes them (UTF-16, `\\`-separated, at most 32,767 units), where a write lands
+//! (write-to-end-of-file, constrained I/O that must not extend a file), FILETIME ↔
+//! `SystemTime` (0 and `u64::MAX` mean "leave unchanged"), file attributes, and whether a file
+//! or folder may be marked delete-on-close.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod volume;
+
+pub use volume::{FILE_DIRECTORY_FILE, WRITE_ACCESS, WinDirEntry, WinFile, WinVolume, WinVolumeInfo};
 
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;
@@ -12,6 +18,76 @@ use crate::vfs::{HandleId, HandleKind, Vfs, staged_attr};
 
 /// 100 ns intervals between 1601-01-01 and 1970-01-01.
 const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
+
+/// FILE_ATTRIBUTE_READONLY.
+pub const FILE_ATTRIBUTE_READONLY: u32 = 0x1;
+/// FILE_ATTRIBUTE_DIRECTORY.
+pub const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
+/// FILE_ATTRIBUTE_ARCHIVE.
+pub const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
+/// The longest path Windows passes, in UTF-16 units.
+pub const MAX_PATH_UNITS: usize = 32_767;
+/// Allocation is reported in units of this many bytes.
+const ALLOCATION_UNIT: u64 = 4096;
+
+/// A file's information as WinFsp's `FSP_FSCTL_FILE_INFO` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WinInfo {
+    /// FILE_ATTRIBUTE_* bits.
+    pub attributes: u32,
+    /// End of file.
+    pub file_size: u64,
+    /// Size rounded up to the allocation unit.
+    pub allocation_size: u64,
+    /// Creation, last access, last write and change time are all the modification time (S3
+    /// keeps one time), as a FILETIME.
+    pub time: u64,
+}
+
+impl WinInfo {
+    /// The information of `attr` on a drive that is `read_only` or not.
+    pub fn of(attr: &Attr, read_only: bool) -> Self {
+        let mut attributes = if attr.is_dir() {
+            FILE_ATTRIBUTE_DIRECTORY
+        } else {
+            FILE_ATTRIBUTE_ARCHIVE
+        };
+        if read_only && !attr.is_dir() {
+            attributes |= FILE_ATTRIBUTE_READONLY;
+        }
+        Self {
+            attributes,
+            file_size: attr.size,
+            allocation_size: attr.size.div_ceil(ALLOCATION_UNIT) * ALLOCATION_UNIT,
+            time: to_filetime(attr.mtime),
+        }
+    }
+}
+
+/// A file name as WinFsp passes it (`\dir\file.txt`, UTF-16) as a path. Longer than 32,767
+/// units → `NameTooLong`; not valid UTF-16 (a lone surrogate, which no key can hold) or with a
+/// `:` (a named stream, which S3 cannot hold; a `:` typed in a name never reaches a file
+/// system) → `InvalidName`.
+pub fn path_from_wide(name: &[u16]) -> FsResult<VfsPath> {
+    let shown = || String::from_utf16_lossy(&name[..name.len().min(256)]);
+    if name.len() > MAX_PATH_UNITS {
+        return Err(FsError::new(FsErrorKind::NameTooLong, "open", shown()));
+    }
+    let Ok(s) = String::from_utf16(name) else {
+        return Err(FsError::new(FsErrorKind::InvalidName, "open", shown()));
+    };
+    if s.contains(':') {
+        return Err(FsError::new(FsErrorKind::InvalidName, "open a named stream", s));
+    }
+    Ok(VfsPath::new(&s.replace('\\', "/")))
+}
+
+/// A path as WinFsp's normalized name: `\dir\file.txt`.
+pub fn wide_name(path: &VfsPath) -> Vec<u16> {
+    format!("\\{}", path.as_str().replace('/', "\\"))
+        .encode_utf16()
+        .collect()
+}
 
 /// A time as a Windows FILETIME.
 pub fn to_filetime(t: SystemTime) -> u64 {
@@ -90,6 +166,57 @@ impl Vfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wide(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn windows_names_become_paths_and_back() {
+        let p = path_from_wide(&wide("\\Docs\\Report 2026.docx")).expect("path");
+        assert_eq!(p, VfsPath::new("Docs/Report 2026.docx"));
+        assert_eq!(wide_name(&p), wide("\\Docs\\Report 2026.docx"));
+        assert!(path_from_wide(&wide("\\")).expect("root").is_root());
+        assert_eq!(wide_name(&VfsPath::root()), wide("\\"));
+    }
+
+    #[test]
+    fn names_windows_cannot_give_us_are_refused_not_mangled() {
+        let long = wide(&format!("\\{}", "a".repeat(MAX_PATH_UNITS)));
+        assert_eq!(
+            path_from_wide(&long).expect_err("long").kind(),
+            FsErrorKind::NameTooLong
+        );
+        let lone_surrogate = [u16::from(b'\\'), 0xD800, u16::from(b'x')];
+        assert_eq!(
+            path_from_wide(&lone_surrogate).expect_err("surrogate").kind(),
+            FsErrorKind::InvalidName
+        );
+        assert_eq!(
+            path_from_wide(&wide("\\file.txt:stream")).expect_err("stream").kind(),
+            FsErrorKind::InvalidName
+        );
+    }
+
+    #[test]
+    fn attributes_tell_files_folders_and_read_only_drives() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut file = Attr::directory(t);
+        file.kind = crate::meta::FileKind::File;
+        file.size = 5000;
+        let info = WinInfo::of(&file, false);
+        assert_eq!(info.attributes, FILE_ATTRIBUTE_ARCHIVE);
+        assert_eq!((info.file_size, info.allocation_size), (5000, 8192));
+        assert_eq!(info.time, to_filetime(t));
+        assert_eq!(
+            WinInfo::of(&file, true).attributes,
+            FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_READONLY
+        );
+        assert_eq!(
+            WinInfo::of(&Attr::directory(t), true).attributes,
+            FILE_ATTRIBUTE_DIRECTORY
+        );
+    }
 
     #[test]
     fn filetimes_round_trip_and_zero_means_unchanged() {

@@ -5,7 +5,7 @@ use pail_fs::FsErrorKind;
 /// The errno a FUSE reply carries for an error of this kind.
 pub fn to_errno(kind: FsErrorKind) -> i32 {
     match kind {
-        FsErrorKind::NotFound => libc::ENOENT,
+        FsErrorKind::NotFound | FsErrorKind::PathNotFound => libc::ENOENT,
         FsErrorKind::NotADirectory => libc::ENOTDIR,
         FsErrorKind::IsADirectory => libc::EISDIR,
         FsErrorKind::AccessDenied => libc::EACCES,

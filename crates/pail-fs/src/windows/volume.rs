@@ -1,0 +1,432 @@
+//! [`WinVolume`]: the drive as WinFsp's callbacks see it, one method per callback, so the
+//! adapter translates structures and nothing else, and every Windows call sequence (Explorer
+//! copy and delete, Office save, Notepad save, `move`, directory listing with a marker) is
+//! replayed on Linux against the real store.
+//!
+//! Names are resolved case-insensitively and case-preservingly ([`Vfs::resolve`]); a new name is
+//! created inside its folder as stored, keeping the case the user typed. Each open is a
+//! [`WinFile`], whose state (path, attributes, handle) sits behind one mutex because WinFsp
+//! calls a handle from any thread. Lock order: a `WinFile`'s mutex is never held across a `Vfs`
+//! call.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use super::{WinInfo, from_filetime, write_span};
+use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::meta::Attr;
+use crate::path::VfsPath;
+use crate::vfs::{HandleId, Vfs};
+
+/// Access rights that mean the handle writes: FILE_WRITE_DATA, FILE_APPEND_DATA.
+pub const WRITE_ACCESS: u32 = 0x0002 | 0x0004;
+/// CreateOptions bit: the new object is a directory.
+pub const FILE_DIRECTORY_FILE: u32 = 0x0000_0001;
+/// The longest volume label Windows keeps, in UTF-16 units.
+const MAX_LABEL_UNITS: usize = 32;
+
+/// One mounted drive, as WinFsp calls it.
+#[derive(Debug)]
+pub struct WinVolume {
+    vfs: Arc<Vfs>,
+    label: Mutex<String>,
+}
+
+/// One open file or folder.
+#[derive(Debug)]
+pub struct WinFile {
+    state: Mutex<OpenState>,
+}
+
+#[derive(Debug)]
+struct OpenState {
+    /// The path as stored (its case may differ from what was typed).
+    path: VfsPath,
+    /// What the file was when opened or last changed through this handle.
+    attr: Attr,
+    /// `None` for a folder.
+    handle: Option<HandleId>,
+    /// Whether `handle` was opened for writing.
+    writable: bool,
+}
+
+/// One directory entry for ReadDirectory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WinDirEntry {
+    /// The name as shown.
+    pub name: String,
+    /// Its file information.
+    pub info: WinInfo,
+}
+
+/// What GetVolumeInfo reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WinVolumeInfo {
+    /// Total bytes.
+    pub total_size: u64,
+    /// Free bytes.
+    pub free_size: u64,
+    /// The volume label.
+    pub label: String,
+}
+
+impl WinFile {
+    fn new(path: VfsPath, attr: Attr, handle: Option<HandleId>, writable: bool) -> Self {
+        Self {
+            state: Mutex::new(OpenState {
+                path,
+                attr,
+                handle,
+                writable,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, OpenState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The path as stored: WinFsp's normalized name.
+    pub fn path(&self) -> VfsPath {
+        self.state().path.clone()
+    }
+
+    /// Whether this is a folder.
+    pub fn is_dir(&self) -> bool {
+        self.state().attr.is_dir()
+    }
+
+    fn handle(&self) -> Option<(HandleId, bool)> {
+        let st = self.state();
+        st.handle.map(|h| (h, st.writable))
+    }
+
+    fn file_handle(&self, op: &'static str) -> FsResult<(HandleId, bool, VfsPath)> {
+        let st = self.state();
+        match st.handle {
+            Some(h) => Ok((h, st.writable, st.path.clone())),
+            None => Err(FsError::new(FsErrorKind::IsADirectory, op, st.path.as_str())),
+        }
+    }
+
+    fn set_attr(&self, attr: Attr) {
+        self.state().attr = attr;
+    }
+}
+
+impl WinVolume {
+    /// The Windows view of `vfs`, labelled `label` (the drive's name).
+    pub fn new(vfs: Arc<Vfs>, label: &str) -> Self {
+        let volume = Self {
+            vfs,
+            label: Mutex::new(String::new()),
+        };
+        volume.set_volume_label(label);
+        volume
+    }
+
+    /// The drive underneath.
+    pub fn vfs(&self) -> &Arc<Vfs> {
+        &self.vfs
+    }
+
+    fn read_only(&self) -> bool {
+        self.vfs.config().read_only
+    }
+
+    fn info(&self, attr: &Attr) -> WinInfo {
+        WinInfo::of(attr, self.read_only())
+    }
+
+    /// `name` as stored, telling a missing folder on the way (`PathNotFound`, which Windows
+    /// reports as "path not found") from a missing last name.
+    async fn resolve(&self, name: &VfsPath) -> FsResult<(VfsPath, Attr)> {
+        match self.vfs.resolve(name).await {
+            Err(e) if matches!(e.kind(), FsErrorKind::NotFound | FsErrorKind::NotADirectory) => {
+                match name.split_last() {
+                    Some((parent, _)) if !parent.is_root() => {
+                        self.stored_folder(&parent).await?;
+                        Err(FsError::new(FsErrorKind::NotFound, "open", name.as_str()))
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The folder `dir` as stored; `PathNotFound` when it is missing or a file.
+    async fn stored_folder(&self, dir: &VfsPath) -> FsResult<VfsPath> {
+        if dir.is_root() {
+            return Ok(VfsPath::root());
+        }
+        match self.vfs.resolve(dir).await {
+            Ok((stored, attr)) if attr.is_dir() => Ok(stored),
+            Ok(_) => Err(FsError::new(FsErrorKind::PathNotFound, "open", dir.as_str())),
+            Err(e) if matches!(e.kind(), FsErrorKind::NotFound | FsErrorKind::NotADirectory) => {
+                Err(FsError::new(FsErrorKind::PathNotFound, "open", dir.as_str()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new name inside its folder as stored, with the last name as typed.
+    async fn new_name(&self, name: &VfsPath) -> FsResult<VfsPath> {
+        match name.split_last() {
+            Some((parent, last)) => Ok(self.stored_folder(&parent).await?.join(last)),
+            None => Err(FsError::new(FsErrorKind::AccessDenied, "create", "/")),
+        }
+    }
+
+    /// GetSecurityByName: the file attributes of `name` (the security descriptor is the
+    /// adapter's, the same for every file).
+    pub async fn attributes_of(&self, name: &VfsPath) -> FsResult<u32> {
+        let (_, attr) = self.resolve(name).await?;
+        Ok(self.info(&attr).attributes)
+    }
+
+    /// Open: an existing file or folder. A handle granted write access stages the file (its
+    /// content is fetched lazily, by block, only where it is touched).
+    pub async fn open(&self, name: &VfsPath, granted_access: u32) -> FsResult<(WinFile, WinInfo)> {
+        let (path, attr) = self.resolve(name).await?;
+        let writes = granted_access & WRITE_ACCESS != 0;
+        if attr.is_dir() {
+            let info = self.info(&attr);
+            return Ok((WinFile::new(path, attr, None, false), info));
+        }
+        if writes && self.read_only() {
+            return Err(FsError::new(FsErrorKind::ReadOnly, "open for writing", path.as_str()));
+        }
+        let (h, attr) = if writes {
+            self.vfs.open_write(&path, false).await?
+        } else {
+            self.vfs.open(&path).await?
+        };
+        let info = self.info(&attr);
+        Ok((WinFile::new(path, attr, Some(h), writes), info))
+    }
+
+    /// Create: a new file, or a folder when `create_options` has FILE_DIRECTORY_FILE.
+    pub async fn create(&self, name: &VfsPath, create_options: u32) -> FsResult<(WinFile, WinInfo)> {
+        let path = self.new_name(name).await?;
+        let file = if create_options & FILE_DIRECTORY_FILE != 0 {
+            let attr = self.vfs.mkdir(&path).await?;
+            WinFile::new(path, attr, None, false)
+        } else {
+            let (h, attr) = self.vfs.create(&path, true, false).await?;
+            WinFile::new(path, attr, Some(h), true)
+        };
+        let info = self.file_info(&file)?;
+        Ok((file, info))
+    }
+
+    /// Overwrite (CREATE_ALWAYS / TRUNCATE_EXISTING on an existing file): empties it. A handle
+    /// opened for reading only becomes a writing one.
+    pub async fn overwrite(&self, file: &WinFile) -> FsResult<WinInfo> {
+        let (h, writable, path) = file.file_handle("overwrite")?;
+        if !writable {
+            let (new, attr) = self.vfs.open_write(&path, true).await?;
+            let mut st = file.state();
+            st.handle = Some(new);
+            st.writable = true;
+            st.attr = attr;
+            drop(st);
+            self.vfs.release(h);
+        }
+        let attr = self.vfs.set_len(&path, 0).await?;
+        file.set_attr(attr);
+        self.file_info(file)
+    }
+
+    /// Cleanup (the last handle of an open was closed): a written file is recorded durably in
+    /// the journal before this returns; with `delete` (delete-on-close, or a disposition set by
+    /// SetDelete) the file or empty folder is removed instead.
+    pub async fn cleanup(&self, file: &WinFile, delete: bool) -> FsResult<()> {
+        let path = file.path();
+        if delete {
+            return self.vfs.remove(&path).await;
+        }
+        match file.handle() {
+            Some((h, true)) => self.vfs.flush(h),
+            _ => Ok(()),
+        }
+    }
+
+    /// Close: forgets the open.
+    pub fn close(&self, file: WinFile) {
+        if let Some((h, _)) = file.handle() {
+            self.vfs.release(h);
+        }
+    }
+
+    /// Read: up to `len` bytes at `offset`; empty at or past the end.
+    pub async fn read(&self, file: &WinFile, offset: u64, len: u32) -> FsResult<Bytes> {
+        let (h, _, _) = file.file_handle("read")?;
+        self.vfs.read(h, offset, len).await
+    }
+
+    /// Write, with write-to-end-of-file and constrained (paging) I/O that never extends the
+    /// file. Returns the bytes written and the file's new information.
+    pub async fn write(
+        &self,
+        file: &WinFile,
+        data: &[u8],
+        offset: u64,
+        write_to_eof: bool,
+        constrained_io: bool,
+    ) -> FsResult<(u32, WinInfo)> {
+        let (h, _, _) = file.file_handle("write")?;
+        let size = self.vfs.handle_attr(h)?.size;
+        let written = match write_span(offset, data.len(), size, write_to_eof, constrained_io) {
+            None => 0,
+            Some((at, len)) => self.vfs.write(h, at, &data[..len]).await?,
+        };
+        Ok((written, self.file_info(file)?))
+    }
+
+    /// Flush (FlushFileBuffers): returns once S3 has the file's data.
+    pub async fn flush(&self, file: &WinFile) -> FsResult<WinInfo> {
+        if let Some((h, true)) = file.handle() {
+            self.vfs.fsync(h).await?;
+        }
+        self.file_info(file)
+    }
+
+    /// GetFileInfo: a file being written shows its local size.
+    pub fn file_info(&self, file: &WinFile) -> FsResult<WinInfo> {
+        let attr = match file.handle() {
+            Some((h, _)) => match self.vfs.handle_attr(h) {
+                Ok(a) => a,
+                Err(e) if e.kind() == FsErrorKind::NotFound => file.state().attr.clone(),
+                Err(e) => return Err(e),
+            },
+            None => file.state().attr.clone(),
+        };
+        Ok(self.info(&attr))
+    }
+
+    /// SetBasicInfo: only the modification time is kept (as `x-amz-meta-mtime`); attributes
+    /// and the other times have nowhere to live in S3 and are accepted without effect. A
+    /// FILETIME of 0 or `u64::MAX` leaves it unchanged.
+    pub async fn set_basic_info(&self, file: &WinFile, last_write_time: u64) -> FsResult<WinInfo> {
+        if let Some(t) = from_filetime(last_write_time) {
+            let attr = match file.handle() {
+                Some((h, true)) => self.vfs.set_mtime_of(h, t)?,
+                _ => self.vfs.set_mtime(&file.path(), t).await?,
+            };
+            file.set_attr(attr);
+        }
+        self.file_info(file)
+    }
+
+    /// SetFileSize: the end of file, or with `allocation` a reservation, which only truncates
+    /// when set below the file's size.
+    pub async fn set_file_size(&self, file: &WinFile, new_size: u64, allocation: bool) -> FsResult<WinInfo> {
+        let (h, _, path) = file.file_handle("set file size")?;
+        let size = self.vfs.handle_attr(h)?.size;
+        if !allocation || new_size < size {
+            let attr = self.vfs.set_len(&path, new_size).await?;
+            file.set_attr(attr);
+        }
+        self.file_info(file)
+    }
+
+    /// Rename (MoveFileEx): into the target folder as stored. An existing target (matched
+    /// ignoring case) is replaced only with `replace_if_exists`, and never when it is a folder
+    /// (ACCESS_DENIED, as NTFS answers); a change of case only renames the file itself.
+    pub async fn rename(&self, file: &WinFile, new_name: &VfsPath, replace_if_exists: bool) -> FsResult<()> {
+        let from = file.path();
+        let typed = self.new_name(new_name).await?;
+        let to = match self.vfs.resolve(&typed).await {
+            Ok((stored, _)) if stored == from => typed,
+            Ok((stored, attr)) => {
+                if !replace_if_exists {
+                    return Err(FsError::new(FsErrorKind::Exists, "rename", typed.as_str()));
+                }
+                if attr.is_dir() {
+                    return Err(FsError::new(
+                        FsErrorKind::AccessDenied,
+                        "replace a folder",
+                        typed.as_str(),
+                    ));
+                }
+                stored
+            }
+            Err(e) if e.kind() == FsErrorKind::NotFound => typed,
+            Err(e) => return Err(e),
+        };
+        self.vfs.rename(&from, &to, !replace_if_exists).await?;
+        file.state().path = to;
+        Ok(())
+    }
+
+    /// SetDelete: only checks and marks; Cleanup deletes. A folder that is not empty is
+    /// refused (DIRECTORY_NOT_EMPTY), as is the root.
+    pub async fn set_delete(&self, file: &WinFile, delete: bool) -> FsResult<()> {
+        if delete {
+            self.vfs.check_delete(&file.path()).await?;
+        }
+        Ok(())
+    }
+
+    /// ReadDirectory: the entries after `marker` (the last name WinFsp was given), with `.` and
+    /// `..` first outside the root. Entries come in byte order of their names, the order the
+    /// marker is searched in, so a listing resumes exactly after the marker even if entries
+    /// were added or removed in between.
+    pub async fn read_directory(&self, dir: &WinFile, marker: Option<&str>) -> FsResult<Vec<WinDirEntry>> {
+        let path = dir.path();
+        if !dir.is_dir() {
+            return Err(FsError::new(FsErrorKind::NotADirectory, "list", path.as_str()));
+        }
+        let listing = self.vfs.read_dir(&path).await?;
+        let own = self.file_info(dir)?;
+        let dots: &[&str] = match (path.is_root(), marker) {
+            (true, _) => &[],
+            (false, None) => &[".", ".."],
+            (false, Some(".")) => &[".."],
+            (false, Some(_)) => &[],
+        };
+        let after = match marker {
+            Some("." | "..") | None => None,
+            Some(m) => Some(m),
+        };
+        let mut out: Vec<WinDirEntry> = dots
+            .iter()
+            .map(|d| WinDirEntry {
+                name: (*d).to_owned(),
+                info: own.clone(),
+            })
+            .collect();
+        out.extend(listing.after(after).iter().map(|e| WinDirEntry {
+            name: e.name.clone(),
+            info: self.info(&e.attr),
+        }));
+        Ok(out)
+    }
+
+    /// GetVolumeInfo.
+    pub fn volume_info(&self) -> WinVolumeInfo {
+        let s = self.vfs.volume_stats();
+        WinVolumeInfo {
+            total_size: s.blocks * u64::from(s.block_size),
+            free_size: s.free_blocks * u64::from(s.block_size),
+            label: self.label.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+
+    /// SetVolumeLabel: kept for this mount (S3 has nowhere to store it; the next mount shows
+    /// the drive's name again), cut to the 32 UTF-16 units Windows allows.
+    pub fn set_volume_label(&self, label: &str) -> WinVolumeInfo {
+        let mut units = 0;
+        let cut: String = label
+            .chars()
+            .take_while(|c| {
+                units += c.len_utf16();
+                units <= MAX_LABEL_UNITS
+            })
+            .collect();
+        *self.label.lock().unwrap_or_else(|e| e.into_inner()) = cut;
+        self.volume_info()
+    }
+}
