@@ -1,151 +1,125 @@
-//! The `FileSystemContext` over [`Vfs`]: each WinFsp callback resolves the name, makes one
-//! `Vfs` call on the tokio runtime and fills WinFsp's structures. No logic lives here: what
-//! Windows' calls mean (write-to-end-of-file, constrained I/O, FILETIMEs, delete-on-close) is
-//! in `pail_fs::windows`, tested on Linux.
+//! The `FileSystemContext` over [`WinVolume`]: each WinFsp callback converts the name, makes
+//! the one `WinVolume` call of the same name and fills WinFsp's structures. No logic lives here:
+//! what Windows' calls mean is in `pail_fs::windows`, tested on Linux with Windows' call
+//! sequences.
 //!
-//! Callbacks arrive on WinFsp dispatcher threads (not tokio threads), so `Handle::block_on` is
-//! the bridge. Per-open state ([`OpenFile`]) uses interior mutability since callbacks for one
-//! handle may come on any thread.
+//! Reads, writes and directory listings, the calls that may wait on S3, are served through
+//! WinFsp's async interface (`AsyncFileSystemContext`): their futures run on the tokio runtime
+//! and answer WinFsp when done, so a slow GET never holds a dispatcher thread. The other
+//! callbacks are short or must finish before WinFsp continues (open, create, cleanup) and bridge
+//! with `Handle::block_on`; dispatcher threads are not tokio threads, so that is allowed.
 
-use pail_fs::{Attr, FsError, HandleId, Vfs, VfsPath, from_filetime, to_filetime, write_span};
 use std::ffi::c_void;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use pail_fs::{FsError, Vfs, VfsPath, WinFile, WinInfo, WinVolume, path_from_wide, wide_name};
 use winfsp::filesystem::{
-    DirBuffer, DirInfo, DirMarker, FileInfo, FileSecurity, FileSystemContext, OpenFileInfo, VolumeInfo, WideNameInfo,
+    AsyncFileSystemContext, DirInfo, DirMarker, FileInfo, FileSecurity, FileSystemContext, ModificationDescriptor,
+    OpenFileInfo, VolumeInfo, WideNameInfo,
 };
 use winfsp::{FspError, U16CStr};
 use winfsp_sys::{FILE_ACCESS_RIGHTS, FILE_FLAGS_AND_ATTRIBUTES};
 
 use crate::ntstatus::{status, to_ntstatus};
 
-const FILE_ATTRIBUTE_READONLY: u32 = 0x1;
-const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
-const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
-const STATUS_END_OF_FILE: i32 = 0xC000_0011_u32 as i32;
-/// CreateOptions bit: create a directory.
-const FILE_DIRECTORY_FILE: u32 = 0x0000_0001;
-
-/// Access rights that mean the handle writes: FILE_WRITE_DATA, FILE_APPEND_DATA.
-const WRITE_ACCESS: u32 = 0x0002 | 0x0004;
 /// `FspCleanupDelete`: the handle was marked delete-on-close (or opened with
 /// FILE_DELETE_ON_CLOSE) and is the last one.
 const CLEANUP_DELETE: u32 = 0x01;
 
-/// One open file or directory.
-#[derive(Debug)]
-pub struct OpenFile {
-    path: Mutex<VfsPath>,
-    attr: Mutex<Attr>,
-    handle: Option<HandleId>,
-    dir: DirBuffer,
-}
-
-impl OpenFile {
-    fn path(&self) -> VfsPath {
-        self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn set_attr(&self, attr: Attr) {
-        *self.attr.lock().unwrap_or_else(|e| e.into_inner()) = attr;
-    }
-}
-
 /// The WinFsp side of one mounted drive.
 #[derive(Debug)]
 pub struct PailContext {
-    vfs: Arc<Vfs>,
+    vol: WinVolume,
     rt: tokio::runtime::Handle,
-    label: String,
+    /// The self-relative security descriptor every file shows.
+    security: Vec<u8>,
 }
 
 impl PailContext {
-    /// A context serving `vfs` with calls run on `rt`; `label` is the volume label.
-    pub fn new(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, label: &str) -> Self {
+    /// A context serving `vfs` with calls run on `rt`; `label` is the volume label and
+    /// `security` the descriptor every file carries (`security::drive_descriptor`).
+    pub fn new(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, label: &str, security: Vec<u8>) -> Self {
         Self {
-            vfs,
+            vol: WinVolume::new(vfs, label),
             rt,
-            label: label.to_owned(),
+            security,
         }
     }
-}
 
-impl PailContext {
-    /// The context of a file just opened or created, with WinFsp's info filled in and the
-    /// name normalized to its stored case.
-    fn opened(&self, path: VfsPath, attr: Attr, handle: Option<HandleId>, file_info: &mut OpenFileInfo) -> OpenFile {
-        fill(file_info.as_mut(), &attr, self.vfs.config().read_only);
-        file_info.set_normalized_name(&normalized(&path), None);
-        OpenFile {
-            path: Mutex::new(path),
-            attr: Mutex::new(attr),
-            handle,
-            dir: DirBuffer::new(),
+    /// Copies the security descriptor into WinFsp's buffer; its size either way.
+    fn copy_security(&self, buffer: Option<&mut [c_void]>) -> winfsp::Result<u64> {
+        if let Some(buffer) = buffer {
+            if buffer.len() < self.security.len() {
+                return Err(FspError::NTSTATUS(status::BUFFER_OVERFLOW));
+            }
+            // SAFETY: `buffer` is writable for `buffer.len()` bytes, at least the descriptor's
+            // length, and does not overlap `self.security`.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.security.as_ptr(),
+                    buffer.as_mut_ptr().cast::<u8>(),
+                    self.security.len(),
+                );
+            }
         }
+        Ok(self.security.len() as u64)
     }
 }
 
-/// `\dir\file.txt` → `dir/file.txt`.
-fn vfs_path(name: &U16CStr) -> VfsPath {
-    VfsPath::new(&name.to_string_lossy().replace('\\', "/"))
+/// A WinFsp name as a path; a name Windows cannot give a file system (too long, not UTF-16, a
+/// stream) is OBJECT_NAME_INVALID.
+fn path_of(name: &U16CStr) -> winfsp::Result<VfsPath> {
+    path_from_wide(name.as_slice()).map_err(|e| fs_err(&e))
 }
 
-fn fs_err(e: &FsError, path: &VfsPath) -> FspError {
-    tracing::debug!(error = %e, %path, "winfsp call failed");
-    FspError::NTSTATUS(to_ntstatus(e.kind(), false))
+/// The adapter's one place that turns an error into NTSTATUS (and logs it, once).
+fn fs_err(e: &FsError) -> FspError {
+    tracing::debug!(error = %e, "winfsp call failed");
+    FspError::NTSTATUS(to_ntstatus(e.kind()))
 }
 
-fn normalized(path: &VfsPath) -> Vec<u16> {
-    format!("\\{}", path.as_str().replace('/', "\\"))
-        .encode_utf16()
-        .collect()
+fn fill(out: &mut FileInfo, info: &WinInfo) {
+    out.file_attributes = info.attributes;
+    out.reparse_tag = 0;
+    out.file_size = info.file_size;
+    out.allocation_size = info.allocation_size;
+    out.creation_time = info.time;
+    out.last_access_time = info.time;
+    out.last_write_time = info.time;
+    out.change_time = info.time;
+    out.index_number = 0;
+    out.hard_links = 0;
+    out.ea_size = 0;
 }
 
-fn fill(info: &mut FileInfo, attr: &Attr, read_only: bool) {
-    let mut attributes = if attr.is_dir() {
-        FILE_ATTRIBUTE_DIRECTORY
-    } else {
-        FILE_ATTRIBUTE_ARCHIVE
-    };
-    if read_only && !attr.is_dir() {
-        attributes |= FILE_ATTRIBUTE_READONLY;
-    }
-    let t = to_filetime(attr.mtime);
-    info.file_attributes = attributes;
-    info.reparse_tag = 0;
-    info.file_size = attr.size;
-    info.allocation_size = attr.size.div_ceil(4096) * 4096;
-    info.creation_time = t;
-    info.last_access_time = t;
-    info.last_write_time = t;
-    info.change_time = t;
-    info.index_number = 0;
-    info.hard_links = 0;
-    info.ea_size = 0;
+fn opened(file: WinFile, info: &WinInfo, out: &mut OpenFileInfo) -> WinFile {
+    fill(out.as_mut(), info);
+    // Case-insensitive and case-preserving: Windows shows the name as stored.
+    out.set_normalized_name(&wide_name(&file.path()), None);
+    file
 }
 
 impl FileSystemContext for PailContext {
-    type FileContext = OpenFile;
+    type FileContext = WinFile;
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "get_security_by_name"))]
     fn get_security_by_name(
         &self,
         file_name: &U16CStr,
-        _security_descriptor: Option<&mut [c_void]>,
+        security_descriptor: Option<&mut [c_void]>,
         _reparse_point_resolver: impl FnOnce(&U16CStr) -> Option<FileSecurity>,
     ) -> winfsp::Result<FileSecurity> {
-        let path = vfs_path(file_name);
-        let (_, attr) = self
-            .rt
-            .block_on(self.vfs.resolve(&path))
-            .map_err(|e| fs_err(&e, &path))?;
-        let mut info = FileInfo::default();
-        fill(&mut info, &attr, self.vfs.config().read_only);
+        let path = path_of(file_name)?;
+        let attributes = self.rt.block_on(self.vol.attributes_of(&path)).map_err(|e| fs_err(&e))?;
         Ok(FileSecurity {
             reparse: false,
-            sz_security_descriptor: 0,
-            attributes: info.file_attributes,
+            sz_security_descriptor: self.copy_security(security_descriptor)?,
+            attributes,
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "open"))]
     fn open(
         &self,
         file_name: &U16CStr,
@@ -153,36 +127,19 @@ impl FileSystemContext for PailContext {
         granted_access: FILE_ACCESS_RIGHTS,
         file_info: &mut OpenFileInfo,
     ) -> winfsp::Result<Self::FileContext> {
-        let typed = vfs_path(file_name);
-        // Case-insensitive and case-preserving: carry on with the name as stored.
-        let (path, attr) = self
+        let path = path_of(file_name)?;
+        let (file, info) = self
             .rt
-            .block_on(self.vfs.resolve(&typed))
-            .map_err(|e| fs_err(&e, &typed))?;
-        let writes = granted_access & WRITE_ACCESS != 0 && !self.vfs.config().read_only;
-        let (handle, attr) = match (attr.is_dir(), writes) {
-            (true, _) => (None, attr),
-            (false, false) => {
-                let (h, a) = self.rt.block_on(self.vfs.open(&path)).map_err(|e| fs_err(&e, &path))?;
-                (Some(h), a)
-            }
-            (false, true) => {
-                let (h, a) = self
-                    .rt
-                    .block_on(self.vfs.open_write(&path, false))
-                    .map_err(|e| fs_err(&e, &path))?;
-                (Some(h), a)
-            }
-        };
-        Ok(self.opened(path, attr, handle, file_info))
+            .block_on(self.vol.open(&path, granted_access))
+            .map_err(|e| fs_err(&e))?;
+        Ok(opened(file, &info, file_info))
     }
 
     fn close(&self, context: Self::FileContext) {
-        if let Some(h) = context.handle {
-            self.vfs.release(h);
-        }
+        self.vol.close(context);
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "create"))]
     fn create(
         &self,
         file_name: &U16CStr,
@@ -195,36 +152,21 @@ impl FileSystemContext for PailContext {
         extra_buffer_is_reparse_point: bool,
         file_info: &mut OpenFileInfo,
     ) -> winfsp::Result<Self::FileContext> {
-        if extra_buffer.is_some() {
-            // Extended attributes and reparse points cannot be stored in S3.
-            let _ = extra_buffer_is_reparse_point;
-            return Err(FspError::NTSTATUS(status::NOT_SUPPORTED));
+        // Extended attributes and reparse points have nowhere to live in S3.
+        match (extra_buffer, extra_buffer_is_reparse_point) {
+            (Some(_), true) => return Err(FspError::NTSTATUS(status::NOT_SUPPORTED)),
+            (Some(_), false) => return Err(FspError::NTSTATUS(status::EAS_NOT_SUPPORTED)),
+            (None, _) => {}
         }
-        let typed = vfs_path(file_name);
-        // Create in the folder as stored (case-insensitive parent), with the name as typed.
-        let path = match typed.split_last() {
-            Some((parent, name)) if !parent.is_root() => {
-                let (parent, _) = self
-                    .rt
-                    .block_on(self.vfs.resolve(&parent))
-                    .map_err(|e| FspError::NTSTATUS(to_ntstatus(e.kind(), true)))?;
-                parent.join(name)
-            }
-            _ => typed.clone(),
-        };
-        let (handle, attr) = if create_options & FILE_DIRECTORY_FILE != 0 {
-            let attr = self.rt.block_on(self.vfs.mkdir(&path)).map_err(|e| fs_err(&e, &path))?;
-            (None, attr)
-        } else {
-            let (h, attr) = self
-                .rt
-                .block_on(self.vfs.create(&path, true, false))
-                .map_err(|e| fs_err(&e, &path))?;
-            (Some(h), attr)
-        };
-        Ok(self.opened(path, attr, handle, file_info))
+        let path = path_of(file_name)?;
+        let (file, info) = self
+            .rt
+            .block_on(self.vol.create(&path, create_options))
+            .map_err(|e| fs_err(&e))?;
+        Ok(opened(file, &info, file_info))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "overwrite"))]
     fn overwrite(
         &self,
         context: &Self::FileContext,
@@ -235,77 +177,53 @@ impl FileSystemContext for PailContext {
         file_info: &mut FileInfo,
     ) -> winfsp::Result<()> {
         if extra_buffer.is_some() {
-            return Err(FspError::NTSTATUS(status::NOT_SUPPORTED));
+            return Err(FspError::NTSTATUS(status::EAS_NOT_SUPPORTED));
         }
-        let path = context.path();
-        let attr = self
-            .rt
-            .block_on(self.vfs.set_len(&path, 0))
-            .map_err(|e| fs_err(&e, &path))?;
-        fill(file_info, &attr, false);
-        context.set_attr(attr);
+        let info = self.rt.block_on(self.vol.overwrite(context)).map_err(|e| fs_err(&e))?;
+        fill(file_info, &info);
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "cleanup"))]
     fn cleanup(&self, context: &Self::FileContext, _file_name: Option<&U16CStr>, flags: u32) {
-        let path = context.path();
-        if let Some(h) = context.handle
-            && let Err(e) = self.vfs.flush(h)
-        {
-            tracing::error!(error = %e, %path, "could not record the file's contents durably");
-        }
-        if flags & CLEANUP_DELETE != 0
-            && let Err(e) = self.rt.block_on(self.vfs.remove(&path))
-        {
-            tracing::warn!(error = %e, %path, "delete on close failed");
+        // Cleanup cannot fail towards Windows; what went wrong is logged (and, for a write,
+        // stays staged and is reported by `pail status`).
+        if let Err(e) = self.rt.block_on(self.vol.cleanup(context, flags & CLEANUP_DELETE != 0)) {
+            tracing::error!(error = %e, path = %context.path(), "closing the file failed");
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "flush"))]
     fn flush(&self, context: Option<&Self::FileContext>, file_info: &mut FileInfo) -> winfsp::Result<()> {
-        // FlushFileBuffers: return once S3 has the data. A volume flush (no context) has
-        // nothing to wait for per file.
+        // A volume flush (no context) has nothing to wait for per file.
         let Some(context) = context else { return Ok(()) };
-        if let Some(h) = context.handle {
-            let path = context.path();
-            self.rt.block_on(self.vfs.fsync(h)).map_err(|e| fs_err(&e, &path))?;
-        }
-        self.get_file_info(context, file_info)
+        let info = self.rt.block_on(self.vol.flush(context)).map_err(|e| fs_err(&e))?;
+        fill(file_info, &info);
+        Ok(())
     }
 
     fn get_file_info(&self, context: &Self::FileContext, file_info: &mut FileInfo) -> winfsp::Result<()> {
-        let attr = match context.handle.map(|h| self.vfs.handle_attr(h)) {
-            Some(Ok(a)) => a,
-            _ => context.attr.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-        };
-        fill(file_info, &attr, self.vfs.config().read_only);
+        let info = self.vol.file_info(context).map_err(|e| fs_err(&e))?;
+        fill(file_info, &info);
         Ok(())
     }
 
-    fn write(
-        &self,
-        context: &Self::FileContext,
-        buffer: &[u8],
-        offset: u64,
-        write_to_eof: bool,
-        constrained_io: bool,
-        file_info: &mut FileInfo,
-    ) -> winfsp::Result<u32> {
-        let Some(h) = context.handle else {
-            return Err(FspError::NTSTATUS(status::FILE_IS_A_DIRECTORY));
-        };
-        let path = context.path();
-        let size = self.vfs.handle_attr(h).map_err(|e| fs_err(&e, &path))?.size;
-        let written = match write_span(offset, buffer.len(), size, write_to_eof, constrained_io) {
-            None => 0,
-            Some((at, len)) => self
-                .rt
-                .block_on(self.vfs.write(h, at, &buffer[..len]))
-                .map_err(|e| fs_err(&e, &path))?,
-        };
-        self.get_file_info(context, file_info)?;
-        Ok(written)
+    fn get_security(&self, _context: &Self::FileContext, security_descriptor: Option<&mut [c_void]>) -> winfsp::Result<u64> {
+        self.copy_security(security_descriptor)
     }
 
+    fn set_security(
+        &self,
+        context: &Self::FileContext,
+        _security_information: u32,
+        _modification_descriptor: ModificationDescriptor,
+    ) -> winfsp::Result<()> {
+        // S3 keeps no ACLs; like chmod on Linux, a change is accepted without effect.
+        tracing::debug!(path = %context.path(), "security change ignored: S3 keeps no ACLs");
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "set_basic_info"))]
     fn set_basic_info(
         &self,
         context: &Self::FileContext,
@@ -316,20 +234,15 @@ impl FileSystemContext for PailContext {
         _last_change_time: u64,
         file_info: &mut FileInfo,
     ) -> winfsp::Result<()> {
-        // Only the modification time is kept (as x-amz-meta-mtime); attributes and the other
-        // times have nowhere to live in S3 and are accepted without effect.
-        if let Some(t) = from_filetime(last_write_time) {
-            let path = context.path();
-            let attr = match context.handle {
-                Some(h) => self.vfs.set_mtime_of(h, t),
-                None => self.rt.block_on(self.vfs.set_mtime(&path, t)),
-            }
-            .map_err(|e| fs_err(&e, &path))?;
-            context.set_attr(attr);
-        }
-        self.get_file_info(context, file_info)
+        let info = self
+            .rt
+            .block_on(self.vol.set_basic_info(context, last_write_time))
+            .map_err(|e| fs_err(&e))?;
+        fill(file_info, &info);
+        Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "set_file_size"))]
     fn set_file_size(
         &self,
         context: &Self::FileContext,
@@ -337,22 +250,15 @@ impl FileSystemContext for PailContext {
         set_allocation_size: bool,
         file_info: &mut FileInfo,
     ) -> winfsp::Result<()> {
-        let path = context.path();
-        let size = self
-            .vfs
-            .handle_attr(context.handle.ok_or(FspError::NTSTATUS(status::FILE_IS_A_DIRECTORY))?);
-        let size = size.map_err(|e| fs_err(&e, &path))?.size;
-        // Allocation size is a reservation: it only truncates when set below the file's size.
-        if !set_allocation_size || new_size < size {
-            let attr = self
-                .rt
-                .block_on(self.vfs.set_len(&path, new_size))
-                .map_err(|e| fs_err(&e, &path))?;
-            context.set_attr(attr);
-        }
-        self.get_file_info(context, file_info)
+        let info = self
+            .rt
+            .block_on(self.vol.set_file_size(context, new_size, set_allocation_size))
+            .map_err(|e| fs_err(&e))?;
+        fill(file_info, &info);
+        Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "rename"))]
     fn rename(
         &self,
         context: &Self::FileContext,
@@ -360,82 +266,99 @@ impl FileSystemContext for PailContext {
         new_file_name: &U16CStr,
         replace_if_exists: bool,
     ) -> winfsp::Result<()> {
-        let from = context.path();
-        let to = vfs_path(new_file_name);
+        let to = path_of(new_file_name)?;
         self.rt
-            .block_on(self.vfs.rename(&from, &to, !replace_if_exists))
-            .map_err(|e| fs_err(&e, &from))?;
-        *context.path.lock().unwrap_or_else(|e| e.into_inner()) = to;
-        Ok(())
+            .block_on(self.vol.rename(context, &to, replace_if_exists))
+            .map_err(|e| fs_err(&e))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "set_delete"))]
     fn set_delete(&self, context: &Self::FileContext, _file_name: &U16CStr, delete_file: bool) -> winfsp::Result<()> {
-        // Only marks the file: WinFsp deletes it at the last Cleanup (CLEANUP_DELETE).
-        if delete_file {
-            let path = context.path();
-            self.rt
-                .block_on(self.vfs.check_delete(&path))
-                .map_err(|e| fs_err(&e, &path))?;
-        }
+        self.rt
+            .block_on(self.vol.set_delete(context, delete_file))
+            .map_err(|e| fs_err(&e))
+    }
+
+    fn get_volume_info(&self, out_volume_info: &mut VolumeInfo) -> winfsp::Result<()> {
+        let v = self.vol.volume_info();
+        out_volume_info.total_size = v.total_size;
+        out_volume_info.free_size = v.free_size;
+        out_volume_info.set_volume_label(&v.label);
         Ok(())
     }
 
-    fn read(&self, context: &Self::FileContext, buffer: &mut [u8], offset: u64) -> winfsp::Result<u32> {
-        let Some(h) = context.handle else {
-            return Err(FspError::NTSTATUS(status::FILE_IS_A_DIRECTORY));
-        };
+    fn set_volume_label(&self, volume_label: &U16CStr, volume_info: &mut VolumeInfo) -> winfsp::Result<()> {
+        let v = self.vol.set_volume_label(&volume_label.to_string_lossy());
+        volume_info.total_size = v.total_size;
+        volume_info.free_size = v.free_size;
+        volume_info.set_volume_label(&v.label);
+        Ok(())
+    }
+
+    // read, write and read_directory are served by the async interface below; the host is
+    // built with `FileSystemHost::new_async`, which never calls the synchronous ones.
+}
+
+impl AsyncFileSystemContext for PailContext {
+    async fn read_async(&self, context: &Self::FileContext, buffer: &mut [u8], offset: u64) -> winfsp::Result<u32> {
         let len = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
-        let data = self
-            .rt
-            .block_on(self.vfs.read(h, offset, len))
-            .map_err(|e| fs_err(&e, &context.path()))?;
+        let data = self.vol.read(context, offset, len).await.map_err(|e| fs_err(&e))?;
         if data.is_empty() && len > 0 {
-            return Err(FspError::NTSTATUS(STATUS_END_OF_FILE));
+            return Err(FspError::NTSTATUS(status::END_OF_FILE));
         }
         buffer[..data.len()].copy_from_slice(&data);
         Ok(data.len() as u32)
     }
 
-    fn read_directory(
+    async fn write_async(
+        &self,
+        context: &Self::FileContext,
+        buffer: &[u8],
+        offset: u64,
+        write_to_eof: bool,
+        constrained_io: bool,
+        file_info: &mut FileInfo,
+    ) -> winfsp::Result<u32> {
+        let (written, info) = self
+            .vol
+            .write(context, buffer, offset, write_to_eof, constrained_io)
+            .await
+            .map_err(|e| fs_err(&e))?;
+        fill(file_info, &info);
+        Ok(written)
+    }
+
+    async fn read_directory_async(
         &self,
         context: &Self::FileContext,
         _pattern: Option<&U16CStr>,
-        marker: DirMarker,
+        marker: DirMarker<'_>,
         buffer: &mut [u8],
     ) -> winfsp::Result<u32> {
-        if let Ok(lock) = context.dir.acquire(marker.is_none(), None) {
-            let path = context.path();
-            let listing = self
-                .rt
-                .block_on(self.vfs.read_dir(&path))
-                .map_err(|e| fs_err(&e, &path))?;
-            let read_only = self.vfs.config().read_only;
-            let dir_attr = context.attr.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let dots: &[&str] = if path.is_root() { &[] } else { &[".", ".."] };
-            for name in dots {
-                let mut info: DirInfo = DirInfo::new();
-                fill(info.file_info_mut(), &dir_attr, read_only);
-                info.set_name(name)?;
-                lock.write(&mut info)?;
+        let marker = marker.inner().map(String::from_utf16_lossy);
+        let entries = self
+            .vol
+            .read_directory(context, marker.as_deref())
+            .await
+            .map_err(|e| fs_err(&e))?;
+        let mut cursor = 0u32;
+        for entry in &entries {
+            let mut info: DirInfo = DirInfo::new();
+            fill(info.file_info_mut(), &entry.info);
+            if info.set_name(&entry.name).is_err() {
+                tracing::warn!(name = %entry.name, "name too long for a Windows directory entry; skipped");
+                continue;
             }
-            for entry in &listing.entries {
-                let mut info: DirInfo = DirInfo::new();
-                fill(info.file_info_mut(), &entry.attr, read_only);
-                if info.set_name(&entry.name).is_err() {
-                    tracing::warn!(name = %entry.name, "name too long for a Windows directory entry; skipped");
-                    continue;
-                }
-                lock.write(&mut info)?;
+            if !info.append_to_buffer(buffer, &mut cursor) {
+                // Full: WinFsp asks again with the last name that fit as the marker.
+                return Ok(cursor);
             }
         }
-        Ok(context.dir.read(marker, buffer))
+        DirInfo::<255>::finalize_buffer(buffer, &mut cursor);
+        Ok(cursor)
     }
 
-    fn get_volume_info(&self, out_volume_info: &mut VolumeInfo) -> winfsp::Result<()> {
-        let s = self.vfs.volume_stats();
-        out_volume_info.total_size = s.blocks * u64::from(s.block_size);
-        out_volume_info.free_size = s.free_blocks * u64::from(s.block_size);
-        out_volume_info.set_volume_label(&self.label);
-        Ok(())
+    fn spawn_task(&self, future: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.rt.spawn(future);
     }
 }

@@ -3,22 +3,28 @@
 //! Names are case-insensitive and case-preserving with Unicode on disk, as Explorer expects;
 //! ACLs are not persisted; the file-info timeout follows the metadata TTL. By default the drive
 //! is presented as a network location (`\\pail\<drive>` volume prefix) so Explorer does not read
-//! whole files for thumbnails and previews.
+//! whole files for thumbnails and previews. Every file carries a security descriptor that
+//! grants only the mounting user (and SYSTEM). Reads, writes and listings go through WinFsp's
+//! async interface. A failure at any step leaves nothing mounted and says what to do
+//! ([`MountError`]).
 
 use std::sync::Arc;
 
 use pail_fs::Vfs;
+use winfsp::FspError;
 use winfsp::host::{FileSystemHost, MountPoint, VolumeParams};
 
 use crate::context::PailContext;
+use crate::letter::{DriveLetter, FailureCode, MountError};
+use crate::security::drive_descriptor;
 
 /// How to present a drive.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     /// The drive's name: the volume label and the network share name.
     pub drive_name: String,
-    /// `Some("P:")` for a given letter, `None` for the next free one.
-    pub letter: Option<String>,
+    /// The letter, or the next free one.
+    pub letter: DriveLetter,
     /// Present as a local disk instead of a network drive.
     pub local_disk: bool,
 }
@@ -41,12 +47,27 @@ impl Drop for DriveHost {
     }
 }
 
+fn fsp_code(e: &FspError) -> FailureCode {
+    match e {
+        FspError::NTSTATUS(s) => FailureCode::NtStatus(*s),
+        FspError::WIN32(c) => FailureCode::Win32(*c),
+        FspError::HRESULT(h) => FailureCode::from_hresult(*h),
+        // Rust I/O errors only come from name conversions, which mounting does not make.
+        _ => FailureCode::NtStatus(crate::ntstatus::status::UNEXPECTED_IO_ERROR),
+    }
+}
+
 /// Mounts `vfs` as a drive letter and starts serving it.
-pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> winfsp::Result<DriveHost> {
+pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> Result<DriveHost, MountError> {
+    let fail = |op: &'static str| {
+        move |e: windows::core::Error| MountError::from_code(op, cfg.letter, FailureCode::from_hresult(e.code().0))
+    };
     if vfs.config().names != pail_fs::NameEncoding::Windows {
         tracing::warn!("the drive does not use Windows name encoding: names with <>:\"|?* cannot be shown");
     }
-    winfsp::winfsp_init()?;
+    winfsp::winfsp_init().map_err(|e| MountError::from_code("start", cfg.letter, fsp_code(&e)))?;
+    let user = crate::user::current_user().map_err(fail("start"))?;
+    tracing::debug!(%user, "files grant access to the mounting user and SYSTEM only");
     let ttl_ms = u32::try_from(vfs.config().metadata_ttl.as_millis()).unwrap_or(u32::MAX);
     let mut params = VolumeParams::new();
     params
@@ -67,12 +88,14 @@ pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> win
     if !cfg.local_disk {
         params.prefix(format!("\\pail\\{}", cfg.drive_name));
     }
-    let context = PailContext::new(vfs, rt, &cfg.drive_name);
-    let mut host: FileSystemHost<PailContext> = FileSystemHost::new(params, context)?;
-    match &cfg.letter {
-        Some(letter) => host.mount(letter.as_str())?,
-        None => host.mount(MountPoint::NextFreeDrive)?,
+    let context = PailContext::new(vfs, rt, &cfg.drive_name, drive_descriptor(&user));
+    let mut host: FileSystemHost<PailContext> = FileSystemHost::new_async(params, context).map_err(fail("create"))?;
+    match cfg.letter.mount_point() {
+        Some(letter) => host.mount(letter.as_str()),
+        None => host.mount(MountPoint::NextFreeDrive),
     }
-    host.start()?;
+    .map_err(fail("mount"))?;
+    // Dropping `host` on failure unmounts what was mounted: never a half-mounted drive.
+    host.start().map_err(fail("serve"))?;
     Ok(DriveHost { host })
 }

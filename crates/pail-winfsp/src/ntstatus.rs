@@ -34,15 +34,20 @@ pub mod status {
     pub const NETWORK_UNREACHABLE: i32 = 0xC000_023C_u32 as i32;
     /// An I/O error.
     pub const UNEXPECTED_IO_ERROR: i32 = 0xC000_00E9_u32 as i32;
-    /// The operation is not supported (named streams, EAs, hard links, reparse points).
+    /// The operation is not supported (named streams, hard links, reparse points).
     pub const NOT_SUPPORTED: i32 = 0xC000_00BB_u32 as i32;
+    /// Extended attributes are not supported.
+    pub const EAS_NOT_SUPPORTED: i32 = 0xC000_004F_u32 as i32;
+    /// A read at or past the end of the file.
+    pub const END_OF_FILE: i32 = 0xC000_0011_u32 as i32;
+    /// The buffer is too small for the data.
+    pub const BUFFER_OVERFLOW: i32 = 0x8000_0005_u32 as i32;
 }
 
-/// The NTSTATUS a WinFsp callback returns for an error of this kind. `in_parent_path` tells a
-/// missing intermediate directory (OBJECT_PATH_NOT_FOUND) from a missing last name.
-pub fn to_ntstatus(kind: FsErrorKind, in_parent_path: bool) -> i32 {
+/// The NTSTATUS a WinFsp callback returns for an error of this kind.
+pub fn to_ntstatus(kind: FsErrorKind) -> i32 {
     match kind {
-        FsErrorKind::NotFound if in_parent_path => status::OBJECT_PATH_NOT_FOUND,
+        FsErrorKind::PathNotFound => status::OBJECT_PATH_NOT_FOUND,
         FsErrorKind::NotFound => status::OBJECT_NAME_NOT_FOUND,
         FsErrorKind::NotADirectory => status::NOT_A_DIRECTORY,
         FsErrorKind::IsADirectory => status::FILE_IS_A_DIRECTORY,
@@ -67,22 +72,27 @@ mod tests {
 
     #[test]
     fn kinds_map_to_the_ntstatus_explorer_expects() {
-        assert_eq!(to_ntstatus(FsErrorKind::NotFound, false) as u32, 0xC000_0034);
-        assert_eq!(to_ntstatus(FsErrorKind::NotFound, true) as u32, 0xC000_003A);
-        assert_eq!(to_ntstatus(FsErrorKind::AccessDenied, false) as u32, 0xC000_0022);
-        assert_eq!(to_ntstatus(FsErrorKind::ReadOnly, false) as u32, 0xC000_00A2);
-        assert_eq!(to_ntstatus(FsErrorKind::InvalidName, false) as u32, 0xC000_0033);
-        assert_eq!(to_ntstatus(FsErrorKind::Exists, false) as u32, 0xC000_0035);
-        assert_eq!(to_ntstatus(FsErrorKind::NotEmpty, false) as u32, 0xC000_0101);
-        assert_eq!(to_ntstatus(FsErrorKind::NoSpace, false) as u32, 0xC000_007F);
-        assert_eq!(to_ntstatus(FsErrorKind::IsADirectory, false) as u32, 0xC000_00BA);
-        assert_eq!(to_ntstatus(FsErrorKind::Io, false) as u32, 0xC000_00E9);
+        assert_eq!(to_ntstatus(FsErrorKind::NotFound) as u32, 0xC000_0034);
+        assert_eq!(to_ntstatus(FsErrorKind::PathNotFound) as u32, 0xC000_003A);
+        assert_eq!(to_ntstatus(FsErrorKind::AccessDenied) as u32, 0xC000_0022);
+        assert_eq!(to_ntstatus(FsErrorKind::ReadOnly) as u32, 0xC000_00A2);
+        assert_eq!(to_ntstatus(FsErrorKind::InvalidName) as u32, 0xC000_0033);
+        assert_eq!(to_ntstatus(FsErrorKind::Exists) as u32, 0xC000_0035);
+        assert_eq!(to_ntstatus(FsErrorKind::NotEmpty) as u32, 0xC000_0101);
+        assert_eq!(to_ntstatus(FsErrorKind::NoSpace) as u32, 0xC000_007F);
+        assert_eq!(to_ntstatus(FsErrorKind::IsADirectory) as u32, 0xC000_00BA);
+        assert_eq!(to_ntstatus(FsErrorKind::Io) as u32, 0xC000_00E9);
     }
 
     #[test]
     fn every_status_is_an_error_status() {
         for kind in [
             FsErrorKind::NotFound,
+            FsErrorKind::PathNotFound,
+            FsErrorKind::Exists,
+            FsErrorKind::NotEmpty,
+            FsErrorKind::NoSpace,
+            FsErrorKind::NotSupported,
             FsErrorKind::NotADirectory,
             FsErrorKind::IsADirectory,
             FsErrorKind::AccessDenied,
@@ -96,7 +106,7 @@ mod tests {
             FsErrorKind::Io,
         ] {
             assert_eq!(
-                (to_ntstatus(kind, false) as u32) >> 30,
+                (to_ntstatus(kind) as u32) >> 30,
                 0b11,
                 "{kind:?} is a severity-error status"
             );

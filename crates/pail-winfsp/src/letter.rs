@@ -1,0 +1,176 @@
+//! Where a drive is mounted (`P:` or the next free letter) and why mounting failed, as plain
+//! values so the messages a user reads are tested on Linux.
+
+use crate::ntstatus::status;
+
+/// Where to mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveLetter {
+    /// This letter, `A`–`Z`.
+    Letter(char),
+    /// The next free letter (`*`).
+    NextFree,
+}
+
+impl DriveLetter {
+    /// Parses `P:`, `p:`, `P:\` or `*`.
+    pub fn parse(s: &str) -> Result<Self, MountError> {
+        let t = s.trim();
+        if t == "*" {
+            return Ok(Self::NextFree);
+        }
+        let t = t.strip_suffix('\\').unwrap_or(t);
+        let mut chars = t.chars();
+        match (chars.next(), chars.next(), chars.next()) {
+            (Some(c), Some(':'), None) if c.is_ascii_alphabetic() => Ok(Self::Letter(c.to_ascii_uppercase())),
+            _ => Err(MountError::InvalidLetter(s.to_owned())),
+        }
+    }
+
+    /// Whether `s` names a drive letter rather than a folder (for the CLI's mount target).
+    pub fn is_letter(s: &str) -> bool {
+        Self::parse(s).is_ok()
+    }
+
+    /// `P:` as WinFsp takes it; `None` for the next free letter.
+    pub fn mount_point(&self) -> Option<String> {
+        match self {
+            Self::Letter(c) => Some(format!("{c}:")),
+            Self::NextFree => None,
+        }
+    }
+}
+
+/// A failure code from WinFsp or Windows, as the host reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// An NTSTATUS.
+    NtStatus(i32),
+    /// A Win32 error code.
+    Win32(u32),
+}
+
+impl FailureCode {
+    /// The code inside an HRESULT as windows-rs reports it: an NTSTATUS carried with
+    /// `FACILITY_NT_BIT` (`HRESULT_FROM_NT`), or a Win32 error (`HRESULT_FROM_WIN32`).
+    pub fn from_hresult(h: i32) -> Self {
+        const FACILITY_NT_BIT: u32 = 0x1000_0000;
+        let u = h as u32;
+        if u & FACILITY_NT_BIT != 0 {
+            Self::NtStatus((u & !FACILITY_NT_BIT) as i32)
+        } else if u & 0xFFFF_0000 == 0x8007_0000 {
+            Self::Win32(u & 0xFFFF)
+        } else {
+            Self::NtStatus(h)
+        }
+    }
+}
+
+/// `ERROR_DELAY_LOAD_FAILED`: winfsp-x64.dll could not be loaded.
+const ERROR_DELAY_LOAD_FAILED: u32 = 1285;
+/// `STATUS_DLL_NOT_FOUND`.
+const DLL_NOT_FOUND: i32 = 0xC000_0135_u32 as i32;
+
+/// Why a drive could not be mounted, in words that say what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MountError {
+    /// WinFsp's DLL or driver is missing.
+    #[error("WinFsp is not installed: install it from https://winfsp.dev/rel/ (version 2.0 or later), then try again")]
+    WinFspMissing,
+    /// The letter is taken by another drive.
+    #[error("drive letter {0}: is already in use: pick another letter, or * for the next free one")]
+    LetterInUse(char),
+    /// Every letter is taken.
+    #[error("no drive letter is free: unmount a drive, or give a letter that is free")]
+    NoFreeLetter,
+    /// Not a drive letter.
+    #[error("{0:?} is not a drive letter: give a letter and a colon, like P:, or * for the next free one")]
+    InvalidLetter(String),
+    /// Anything else WinFsp refused.
+    #[error("WinFsp could not {op} the drive ({code:?}); see the WinFsp log in the Event Viewer")]
+    Host {
+        /// What was being done: "start", "mount", "serve".
+        op: &'static str,
+        /// The code it answered.
+        code: FailureCode,
+    },
+}
+
+impl MountError {
+    /// The error for `code`, answered while doing `op` for `letter`.
+    pub fn from_code(op: &'static str, letter: DriveLetter, code: FailureCode) -> Self {
+        match (code, letter) {
+            (FailureCode::Win32(ERROR_DELAY_LOAD_FAILED), _) | (FailureCode::NtStatus(DLL_NOT_FOUND), _) => {
+                Self::WinFspMissing
+            }
+            (FailureCode::NtStatus(status::OBJECT_NAME_COLLISION | status::ACCESS_DENIED), DriveLetter::Letter(c))
+                if op == "mount" =>
+            {
+                Self::LetterInUse(c)
+            }
+            (FailureCode::NtStatus(status::OBJECT_NAME_COLLISION | status::OBJECT_NAME_NOT_FOUND), DriveLetter::NextFree)
+                if op == "mount" =>
+            {
+                Self::NoFreeLetter
+            }
+            _ => Self::Host { op, code },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letters_parse_in_the_forms_people_type() {
+        assert_eq!(DriveLetter::parse("P:"), Ok(DriveLetter::Letter('P')));
+        assert_eq!(DriveLetter::parse("p:"), Ok(DriveLetter::Letter('P')));
+        assert_eq!(DriveLetter::parse("P:\\"), Ok(DriveLetter::Letter('P')));
+        assert_eq!(DriveLetter::parse("*"), Ok(DriveLetter::NextFree));
+        assert_eq!(DriveLetter::Letter('P').mount_point().as_deref(), Some("P:"));
+        assert_eq!(DriveLetter::NextFree.mount_point(), None);
+        for bad in ["P", "PP:", "1:", "", "/mnt/p", "Ä:"] {
+            let err = DriveLetter::parse(bad).expect_err(bad);
+            assert!(err.to_string().contains("like P:"), "{err}");
+            assert!(!DriveLetter::is_letter(bad));
+        }
+    }
+
+    #[test]
+    fn mount_failures_say_what_to_do() {
+        let p = DriveLetter::Letter('P');
+        assert_eq!(
+            MountError::from_code("start", p, FailureCode::Win32(ERROR_DELAY_LOAD_FAILED)),
+            MountError::WinFspMissing
+        );
+        assert!(MountError::WinFspMissing.to_string().contains("https://winfsp.dev/rel/"));
+        let in_use = MountError::from_code("mount", p, FailureCode::NtStatus(status::OBJECT_NAME_COLLISION));
+        assert_eq!(in_use, MountError::LetterInUse('P'));
+        assert_eq!(
+            in_use.to_string(),
+            "drive letter P: is already in use: pick another letter, or * for the next free one"
+        );
+        assert_eq!(
+            MountError::from_code(
+                "mount",
+                DriveLetter::NextFree,
+                FailureCode::NtStatus(status::OBJECT_NAME_COLLISION)
+            ),
+            MountError::NoFreeLetter
+        );
+        assert_eq!(
+            FailureCode::from_hresult((status::OBJECT_NAME_COLLISION as u32 | 0x1000_0000) as i32),
+            FailureCode::NtStatus(status::OBJECT_NAME_COLLISION),
+            "HRESULT_FROM_NT"
+        );
+        assert_eq!(
+            FailureCode::from_hresult(0x8007_0505_u32 as i32),
+            FailureCode::Win32(ERROR_DELAY_LOAD_FAILED),
+            "HRESULT_FROM_WIN32"
+        );
+        let other = MountError::from_code("serve", p, FailureCode::NtStatus(status::UNEXPECTED_IO_ERROR));
+        assert!(matches!(other, MountError::Host { op: "serve", .. }));
+    }
+}
