@@ -11,7 +11,7 @@ use pail_store::S3StoreConfig;
 use rand::{RngCore, SeedableRng};
 
 use crate::UsageError;
-use crate::mount::{DriveSpec, check_mount_dir, open_drive, serve};
+use crate::mount::{DriveSpec, open_drive, serve};
 
 const BUCKET: &str = "pail-demo";
 
@@ -130,7 +130,7 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
         None => std::env::temp_dir().join(format!("pail-demo-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir).map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
-    check_mount_dir(&dir)?;
+    crate::mounted::check_target(&dir)?;
     let emulator = rt
         .block_on(Emulator::start_with_buckets(&[BUCKET]))
         .context("starting the S3 emulator")?;

@@ -22,6 +22,7 @@ macro_rules! say {
 mod demo;
 mod drives;
 mod mount;
+mod mounted;
 mod signin;
 mod status;
 
@@ -46,7 +47,7 @@ enum Command {
     Mount(Box<mount::MountArgs>),
     /// Unmount a pail drive, waiting while it finishes uploading what was written.
     Unmount {
-        /// The directory the drive is mounted at.
+        /// The directory the drive is mounted at (on Windows its letter, like `P:`).
         dir: std::path::PathBuf,
         /// Do not wait for uploads: they stay in the drive's journal and upload at its next mount.
         #[arg(long)]

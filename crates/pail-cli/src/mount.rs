@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pail_fs::{DiskCacheConfig, FsErrorKind, Vfs, VfsConfig, WritebackConfig};
+use pail_fs::{DiskCacheConfig, FsErrorKind, NameEncoding, Vfs, VfsConfig, WritebackConfig};
 use pail_store::{Credentials, S3Store, S3StoreConfig, Sse, StoreErrorKind};
 
 use crate::UsageError;
+use crate::mounted::{self, Mounted};
 use crate::signin;
 use crate::status::{self, MountRecord, StatusFile};
 
@@ -21,8 +22,9 @@ pub struct MountArgs {
     /// What to mount: `bucket` or `bucket/prefix` (e.g. `corp-docs/home/alice`). The prefix may
     /// use `${aws:userid}` and `${aws:accountid}` (quote it in the shell): your own folder.
     pub target: String,
-    /// An existing, empty directory to mount at. Without it, TARGET names a drive of the
-    /// drives file (`pail drives add`), mounted with its settings.
+    /// An existing, empty directory to mount at; on Windows a drive letter (`P:`, or `*` for the
+    /// next free one). Without it, TARGET names a drive of the drives file (`pail drives add`),
+    /// mounted with its settings.
     pub dir: Option<PathBuf>,
     /// S3 endpoint for S3-compatible stores or a local emulator, e.g. `http://127.0.0.1:9000`.
     #[arg(long, value_name = "URL")]
@@ -159,13 +161,12 @@ pub struct DriveSpec {
     pub sso: Option<pail_auth::SsoProvider>,
 }
 
-/// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set).
+/// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set; `%LOCALAPPDATA%` on
+/// Windows).
 fn default_cache_dir(bucket: &str, prefix: &str) -> Result<PathBuf, UsageError> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or_else(|| UsageError("neither HOME nor XDG_CACHE_HOME is set: give --cache-dir".into()))?;
+    // XDG_CACHE_HOME or ~/.cache on Linux, %LOCALAPPDATA% on Windows.
+    let base = dirs::cache_dir()
+        .ok_or_else(|| UsageError("no cache directory is known (HOME is not set): give --cache-dir".into()))?;
     let mut dir = base.join("pail").join(bucket);
     for part in prefix.split('/').filter(|p| !p.is_empty()) {
         dir.push(part.replace(['\\', ':'], "_"));
@@ -242,6 +243,12 @@ impl DriveSpec {
                 dir: d.join("blocks"),
                 max_bytes: args.cache_size,
             }),
+            // Windows cannot show <>:"|?* and friends: fullwidth look-alikes, as rclone does.
+            names: if cfg!(windows) {
+                NameEncoding::Windows
+            } else {
+                NameEncoding::Identity
+            },
             ..VfsConfig::default()
         };
         Ok(Self {
@@ -315,18 +322,7 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
 /// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount, then waits
 /// for pending uploads (a second Ctrl-C or `pail unmount --force` leaves them journaled).
 pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
-    let cfg = pail_fuse::FuseConfig::for_drive(&spec.vfs);
-    let fsname = format!("pail:{}/{}", spec.store.bucket, spec.vfs.prefix.trim_end_matches('/'));
-    let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), &spec.dir, &fsname, cfg).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "fusermount3 was not found: install the fuse3 package (apt-get install fuse3)"
-            }
-            std::io::ErrorKind::PermissionDenied => "no permission to mount: check that /dev/fuse is accessible to you",
-            _ => "the FUSE mount failed: check that /dev/fuse exists and fuse3 is installed",
-        };
-        UsageError(format!("cannot mount at {}: {e}; {hint}", spec.dir.display()))
-    })?;
+    let mount = mounted::mount(rt, spec, vfs.clone())?;
     say!("Mounted {} at {}", spec.describe(), spec.dir.display());
     say!("Stop with Ctrl-C, or run: pail unmount {}", spec.dir.display());
     let record = status::register(&MountRecord {
@@ -351,7 +347,7 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
             }
         })
     };
-    rt.block_on(wait_for_stop(&mount));
+    rt.block_on(wait_for_stop(mount.as_ref(), &spec.cache_dir));
     tracing::info!(dir = %spec.dir.display(), "unmounting");
     mount.unmount();
     reporter.abort();
@@ -418,24 +414,35 @@ async fn finish_uploads(vfs: &Vfs, cache: &Path) -> bool {
     done
 }
 
-async fn wait_for_stop(mount: &pail_fuse::Mount) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    // An external `fusermount3 -u` ends the session thread; look for that now and then.
+/// Until Ctrl-C, SIGTERM, an external unmount, or `pail unmount` asking through the cache
+/// directory (the only way on Windows, which has no signals to send).
+async fn wait_for_stop(mount: &dyn Mounted, cache: &Path) {
+    let asked = status::unmount_flag(cache);
+    let _ = std::fs::remove_file(&asked);
+    let term = terminated();
+    tokio::pin!(term);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = term.recv() => return,
-            _ = tick.tick() => if mount.is_finished() { return },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut term => break,
+            _ = tick.tick() => if mount.is_finished() || asked.exists() { break },
         }
     }
+    let _ = std::fs::remove_file(&asked);
+}
+
+/// SIGTERM; never on Windows.
+async fn terminated() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+            return;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot watch SIGTERM"),
+    }
+    std::future::pending::<()>().await
 }
 
 /// `pail mount`.
@@ -457,7 +464,7 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
         anyhow::Ok((auth, prompter, target))
     })?;
     let spec = DriveSpec::from_args(&args, &target, &auth)?;
-    check_mount_dir(&spec.dir)?;
+    mounted::check_target(&spec.dir)?;
     let _lock = lock_cache_dir(&spec.cache_dir)?;
     // A stop request left by an earlier, forced unmount is not for this mount.
     let _ = std::fs::remove_file(status::stop_now_flag(&spec.cache_dir));
@@ -473,7 +480,7 @@ pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
         // Raised before the unmount, so the mount sees it before it starts uploading.
         let _ = std::fs::write(status::stop_now_flag(&rec.cache_dir), b"");
     }
-    if let Err(e) = unmount_dir(dir) {
+    if let Err(e) = unmount_dir(dir, record.as_ref()) {
         if let (Some(rec), true) = (&record, force) {
             let _ = std::fs::remove_file(status::stop_now_flag(&rec.cache_dir));
         }
@@ -481,7 +488,7 @@ pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
     }
     let Some(rec) = record else { return Ok(()) };
     let mut shown = false;
-    while status::alive(rec.pid) {
+    while status::alive(&rec) {
         if let Some(s) = status::read_status(&rec.cache_dir).filter(|s| s.state == "uploading") {
             eprint!(
                 "\rWaiting for uploads: {} files, {} left   ",
@@ -507,7 +514,15 @@ pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn unmount_dir(dir: &Path) -> Result<()> {
+fn unmount_dir(dir: &Path, record: Option<&MountRecord>) -> Result<()> {
+    if mounted::is_drive_letter(dir) {
+        // A drive letter is removed by the process serving it; ask it through its cache dir.
+        let rec = record.ok_or_else(|| UsageError(format!("{} is not a pail drive", dir.display())))?;
+        std::fs::write(status::unmount_flag(&rec.cache_dir), b"")
+            .with_context(|| format!("asking the mount of {} to stop", dir.display()))?;
+        say!("Unmounting {}", dir.display());
+        return Ok(());
+    }
     let status = std::process::Command::new("fusermount3")
         .arg("-u")
         .arg(dir)

@@ -53,7 +53,7 @@ fn registry_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(d) => PathBuf::from(d).join("pail").join("mounts"),
         None => std::env::temp_dir()
-            .join(format!("pail-{}", pail_fuse::process_owner().0))
+            .join(format!("pail-{}", user_name()))
             .join("mounts"),
     }
 }
@@ -85,8 +85,37 @@ pub fn unregister(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// Who runs this process, for a per-user registry directory.
+#[cfg(unix)]
+fn user_name() -> String {
+    pail_fuse::process_owner().0.to_string()
+}
+
+/// Who runs this process, for a per-user registry directory.
+#[cfg(not(unix))]
+fn user_name() -> String {
+    std::env::var("USERNAME").unwrap_or_else(|_| "user".to_owned())
+}
+
+/// Whether the mount `rec` describes still runs.
+#[cfg(unix)]
+pub fn alive(rec: &MountRecord) -> bool {
+    pid_alive(rec.pid)
+}
+
+/// Whether the mount `rec` describes still runs: it holds its cache directory's lock until it
+/// exits (Windows releases it even when the process is killed).
+#[cfg(not(unix))]
+pub fn alive(rec: &MountRecord) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(rec.cache_dir.join("lock")) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// Whether process `pid` is running (a zombie waiting to be reaped is not).
-pub fn alive(pid: u32) -> bool {
+#[cfg(unix)]
+fn pid_alive(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -99,7 +128,7 @@ pub fn alive(pid: u32) -> bool {
 /// The running mount at `dir`, if any.
 pub fn find(dir: &Path) -> Option<MountRecord> {
     let rec: MountRecord = serde_json::from_slice(&std::fs::read(record_path(dir)).ok()?).ok()?;
-    alive(rec.pid).then_some(rec)
+    alive(&rec).then_some(rec)
 }
 
 /// Every running mount; records of processes that are gone are removed.
@@ -113,7 +142,7 @@ pub fn all() -> Vec<MountRecord> {
             .ok()
             .and_then(|b| serde_json::from_slice::<MountRecord>(&b).ok());
         match rec {
-            Some(r) if alive(r.pid) => out.push(r),
+            Some(r) if alive(&r) => out.push(r),
             _ => unregister(&e.path()),
         }
     }
@@ -137,6 +166,12 @@ pub fn read_status(cache_dir: &Path) -> Option<StatusFile> {
 /// The flag `pail unmount --force` raises.
 pub fn stop_now_flag(cache_dir: &Path) -> PathBuf {
     cache_dir.join("stop-now")
+}
+
+/// Raised by `pail unmount` to ask the mount using `cache_dir` to unmount (how a drive letter
+/// is unmounted: Windows has no signal to send).
+pub fn unmount_flag(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("unmount-now")
 }
 
 /// `12.5 MiB`.

@@ -111,7 +111,10 @@ impl FileSystemContext for PailContext {
         _reparse_point_resolver: impl FnOnce(&U16CStr) -> Option<FileSecurity>,
     ) -> winfsp::Result<FileSecurity> {
         let path = path_of(file_name)?;
-        let attributes = self.rt.block_on(self.vol.attributes_of(&path)).map_err(|e| fs_err(&e))?;
+        let attributes = self
+            .rt
+            .block_on(self.vol.attributes_of(&path))
+            .map_err(|e| fs_err(&e))?;
         Ok(FileSecurity {
             reparse: false,
             sz_security_descriptor: self.copy_security(security_descriptor)?,
@@ -208,7 +211,11 @@ impl FileSystemContext for PailContext {
         Ok(())
     }
 
-    fn get_security(&self, _context: &Self::FileContext, security_descriptor: Option<&mut [c_void]>) -> winfsp::Result<u64> {
+    fn get_security(
+        &self,
+        _context: &Self::FileContext,
+        security_descriptor: Option<&mut [c_void]>,
+    ) -> winfsp::Result<u64> {
         self.copy_security(security_descriptor)
     }
 

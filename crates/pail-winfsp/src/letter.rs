@@ -109,11 +109,10 @@ impl MountError {
             {
                 Self::LetterInUse(c)
             }
-            (FailureCode::NtStatus(status::OBJECT_NAME_COLLISION | status::OBJECT_NAME_NOT_FOUND), DriveLetter::NextFree)
-                if op == "mount" =>
-            {
-                Self::NoFreeLetter
-            }
+            (
+                FailureCode::NtStatus(status::OBJECT_NAME_COLLISION | status::OBJECT_NAME_NOT_FOUND),
+                DriveLetter::NextFree,
+            ) if op == "mount" => Self::NoFreeLetter,
             _ => Self::Host { op, code },
         }
     }
@@ -145,7 +144,11 @@ mod tests {
             MountError::from_code("start", p, FailureCode::Win32(ERROR_DELAY_LOAD_FAILED)),
             MountError::WinFspMissing
         );
-        assert!(MountError::WinFspMissing.to_string().contains("https://winfsp.dev/rel/"));
+        assert!(
+            MountError::WinFspMissing
+                .to_string()
+                .contains("https://winfsp.dev/rel/")
+        );
         let in_use = MountError::from_code("mount", p, FailureCode::NtStatus(status::OBJECT_NAME_COLLISION));
         assert_eq!(in_use, MountError::LetterInUse('P'));
         assert_eq!(
@@ -172,5 +175,21 @@ mod tests {
         );
         let other = MountError::from_code("serve", p, FailureCode::NtStatus(status::UNEXPECTED_IO_ERROR));
         assert!(matches!(other, MountError::Host { op: "serve", .. }));
+    }
+
+    #[test]
+    fn the_windows_guide_quotes_these_messages() {
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/windows.md"))
+            .expect("docs/windows.md");
+        let quoted = |e: MountError| e.to_string().chars().take(40).collect::<String>();
+        for e in [
+            MountError::WinFspMissing,
+            MountError::LetterInUse('P'),
+            MountError::NoFreeLetter,
+        ] {
+            let start = quoted(e);
+            assert!(guide.contains(&start), "docs/windows.md should quote {start:?}");
+        }
+        assert!(guide.contains("is not a drive letter: give a letter and a colon, like P:"));
     }
 }

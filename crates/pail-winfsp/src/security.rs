@@ -133,7 +133,10 @@ mod tests {
         for bad in ["S-1-5", "S-2-5-18", "S-1-x-18", "1-5-18", "S-1-5-18-"] {
             assert!(Sid::parse(bad).is_err(), "{bad}");
         }
-        assert!(Sid::from_bytes(&[1, 2, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]).is_err(), "short");
+        assert!(
+            Sid::from_bytes(&[1, 2, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]).is_err(),
+            "short"
+        );
     }
 
     #[test]
@@ -157,9 +160,15 @@ mod tests {
         assert_eq!(&sd[first + 8..first + 8 + 28], user.as_bytes());
         let second = first + u16_at(first + 2);
         assert_eq!(
-            Sid::from_bytes(&sd[second + 8..second + 8 + 12]).expect("sid").to_string(),
+            Sid::from_bytes(&sd[second + 8..second + 8 + 12])
+                .expect("sid")
+                .to_string(),
             "S-1-5-18"
         );
-        assert_eq!(second + u16_at(second + 2), owner, "the ACL ends where the owner begins");
+        assert_eq!(
+            second + u16_at(second + 2),
+            owner,
+            "the ACL ends where the owner begins"
+        );
     }
 }

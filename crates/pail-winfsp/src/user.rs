@@ -45,5 +45,6 @@ fn token_user(token: HANDLE) -> windows::core::Result<Sid> {
         std::slice::from_raw_parts(user.User.Sid.0.cast::<u8>(), len).to_vec()
     };
     // E_UNEXPECTED: Windows handed back something that is not a SID.
-    Sid::from_bytes(&bytes).map_err(|_| windows::core::Error::from_hresult(windows::core::HRESULT(0x8000_FFFF_u32 as i32)))
+    Sid::from_bytes(&bytes)
+        .map_err(|_| windows::core::Error::from_hresult(windows::core::HRESULT(0x8000_FFFF_u32 as i32)))
 }
