@@ -21,7 +21,8 @@ use crate::security::drive_descriptor;
 /// How to present a drive.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// The drive's name: the volume label and the network share name.
+    /// The drive's name: the volume label and the network share name (cleaned with
+    /// [`share_name`](crate::share_name)).
     pub drive_name: String,
     /// The letter, or the next free one.
     pub letter: DriveLetter,
@@ -85,10 +86,11 @@ pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> Res
         .read_only_volume(vfs.config().read_only)
         .file_info_timeout(ttl_ms)
         .volume_info_timeout(ttl_ms);
+    let name = crate::letter::share_name(&cfg.drive_name);
     if !cfg.local_disk {
-        params.prefix(format!("\\pail\\{}", cfg.drive_name));
+        params.prefix(format!("\\pail\\{name}"));
     }
-    let context = PailContext::new(vfs, rt, &cfg.drive_name, drive_descriptor(&user));
+    let context = PailContext::new(vfs, rt, &name, drive_descriptor(&user));
     let mut host: FileSystemHost<PailContext> = FileSystemHost::new_async(params, context).map_err(fail("create"))?;
     match cfg.letter.mount_point() {
         Some(letter) => host.mount(letter.as_str()),

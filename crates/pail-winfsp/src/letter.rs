@@ -41,6 +41,28 @@ impl DriveLetter {
     }
 }
 
+/// `name` as a volume label and network share name (`\\pail\<name>`): characters a share
+/// name cannot hold (`\/:*?"<>|`, control characters) become `_`, as in a user id like
+/// `AROA…:alice` from a per-user prefix; never empty.
+pub fn share_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || "\\/:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches([' ', '.']);
+    if trimmed.is_empty() {
+        "pail".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// A failure code from WinFsp or Windows, as the host reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureCode {
@@ -135,6 +157,17 @@ mod tests {
             assert!(err.to_string().contains("like P:"), "{err}");
             assert!(!DriveLetter::is_letter(bad));
         }
+    }
+
+    #[test]
+    fn share_names_hold_only_what_a_share_can() {
+        assert_eq!(
+            share_name("AROAEXAMPLE:alice@corp.example"),
+            "AROAEXAMPLE_alice@corp.example"
+        );
+        assert_eq!(share_name("a/b\\c*?"), "a_b_c__");
+        assert_eq!(share_name(" . "), "pail");
+        assert_eq!(share_name("Documents"), "Documents");
     }
 
     #[test]

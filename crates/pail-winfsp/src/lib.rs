@@ -29,7 +29,7 @@ mod host;
 #[cfg(any(windows, winfsp_typecheck))]
 mod user;
 
-pub use letter::{DriveLetter, FailureCode, MountError};
+pub use letter::{DriveLetter, FailureCode, MountError, share_name};
 pub use ntstatus::{status, to_ntstatus};
 pub use security::{Sid, SidError, drive_descriptor};
 
