@@ -38,11 +38,51 @@ fn blocks(text: &str, lang: &str) -> Vec<String> {
     out
 }
 
-fn policies() -> Vec<Value> {
+fn json_blocks() -> Vec<Value> {
     blocks(&read("docs/admin-guide.md"), "json")
         .iter()
         .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("a JSON block does not parse: {e}\n{b}")))
         .collect()
+}
+
+/// Whether a policy is a role trust policy (its statements allow assuming the role).
+fn is_trust_policy(p: &Value) -> bool {
+    p["Statement"].as_array().is_some_and(|sts| {
+        sts.iter()
+            .all(|st| list(&st["Action"]).iter().all(|a| a.starts_with("sts:AssumeRole")))
+    })
+}
+
+/// The permission, bucket and key policies.
+fn policies() -> Vec<Value> {
+    json_blocks().into_iter().filter(|p| !is_trust_policy(p)).collect()
+}
+
+#[test]
+fn the_federation_trust_policy_ties_the_session_name_to_the_users_sub() {
+    let trust: Vec<Value> = json_blocks().into_iter().filter(is_trust_policy).collect();
+    assert_eq!(trust.len(), 1, "one trust policy, for sign-in without Identity Center");
+    let st = &trust[0]["Statement"][0];
+    assert_eq!(st["Effect"], "Allow");
+    assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
+    let provider = st["Principal"]["Federated"].as_str().expect("an OIDC provider");
+    let issuer = provider.split(":oidc-provider/").nth(1).expect("an oidc-provider ARN");
+    let eq = &st["Condition"]["StringEquals"];
+    assert!(eq[format!("{issuer}:aud")].is_string(), "the audience is checked");
+    assert_eq!(eq["sts:RoleSessionName"], format!("${{{issuer}:sub}}"));
+    // The handed-out profile asks for the same claim pail uses by default.
+    let guide = read("docs/admin-guide.md");
+    let ini = blocks(&guide, "ini")
+        .into_iter()
+        .find(|b| b.contains("pail_oidc_issuer"))
+        .expect("profile");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("config");
+    std::fs::write(&path, ini).expect("write");
+    let profile = pail_auth::load_profile(&path, None, "home").expect("profile");
+    let fed = pail_auth::FederatedProfile::from_profile(&profile, &path).expect("federated profile");
+    assert_eq!(fed.session_claim, "sub");
+    assert!(fed.issuer.ends_with(issuer), "{} vs {issuer}", fed.issuer);
 }
 
 fn list(v: &Value) -> Vec<String> {
@@ -176,7 +216,10 @@ fn the_bucket_policy_denies_unencrypted_uploads_and_bucket_deletion() {
 
 #[test]
 fn the_handed_out_config_is_a_valid_sso_profile() {
-    let config = blocks(&read("docs/admin-guide.md"), "ini").pop().expect("an ini block");
+    let config = blocks(&read("docs/admin-guide.md"), "ini")
+        .into_iter()
+        .find(|b| b.contains("sso_session"))
+        .expect("an ini block with an SSO profile");
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("aws-config");
     std::fs::write(&path, config).expect("write");

@@ -1,6 +1,6 @@
-//! Sign-in end to end: IAM Identity Center device flow against pail-emulator, then a real FUSE
-//! mount of the signed-in user's own folder through aws-sdk-s3 with the renewed credentials;
-//! renewal under load, session end and re-consent, the per-user policy, and a scan of every log
+//! Sign-in end to end: IAM Identity Center device flow (and a company IdP without it) against
+//! pail-emulator, then a real FUSE mount of the signed-in user's own folder through aws-sdk-s3
+//! with the renewed credentials; renewal under load, session end and re-consent, the per-user policy, and a scan of every log
 //! line these runs wrote for the secrets they used.
 
 use std::io::Write;
@@ -353,6 +353,77 @@ fn session_end_pauses_uploads_until_the_user_consents_again() {
     assert!(
         seen[2..].contains(&"reconsent") && seen.ends_with(&["signed-in"]),
         "{seen:?}"
+    );
+    assert_no_secrets_logged(&drive.emu);
+}
+
+/// Sign-in without Identity Center: the company IdP (authorization code + PKCE on a loopback
+/// redirect, the "browser" signing in as `user`), STS AssumeRoleWithWebIdentity, then a mount.
+#[test]
+fn company_idp_sign_in_without_identity_center_mounts_my_own_folder() {
+    capture_logs();
+    let rt = runtime();
+    let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
+    emu.set_per_user_policy(true);
+    let home = tempfile::tempdir().expect("home");
+    let config = home.path().join("config");
+    std::fs::write(&config, emu.federated_config("corp")).expect("config");
+    let auth = rt
+        .block_on(Auth::new(AuthConfig {
+            endpoints: Endpoints {
+                sts: Some(emu.identity_endpoint()),
+                ..Endpoints::default()
+            },
+            token_cache_dir: Some(home.path().join("cache")),
+            ..AuthConfig::new(Source::Profile {
+                name: "corp".into(),
+                config_file: Some(config),
+                credentials_file: Some(home.path().join("credentials")),
+            })
+        }))
+        .expect("profile");
+    let mut events = auth.sso().expect("interactive profile").events();
+    rt.spawn(async move {
+        while let Ok(e) = events.recv().await {
+            if let AuthEvent::SignInNeeded(d) = e {
+                let page = pail_emulator::browser::authorize(&d.verification_uri_complete, Some("dana@example.com"))
+                    .await
+                    .expect("browser");
+                assert_eq!(page.status, 200, "{}", page.body);
+            }
+        }
+    });
+    rt.block_on(auth.sso().expect("provider").sign_in(false))
+        .expect("signed in");
+    let me = format!("{}:dana@example.com", pail_emulator::FEDERATED_ROLE_ID);
+    emu.put(BUCKET, &format!("{me}/plan.txt"), "dana's plan").expect("seed");
+    emu.put(BUCKET, "AROAEMULATORFEDERATED:erin@example.com/x.txt", "erin's")
+        .expect("seed");
+    let prefix = rt
+        .block_on(auth.resolve_prefix("${aws:userid}/"))
+        .expect("caller identity");
+    assert_eq!(prefix, format!("{me}/"));
+    let mut opts = DriveOptions::writable();
+    opts.vfs.prefix = prefix;
+    opts.credentials = Some((
+        pail_store::Credentials::Provider(auth.credentials_provider()),
+        auth.credentials_wait(),
+    ));
+    let drive = TestDrive::mount_on(rt, emu, opts);
+    let names: Vec<String> = std::fs::read_dir(drive.root())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["plan.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(drive.path("plan.txt")).expect("read"),
+        "dana's plan"
+    );
+    std::fs::write(drive.path("report.txt"), "from dana").expect("write");
+    drive.drain();
+    assert_eq!(
+        drive.object(&format!("{me}/report.txt")).as_deref(),
+        Some(&b"from dana"[..])
     );
     assert_no_secrets_logged(&drive.emu);
 }

@@ -45,8 +45,8 @@ pub enum AuthError {
         /// The profiles that exist.
         available: Vec<String>,
     },
-    /// An SSO profile lacks a setting.
-    #[error("profile {profile:?} in {path} needs `{key}` for IAM Identity Center sign-in")]
+    /// An SSO or federated profile lacks a setting.
+    #[error("profile {profile:?} in {path} needs `{key}` to sign in")]
     MissingKey {
         /// The profile.
         profile: String,

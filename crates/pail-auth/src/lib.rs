@@ -1,5 +1,6 @@
 //! pail-auth: where a drive's credentials come from — static keys, any profile of an AWS config
-//! file, or IAM Identity Center (SSO) with pail's own device-flow sign-in — and keeping them
+//! file, IAM Identity Center (SSO) with pail's own device-flow sign-in, or a company OIDC IdP
+//! (authorization code + PKCE, then AssumeRoleWithWebIdentity) — and keeping them
 //! fresh: tokens refreshed, role credentials renewed ahead of expiry, and the user asked to
 //! consent again ([`AuthEvent::ReconsentNeeded`]) when the session ends, while file operations
 //! wait. Also who the credentials belong to, for `${aws:userid}` folders.
@@ -11,12 +12,17 @@
 //! - `profiles` — config files: [`list_profiles`], [`load_profile`], [`SsoProfile`].
 //! - `cache` — the token cache shared with the AWS CLI.
 //! - `sso` — the IAM Identity Center calls (OIDC + portal).
+//! - `federation` — a company OIDC IdP: discovery, PKCE on a loopback redirect, refresh,
+//!   AssumeRoleWithWebIdentity.
+//! - `flow` — either of the two behind one face for the provider.
 //! - `provider` — [`SsoProvider`]: renewal, re-consent, events.
 //! - `source` — [`Auth`]: a [`Source`] turned into a provider; caller identity and prefix.
 //! - `error` — [`AuthError`] and its kind.
 
 mod cache;
 mod error;
+mod federation;
+mod flow;
 mod profiles;
 mod provider;
 mod source;
@@ -24,7 +30,7 @@ mod sso;
 
 pub use cache::{CachedToken, TokenCache, cache_key, default_cache_dir};
 pub use error::{AuthError, AuthErrorKind};
-pub use profiles::{Profile, ProfileInfo, ProfileKind, SsoProfile, list_profiles, load_profile};
+pub use profiles::{FederatedProfile, Profile, ProfileInfo, ProfileKind, SsoProfile, list_profiles, load_profile};
 pub use provider::{AuthEvent, AuthStatus, SsoProvider};
 pub use source::{Auth, AuthConfig, CallerIdentity, Source, default_config_file, default_credentials_file, substitute};
 pub use sso::{DeviceAuthorization, Endpoints};

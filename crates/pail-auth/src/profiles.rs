@@ -16,6 +16,8 @@ pub enum ProfileKind {
     Keys,
     /// IAM Identity Center, current (`sso_session`) or legacy (`sso_start_url`) form.
     Sso,
+    /// A company OIDC sign-in (`pail_oidc_issuer`) and a role assumed with its ID token.
+    Federated,
     /// A role assumed from another profile or credential source.
     Role,
     /// A web identity token file (OIDC federation).
@@ -32,6 +34,7 @@ impl ProfileKind {
         match self {
             Self::Keys => "access keys",
             Self::Sso => "IAM Identity Center (SSO)",
+            Self::Federated => "company sign-in (OIDC)",
             Self::Role => "role",
             Self::WebIdentity => "web identity",
             Self::Process => "credential process",
@@ -66,6 +69,8 @@ fn kind_of(keys: &BTreeMap<String, Option<String>>) -> ProfileKind {
     let has = |k: &str| keys.get(k).is_some_and(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
     if has("sso_session") || has("sso_start_url") {
         ProfileKind::Sso
+    } else if has("pail_oidc_issuer") {
+        ProfileKind::Federated
     } else if has("role_arn") && has("web_identity_token_file") {
         ProfileKind::WebIdentity
     } else if has("role_arn") {
@@ -252,6 +257,73 @@ impl SsoProfile {
             account_id: get("sso_account_id")?,
             role_name: get("sso_role_name")?,
             scopes,
+            region: profile.region().map(str::to_owned),
+        })
+    }
+}
+
+/// A profile that signs in to a company OIDC IdP and assumes a role with the ID token:
+///
+/// ```ini
+/// [profile corp]
+/// pail_oidc_issuer = https://login.example.com/oauth2/default
+/// pail_oidc_client_id = 0oa1b2c3d4
+/// role_arn = arn:aws:iam::111122223333:role/PailHomeFolders
+/// region = eu-west-1
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedProfile {
+    /// The profile name.
+    pub profile: String,
+    /// The IdP's issuer URL (`<issuer>/.well-known/openid-configuration` is read).
+    pub issuer: String,
+    /// The public client registered at the IdP for pail (loopback redirect allowed).
+    pub client_id: String,
+    /// The role to assume with AssumeRoleWithWebIdentity.
+    pub role_arn: String,
+    /// Scopes asked for (`pail_oidc_scopes`, default `openid email offline_access`).
+    pub scopes: String,
+    /// The ID token claim used as the role session name (`pail_oidc_session_claim`, default
+    /// `sub`, the claim a role's trust policy can require `sts:RoleSessionName` to equal).
+    pub session_claim: String,
+    /// `duration_seconds` of the role session, when set.
+    pub duration_seconds: Option<i32>,
+    /// The region for S3 and STS, if the profile sets one.
+    pub region: Option<String>,
+}
+
+impl FederatedProfile {
+    /// The federation settings of `profile` (read from `path`), naming the first missing key.
+    pub fn from_profile(profile: &Profile, path: &Path) -> Result<Self, AuthError> {
+        let get = |key: &'static str| {
+            profile
+                .get(key)
+                .map(str::to_owned)
+                .ok_or_else(|| AuthError::MissingKey {
+                    profile: profile.name.clone(),
+                    path: path.to_owned(),
+                    key,
+                })
+        };
+        let duration_seconds = match profile.get("duration_seconds") {
+            None => None,
+            Some(d) => Some(d.parse().map_err(|_| AuthError::BadProfile {
+                profile: profile.name.clone(),
+                path: path.to_owned(),
+                reason: format!("duration_seconds = {d:?} is not a number of seconds"),
+            })?),
+        };
+        Ok(Self {
+            profile: profile.name.clone(),
+            issuer: get("pail_oidc_issuer")?,
+            client_id: get("pail_oidc_client_id")?,
+            role_arn: get("role_arn")?,
+            scopes: profile
+                .get("pail_oidc_scopes")
+                .unwrap_or("openid email offline_access")
+                .to_owned(),
+            session_claim: profile.get("pail_oidc_session_claim").unwrap_or("sub").to_owned(),
+            duration_seconds,
             region: profile.region().map(str::to_owned),
         })
     }

@@ -1,4 +1,5 @@
-//! The credentials provider of an SSO profile: role credentials from the cached sign-in,
+//! The credentials provider of a profile that signs in interactively — IAM Identity Center, or a
+//! company OIDC IdP (`flow`): role credentials from the cached sign-in,
 //! renewed ahead of expiry; the access token refreshed with the refresh token before it
 //! expires (the cache file written before the new token is used, since the old refresh token
 //! may stop working at once); and, when the session has ended, a new device authorization
@@ -20,7 +21,8 @@ use tokio::sync::{broadcast, watch};
 
 use crate::cache::{CachedToken, TokenCache};
 use crate::error::AuthError;
-use crate::sso::{DeviceAuthorization, Fail, SsoClient};
+use crate::flow::Flow;
+use crate::sso::{DeviceAuthorization, Fail};
 
 /// What the auth layer tells the CLI or the app.
 #[derive(Debug, Clone)]
@@ -55,7 +57,7 @@ pub struct AuthStatus {
 }
 
 struct Inner {
-    client: SsoClient,
+    client: Flow,
     cache: TokenCache,
     /// The token in use; `None` reads the cache file again. Locked across a refresh so only one
     /// caller refreshes.
@@ -75,7 +77,7 @@ struct Inner {
     consent_wait: Duration,
 }
 
-/// Role credentials for one SSO profile, kept fresh. Cheap to clone.
+/// Role credentials for one SSO (or company-federated) profile, kept fresh. Cheap to clone.
 #[derive(Clone)]
 pub struct SsoProvider {
     inner: Arc<Inner>,
@@ -84,7 +86,7 @@ pub struct SsoProvider {
 impl std::fmt::Debug for SsoProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SsoProvider")
-            .field("profile", &self.inner.client.profile.profile)
+            .field("profile", &self.inner.client.profile())
             .finish_non_exhaustive()
     }
 }
@@ -107,10 +109,10 @@ fn renew_margin(lifetime: Duration) -> Duration {
 }
 
 impl SsoProvider {
-    pub(crate) fn new(client: SsoClient, cache: TokenCache, consent_wait: Duration) -> Self {
+    pub(crate) fn new(client: Flow, cache: TokenCache, consent_wait: Duration) -> Self {
         let (events, _) = broadcast::channel(16);
         let status = AuthStatus {
-            profile: client.profile.profile.clone(),
+            profile: client.profile().to_owned(),
             ..AuthStatus::default()
         };
         Self {
@@ -188,7 +190,7 @@ impl SsoProvider {
         }
         match self.inner.client.refresh(&token).await {
             Ok(fresh) => {
-                tracing::debug!(profile = %self.inner.client.profile.profile, "access token refreshed");
+                tracing::debug!(profile = %self.inner.client.profile(), "access token refreshed");
                 let access = fresh.access_token.clone();
                 self.adopt(&mut slot, fresh)?;
                 Ok(access)
@@ -252,9 +254,9 @@ impl SsoProvider {
                         .get_or_insert_with(|| tokio::time::Instant::now() + self.inner.consent_wait);
                     if tokio::time::timeout_at(deadline, signed_in.changed()).await.is_err() {
                         let e = AuthError::SignInNeeded {
-                            start_url: self.inner.client.profile.start_url.clone(),
+                            start_url: self.inner.client.sign_in_url().to_owned(),
                         };
-                        tracing::warn!(profile = %self.inner.client.profile.profile, waited = ?self.inner.consent_wait, "no consent yet; failing this request: {e}");
+                        tracing::warn!(profile = %self.inner.client.profile(), waited = ?self.inner.consent_wait, "no consent yet; failing this request: {e}");
                         return Err(e);
                     }
                 }
@@ -284,7 +286,7 @@ impl SsoProvider {
                 st.sign_in_url = Some(dev.verification_uri_complete.clone());
                 st.user_code = Some(dev.user_code.clone());
             }
-            tracing::info!(profile = %self.inner.client.profile.profile, reconsent, "waiting for the user to sign in in the browser");
+            tracing::info!(profile = %self.inner.client.profile(), reconsent, "waiting for the user to sign in in the browser");
             self.emit(if reconsent {
                 AuthEvent::ReconsentNeeded(dev.clone())
             } else {
@@ -299,7 +301,7 @@ impl SsoProvider {
         self.inner.signing_in.store(false, Ordering::Release);
         match &result {
             Ok(()) => {
-                tracing::info!(profile = %self.inner.client.profile.profile, "signed in");
+                tracing::info!(profile = %self.inner.client.profile(), "signed in");
                 {
                     let mut st = lock(&self.inner.status);
                     st.last_error = None;
@@ -310,7 +312,7 @@ impl SsoProvider {
                 self.emit(AuthEvent::SignedIn);
             }
             Err(e) => {
-                tracing::warn!(profile = %self.inner.client.profile.profile, "sign-in failed: {e}");
+                tracing::warn!(profile = %self.inner.client.profile(), "sign-in failed: {e}");
                 lock(&self.inner.status).last_error = Some(e.to_string());
                 self.emit(AuthEvent::SignInFailed(e.to_string()));
             }
@@ -345,7 +347,7 @@ impl SsoProvider {
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(AuthError::SignInNeeded {
-                        start_url: self.inner.client.profile.start_url.clone(),
+                        start_url: self.inner.client.sign_in_url().to_owned(),
                     });
                 }
             }

@@ -1,5 +1,6 @@
 //! Where a drive's credentials come from, turned into one provider for aws-sdk-s3: static keys,
-//! an SSO profile (pail's own [`SsoProvider`], which can sign in and ask for consent again), or
+//! an SSO or company-federated profile (pail's own [`SsoProvider`], which can sign in and ask
+//! for consent again), or
 //! any other profile kind through aws-config's profile provider reading the chosen files. Also
 //! who the credentials belong to (STS GetCallerIdentity) and the `${aws:userid}` prefix.
 
@@ -14,7 +15,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::cache::{TokenCache, default_cache_dir};
 use crate::error::AuthError;
-use crate::profiles::{ProfileKind, SsoProfile, load_profile};
+use crate::federation::OidcClient;
+use crate::flow::Flow;
+use crate::profiles::{FederatedProfile, ProfileKind, SsoProfile, load_profile};
 use crate::provider::SsoProvider;
 use crate::sso::{Endpoints, SsoClient};
 
@@ -168,11 +171,18 @@ impl Auth {
                 let credentials_file = credentials_file.unwrap_or_else(default_credentials_file);
                 let profile = load_profile(&config_file, Some(&credentials_file), &name)?;
                 let region = profile.region().map(str::to_owned);
+                let cache_dir = token_cache_dir.or_else(default_cache_dir).unwrap_or_default();
                 if profile.kind == ProfileKind::Sso {
                     let sso = SsoProfile::from_profile(&profile, &config_file)?;
-                    let cache_dir = token_cache_dir.or_else(default_cache_dir).unwrap_or_default();
                     let cache = TokenCache::new(&cache_dir, sso.session_name.as_deref().unwrap_or(&sso.start_url));
-                    let client = SsoClient::new(sso, &endpoints, http_client.as_ref()).await;
+                    let client = Flow::Sso(SsoClient::new(sso, &endpoints, http_client.as_ref()).await);
+                    let provider = SsoProvider::new(client, cache, consent_wait);
+                    (SharedCredentialsProvider::new(provider.clone()), Some(provider), region)
+                } else if profile.kind == ProfileKind::Federated {
+                    let fed = FederatedProfile::from_profile(&profile, &config_file)?;
+                    // Beside the AWS CLI's files, under a name it never looks up.
+                    let cache = TokenCache::new(&cache_dir, &format!("pail-oidc:{}#{}", fed.issuer, fed.client_id));
+                    let client = Flow::Oidc(OidcClient::new(fed, &endpoints, http_client.as_ref()).await?);
                     let provider = SsoProvider::new(client, cache, consent_wait);
                     (SharedCredentialsProvider::new(provider.clone()), Some(provider), region)
                 } else {

@@ -44,6 +44,36 @@ pub struct DeviceAuthorization {
     client_id: String,
     client_secret: String,
     registration_expires_at: String,
+    /// A company IdP sign-in: the loopback listener waiting for the browser's redirect.
+    loopback: Option<std::sync::Arc<crate::federation::Loopback>>,
+}
+
+impl DeviceAuthorization {
+    /// A sign-in that needs only the browser (authorization code on a loopback redirect): no
+    /// code to compare, so [`Self::user_code`] is empty.
+    pub(crate) fn browser(
+        page: String,
+        url: String,
+        expires_at: SystemTime,
+        loopback: std::sync::Arc<crate::federation::Loopback>,
+    ) -> Self {
+        Self {
+            verification_uri: page,
+            verification_uri_complete: url,
+            user_code: String::new(),
+            expires_at,
+            device_code: String::new(),
+            interval: Duration::ZERO,
+            client_id: String::new(),
+            client_secret: String::new(),
+            registration_expires_at: String::new(),
+            loopback: Some(loopback),
+        }
+    }
+
+    pub(crate) fn loopback(&self) -> Option<&crate::federation::Loopback> {
+        self.loopback.as_deref()
+    }
 }
 
 impl std::fmt::Debug for DeviceAuthorization {
@@ -198,6 +228,7 @@ impl SsoClient {
             client_id,
             client_secret,
             registration_expires_at,
+            loopback: None,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Credentials for the CLI: which source the options and environment choose, signing in to
-//! IAM Identity Center (printing the page and code, opening the browser when it can), asking
+//! IAM Identity Center or a company IdP (printing the page and code, opening the browser when
+//! it can), asking
 //! again when the session ends during a mount, and `pail login`.
 
 use std::path::PathBuf;
@@ -13,8 +14,8 @@ use crate::UsageError;
 /// Options choosing the credentials, shared by `pail mount` and `pail login`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
-    /// A profile of the AWS config file: access keys, IAM Identity Center (SSO), role or
-    /// credential process (default: `AWS_PROFILE`; with neither, environment keys or the
+    /// A profile of the AWS config file: access keys, IAM Identity Center (SSO), company IdP
+    /// (`pail_oidc_issuer`), role or credential process (default: `AWS_PROFILE`; with neither, environment keys or the
     /// default chain).
     #[arg(long)]
     pub profile: Option<String>,
@@ -103,15 +104,20 @@ pub async fn connect(args: &AuthArgs) -> Result<Auth> {
 
 fn show(dev: &DeviceAuthorization, again: bool, no_browser: bool) {
     let why = if again {
-        "Your IAM Identity Center session has ended. Pending uploads wait; sign in again"
+        "Your sign-in session has ended. Pending uploads wait; sign in again"
     } else {
         "Sign in with your company account"
     };
-    // On stderr, not in the log: the code is for the person at the screen.
-    eprintln!(
-        "{why}:\n  open {}\n  and check that it shows the code {}",
-        dev.verification_uri_complete, dev.user_code
-    );
+    // On stderr, not in the log: the page and code are for the person at the screen. A company
+    // IdP sign-in (authorization code) has no code to compare.
+    if dev.user_code.is_empty() {
+        eprintln!("{why}:\n  open {}", dev.verification_uri_complete);
+    } else {
+        eprintln!(
+            "{why}:\n  open {}\n  and check that it shows the code {}",
+            dev.verification_uri_complete, dev.user_code
+        );
+    }
     if !no_browser && let Err(e) = webbrowser::open(&dev.verification_uri_complete) {
         tracing::debug!(error = %e, "could not open a browser");
     }
@@ -153,7 +159,7 @@ pub fn run_login(rt: &tokio::runtime::Runtime, args: LoginArgs) -> Result<()> {
         let auth = connect(&args.auth).await?;
         let Some(sso) = auth.sso() else {
             return Err(UsageError(
-                "this profile does not sign in through IAM Identity Center; there is nothing to log in to".into(),
+                "this profile does not sign in through IAM Identity Center or a company IdP; there is nothing to log in to".into(),
             )
             .into());
         };

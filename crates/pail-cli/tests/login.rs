@@ -1,4 +1,5 @@
-//! `pail login` and `pail mount` with an IAM Identity Center profile, as a user runs them: a
+//! `pail login` and `pail mount` with an IAM Identity Center profile (and `pail login` with a
+//! company IdP profile), as a user runs them: a
 //! child process reaching pail-emulator through the standard `AWS_ENDPOINT_URL_*` variables,
 //! the test acting as the user's browser. Its whole stderr log is checked for secrets.
 
@@ -49,9 +50,13 @@ fn answer_prompt(
             break url.to_owned();
         }
     };
-    let page = rt
-        .block_on(pail_emulator::browser::decide(&url, user))
-        .expect("verification page");
+    // The company IdP's authorize page, or Identity Center's device verification page.
+    let page = if url.contains("/idp/authorize") {
+        rt.block_on(pail_emulator::browser::authorize(&url, user))
+    } else {
+        rt.block_on(pail_emulator::browser::decide(&url, user))
+    }
+    .expect("sign-in page");
     assert_eq!(page.status, 200, "{}", page.body);
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
@@ -244,4 +249,35 @@ fn demo_with_sso_signs_in_and_mounts_my_folder() {
     );
     assert!(demo.wait().expect("wait").success());
     log.join().expect("stderr");
+}
+
+#[test]
+fn login_with_a_company_idp_profile_prints_the_page_and_signs_in() {
+    let rt = runtime();
+    let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(home.path().join("aws-config"), emu.federated_config("corp")).expect("config");
+    let mut login = pail(&emu, home.path())
+        .args(["login", "--profile", "corp", "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn login");
+    let log = answer_prompt(&rt, login.stderr.take().expect("stderr"), Some("frank@example.com"));
+    let mut out = String::new();
+    login
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("stdout");
+    assert!(login.wait().expect("wait").success(), "{out}");
+    let me = format!("{}:frank@example.com", pail_emulator::FEDERATED_ROLE_ID);
+    assert!(out.contains(&format!("Signed in as {me}")), "{out}");
+    let log = log.join().expect("stderr");
+    assert!(
+        !log.contains("check that it shows the code"),
+        "no code to compare: {log}"
+    );
+    assert_no_secrets(&emu, &log);
 }

@@ -1,5 +1,6 @@
 //! The identity side of the emulator: IAM Identity Center's OIDC service (client registration,
-//! device authorization, tokens), its portal (role credentials), STS GetCallerIdentity, and the
+//! device authorization, tokens), its portal (role credentials), STS GetCallerIdentity (and, in
+//! `idp`, a company OIDC provider with AssumeRoleWithWebIdentity), and the
 //! table of credentials it issued, which the S3 server checks every request against.
 //!
 //! Lifetimes are configurable down to seconds so tests can watch tokens, credentials and whole
@@ -58,7 +59,7 @@ pub(crate) struct ServiceError {
     pub message: String,
 }
 
-fn err(status: u16, exception: &'static str, message: impl Into<String>) -> ServiceError {
+pub(crate) fn err(status: u16, exception: &'static str, message: impl Into<String>) -> ServiceError {
     ServiceError {
         status,
         exception,
@@ -112,8 +113,8 @@ struct Token {
 }
 
 #[derive(Debug, Default)]
-struct State {
-    lifetimes: Lifetimes,
+pub(crate) struct State {
+    pub(crate) lifetimes: Lifetimes,
     clients: HashMap<String, Client>,
     devices: HashMap<String, Device>,
     sessions: HashMap<u64, Session>,
@@ -123,7 +124,9 @@ struct State {
     keys: HashMap<String, IssuedKey>,
     /// Every secret handed out (client secrets, device codes, tokens, secret keys), for tests
     /// that check none of them reaches a log.
-    secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
+    /// The company OIDC provider (`idp`).
+    pub(crate) idp: crate::idp::IdpState,
 }
 
 /// Tokens from CreateToken.
@@ -159,16 +162,16 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const TOKEN_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-fn left(until: SystemTime, now: SystemTime) -> u64 {
+pub(crate) fn left(until: SystemTime, now: SystemTime) -> u64 {
     until.duration_since(now).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Identity {
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn secret(&self, st: &mut State, len: usize) -> String {
+    pub(crate) fn secret(&self, st: &mut State, len: usize) -> String {
         let s = random_string(len, TOKEN_CHARS);
         st.secrets.push(s.clone());
         s
@@ -347,16 +350,34 @@ impl Identity {
         if account_id != ACCOUNT_ID || role_name != ROLE_NAME {
             return Err(err(403, "ForbiddenException", "No access"));
         }
+        let lifetime = st.lifetimes.role_credentials;
+        Ok(self.issue_key(
+            &mut st,
+            format!("{ROLE_ID}:{user}"),
+            format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/AWSReservedSSO_{ROLE_NAME}/{user}"),
+            lifetime,
+        ))
+    }
+
+    /// Issues temporary credentials for `user_id`, which S3 and STS accept until they expire:
+    /// (the key, its access key id).
+    pub(crate) fn issue_key(
+        &self,
+        st: &mut State,
+        user_id: String,
+        arn: String,
+        lifetime: Duration,
+    ) -> (IssuedKey, String) {
         let access_key = format!("ASIA{}", random_string(16, UPPER));
         let key = IssuedKey {
-            secret: self.secret(&mut st, 40),
-            session_token: self.secret(&mut st, 120),
-            user_id: format!("{ROLE_ID}:{user}"),
-            arn: format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/AWSReservedSSO_{ROLE_NAME}/{user}"),
-            expires: now + st.lifetimes.role_credentials,
+            secret: self.secret(st, 40),
+            session_token: self.secret(st, 120),
+            user_id,
+            arn,
+            expires: SystemTime::now() + lifetime,
         };
         st.keys.insert(access_key.clone(), key.clone());
-        Ok((key, access_key))
+        (key, access_key)
     }
 
     /// The issued key `access_key`, if any (expired ones included).
@@ -368,9 +389,11 @@ impl Identity {
     /// refused and access tokens stop working. Role credentials already issued live on.
     pub fn end_sessions(&self) {
         let now = SystemTime::now();
-        for s in self.state().sessions.values_mut() {
+        let mut st = self.state();
+        for s in st.sessions.values_mut() {
             s.ends = now;
         }
+        Self::idp_end_sessions(&mut st);
     }
 
     /// Every secret handed out so far: client secrets, device codes, access and refresh

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use crate::identity::{ACCOUNT_ID, Identity, ServiceError};
 use crate::server::Handler;
 
-type Response = s3s::HttpResponse;
+pub(crate) type Response = s3s::HttpResponse;
 
-fn respond(status: u16, content_type: &'static str, body: String, error_type: Option<&str>) -> Response {
+pub(crate) fn respond(status: u16, content_type: &'static str, body: String, error_type: Option<&str>) -> Response {
     let mut resp = http::Response::new(s3s::Body::from(body));
     *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
@@ -110,6 +110,11 @@ impl IdentityService {
         };
         let path = parts.uri.path().to_owned();
         tracing::debug!(method = %parts.method, path, "identity request");
+        if path.starts_with("/idp/")
+            && let Some(resp) = self.idp(parts.method.as_str(), &path, &query(&parts.uri), &body)
+        {
+            return resp;
+        }
         match (parts.method.as_str(), path.as_str()) {
             ("POST", "/client/register" | "/device_authorization" | "/token") => {
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -254,8 +259,16 @@ impl IdentityService {
 
     fn sts(&self, parts: &http::request::Parts, body: &[u8]) -> Response {
         let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-        if form.get("Action").map(String::as_str) != Some("GetCallerIdentity") {
-            return sts_error(400, "InvalidAction", "Only GetCallerIdentity is emulated");
+        match form.get("Action").map(String::as_str) {
+            Some("GetCallerIdentity") => {}
+            Some("AssumeRoleWithWebIdentity") => return self.assume_role_with_web_identity(&form),
+            _ => {
+                return sts_error(
+                    400,
+                    "InvalidAction",
+                    "Only GetCallerIdentity and AssumeRoleWithWebIdentity are emulated",
+                );
+            }
         }
         let access_key = parts
             .headers
@@ -299,7 +312,45 @@ impl IdentityService {
     }
 }
 
-fn html_escape(s: &str) -> String {
+impl IdentityService {
+    /// STS AssumeRoleWithWebIdentity (unsigned: the ID token is the credential).
+    fn assume_role_with_web_identity(&self, form: &HashMap<String, String>) -> Response {
+        let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+        match self.identity.assume_role_with_web_identity(
+            get("RoleArn"),
+            get("RoleSessionName"),
+            get("WebIdentityToken"),
+        ) {
+            Err(e) => sts_error(e.status, e.exception, &e.message),
+            Ok((key, access_key)) => {
+                let expires = time::OffsetDateTime::from(key.expires)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                let body = format!(
+                    "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                     <AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>{access_key}</AccessKeyId>\
+                     <SecretAccessKey>{}</SecretAccessKey><SessionToken>{}</SessionToken>\
+                     <Expiration>{expires}</Expiration></Credentials>\
+                     <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken>\
+                     <AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}</AssumedRoleId></AssumedRoleUser>\
+                     <Provider>{}</Provider><Audience>{}</Audience></AssumeRoleWithWebIdentityResult>\
+                     <ResponseMetadata><RequestId>emulator</RequestId></ResponseMetadata>\
+                     </AssumeRoleWithWebIdentityResponse>",
+                    key.secret,
+                    key.session_token,
+                    html_escape(get("RoleSessionName")),
+                    html_escape(&key.arn),
+                    html_escape(&key.user_id),
+                    html_escape(&self.issuer()),
+                    crate::idp::IDP_CLIENT_ID,
+                );
+                respond(200, "text/xml", body, None)
+            }
+        }
+    }
+}
+
+pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

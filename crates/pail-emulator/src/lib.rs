@@ -23,6 +23,8 @@ mod access;
 pub mod browser;
 mod identity;
 mod identity_http;
+mod idp;
+mod idp_http;
 mod objects;
 mod s3;
 mod server;
@@ -36,6 +38,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 
 pub use identity::{ACCOUNT_ID, Identity, Lifetimes, ROLE_ID, ROLE_NAME};
+pub use idp::{FEDERATED_ROLE, FEDERATED_ROLE_ID, IDP_CLIENT_ID, federated_role_arn};
 pub use objects::{ObjectInfo, PutOptions};
 pub use s3::Policy;
 pub use server::Faults;
@@ -184,6 +187,22 @@ impl Emulator {
     /// device verification page at `/device`.
     pub fn identity_endpoint(&self) -> String {
         format!("http://{}", self.identity_addr)
+    }
+
+    /// The issuer URL of the emulated company OIDC provider (`<identity endpoint>/idp`), for a
+    /// profile that signs in without Identity Center (`pail_oidc_issuer`).
+    pub fn idp_issuer(&self) -> String {
+        format!("http://{}/idp", self.identity_addr)
+    }
+
+    /// An AWS config file with a profile `profile` that signs in to this emulator's company IdP
+    /// and assumes [`FEDERATED_ROLE`]: sign-in without Identity Center.
+    pub fn federated_config(&self, profile: &str) -> String {
+        format!(
+            "[profile {profile}]\npail_oidc_issuer = {}\npail_oidc_client_id = {IDP_CLIENT_ID}\nrole_arn = {}\nregion = {REGION}\n",
+            self.idp_issuer(),
+            federated_role_arn()
+        )
     }
 
     /// The emulated Identity Center: lifetimes, approvals, session ends, issued secrets.
