@@ -1,26 +1,37 @@
-//! pail-app: what an employee sees — the list of their drives and the Add/Edit drive dialog
+//! pail-app: what an employee sees — the list of their drives, the Add/Edit drive dialog
 //! ("Use AWS Profile", Browse… to the config file, pick the profile, "My folder"), saved to the
-//! drives file `pail` reads too. The UI is plain functions over state structs, so egui_kittest
-//! drives it headless; `main.rs` only opens the window.
+//! drives file `pail` reads too, and the sign-in panel: the page and code of an IAM Identity
+//! Center (or company IdP) sign-in, the browser opened, progress, Retry after a denial, and
+//! "Session expired — Sign in again" when a session ends. The UI is plain functions over state
+//! structs, so egui_kittest drives it headless; `main.rs` only opens the window.
 //!
-//! Still to come (issue "Settings app"): Start/Stop in-process with the sign-in panel and
-//! re-consent notification, Test connection, the tray.
+//! Still to come (issue "Settings app"): Start/Stop of mounts with their upload state, Test
+//! connection, the tray and its notification.
 //!
 //! # Layout
 //! - `editor` — [`DriveEditor`], the Add/Edit drive dialog.
+//! - `signin` — [`DriveSession`], one drive's sign-in and its [`SignInState`].
+//! - `panel` — drawing the sign-in panel.
 //! - this file — [`App`], the drive list.
 
 mod editor;
+mod panel;
+mod signin;
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use eframe::egui;
 use pail_drives::{DriveAuth, DrivesFile};
 
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
+pub use signin::{DriveSession, SignInState};
+
+/// How the app opens a page in the user's browser (tests record the pages instead).
+pub type OpenUrl = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The window's state.
-#[derive(Debug)]
 pub struct App {
     /// The drives file.
     pub drives_path: PathBuf,
@@ -30,6 +41,27 @@ pub struct App {
     pub editor: Option<DriveEditor>,
     /// The last problem, shown at the top.
     pub message: Option<String>,
+    /// Sign-ins by drive name.
+    pub sessions: BTreeMap<String, Arc<DriveSession>>,
+    /// Identity endpoints (`AWS_ENDPOINT_URL_*` otherwise; tests point them at the emulator).
+    pub endpoints: pail_auth::Endpoints,
+    /// The sign-in cache directory; `None` is the AWS CLI's.
+    pub token_cache_dir: Option<PathBuf>,
+    /// Opens a page in the browser.
+    pub open_url: OpenUrl,
+    /// Pages already opened, so each sign-in opens the browser once.
+    opened: HashSet<String>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("drives_path", &self.drives_path)
+            .field("drives", &self.drives)
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -40,11 +72,64 @@ impl App {
             Ok(d) => (d, None),
             Err(e) => (DrivesFile::default(), Some(e.to_string())),
         };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for sign-ins");
         Self {
             drives_path: path,
             drives,
             editor: None,
             message,
+            sessions: BTreeMap::new(),
+            endpoints: pail_auth::Endpoints::default(),
+            token_cache_dir: None,
+            open_url: Arc::new(|url| {
+                if let Err(e) = webbrowser::open(url) {
+                    tracing::warn!(error = %e, "could not open a browser");
+                }
+            }),
+            opened: HashSet::new(),
+            rt,
+        }
+    }
+
+    /// The runtime sign-ins run on.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
+    }
+
+    /// Starts signing in to drive `name`.
+    pub fn sign_in(&mut self, name: &str) {
+        let session = match self.sessions.get(name) {
+            Some(s) => s.clone(),
+            None => {
+                let Ok(drive) = self.drives.get(name) else { return };
+                match DriveSession::open(
+                    self.rt.handle(),
+                    drive,
+                    self.endpoints.clone(),
+                    self.token_cache_dir.clone(),
+                ) {
+                    Ok(s) => {
+                        self.sessions.insert(name.to_owned(), s.clone());
+                        s
+                    }
+                    Err(e) => {
+                        self.message = Some(format!("{name}: {e}"));
+                        return;
+                    }
+                }
+            }
+        };
+        session.sign_in();
+    }
+
+    /// Opens `url` in the browser unless this sign-in already did.
+    fn open_once(&mut self, url: &str) {
+        if self.opened.insert(url.to_owned()) {
+            (self.open_url)(url);
         }
     }
 
@@ -82,8 +167,10 @@ impl App {
         if let Some(m) = &self.message {
             ui.colored_label(egui::Color32::RED, m);
         }
+        self.sign_in_panels(ui);
         let mut edit = None;
         let mut remove = None;
+        let mut sign_in = None;
         egui::Grid::new("drives").striped(true).show(ui, |ui| {
             for h in ["Name", "Where", "Bucket / folder", "Sign-in", "State", ""] {
                 ui.strong(h);
@@ -98,8 +185,14 @@ impl App {
                     DriveAuth::Keys { access_key_id } => format!("keys {access_key_id}"),
                     DriveAuth::Default => "default".to_owned(),
                 });
-                ui.label("Stopped");
+                let state = self.sessions.get(&d.name).map(|s| s.state());
+                ui.label(state.as_ref().map_or_else(|| "Stopped".to_owned(), SignInState::label));
                 ui.horizontal(|ui| {
+                    let can_sign_in = matches!(d.auth, DriveAuth::Profile { .. })
+                        && matches!(state, None | Some(SignInState::NotSignedIn | SignInState::Failed(_)));
+                    if can_sign_in && ui.button(format!("Sign in {}", d.name)).clicked() {
+                        sign_in = Some(d.name.clone());
+                    }
                     if ui.button(format!("Edit {}", d.name)).clicked() {
                         edit = Some(d.name.clone());
                     }
@@ -118,7 +211,11 @@ impl App {
         {
             self.editor = Some(DriveEditor::edit(d));
         }
+        if let Some(name) = sign_in {
+            self.sign_in(&name);
+        }
         if let Some(name) = remove {
+            self.sessions.remove(&name);
             self.drives.remove(&name);
             pail_drives::remove_secret(&self.drives_path, &name);
             self.message = self.drives.save(&self.drives_path).err().map(|e| e.to_string());
@@ -129,5 +226,9 @@ impl App {
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| App::ui(self, ui));
+        // Sign-ins change state in the background: look again now and then.
+        if !self.sessions.is_empty() {
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+        }
     }
 }
