@@ -110,8 +110,8 @@ fn the_panel_shows_the_code_opens_the_browser_and_closes_when_approved() {
     assert!(h.query_by_label(&code).is_some(), "the code {code} is shown");
     assert!(h.query_by_label("Signing in").is_some());
     assert_eq!(
-        *s.opened.lock().expect("opened"),
-        [url.clone()],
+        s.opened.lock().expect("opened").as_slice(),
+        std::slice::from_ref(&url),
         "the browser opened once"
     );
     click(&mut h, "Open browser");
