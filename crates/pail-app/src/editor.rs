@@ -173,10 +173,46 @@ impl DriveEditor {
         Ok((drive, secret))
     }
 
+    /// The required fields still empty, by label: Save stays disabled until there are none.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let empty = |s: &str| s.trim().is_empty();
+        let mut out = Vec::new();
+        if empty(&self.name) {
+            out.push("Name");
+        }
+        if empty(&self.bucket) {
+            out.push("Bucket");
+        }
+        if self.use_aws_profile {
+            if self.profile.and_then(|i| self.profiles.get(i)).is_none() {
+                out.push("Profile");
+            }
+        } else {
+            if empty(&self.access_key_id) {
+                out.push("Access key ID");
+            }
+            if empty(&self.secret) && self.editing.is_none() {
+                out.push("Secret access key");
+            }
+        }
+        out
+    }
+
     fn field(ui: &mut egui::Ui, label: &str, value: &mut String) {
         ui.horizontal(|ui| {
             let l = ui.label(label);
             ui.text_edit_singleline(value).labelled_by(l.id);
+        });
+    }
+
+    /// A required field, marked while it is empty.
+    fn required(ui: &mut egui::Ui, label: &str, value: &mut String) {
+        ui.horizontal(|ui| {
+            let l = ui.label(label);
+            ui.text_edit_singleline(value).labelled_by(l.id);
+            if value.trim().is_empty() {
+                ui.colored_label(egui::Color32::RED, "required");
+            }
         });
     }
 
@@ -187,9 +223,9 @@ impl DriveEditor {
         } else {
             "Add drive"
         });
-        Self::field(ui, "Name", &mut self.name);
+        Self::required(ui, "Name", &mut self.name);
         Self::field(ui, "Mount point", &mut self.mount_point);
-        Self::field(ui, "Bucket", &mut self.bucket);
+        Self::required(ui, "Bucket", &mut self.bucket);
         ui.checkbox(&mut self.my_folder, "My folder (${aws:userid})");
         if !self.my_folder {
             Self::field(ui, "Folder", &mut self.prefix);
@@ -224,7 +260,7 @@ impl DriveEditor {
                     }
                 });
         } else {
-            Self::field(ui, "Access key ID", &mut self.access_key_id);
+            Self::required(ui, "Access key ID", &mut self.access_key_id);
             ui.horizontal(|ui| {
                 let l = ui.label("Secret access key");
                 ui.add(egui::TextEdit::singleline(&mut self.secret).password(true))
@@ -237,9 +273,13 @@ impl DriveEditor {
         if let Some(e) = &self.error {
             ui.colored_label(egui::Color32::RED, e);
         }
+        let missing = self.missing();
+        if !missing.is_empty() {
+            ui.colored_label(egui::Color32::RED, format!("Required: {}", missing.join(", ")));
+        }
         let mut action = None;
         ui.horizontal(|ui| {
-            if ui.button("OK").clicked() {
+            if ui.add_enabled(missing.is_empty(), egui::Button::new("OK")).clicked() {
                 action = Some(EditorAction::Save);
             }
             if ui.button("Cancel").clicked() {

@@ -28,6 +28,13 @@ use pail_drives::{DriveAuth, DrivesFile};
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
 pub use signin::{DriveSession, SignInState};
 
+/// Where an unreadable drives file is kept: `drives.toml.unreadable`.
+fn backup_of(path: &std::path::Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".unreadable");
+    path.with_file_name(name)
+}
+
 /// How the app opens a page in the user's browser (tests record the pages instead).
 pub type OpenUrl = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -41,6 +48,8 @@ pub struct App {
     pub editor: Option<DriveEditor>,
     /// The last problem, shown at the top.
     pub message: Option<String>,
+    /// The drives file could not be read: the first save keeps it aside instead of losing it.
+    unreadable: bool,
     /// Sign-ins by drive name.
     pub sessions: BTreeMap<String, Arc<DriveSession>>,
     /// Identity endpoints (`AWS_ENDPOINT_URL_*` otherwise; tests point them at the emulator).
@@ -68,9 +77,16 @@ impl App {
     /// Reads the drives file at `path` (a bad file is reported, and not overwritten until the
     /// user saves).
     pub fn load(path: PathBuf) -> Self {
-        let (drives, message) = match DrivesFile::load(&path) {
-            Ok(d) => (d, None),
-            Err(e) => (DrivesFile::default(), Some(e.to_string())),
+        let (drives, message, unreadable) = match DrivesFile::load(&path) {
+            Ok(d) => (d, None, false),
+            Err(e) => (
+                DrivesFile::default(),
+                Some(format!(
+                    "{e}. Saving a drive keeps that file aside as {}.",
+                    backup_of(&path).display()
+                )),
+                true,
+            ),
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -82,6 +98,7 @@ impl App {
             drives,
             editor: None,
             message,
+            unreadable,
             sessions: BTreeMap::new(),
             endpoints: pail_auth::Endpoints::default(),
             token_cache_dir: None,
@@ -143,7 +160,24 @@ impl App {
             self.drives.remove(&old);
         }
         self.drives.upsert(drive);
+        self.keep_unreadable_file()?;
         self.drives.save(&self.drives_path).map_err(|e| e.to_string())
+    }
+
+    /// Moves a drives file that could not be read (edited by hand into invalid TOML, say) to
+    /// its backup name before the first save replaces it.
+    fn keep_unreadable_file(&mut self) -> Result<(), String> {
+        if self.unreadable && self.drives_path.exists() {
+            let backup = backup_of(&self.drives_path);
+            std::fs::rename(&self.drives_path, &backup)
+                .map_err(|e| format!("cannot keep the unreadable {} aside: {e}", self.drives_path.display()))?;
+            self.message = Some(format!(
+                "The drives file could not be read; it is kept as {}.",
+                backup.display()
+            ));
+        }
+        self.unreadable = false;
+        Ok(())
     }
 
     /// Draws the window.
@@ -218,7 +252,10 @@ impl App {
             self.sessions.remove(&name);
             self.drives.remove(&name);
             pail_drives::remove_secret(&self.drives_path, &name);
-            self.message = self.drives.save(&self.drives_path).err().map(|e| e.to_string());
+            self.message = self
+                .keep_unreadable_file()
+                .and_then(|()| self.drives.save(&self.drives_path).map_err(|e| e.to_string()))
+                .err();
         }
     }
 }

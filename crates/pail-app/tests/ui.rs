@@ -119,9 +119,10 @@ fn access_keys_keep_the_secret_out_of_the_drives_file() {
     type_into(&mut h, "Folder", "projects/x");
     click(&mut h, "Use AWS Profile");
     type_into(&mut h, "Access key ID", "AKIAEXAMPLEKEY");
+    // The empty secret is marked and OK stays disabled.
+    assert!(h.query_by_label("Required: Secret access key").is_some());
     click(&mut h, "OK");
-    let err = h.state().editor.as_ref().and_then(|e| e.error.clone());
-    assert_eq!(err.as_deref(), Some("Secret access key is required"));
+    assert!(h.state().editor.is_some(), "a disabled OK does nothing");
     type_into_role(&mut h, Role::PasswordInput, "Secret access key", "very-secret-value");
     click(&mut h, "OK");
     assert!(h.state().editor.is_none());
@@ -152,4 +153,46 @@ fn edit_and_remove_a_drive() {
 
     click(&mut h, "Remove Home");
     assert!(s.saved().drives.is_empty());
+}
+
+#[test]
+fn required_fields_are_marked_and_ok_waits_for_them() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    click(&mut h, "Add drive…");
+    assert!(h.query_by_label("Required: Name, Bucket, Profile").is_some());
+    click(&mut h, "OK");
+    assert!(h.state().editor.is_some());
+    type_into(&mut h, "Name", "Home");
+    type_into(&mut h, "Bucket", "corp-home-folders");
+    assert!(h.query_by_label("Required: Profile").is_some());
+    open_profile_picker(&mut h, &s);
+    click(&mut h, "home — IAM Identity Center (SSO)");
+    assert!(h.query_by_label_contains("Required").is_none());
+    click(&mut h, "OK");
+    assert!(h.state().editor.is_none());
+}
+
+#[test]
+fn a_drives_file_broken_by_hand_is_reported_and_kept_aside() {
+    let s = Setup::new();
+    std::fs::create_dir_all(s.drives_path().parent().expect("dir")).expect("dir");
+    let broken = "[[drive]]\nname = \"Old\"\nbucket = \n";
+    std::fs::write(s.drives_path(), broken).expect("write");
+    let mut h = s.harness();
+    let message = h.state().message.clone().expect("a message");
+    assert!(message.contains("line 3"), "{message}");
+    click(&mut h, "Add drive…");
+    type_into(&mut h, "Name", "Home");
+    type_into(&mut h, "Bucket", "corp-home-folders");
+    open_profile_picker(&mut h, &s);
+    click(&mut h, "home — IAM Identity Center (SSO)");
+    click(&mut h, "OK");
+    assert!(s.saved().get("Home").is_ok(), "the new file is written");
+    let kept = s.drives_path().with_file_name("drives.toml.unreadable");
+    assert_eq!(
+        std::fs::read_to_string(kept).expect("backup"),
+        broken,
+        "the old text is kept"
+    );
 }
