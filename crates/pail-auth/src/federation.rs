@@ -391,16 +391,24 @@ const FAILED_PAGE: &str =
 /// the sign-in failed (`error=access_denied` is a denial).
 async fn accept_code(listener: &TcpListener, state: &str) -> Result<String, AuthError> {
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
-        };
+        let (mut conn, _) = listener.accept().await.map_err(|e| AuthError::Service {
+            op: "waiting for the sign-in redirect",
+            message: e.to_string(),
+        })?;
         let mut buf = Vec::with_capacity(2048);
         let mut chunk = [0u8; 2048];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-            match conn.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        // A connection that sends nothing (a browser's speculative one) must not hold the
+        // listener: a few seconds for the request line and headers.
+        let read_head = async {
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
             }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), read_head).await.is_err() {
+            continue;
         }
         let head = String::from_utf8_lossy(&buf);
         let target = head.split_whitespace().nth(1).unwrap_or("");

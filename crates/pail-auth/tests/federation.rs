@@ -181,3 +181,47 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("port")
 }
+
+#[tokio::test]
+async fn stray_connections_to_the_loopback_address_do_not_derail_the_sign_in() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Setup::new().await;
+    let config = s.config(&s.emu.federated_config("corp"));
+    let auth = s.auth(&config).await.expect("profile");
+    let mut events = auth.sso().expect("provider").events();
+    let sso = auth.sso().expect("provider").clone();
+    let signing_in = tokio::spawn(async move { sso.sign_in(false).await });
+    let url = loop {
+        if let AuthEvent::SignInNeeded(d) = events.recv().await.expect("event") {
+            break d.verification_uri_complete;
+        }
+    };
+    let query = url.split_once('?').map(|(_, q)| q).expect("query");
+    let redirect = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("redirect_uri");
+    let addr = redirect
+        .strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .expect("address")
+        .to_owned();
+    // A speculative connection that never sends, a favicon request, and a callback from
+    // another sign-in (wrong state): each is answered or dropped, and the real one still lands.
+    let _silent = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    for request in [
+        "GET /favicon.ico HTTP/1.1\r\n\r\n",
+        "GET /callback?code=forged&state=someone-else HTTP/1.1\r\n\r\n",
+    ] {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        c.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).await.expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    }
+    let page = pail_emulator::browser::authorize(&url, Some("alice@example.com"))
+        .await
+        .expect("browser");
+    assert_eq!(page.status, 200, "{}", page.body);
+    signing_in.await.expect("task").expect("signed in");
+}
