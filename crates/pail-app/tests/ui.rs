@@ -73,6 +73,15 @@ fn open_profile_picker(h: &mut Harness<'_, App>, s: &Setup) {
     h.run();
 }
 
+/// In the open Add drive dialog: "Home" on corp-home-folders with the SSO profile, then OK.
+fn add_home_drive(h: &mut Harness<'_, App>, s: &Setup) {
+    type_into(h, "Name", "Home");
+    type_into(h, "Bucket", "corp-home-folders");
+    open_profile_picker(h, s);
+    click(h, "home — IAM Identity Center (SSO)");
+    click(h, "OK");
+}
+
 #[test]
 fn add_a_drive_with_an_aws_profile_and_my_folder() {
     let s = Setup::new();
@@ -140,11 +149,7 @@ fn edit_and_remove_a_drive() {
     let s = Setup::new();
     let mut h = s.harness();
     click(&mut h, "Add drive…");
-    type_into(&mut h, "Name", "Home");
-    type_into(&mut h, "Bucket", "corp-home-folders");
-    open_profile_picker(&mut h, &s);
-    click(&mut h, "home — IAM Identity Center (SSO)");
-    click(&mut h, "OK");
+    add_home_drive(&mut h, &s);
 
     click(&mut h, "Edit Home");
     click(&mut h, "Read-only");
@@ -183,11 +188,7 @@ fn a_drives_file_broken_by_hand_is_reported_and_kept_aside() {
     let message = h.state().message.clone().expect("a message");
     assert!(message.contains("line 3"), "{message}");
     click(&mut h, "Add drive…");
-    type_into(&mut h, "Name", "Home");
-    type_into(&mut h, "Bucket", "corp-home-folders");
-    open_profile_picker(&mut h, &s);
-    click(&mut h, "home — IAM Identity Center (SSO)");
-    click(&mut h, "OK");
+    add_home_drive(&mut h, &s);
     assert!(s.saved().get("Home").is_ok(), "the new file is written");
     let kept = s.drives_path().with_file_name("drives.toml.unreadable");
     assert_eq!(

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use pail_emulator::Emulator;
 
@@ -67,6 +67,32 @@ fn answer_prompt(
     })
 }
 
+/// Runs `pail login --profile corp --no-browser`, answering its prompt as `user` (or denying):
+/// its exit status, stdout and stderr.
+fn login(
+    rt: &tokio::runtime::Runtime,
+    emu: &Emulator,
+    home: &Path,
+    user: Option<&str>,
+) -> (ExitStatus, String, String) {
+    let mut login = pail(emu, home)
+        .args(["login", "--profile", "corp", "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn login");
+    let log = answer_prompt(rt, login.stderr.take().expect("stderr"), user);
+    let mut out = String::new();
+    login
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("stdout");
+    let status = login.wait().expect("wait");
+    (status, out, log.join().expect("stderr"))
+}
+
 fn assert_no_secrets(emu: &Emulator, log: &str) {
     for secret in emu.identity().issued_secrets() {
         assert!(
@@ -91,23 +117,9 @@ fn login_then_mount_my_folder_with_the_cached_sign_in() {
     let home = tempfile::tempdir().expect("home");
     std::fs::write(home.path().join("aws-config"), pail_emulator::sso_config("corp")).expect("config");
 
-    let mut login = pail(&emu, home.path())
-        .args(["login", "--profile", "corp", "--no-browser"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn login");
-    let log = answer_prompt(&rt, login.stderr.take().expect("stderr"), Some("alice@example.com"));
-    let mut out = String::new();
-    login
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("stdout");
-    assert!(login.wait().expect("wait").success(), "{out}");
+    let (status, out, log) = login(&rt, &emu, home.path(), Some("alice@example.com"));
+    assert!(status.success(), "{out}");
     assert!(out.contains(&format!("Signed in as {me}")), "{out}");
-    let log = log.join().expect("stderr");
     assert_no_secrets(&emu, &log);
     let cache = home
         .path()
@@ -181,15 +193,7 @@ fn denied_sign_in_and_unknown_profiles_say_what_to_do() {
     let home = tempfile::tempdir().expect("home");
     std::fs::write(home.path().join("aws-config"), pail_emulator::sso_config("corp")).expect("config");
 
-    let mut login = pail(&emu, home.path())
-        .args(["login", "--profile", "corp", "--no-browser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let log = answer_prompt(&rt, login.stderr.take().expect("stderr"), None);
-    let exit = login.wait().expect("wait");
-    let log = log.join().expect("stderr");
+    let (exit, _, log) = login(&rt, &emu, home.path(), None);
     assert_eq!(exit.code(), Some(2), "{log}");
     assert!(
         log.contains("pail: error: the sign-in was denied in the browser"),
@@ -257,24 +261,10 @@ fn login_with_a_company_idp_profile_prints_the_page_and_signs_in() {
     let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
     let home = tempfile::tempdir().expect("home");
     std::fs::write(home.path().join("aws-config"), emu.federated_config("corp")).expect("config");
-    let mut login = pail(&emu, home.path())
-        .args(["login", "--profile", "corp", "--no-browser"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn login");
-    let log = answer_prompt(&rt, login.stderr.take().expect("stderr"), Some("frank@example.com"));
-    let mut out = String::new();
-    login
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("stdout");
-    assert!(login.wait().expect("wait").success(), "{out}");
+    let (status, out, log) = login(&rt, &emu, home.path(), Some("frank@example.com"));
+    assert!(status.success(), "{out}");
     let me = format!("{}:frank@example.com", pail_emulator::FEDERATED_ROLE_ID);
     assert!(out.contains(&format!("Signed in as {me}")), "{out}");
-    let log = log.join().expect("stderr");
     assert!(
         !log.contains("check that it shows the code"),
         "no code to compare: {log}"
