@@ -5,16 +5,21 @@
 //! "Session expired — Sign in again" when a session ends. The UI is plain functions over state
 //! structs, so egui_kittest drives it headless; `main.rs` only opens the window.
 //!
-//! Still to come (issue "Settings app"): Start/Stop of mounts with their upload state, Test
-//! connection, the tray and its notification.
+//! Start runs `pail mount <drive> --events json` and follows its state (Mounting, Mounted,
+//! Uploading N files, Session expired, Error); Stop unmounts, letting uploads finish.
+//!
+//! Still to come (issue "Settings app"): Test connection, Browse buckets, the tray and its
+//! notification, start at sign-in.
 //!
 //! # Layout
 //! - `editor` — [`DriveEditor`], the Add/Edit drive dialog.
 //! - `signin` — [`DriveSession`], one drive's sign-in and its [`SignInState`].
+//! - `mounts` — [`DriveProcess`], a started drive and its [`MountState`].
 //! - `panel` — drawing the sign-in panel.
 //! - this file — [`App`], the drive list.
 
 mod editor;
+mod mounts;
 mod panel;
 mod signin;
 
@@ -26,7 +31,18 @@ use eframe::egui;
 use pail_drives::{DriveAuth, DrivesFile};
 
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
+pub use mounts::{DriveProcess, MountState};
 pub use signin::{DriveSession, SignInState};
+
+/// `pail` beside this program (how the installer lays them out), else from `PATH`.
+fn default_pail_binary() -> PathBuf {
+    let name = if cfg!(windows) { "pail.exe" } else { "pail" };
+    std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(name))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
 
 /// Where an unreadable drives file is kept: `drives.toml.unreadable`.
 fn backup_of(path: &std::path::Path) -> PathBuf {
@@ -58,6 +74,12 @@ pub struct App {
     pub token_cache_dir: Option<PathBuf>,
     /// Opens a page in the browser.
     pub open_url: OpenUrl,
+    /// Started drives by name.
+    pub mounts: BTreeMap<String, Arc<DriveProcess>>,
+    /// The `pail` binary that mounts (next to this one by default).
+    pub pail_binary: PathBuf,
+    /// Extra environment for the mounts (tests isolate HOME and point endpoints here).
+    pub mount_env: Vec<(String, String)>,
     /// Pages already opened, so each sign-in opens the browser once.
     opened: HashSet<String>,
     rt: tokio::runtime::Runtime,
@@ -107,8 +129,39 @@ impl App {
                     tracing::warn!(error = %e, "could not open a browser");
                 }
             }),
+            mounts: BTreeMap::new(),
+            pail_binary: default_pail_binary(),
+            mount_env: Vec::new(),
             opened: HashSet::new(),
             rt,
+        }
+    }
+
+    /// Starts drive `name` (`pail mount <name>`); its sign-in, if any, comes from the shared
+    /// token cache, so sign in first.
+    pub fn start(&mut self, name: &str) {
+        let mut env = self.mount_env.clone();
+        for (var, ep) in [
+            ("AWS_ENDPOINT_URL_SSO_OIDC", &self.endpoints.sso_oidc),
+            ("AWS_ENDPOINT_URL_SSO", &self.endpoints.sso),
+            ("AWS_ENDPOINT_URL_STS", &self.endpoints.sts),
+        ] {
+            if let Some(ep) = ep {
+                env.push((var.to_owned(), ep.clone()));
+            }
+        }
+        match DriveProcess::start(&self.pail_binary, &self.drives_path, name, &env) {
+            Ok(p) => {
+                self.mounts.insert(name.to_owned(), p);
+            }
+            Err(e) => self.message = Some(format!("{name}: {e}")),
+        }
+    }
+
+    /// Stops drive `name`, letting its uploads finish.
+    pub fn stop(&mut self, name: &str) {
+        if let Some(p) = self.mounts.get(name) {
+            p.stop();
         }
     }
 
@@ -205,6 +258,7 @@ impl App {
         let mut edit = None;
         let mut remove = None;
         let mut sign_in = None;
+        let (mut start, mut stop, mut reopen) = (None, None, None);
         egui::Grid::new("drives").striped(true).show(ui, |ui| {
             for h in ["Name", "Where", "Bucket / folder", "Sign-in", "State", ""] {
                 ui.strong(h);
@@ -220,12 +274,34 @@ impl App {
                     DriveAuth::Default => "default".to_owned(),
                 });
                 let state = self.sessions.get(&d.name).map(|s| s.state());
-                ui.label(state.as_ref().map_or_else(|| "Stopped".to_owned(), SignInState::label));
+                let mount = self.mounts.get(&d.name).map(|m| m.state());
+                let shown = match (&mount, &state) {
+                    (Some(m), _) if m.is_running() || matches!(m, MountState::Error(_)) => m.label(),
+                    (_, Some(s)) if *s != SignInState::NotSignedIn => s.label(),
+                    _ => "Stopped".to_owned(),
+                };
+                ui.label(shown);
                 ui.horizontal(|ui| {
+                    let running = mount.as_ref().is_some_and(MountState::is_running);
                     let can_sign_in = matches!(d.auth, DriveAuth::Profile { .. })
+                        && !running
                         && matches!(state, None | Some(SignInState::NotSignedIn | SignInState::Failed(_)));
                     if can_sign_in && ui.button(format!("Sign in {}", d.name)).clicked() {
                         sign_in = Some(d.name.clone());
+                    }
+                    if !running && ui.button(format!("Start {}", d.name)).clicked() {
+                        start = Some(d.name.clone());
+                    }
+                    if running
+                        && !matches!(mount, Some(MountState::Stopping | MountState::Mounting))
+                        && ui.button(format!("Stop {}", d.name)).clicked()
+                    {
+                        stop = Some(d.name.clone());
+                    }
+                    if let Some(MountState::SessionExpired { url, .. }) = &mount
+                        && ui.button(format!("Sign in again {}", d.name)).clicked()
+                    {
+                        reopen = Some(url.clone());
                     }
                     if ui.button(format!("Edit {}", d.name)).clicked() {
                         edit = Some(d.name.clone());
@@ -248,6 +324,15 @@ impl App {
         if let Some(name) = sign_in {
             self.sign_in(&name);
         }
+        if let Some(name) = start {
+            self.start(&name);
+        }
+        if let Some(name) = stop {
+            self.stop(&name);
+        }
+        if let Some(url) = reopen {
+            (self.open_url)(&url);
+        }
         if let Some(name) = remove {
             self.sessions.remove(&name);
             self.drives.remove(&name);
@@ -264,7 +349,7 @@ impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| App::ui(self, ui));
         // Sign-ins change state in the background: look again now and then.
-        if !self.sessions.is_empty() {
+        if !self.sessions.is_empty() || !self.mounts.is_empty() {
             ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
         }
     }

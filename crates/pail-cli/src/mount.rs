@@ -74,6 +74,11 @@ pub struct MountArgs {
     /// Virtual-hosted-style addressing even with --endpoint-url (path-style is used otherwise).
     #[arg(long)]
     pub virtual_host_style: bool,
+    /// Also print the drive's state changes on stdout as JSON lines (`mounted`, `status` with
+    /// pending uploads and a sign-in page while the session has ended, `stopped`), for the
+    /// settings app.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    pub events: Option<String>,
 }
 
 /// Parses `4096`, `512KiB`, `128MiB`, `4GiB` (also `K`, `M`, `G`, `KB`… as binary units).
@@ -159,6 +164,8 @@ pub struct DriveSpec {
     pub cache_dir: PathBuf,
     /// The IAM Identity Center sign-in, for `pail status`.
     pub sso: Option<pail_auth::SsoProvider>,
+    /// Print state changes as JSON lines (`--events json`).
+    pub events: bool,
 }
 
 /// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set; `%LOCALAPPDATA%` on
@@ -257,6 +264,7 @@ impl DriveSpec {
             dir: args.dir.clone().unwrap_or_default(),
             cache_dir,
             sso: auth.sso().cloned(),
+            events: args.events.is_some(),
         })
     }
 
@@ -324,6 +332,10 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
 pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
     let mount = mounted::mount(rt, spec, vfs.clone())?;
     say!("Mounted {} at {}", spec.describe(), spec.dir.display());
+    emit(
+        spec.events,
+        &serde_json::json!({"event": "mounted", "dir": spec.dir, "target": spec.describe()}),
+    );
     say!("Stop with Ctrl-C, or run: pail unmount {}", spec.dir.display());
     let record = status::register(&MountRecord {
         pid: std::process::id(),
@@ -334,9 +346,10 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     .map_err(|e| tracing::warn!(error = %e, "cannot register the mount for pail status"))
     .ok();
     let reporter = {
-        let (vfs, cache, sso) = (vfs.clone(), spec.cache_dir.clone(), spec.sso.clone());
+        let (vfs, cache, sso, events) = (vfs.clone(), spec.cache_dir.clone(), spec.sso.clone(), spec.events);
         rt.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let mut last = None;
             loop {
                 tick.tick().await;
                 let file = StatusFile {
@@ -344,6 +357,11 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
                     ..StatusFile::new("mounted", &vfs.writeback_status())
                 };
                 status::write_status(&cache, &file);
+                let now = status_event(&file);
+                if last.as_ref() != Some(&now) {
+                    emit(events, &now);
+                    last = Some(now);
+                }
             }
         })
     };
@@ -354,6 +372,10 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     let drained = rt.block_on(finish_uploads(&vfs, &spec.cache_dir));
     let left = vfs.writeback_status();
     status::write_status(&spec.cache_dir, &StatusFile::new("stopped", &left));
+    emit(
+        spec.events,
+        &serde_json::json!({"event": "stopped", "pending_files": left.pending_files}),
+    );
     if let Some(r) = record {
         status::unregister(&r);
     }
@@ -366,6 +388,27 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
         );
     }
     Ok(())
+}
+
+/// One JSON line on stdout, with `--events json`.
+fn emit(on: bool, event: &serde_json::Value) {
+    if on {
+        say!("{event}");
+    }
+}
+
+/// The `status` event for a status file: pending uploads, the last error, and the page and
+/// code to sign in again while the session has ended.
+fn status_event(file: &StatusFile) -> serde_json::Value {
+    let auth = file.auth.as_ref();
+    serde_json::json!({
+        "event": "status",
+        "pending_files": file.writeback.pending_files,
+        "pending_bytes": file.writeback.pending_bytes,
+        "last_error": file.writeback.last_error,
+        "sign_in_url": auth.and_then(|a| a.sign_in_url.clone()),
+        "user_code": auth.and_then(|a| a.user_code.clone()),
+    })
 }
 
 /// Waits for pending uploads, showing progress; `false` when told to stop first.
