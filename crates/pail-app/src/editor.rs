@@ -19,6 +19,8 @@ pub enum EditorAction {
     Save,
     /// Close without saving.
     Cancel,
+    /// Check what works with these settings.
+    Test,
 }
 
 /// The dialog's state.
@@ -284,6 +286,15 @@ impl DriveEditor {
             }
             if ui.button("Cancel").clicked() {
                 action = Some(EditorAction::Cancel);
+            }
+            if ui
+                .add_enabled(
+                    missing.is_empty() || self.editing.is_some(),
+                    egui::Button::new("Test connection"),
+                )
+                .clicked()
+            {
+                action = Some(EditorAction::Test);
             }
         });
         action

@@ -8,16 +8,20 @@
 //! Start runs `pail mount <drive> --events json` and follows its state (Mounting, Mounted,
 //! Uploading N files, Session expired, Error); Stop unmounts, letting uploads finish.
 //!
-//! Still to come (issue "Settings app"): Test connection, Browse buckets, the tray and its
-//! notification, start at sign-in.
+//! Test connection (in the dialog) signs in when needed and reports what works.
+//!
+//! Still to come (issue "Settings app"): Browse buckets, the tray and its notification, start
+//! at sign-in.
 //!
 //! # Layout
 //! - `editor` — [`DriveEditor`], the Add/Edit drive dialog.
 //! - `signin` — [`DriveSession`], one drive's sign-in and its [`SignInState`].
 //! - `mounts` — [`DriveProcess`], a started drive and its [`MountState`].
+//! - `check` — Test connection: sign-in, list, read, write, line by line.
 //! - `panel` — drawing the sign-in panel.
 //! - this file — [`App`], the drive list.
 
+mod check;
 mod editor;
 mod mounts;
 mod panel;
@@ -30,6 +34,7 @@ use std::sync::Arc;
 use eframe::egui;
 use pail_drives::{DriveAuth, DrivesFile};
 
+pub use check::{CheckLine, test_connection};
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
 pub use mounts::{DriveProcess, MountState};
 pub use signin::{DriveSession, SignInState};
@@ -74,6 +79,8 @@ pub struct App {
     pub token_cache_dir: Option<PathBuf>,
     /// Opens a page in the browser.
     pub open_url: OpenUrl,
+    /// The dialog's connection test: `None` before one, an empty list while it runs.
+    pub check: Arc<tokio::sync::watch::Sender<Option<Vec<CheckLine>>>>,
     /// Started drives by name.
     pub mounts: BTreeMap<String, Arc<DriveProcess>>,
     /// The `pail` binary that mounts (next to this one by default).
@@ -129,6 +136,7 @@ impl App {
                     tracing::warn!(error = %e, "could not open a browser");
                 }
             }),
+            check: Arc::new(tokio::sync::watch::channel(None).0),
             mounts: BTreeMap::new(),
             pail_binary: default_pail_binary(),
             mount_env: Vec::new(),
@@ -156,6 +164,63 @@ impl App {
             }
             Err(e) => self.message = Some(format!("{name}: {e}")),
         }
+    }
+
+    /// Test connection for the drive in the dialog: signs in first when its profile needs it
+    /// (the sign-in panel shows the page and code), then runs the checks in the background.
+    pub fn test_connection(&mut self) {
+        let Some(editor) = &self.editor else { return };
+        let (drive, secret) = match editor.to_drive() {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(ed) = &mut self.editor {
+                    ed.error = Some(e);
+                }
+                return;
+            }
+        };
+        let secret = secret.or_else(|| pail_drives::load_secret(&self.drives_path, &drive.name).ok());
+        let session = match &drive.auth {
+            DriveAuth::Profile { .. } => {
+                match DriveSession::open(
+                    self.rt.handle(),
+                    &drive,
+                    self.endpoints.clone(),
+                    self.token_cache_dir.clone(),
+                ) {
+                    Ok(s) => {
+                        self.sessions.insert(drive.name.clone(), s.clone());
+                        s.sign_in();
+                        Some(s)
+                    }
+                    Err(e) => {
+                        self.check.send_replace(Some(vec![CheckLine::failed_sign_in(e)]));
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let check = self.check.clone();
+        check.send_replace(Some(Vec::new()));
+        self.rt.spawn(async move {
+            let lines = match &session {
+                Some(s) => {
+                    let mut rx = s.watch();
+                    let state = rx
+                        .wait_for(|st| matches!(st, SignInState::SignedIn | SignInState::Failed(_)))
+                        .await
+                        .map(|st| st.clone());
+                    match state {
+                        Ok(SignInState::SignedIn) => test_connection(&drive, Some(s.auth()), None).await,
+                        Ok(SignInState::Failed(why)) => vec![CheckLine::failed_sign_in(why)],
+                        _ => vec![CheckLine::failed_sign_in("the sign-in stopped".into())],
+                    }
+                }
+                None => test_connection(&drive, None, secret).await,
+            };
+            check.send_replace(Some(lines));
+        });
     }
 
     /// Stops drive `name`, letting its uploads finish.
@@ -194,6 +259,30 @@ impl App {
             }
         };
         session.sign_in();
+    }
+
+    /// The connection test's lines under the dialog, or a spinner while it runs.
+    fn check_lines(&self, ui: &mut egui::Ui) {
+        let lines = self.check.borrow().clone();
+        match lines {
+            None => {}
+            Some(l) if l.is_empty() => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Testing the connection…");
+                });
+            }
+            Some(l) => {
+                for line in l {
+                    let color = if line.ok {
+                        egui::Color32::GREEN
+                    } else {
+                        egui::Color32::RED
+                    };
+                    ui.colored_label(color, line.text());
+                }
+            }
+        }
     }
 
     /// Opens `url` in the browser unless this sign-in already did.
@@ -235,8 +324,13 @@ impl App {
 
     /// Draws the window.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        if self.editor.is_some() {
+            self.sign_in_panels(ui);
+        }
         if let Some(editor) = &mut self.editor {
-            match editor.ui(ui) {
+            let action = editor.ui(ui);
+            self.check_lines(ui);
+            match action {
                 Some(EditorAction::Save) => match self.save() {
                     Ok(()) => self.editor = None,
                     Err(e) => {
@@ -245,7 +339,11 @@ impl App {
                         }
                     }
                 },
-                Some(EditorAction::Cancel) => self.editor = None,
+                Some(EditorAction::Cancel) => {
+                    self.editor = None;
+                    self.check.send_replace(None);
+                }
+                Some(EditorAction::Test) => self.test_connection(),
                 None => {}
             }
             return;
