@@ -56,6 +56,9 @@ fn backup_of(path: &std::path::Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The window's size; the tests drive the UI at this size too, so what they click fits.
+pub const WINDOW_SIZE: [f32; 2] = [920.0, 520.0];
+
 /// How the app opens a page in the user's browser (tests record the pages instead).
 pub type OpenUrl = Arc<dyn Fn(&str) + Send + Sync>;
 

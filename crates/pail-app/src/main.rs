@@ -5,7 +5,7 @@ fn main() -> eframe::Result {
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("pail")
-            .with_inner_size([920.0, 520.0]),
+            .with_inner_size(pail_app::WINDOW_SIZE),
         ..Default::default()
     };
     eframe::run_native("pail", options, Box::new(|_| Ok(Box::new(app))))

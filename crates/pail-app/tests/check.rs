@@ -39,7 +39,9 @@ fn harness(emu: &Emulator, dir: &std::path::Path, editor: DriveEditor) -> Harnes
     app.token_cache_dir = Some(dir.join("sso-cache"));
     app.open_url = Arc::new(|_| {});
     app.editor = Some(editor);
-    Harness::new_ui_state(|ui, app: &mut App| app.ui(ui), app)
+    Harness::builder()
+        .with_size(pail_app::WINDOW_SIZE)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
 }
 
 /// Clicks Test connection and waits (on the result's channel, no sleeps) for its lines;

@@ -81,7 +81,9 @@ fn harness(s: &Setup) -> Harness<'static, App> {
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
     ];
     app.open_url = Arc::new(|_| {});
-    Harness::new_ui_state(|ui, app: &mut App| app.ui(ui), app)
+    Harness::builder()
+        .with_size(pail_app::WINDOW_SIZE)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
 }
 
 /// Waits (without sleeping) until the started drive's state satisfies `done`.

@@ -65,7 +65,9 @@ impl Setup {
         app.token_cache_dir = Some(self.dir.path().join("sso-cache"));
         let opened = self.opened.clone();
         app.open_url = Arc::new(move |url| opened.lock().expect("opened").push(url.to_owned()));
-        Harness::new_ui_state(|ui, app: &mut App| app.ui(ui), app)
+        Harness::builder()
+            .with_size(pail_app::WINDOW_SIZE)
+            .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
     }
 
     fn approve(&self, url: &str, user: Option<&str>) {

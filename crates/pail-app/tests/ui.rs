@@ -33,7 +33,9 @@ impl Setup {
     }
 
     fn harness(&self) -> Harness<'static, App> {
-        Harness::new_ui_state(|ui, app: &mut App| app.ui(ui), App::load(self.drives_path()))
+        Harness::builder()
+            .with_size(pail_app::WINDOW_SIZE)
+            .build_ui_state(|ui, app: &mut App| app.ui(ui), App::load(self.drives_path()))
     }
 
     fn saved(&self) -> DrivesFile {

@@ -4,11 +4,14 @@
 //! 2 bad usage or configuration (what to fix is printed on one line).
 //!
 //! # Layout
-//! - `mount` — `pail mount` / `pail unmount`: options, checks, the foreground mount loop.
+//! - `mount` — `pail mount`: options, checks, the foreground mount loop.
+//! - `mounted` — the platform's mount under it: FUSE at a directory, WinFsp on a drive letter.
+//! - `unmount` — `pail unmount`: a directory or a drive letter, waiting for uploads.
 //! - `drives` — `pail drives list|add|remove` and `pail mount <drive-name>` (the drives file).
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
 //! - `signin` — credentials from options and environment, SSO sign-in prompts, `pail login`.
-//! - `status` — `pail status`, and the mount registry and status files it reads.
+//! - `status` — `pail status`, the mount registry and status files it reads, and the
+//!   `--events json` lines the settings app follows.
 
 /// Prints a status line on stdout. A closed stdout (the reader went away) is not a reason for
 /// a serving mount to fail, so write errors are ignored rather than panicking like `println!`.
@@ -25,6 +28,7 @@ mod mount;
 mod mounted;
 mod signin;
 mod status;
+mod unmount;
 
 use std::process::ExitCode;
 
@@ -120,7 +124,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Mount(args) => mount::run_mount(&rt, *args),
-        Command::Unmount { dir, force } => mount::run_unmount(&dir, force),
+        Command::Unmount { dir, force } => unmount::run_unmount(&dir, force),
         Command::Status => status::run_status(),
         Command::Login(args) => signin::run_login(&rt, args),
         Command::Drives(cmd) => drives::run_drives(cmd),

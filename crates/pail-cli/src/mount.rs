@@ -1,4 +1,4 @@
-//! `pail mount` and `pail unmount`: turn options into store and drive settings, check
+//! `pail mount`: turn options into store and drive settings, check
 //! everything that can be checked before mounting (so a failure leaves nothing mounted), mount,
 //! serve in the foreground until Ctrl-C, SIGTERM or an external unmount, and finish pending
 //! uploads before exiting.
@@ -332,7 +332,7 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
 pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> Result<()> {
     let mount = mounted::mount(rt, spec, vfs.clone())?;
     say!("Mounted {} at {}", spec.describe(), spec.dir.display());
-    emit(
+    status::emit(
         spec.events,
         &serde_json::json!({"event": "mounted", "dir": spec.dir, "target": spec.describe()}),
     );
@@ -357,9 +357,9 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
                     ..StatusFile::new("mounted", &vfs.writeback_status())
                 };
                 status::write_status(&cache, &file);
-                let now = status_event(&file);
+                let now = status::status_event(&file);
                 if last.as_ref() != Some(&now) {
-                    emit(events, &now);
+                    status::emit(events, &now);
                     last = Some(now);
                 }
             }
@@ -372,7 +372,7 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     let drained = rt.block_on(finish_uploads(&vfs, &spec.cache_dir));
     let left = vfs.writeback_status();
     status::write_status(&spec.cache_dir, &StatusFile::new("stopped", &left));
-    emit(
+    status::emit(
         spec.events,
         &serde_json::json!({"event": "stopped", "pending_files": left.pending_files}),
     );
@@ -388,27 +388,6 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
         );
     }
     Ok(())
-}
-
-/// One JSON line on stdout, with `--events json`.
-fn emit(on: bool, event: &serde_json::Value) {
-    if on {
-        say!("{event}");
-    }
-}
-
-/// The `status` event for a status file: pending uploads, the last error, and the page and
-/// code to sign in again while the session has ended.
-fn status_event(file: &StatusFile) -> serde_json::Value {
-    let auth = file.auth.as_ref();
-    serde_json::json!({
-        "event": "status",
-        "pending_files": file.writeback.pending_files,
-        "pending_bytes": file.writeback.pending_bytes,
-        "last_error": file.writeback.last_error,
-        "sign_in_url": auth.and_then(|a| a.sign_in_url.clone()),
-        "user_code": auth.and_then(|a| a.user_code.clone()),
-    })
 }
 
 /// Waits for pending uploads, showing progress; `false` when told to stop first.
@@ -513,73 +492,6 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
     let _ = std::fs::remove_file(status::stop_now_flag(&spec.cache_dir));
     let vfs = rt.block_on(open_drive(&spec))?;
     serve(rt, &spec, vfs)
-}
-
-/// `pail unmount`: unmounts, then waits (with progress) while the mount process finishes its
-/// uploads; `force` makes it stop at once and leave them journaled for the next mount.
-pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
-    let record = status::find(dir);
-    if let (Some(rec), true) = (&record, force) {
-        // Raised before the unmount, so the mount sees it before it starts uploading.
-        let _ = std::fs::write(status::stop_now_flag(&rec.cache_dir), b"");
-    }
-    if let Err(e) = unmount_dir(dir, record.as_ref()) {
-        if let (Some(rec), true) = (&record, force) {
-            let _ = std::fs::remove_file(status::stop_now_flag(&rec.cache_dir));
-        }
-        return Err(e);
-    }
-    let Some(rec) = record else { return Ok(()) };
-    let mut shown = false;
-    while status::alive(&rec) {
-        if let Some(s) = status::read_status(&rec.cache_dir).filter(|s| s.state == "uploading") {
-            eprint!(
-                "\rWaiting for uploads: {} files, {} left   ",
-                s.writeback.pending_files,
-                status::human(s.writeback.pending_bytes)
-            );
-            shown = true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    if shown {
-        eprintln!();
-    }
-    match status::read_status(&rec.cache_dir).map(|s| s.writeback) {
-        Some(s) if s.pending_files > 0 => say!(
-            "{} files ({}) are kept in {} and upload at the next mount of this drive",
-            s.pending_files,
-            status::human(s.pending_bytes),
-            rec.cache_dir.display()
-        ),
-        _ => say!("All changes are on S3."),
-    }
-    Ok(())
-}
-
-fn unmount_dir(dir: &Path, record: Option<&MountRecord>) -> Result<()> {
-    if mounted::is_drive_letter(dir) {
-        // A drive letter is removed by the process serving it; ask it through its cache dir.
-        let rec = record.ok_or_else(|| UsageError(format!("{} is not a pail drive", dir.display())))?;
-        std::fs::write(status::unmount_flag(&rec.cache_dir), b"")
-            .with_context(|| format!("asking the mount of {} to stop", dir.display()))?;
-        say!("Unmounting {}", dir.display());
-        return Ok(());
-    }
-    let status = std::process::Command::new("fusermount3")
-        .arg("-u")
-        .arg(dir)
-        .status()
-        .map_err(|e| UsageError(format!("cannot run fusermount3 ({e}): install the fuse3 package")))?;
-    if !status.success() {
-        return Err(UsageError(format!(
-            "{} is not mounted, or is busy: close programs using it and retry",
-            dir.display()
-        ))
-        .into());
-    }
-    say!("Unmounted {}", dir.display());
-    Ok(())
 }
 
 #[cfg(test)]

@@ -244,6 +244,27 @@ pub fn run_status() -> Result<()> {
     Ok(())
 }
 
+/// One JSON line on stdout, with `--events json`.
+pub fn emit(on: bool, event: &serde_json::Value) {
+    if on {
+        say!("{event}");
+    }
+}
+
+/// The `status` event for a status file: pending uploads, the last error, and the page and
+/// code to sign in again while the session has ended.
+pub fn status_event(file: &StatusFile) -> serde_json::Value {
+    let auth = file.auth.as_ref();
+    serde_json::json!({
+        "event": "status",
+        "pending_files": file.writeback.pending_files,
+        "pending_bytes": file.writeback.pending_bytes,
+        "last_error": file.writeback.last_error,
+        "sign_in_url": auth.and_then(|a| a.sign_in_url.clone()),
+        "user_code": auth.and_then(|a| a.user_code.clone()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
