@@ -178,6 +178,7 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
         cache_dir: cache.path().to_path_buf(),
         sso: signed_in.as_ref().and_then(|(a, _)| a.sso().cloned()),
         events: false,
+        local_disk: false,
     };
     if signed_in.is_some() {
         say!(

@@ -74,6 +74,10 @@ pub struct MountArgs {
     /// Virtual-hosted-style addressing even with --endpoint-url (path-style is used otherwise).
     #[arg(long)]
     pub virtual_host_style: bool,
+    /// Windows: present the drive as a local disk instead of a network location (Explorer then
+    /// reads whole files for thumbnails and previews).
+    #[arg(long)]
+    pub local_disk: bool,
     /// Also print the drive's state changes on stdout as JSON lines (`mounted`, `status` with
     /// pending uploads and a sign-in page while the session has ended, `stopped`), for the
     /// settings app.
@@ -166,6 +170,10 @@ pub struct DriveSpec {
     pub sso: Option<pail_auth::SsoProvider>,
     /// Print state changes as JSON lines (`--events json`).
     pub events: bool,
+    /// Windows: a local disk rather than a network drive (`--local-disk`); FUSE has no such
+    /// distinction.
+    #[cfg_attr(not(any(windows, winfsp_typecheck)), allow(dead_code))]
+    pub local_disk: bool,
 }
 
 /// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set; `%LOCALAPPDATA%` on
@@ -265,6 +273,7 @@ impl DriveSpec {
             cache_dir,
             sso: auth.sso().cloned(),
             events: args.events.is_some(),
+            local_disk: args.local_disk,
         })
     }
 

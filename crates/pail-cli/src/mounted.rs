@@ -134,7 +134,7 @@ mod letter {
         let cfg = HostConfig {
             drive_name: drive_name(spec),
             letter,
-            local_disk: false,
+            local_disk: spec.local_disk,
         };
         let host = pail_winfsp::mount(vfs, rt.handle().clone(), &cfg)
             .map_err(|e| UsageError(format!("cannot mount {}: {e}", spec.dir.display())))?;
