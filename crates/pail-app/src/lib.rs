@@ -184,24 +184,17 @@ impl App {
         };
         let secret = secret.or_else(|| pail_drives::load_secret(&self.drives_path, &drive.name).ok());
         let session = match &drive.auth {
-            DriveAuth::Profile { .. } => {
-                match DriveSession::open(
-                    self.rt.handle(),
-                    &drive,
-                    self.endpoints.clone(),
-                    self.token_cache_dir.clone(),
-                ) {
-                    Ok(s) => {
-                        self.sessions.insert(drive.name.clone(), s.clone());
-                        s.sign_in();
-                        Some(s)
-                    }
-                    Err(e) => {
-                        self.check.send_replace(Some(vec![CheckLine::failed_sign_in(e)]));
-                        return;
-                    }
+            // The dialog's settings may differ from the saved drive's: a session of its own.
+            DriveAuth::Profile { .. } => match self.open_session(&drive) {
+                Ok(s) => {
+                    s.sign_in();
+                    Some(s)
                 }
-            }
+                Err(e) => {
+                    self.check.send_replace(Some(vec![CheckLine::failed_sign_in(e)]));
+                    return;
+                }
+            },
             _ => None,
         };
         let check = self.check.clone();
@@ -243,17 +236,11 @@ impl App {
         let session = match self.sessions.get(name) {
             Some(s) => s.clone(),
             None => {
-                let Ok(drive) = self.drives.get(name) else { return };
-                match DriveSession::open(
-                    self.rt.handle(),
-                    drive,
-                    self.endpoints.clone(),
-                    self.token_cache_dir.clone(),
-                ) {
-                    Ok(s) => {
-                        self.sessions.insert(name.to_owned(), s.clone());
-                        s
-                    }
+                let Ok(drive) = self.drives.get(name).cloned() else {
+                    return;
+                };
+                match self.open_session(&drive) {
+                    Ok(s) => s,
                     Err(e) => {
                         self.message = Some(format!("{name}: {e}"));
                         return;
@@ -262,6 +249,18 @@ impl App {
             }
         };
         session.sign_in();
+    }
+
+    /// A new sign-in session for `drive`, kept under its name (replacing an older one).
+    fn open_session(&mut self, drive: &pail_drives::Drive) -> Result<Arc<DriveSession>, String> {
+        let s = DriveSession::open(
+            self.rt.handle(),
+            drive,
+            self.endpoints.clone(),
+            self.token_cache_dir.clone(),
+        )?;
+        self.sessions.insert(drive.name.clone(), s.clone());
+        Ok(s)
     }
 
     /// The connection test's lines under the dialog, or a spinner while it runs.
@@ -377,7 +376,7 @@ impl App {
                 let state = self.sessions.get(&d.name).map(|s| s.state());
                 let mount = self.mounts.get(&d.name).map(|m| m.state());
                 let shown = match (&mount, &state) {
-                    (Some(m), _) if m.is_running() || matches!(m, MountState::Error(_)) => m.label(),
+                    (Some(m), _) if *m != MountState::Stopped => m.label(),
                     (_, Some(s)) if *s != SignInState::NotSignedIn => s.label(),
                     _ => "Stopped".to_owned(),
                 };

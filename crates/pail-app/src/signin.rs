@@ -61,19 +61,6 @@ pub struct DriveSession {
     rt: tokio::runtime::Handle,
 }
 
-/// The credentials source a drive's settings name.
-fn source_of(drive: &Drive) -> Source {
-    match &drive.auth {
-        DriveAuth::Profile { profile, config_file } => Source::Profile {
-            name: profile.clone(),
-            config_file: config_file.clone(),
-            credentials_file: None,
-        },
-        // Keys and the default chain need no sign-in; the drive mounts with them directly.
-        DriveAuth::Keys { .. } | DriveAuth::Default => Source::DefaultChain,
-    }
-}
-
 impl DriveSession {
     /// Reads the drive's profile (nothing is contacted). `Err` with the reason to show when
     /// the profile cannot be used or needs no sign-in.
@@ -83,13 +70,18 @@ impl DriveSession {
         endpoints: Endpoints,
         token_cache_dir: Option<PathBuf>,
     ) -> Result<Arc<Self>, String> {
-        if !matches!(drive.auth, DriveAuth::Profile { .. }) {
+        // Keys and the default chain need no sign-in; the drive mounts with them directly.
+        let DriveAuth::Profile { profile, config_file } = &drive.auth else {
             return Err("this drive signs in with access keys; there is nothing to sign in to".into());
-        }
+        };
         let config = AuthConfig {
             endpoints,
             token_cache_dir,
-            ..AuthConfig::new(source_of(drive))
+            ..AuthConfig::new(Source::Profile {
+                name: profile.clone(),
+                config_file: config_file.clone(),
+                credentials_file: None,
+            })
         };
         let auth = rt.block_on(Auth::new(config)).map_err(|e| e.to_string())?;
         let Some(sso) = auth.sso() else {
