@@ -26,9 +26,7 @@ async fn request(addr: &str, head: &str, body: &str) -> std::io::Result<PageAnsw
 /// Opens `verification_uri_complete` (`http://127.0.0.1:<port>/device?user_code=…`) and
 /// approves the sign-in as `user`, or denies it when `user` is `None`.
 pub async fn decide(verification_uri_complete: &str, user: Option<&str>) -> std::io::Result<PageAnswer> {
-    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an emulator verification URL");
-    let rest = verification_uri_complete.strip_prefix("http://").ok_or_else(bad)?;
-    let (addr, path) = rest.split_once('/').ok_or_else(bad)?;
+    let (addr, path) = split_url(verification_uri_complete)?;
     let page = request(addr, &format!("GET /{path} HTTP/1.1"), "").await?;
     if page.status != 200 {
         return Ok(page);

@@ -72,10 +72,6 @@ fn b64(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
-fn oauth(status: u16, code: &'static str, message: &str) -> ServiceError {
-    err(status, code, message)
-}
-
 impl Identity {
     /// The authorize page's decision: approve as `user` (a redirect target with a code) or deny
     /// (one with `error=access_denied`). `Err` for a request that is not valid (wrong client,
@@ -88,10 +84,10 @@ impl Identity {
         let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
         let redirect = get("redirect_uri");
         if get("client_id") != IDP_CLIENT_ID {
-            return Err(oauth(400, "invalid_client", "unknown client_id"));
+            return Err(err(400, "invalid_client", "unknown client_id"));
         }
         if !redirect.starts_with("http://127.0.0.1:") {
-            return Err(oauth(
+            return Err(err(
                 400,
                 "invalid_request",
                 "redirect_uri must be a 127.0.0.1 loopback address",
@@ -99,7 +95,7 @@ impl Identity {
         }
         if get("response_type") != "code" || get("code_challenge_method") != "S256" || get("code_challenge").is_empty()
         {
-            return Err(oauth(
+            return Err(err(
                 400,
                 "invalid_request",
                 "response_type=code with an S256 code_challenge is required",
@@ -166,21 +162,21 @@ impl Identity {
     pub(crate) fn idp_token(&self, form: &HashMap<String, String>) -> Result<IdpTokens, ServiceError> {
         let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
         if get("client_id") != IDP_CLIENT_ID {
-            return Err(oauth(401, "invalid_client", "unknown client_id"));
+            return Err(err(401, "invalid_client", "unknown client_id"));
         }
         let mut st = self.state();
         let now = SystemTime::now();
         match get("grant_type") {
             "authorization_code" => {
                 let Some(g) = st.idp.grants.remove(get("code")) else {
-                    return Err(oauth(400, "invalid_grant", "the code is not valid or was used"));
+                    return Err(err(400, "invalid_grant", "the code is not valid or was used"));
                 };
                 let challenge = b64(&Sha256::digest(get("code_verifier").as_bytes()));
                 if g.expires <= now || g.client_id != get("client_id") || g.redirect_uri != get("redirect_uri") {
-                    return Err(oauth(400, "invalid_grant", "the code is not valid for this request"));
+                    return Err(err(400, "invalid_grant", "the code is not valid for this request"));
                 }
                 if challenge != g.challenge {
-                    return Err(oauth(400, "invalid_grant", "PKCE verification failed"));
+                    return Err(err(400, "invalid_grant", "PKCE verification failed"));
                 }
                 let session = st.idp.next_session;
                 st.idp.next_session += 1;
@@ -190,14 +186,14 @@ impl Identity {
             }
             "refresh_token" => {
                 let Some((session, user)) = st.idp.refresh.remove(get("refresh_token")) else {
-                    return Err(oauth(400, "invalid_grant", "the refresh token is not valid"));
+                    return Err(err(400, "invalid_grant", "the refresh token is not valid"));
                 };
                 if st.idp.sessions.get(&session).is_none_or(|e| *e <= now) {
-                    return Err(oauth(400, "invalid_grant", "the sign-in session has ended"));
+                    return Err(err(400, "invalid_grant", "the sign-in session has ended"));
                 }
                 Ok(self.idp_issue(&mut st, session, &user))
             }
-            _ => Err(oauth(400, "unsupported_grant_type", "unsupported grant_type")),
+            _ => Err(err(400, "unsupported_grant_type", "unsupported grant_type")),
         }
     }
 
