@@ -71,9 +71,12 @@ struct SignedIn {
     hold: watch::Sender<bool>,
 }
 
-fn auth_for(emu: &Emulator, home: &std::path::Path, consent_wait: Duration) -> AuthConfig {
-    let config = home.join("config");
-    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
+/// Credentials from profile `corp` of `config` (written to `home`), with the emulator's identity
+/// endpoints.
+fn auth_for(emu: &Emulator, home: &std::path::Path, config: &str, consent_wait: Duration) -> AuthConfig {
+    let path = home.join("config");
+    std::fs::write(&path, config).expect("config");
+    let config = path;
     let endpoint = emu.identity_endpoint();
     AuthConfig {
         endpoints: Endpoints {
@@ -134,7 +137,12 @@ fn sign_in(user: &'static str, lifetimes: Lifetimes, consent_wait: Duration) -> 
     emu.set_per_user_policy(true);
     let home = tempfile::tempdir().expect("home");
     let auth = rt
-        .block_on(Auth::new(auth_for(&emu, home.path(), consent_wait)))
+        .block_on(Auth::new(auth_for(
+            &emu,
+            home.path(),
+            &pail_emulator::sso_config("corp"),
+            consent_wait,
+        )))
         .expect("profile");
     let (hold, held) = watch::channel(false);
     let seen = spawn_approver(&rt, &auth, user, held);
@@ -153,19 +161,40 @@ fn sign_in(user: &'static str, lifetimes: Lifetimes, consent_wait: Duration) -> 
 impl SignedIn {
     /// Mounts `${aws:userid}/` (resolved through STS) writable with these credentials.
     fn mount_own_folder(self) -> (TestDrive, Auth, Arc<Mutex<Vec<&'static str>>>, watch::Sender<bool>) {
-        let prefix = self
-            .rt
-            .block_on(self.auth.resolve_prefix("${aws:userid}/"))
-            .expect("caller identity");
-        let mut opts = DriveOptions::writable();
-        opts.vfs.prefix = prefix;
-        opts.credentials = Some((
-            pail_store::Credentials::Provider(self.auth.credentials_provider()),
-            self.auth.credentials_wait(),
-        ));
-        let drive = TestDrive::mount_on(self.rt, self.emu, opts);
+        let drive = mount_own_folder(self.rt, self.emu, &self.auth);
         (drive, self.auth, self.seen, self.hold)
     }
+}
+
+/// Mounts `${aws:userid}/` (resolved through STS) writable with `auth`'s credentials.
+fn mount_own_folder(rt: tokio::runtime::Runtime, emu: Emulator, auth: &Auth) -> TestDrive {
+    let prefix = rt
+        .block_on(auth.resolve_prefix("${aws:userid}/"))
+        .expect("caller identity");
+    let mut opts = DriveOptions::writable();
+    opts.vfs.prefix = prefix;
+    opts.credentials = Some((
+        pail_store::Credentials::Provider(auth.credentials_provider()),
+        auth.credentials_wait(),
+    ));
+    TestDrive::mount_on(rt, emu, opts)
+}
+
+/// The mounted own folder shows only `seeded` (name, text), and a file written to it lands
+/// under `<user_id>/` in S3.
+fn assert_own_folder_works(drive: &TestDrive, user_id: &str, seeded: (&str, &str), written: (&str, &str)) {
+    let names: Vec<String> = std::fs::read_dir(drive.root())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [seeded.0]);
+    assert_eq!(std::fs::read_to_string(drive.path(seeded.0)).expect("read"), seeded.1);
+    std::fs::write(drive.path(written.0), written.1).expect("write");
+    drive.drain();
+    assert_eq!(
+        drive.object(&format!("{user_id}/{}", written.0)).as_deref(),
+        Some(written.1.as_bytes())
+    );
 }
 
 #[test]
@@ -180,20 +209,11 @@ fn device_flow_sign_in_mounts_my_own_folder_only() {
         .expect("seed");
     let (drive, auth, seen, _hold) = s.mount_own_folder();
     assert_eq!(auth.sso().expect("sso").status().profile, "corp");
-    let names: Vec<String> = std::fs::read_dir(drive.root())
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["notes.txt"]);
-    assert_eq!(
-        std::fs::read_to_string(drive.path("notes.txt")).expect("read"),
-        "alice's notes"
-    );
-    std::fs::write(drive.path("new.txt"), "written by alice").expect("write");
-    drive.drain();
-    assert_eq!(
-        drive.object(&format!("{alice}/new.txt")).as_deref(),
-        Some(&b"written by alice"[..])
+    assert_own_folder_works(
+        &drive,
+        &alice,
+        ("notes.txt", "alice's notes"),
+        ("new.txt", "written by alice"),
     );
     assert_eq!(*seen.lock().expect("seen"), ["sign-in", "signed-in"]);
     assert_no_secrets_logged(&drive.emu);
@@ -256,8 +276,13 @@ fn a_sign_in_cached_by_the_aws_cli_is_used_without_the_browser() {
     // A new process (a new Auth) with the same cache: no device authorization at all.
     let home = s._home.path().to_owned();
     let auth =
-        s.rt.block_on(Auth::new(auth_for(&s.emu, &home, Duration::from_secs(30))))
-            .expect("profile");
+        s.rt.block_on(Auth::new(auth_for(
+            &s.emu,
+            &home,
+            &pail_emulator::sso_config("corp"),
+            Duration::from_secs(30),
+        )))
+        .expect("profile");
     let mut events = auth.sso().expect("sso").events();
     s.rt.block_on(auth.sso().expect("sso").sign_in(false))
         .expect("from the cache");
@@ -366,21 +391,13 @@ fn company_idp_sign_in_without_identity_center_mounts_my_own_folder() {
     let emu = rt.block_on(Emulator::start_with_buckets(&[BUCKET])).expect("emulator");
     emu.set_per_user_policy(true);
     let home = tempfile::tempdir().expect("home");
-    let config = home.path().join("config");
-    std::fs::write(&config, emu.federated_config("corp")).expect("config");
     let auth = rt
-        .block_on(Auth::new(AuthConfig {
-            endpoints: Endpoints {
-                sts: Some(emu.identity_endpoint()),
-                ..Endpoints::default()
-            },
-            token_cache_dir: Some(home.path().join("cache")),
-            ..AuthConfig::new(Source::Profile {
-                name: "corp".into(),
-                config_file: Some(config),
-                credentials_file: Some(home.path().join("credentials")),
-            })
-        }))
+        .block_on(Auth::new(auth_for(
+            &emu,
+            home.path(),
+            &emu.federated_config("corp"),
+            Duration::from_secs(30),
+        )))
         .expect("profile");
     let mut events = auth.sso().expect("interactive profile").events();
     rt.spawn(async move {
@@ -403,27 +420,7 @@ fn company_idp_sign_in_without_identity_center_mounts_my_own_folder() {
         .block_on(auth.resolve_prefix("${aws:userid}/"))
         .expect("caller identity");
     assert_eq!(prefix, format!("{me}/"));
-    let mut opts = DriveOptions::writable();
-    opts.vfs.prefix = prefix;
-    opts.credentials = Some((
-        pail_store::Credentials::Provider(auth.credentials_provider()),
-        auth.credentials_wait(),
-    ));
-    let drive = TestDrive::mount_on(rt, emu, opts);
-    let names: Vec<String> = std::fs::read_dir(drive.root())
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["plan.txt"]);
-    assert_eq!(
-        std::fs::read_to_string(drive.path("plan.txt")).expect("read"),
-        "dana's plan"
-    );
-    std::fs::write(drive.path("report.txt"), "from dana").expect("write");
-    drive.drain();
-    assert_eq!(
-        drive.object(&format!("{me}/report.txt")).as_deref(),
-        Some(&b"from dana"[..])
-    );
+    let drive = mount_own_folder(rt, emu, &auth);
+    assert_own_folder_works(&drive, &me, ("plan.txt", "dana's plan"), ("report.txt", "from dana"));
     assert_no_secrets_logged(&drive.emu);
 }
