@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use crate::cache::{CachedToken, format_time};
 use crate::error::AuthError;
 use crate::profiles::FederatedProfile;
-use crate::sso::{DeviceAuthorization, Endpoints, Fail, sdk_config};
+use crate::sso::{DeviceAuthorization, Endpoints, Fail, sts_config};
 
 /// How long the browser sign-in may take.
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(600);
@@ -132,11 +132,7 @@ impl OidcClient {
         http: Option<&SharedHttpClient>,
     ) -> Result<Self, AuthError> {
         let region = profile.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
-        let sdk = sdk_config(&region, http).await;
-        let mut sts = aws_sdk_sts::config::Builder::from(&sdk);
-        if let Some(ep) = &endpoints.sts {
-            sts = sts.endpoint_url(ep);
-        }
+        let sts = sts_config(&region, endpoints, http).await;
         let sts_endpoint = endpoints
             .sts
             .clone()

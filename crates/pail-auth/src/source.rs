@@ -233,11 +233,9 @@ impl Auth {
     /// STS GetCallerIdentity with these credentials.
     pub async fn caller_identity(&self) -> Result<CallerIdentity, AuthError> {
         let region = self.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
-        let sdk = crate::sso::sdk_config(&region, self.http_client.as_ref()).await;
-        let mut conf = aws_sdk_sts::config::Builder::from(&sdk).credentials_provider(self.provider.clone());
-        if let Some(ep) = &self.endpoints.sts {
-            conf = conf.endpoint_url(ep);
-        }
+        let conf = crate::sso::sts_config(&region, &self.endpoints, self.http_client.as_ref())
+            .await
+            .credentials_provider(self.provider.clone());
         let out = aws_sdk_sts::Client::from_conf(conf.build())
             .get_caller_identity()
             .send()

@@ -122,6 +122,21 @@ pub(crate) async fn sdk_config(region: &str, http: Option<&SharedHttpClient>) ->
     loader.load().await
 }
 
+/// An STS client config for `region` (unsigned until the caller adds credentials), at the
+/// overridden STS endpoint when there is one.
+pub(crate) async fn sts_config(
+    region: &str,
+    endpoints: &Endpoints,
+    http: Option<&SharedHttpClient>,
+) -> aws_sdk_sts::config::Builder {
+    let sdk = sdk_config(region, http).await;
+    let mut conf = aws_sdk_sts::config::Builder::from(&sdk);
+    if let Some(ep) = &endpoints.sts {
+        conf = conf.endpoint_url(ep);
+    }
+    conf
+}
+
 fn unreachable<E, R>(service: &'static str, endpoint: &str, e: &SdkError<E, R>) -> Option<AuthError>
 where
     E: std::error::Error + 'static,
