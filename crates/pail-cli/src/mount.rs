@@ -197,7 +197,7 @@ fn lock_cache_dir(dir: &Path) -> Result<std::fs::File, UsageError> {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join("lock"))
+        .open(status::cache_lock(dir))
         .map_err(|e| UsageError(format!("cannot use the cache directory {}: {e}", dir.display())))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),

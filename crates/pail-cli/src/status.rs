@@ -107,7 +107,7 @@ pub fn alive(rec: &MountRecord) -> bool {
 /// exits (Windows releases it even when the process is killed).
 #[cfg(not(unix))]
 pub fn alive(rec: &MountRecord) -> bool {
-    match std::fs::OpenOptions::new().write(true).open(rec.cache_dir.join("lock")) {
+    match std::fs::OpenOptions::new().write(true).open(cache_lock(&rec.cache_dir)) {
         Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
         Err(_) => false,
     }
@@ -161,6 +161,11 @@ pub fn write_status(cache_dir: &Path, status: &StatusFile) {
 /// Reads a mount's status file.
 pub fn read_status(cache_dir: &Path) -> Option<StatusFile> {
     serde_json::from_slice(&std::fs::read(cache_dir.join("status.json")).ok()?).ok()
+}
+
+/// The lock a mount holds on its cache directory while it runs.
+pub fn cache_lock(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("lock")
 }
 
 /// The flag `pail unmount --force` raises.
