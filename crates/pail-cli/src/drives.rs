@@ -16,7 +16,7 @@ pub enum DrivesCommand {
     /// List the drives of the drives file.
     List,
     /// Add a drive, or replace the one of the same name.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Remove a drive (and its stored secret). Files in S3 are not touched.
     Remove {
         /// The drive's name.
@@ -56,9 +56,17 @@ pub struct AddArgs {
     /// SSE-KMS key sent with every write.
     #[arg(long, value_name = "KEY")]
     pub sse_kms_key_id: Option<String>,
+    /// Bound of the on-disk block cache, e.g. `10GiB`.
+    #[arg(long, value_name = "SIZE", value_parser = check_size)]
+    pub cache_size: Option<String>,
     /// Mount when the settings app starts.
     #[arg(long)]
     pub mount_at_start: bool,
+}
+
+/// A size as written in the drives file, checked now rather than at the first mount.
+fn check_size(s: &str) -> Result<String, String> {
+    crate::mount::parse_size(s).map(|_| s.trim().to_owned())
 }
 
 fn load() -> Result<(PathBuf, DrivesFile)> {
@@ -136,7 +144,7 @@ pub fn run_drives(cmd: DrivesCommand) -> Result<()> {
                 auth,
                 read_only: a.read_only,
                 sse_kms_key_id: a.sse_kms_key_id,
-                cache_size: None,
+                cache_size: a.cache_size,
                 mount_at_start: a.mount_at_start,
             });
             file.save(&path).map_err(|e| UsageError(e.to_string()))?;
@@ -167,14 +175,26 @@ pub fn apply_drive(args: &mut MountArgs) -> Result<()> {
             "{e}; give a mount directory to mount a bucket directly (pail mount <bucket[/prefix]> <dir>)"
         ))
     })?;
-    let Some(at) = &d.mount_point else {
-        return Err(UsageError(format!(
-            "drive {:?} has no mount point: set one with pail drives add … --mount-point DIR",
-            d.name
-        ))
-        .into());
+    // On Windows a drive without a mount point takes the next free letter.
+    let at = match (&d.mount_point, cfg!(windows)) {
+        (Some(at), _) => at.clone(),
+        (None, true) => "*".to_owned(),
+        (None, false) => {
+            return Err(UsageError(format!(
+                "drive {:?} has no mount point: set one with pail drives add … --mount-point DIR",
+                d.name
+            ))
+            .into());
+        }
     };
     args.dir = Some(PathBuf::from(at));
+    if args.cache_size.is_none()
+        && let Some(size) = &d.cache_size
+    {
+        let bytes =
+            crate::mount::parse_size(size).map_err(|e| UsageError(format!("drive {:?}: cache_size {e}", d.name)))?;
+        args.cache_size = Some(bytes);
+    }
     args.target = d.target();
     args.region = args.region.take().or_else(|| d.region.clone());
     args.endpoint_url = args.endpoint_url.take().or_else(|| d.endpoint_url.clone());

@@ -42,9 +42,9 @@ pub struct MountArgs {
     /// mount with the same cache directory resumes what an earlier one left pending.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Bound of the on-disk block cache, e.g. `10GiB`.
-    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
-    pub cache_size: u64,
+    /// Bound of the on-disk block cache, e.g. `10GiB` [default: the drive's, else 4GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub cache_size: Option<u64>,
     /// Bound of the staging area for files being written; writers wait (not fail) when it is
     /// full until uploads free space, e.g. `20GiB`.
     #[arg(long, value_name = "SIZE", default_value = "10GiB", value_parser = parse_size)]
@@ -85,24 +85,10 @@ pub struct MountArgs {
     pub events: Option<String>,
 }
 
-/// Parses `4096`, `512KiB`, `128MiB`, `4GiB` (also `K`, `M`, `G`, `KB`… as binary units).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size; write e.g. 512MiB or 4GiB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("{s:?} has an unknown unit; use KiB, MiB, GiB or TiB")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
-}
+/// The on-disk block cache's bound when neither `--cache-size` nor the drive sets one.
+pub const DEFAULT_CACHE_SIZE: u64 = 4 << 30;
+
+pub use pail_drives::parse_size;
 
 /// Checks a bucket name against S3's rules.
 pub fn check_bucket_name(name: &str) -> Result<(), String> {
@@ -256,7 +242,7 @@ impl DriveSpec {
             part_size: args.part_size,
             disk_cache: args.cache_dir.as_ref().map(|d| DiskCacheConfig {
                 dir: d.join("blocks"),
-                max_bytes: args.cache_size,
+                max_bytes: args.cache_size.unwrap_or(DEFAULT_CACHE_SIZE),
             }),
             // Windows cannot show <>:"|?* and friends: fullwidth look-alikes, as rclone does.
             names: if cfg!(windows) {
@@ -378,7 +364,7 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     tracing::info!(dir = %spec.dir.display(), "unmounting");
     mount.unmount();
     reporter.abort();
-    let drained = rt.block_on(finish_uploads(&vfs, &spec.cache_dir));
+    let drained = rt.block_on(finish_uploads(&vfs, &spec.cache_dir, spec.events));
     let left = vfs.writeback_status();
     status::write_status(&spec.cache_dir, &StatusFile::new("stopped", &left));
     status::emit(
@@ -399,8 +385,9 @@ pub fn serve(rt: &tokio::runtime::Runtime, spec: &DriveSpec, vfs: Arc<Vfs>) -> R
     Ok(())
 }
 
-/// Waits for pending uploads, showing progress; `false` when told to stop first.
-async fn finish_uploads(vfs: &Vfs, cache: &Path) -> bool {
+/// Waits for pending uploads, showing progress (and, with `events`, `stopping` lines with
+/// what is left); `false` when told to stop first.
+async fn finish_uploads(vfs: &Vfs, cache: &Path, events: bool) -> bool {
     let first = vfs.writeback_status();
     if first.pending_files == 0 {
         return true;
@@ -415,8 +402,20 @@ async fn finish_uploads(vfs: &Vfs, cache: &Path) -> bool {
         let _ = std::fs::remove_file(&flag);
         return false;
     }
+    let last = std::sync::Mutex::new(None);
     let progress = |s: &pail_fs::WritebackStatus| {
         status::write_status(cache, &StatusFile::new("uploading", s));
+        let event = serde_json::json!({
+            "event": "stopping",
+            "pending_files": s.pending_files,
+            "pending_bytes": s.pending_bytes,
+            "last_error": s.last_error,
+        });
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref() != Some(&event) {
+            status::emit(events, &event);
+            *last = Some(event);
+        }
         eprint!(
             "\r  {} files, {} left{}   ",
             s.pending_files,
@@ -506,15 +505,6 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_with_binary_units() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("128MiB"), Ok(128 << 20));
-        assert_eq!(parse_size("4G"), Ok(4 << 30));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("4XB").is_err());
-    }
 
     #[test]
     fn bucket_names_follow_s3_rules() {

@@ -6,9 +6,12 @@
 //! # Layout
 //! - `file` — [`Drive`], [`DrivesFile`], load and save.
 //! - `secrets` — the access-key secret store.
+//! - `size` — [`parse_size`]: `512MiB`, `4GiB`.
 
 mod file;
 mod secrets;
+mod size;
 
 pub use file::{Drive, DriveAuth, DrivesError, DrivesFile, default_path};
 pub use secrets::{load_secret, remove_secret, store_secret};
+pub use size::parse_size;
