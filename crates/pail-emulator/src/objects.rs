@@ -160,6 +160,13 @@ impl ObjectTable {
         self.read().contains_key(bucket)
     }
 
+    /// Every bucket's name, sorted.
+    pub fn bucket_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// The object at `key`, if any. `None` for a missing bucket too.
     pub fn get(&self, bucket: &str, key: &str) -> Option<StoredObject> {
         self.read().get(bucket)?.get(key).cloned()

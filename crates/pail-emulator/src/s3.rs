@@ -282,6 +282,24 @@ impl S3 for EmulatedS3 {
         }))
     }
 
+    /// ListBuckets: the app's "Browse buckets" (denied to per-user sessions, like the policy).
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self
+            .table
+            .bucket_names()
+            .into_iter()
+            .map(|name| Bucket {
+                name: Some(name),
+                bucket_region: Some(crate::REGION.into()),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
+    }
+
     /// HeadBucket: pail never calls it, but peers in the benchmark do.
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         self.require_bucket(&req.input.bucket)?;

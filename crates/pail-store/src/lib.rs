@@ -6,8 +6,10 @@
 //! [`StoreErrorKind`] it can map.
 //!
 //! A user whose IAM policy allows only `<bucket>/<userid>/*` must be able to mount, so nothing
-//! here calls ListBuckets, HeadBucket or GetBucketLocation. Credentials come from the caller as
-//! an `aws-credential-types` provider; this crate does not depend on `pail-auth`.
+//! the mount calls is ListBuckets, HeadBucket or GetBucketLocation ([`S3Store::list_buckets`]
+//! serves only the app's "Browse buckets", which falls back to typing the name). Credentials
+//! come from the caller as an `aws-credential-types` provider; this crate does not depend on
+//! `pail-auth`.
 //!
 //! # Layout
 //! - `object` — the value types: [`ObjectMeta`], [`ListPage`], [`ETag`].

@@ -220,6 +220,31 @@ pub fn ca_bundle_client() -> Result<Option<aws_smithy_runtime_api::client::http:
     Ok(Some(client))
 }
 
+impl S3Store {
+    /// The buckets these credentials may list (ListBuckets), for the app's "Browse buckets".
+    /// Mounting never calls it: a per-user policy usually denies it (`AccessDenied`), and the
+    /// user types the bucket instead.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_buckets(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_buckets()
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| map_err("ListBuckets", "", e))?;
+            names.extend(out.buckets().iter().filter_map(|b| b.name().map(str::to_owned)));
+            token = out.continuation_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+}
+
 /// Decodes a key of an `encoding-type=url` listing, as the AWS CLI does (`+` is a space).
 fn url_decode(key: &str) -> String {
     let plus_as_space = key.replace('+', " ");
