@@ -140,9 +140,39 @@ impl MountError {
     }
 }
 
+/// The letters a drive may take given GetLogicalDrives' bitmask (bit 0 is `A:`): those not in
+/// use, from `D:` on — `A:` and `B:` stay with floppy drives and `C:` is the system's.
+pub fn free_letters_in(in_use: u32) -> Vec<char> {
+    ('D'..='Z')
+        .filter(|l| in_use & (1 << (*l as u32 - 'A' as u32)) == 0)
+        .collect()
+}
+
+/// The drive letters free right now (local disks, other mounts and mapped network shares all
+/// hold theirs), for the app's letter list.
+#[cfg(any(windows, winfsp_typecheck))]
+#[allow(unsafe_code)]
+pub fn free_drive_letters() -> Vec<char> {
+    // SAFETY: GetLogicalDrives takes no arguments and only returns a bitmask (0 on failure,
+    // which lists every letter as free; the mount then reports a taken one).
+    let in_use = unsafe { windows::Win32::Storage::FileSystem::GetLogicalDrives() };
+    free_letters_in(in_use)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_letters_skip_those_in_use_and_the_floppy_and_system_ones() {
+        // A:, C:, D: and Z: in use.
+        let in_use = 1 | 1 << 2 | 1 << 3 | 1 << 25;
+        let free = free_letters_in(in_use);
+        assert_eq!(free.first(), Some(&'E'));
+        assert_eq!(free.last(), Some(&'Y'));
+        assert_eq!(free.len(), 21);
+        assert_eq!(free_letters_in(u32::MAX), Vec::<char>::new());
+    }
 
     #[test]
     fn letters_parse_in_the_forms_people_type() {

@@ -29,7 +29,9 @@ mod host;
 #[cfg(any(windows, winfsp_typecheck))]
 mod user;
 
-pub use letter::{DriveLetter, FailureCode, MountError, share_name};
+#[cfg(any(windows, winfsp_typecheck))]
+pub use letter::free_drive_letters;
+pub use letter::{DriveLetter, FailureCode, MountError, free_letters_in, share_name};
 pub use ntstatus::{status, to_ntstatus};
 pub use security::{Sid, SidError, drive_descriptor};
 
