@@ -55,7 +55,7 @@ impl CheckLine {
     }
 }
 
-fn explain(e: &StoreError, bucket: &str) -> String {
+pub(crate) fn explain(e: &StoreError, bucket: &str) -> String {
     match e.kind() {
         StoreErrorKind::NotFound => format!("bucket {bucket} does not exist (check its name and region)"),
         StoreErrorKind::AccessDenied => "not allowed by your policy here".into(),
@@ -66,38 +66,79 @@ fn explain(e: &StoreError, bucket: &str) -> String {
     }
 }
 
+/// A drive's credentials, checked: who they belong to and the drive's folder with
+/// `${aws:userid}` resolved.
+pub(crate) struct SignedIn {
+    /// "signed in as AROA…:alice" / "access key AKIA…".
+    pub who: String,
+    /// The folder in the bucket, without slashes at the ends.
+    pub prefix: String,
+    /// What the S3 client signs with.
+    pub credentials: Credentials,
+}
+
+/// The credentials for `drive`: `auth` for a profile (already signed in), `secret` for keys.
+pub(crate) async fn credentials(
+    drive: &Drive,
+    auth: Option<&Auth>,
+    secret: Option<String>,
+) -> Result<SignedIn, String> {
+    let prefix = drive.prefix.trim_matches('/').to_owned();
+    match (&drive.auth, auth) {
+        (DriveAuth::Profile { .. }, Some(auth)) => {
+            let id = auth.caller_identity().await.map_err(|e| e.to_string())?;
+            Ok(SignedIn {
+                who: format!("signed in as {}", id.user_id),
+                prefix: pail_auth::substitute(&prefix, &id),
+                credentials: Credentials::Provider(auth.credentials_provider()),
+            })
+        }
+        (DriveAuth::Keys { access_key_id }, _) => {
+            let secret = secret.ok_or("the secret access key is missing")?;
+            Ok(SignedIn {
+                who: format!("access key {access_key_id}"),
+                prefix,
+                credentials: Credentials::Static {
+                    access_key_id: access_key_id.clone(),
+                    secret_access_key: secret,
+                    session_token: None,
+                },
+            })
+        }
+        _ => Ok(SignedIn {
+            who: "the default credentials".into(),
+            prefix,
+            credentials: Credentials::DefaultChain { profile: None },
+        }),
+    }
+}
+
+/// An S3 client for `bucket` at the drive's endpoint and region, retrying little: the user is
+/// waiting for an answer.
+pub(crate) async fn store(drive: &Drive, bucket: &str, credentials: Credentials) -> Result<S3Store, StoreError> {
+    S3Store::new(S3StoreConfig {
+        endpoint_url: drive.endpoint_url.clone(),
+        region: drive.region.clone(),
+        force_path_style: drive.endpoint_url.is_some(),
+        credentials,
+        max_attempts: 2,
+        ..S3StoreConfig::new(bucket)
+    })
+    .await
+}
+
 /// Runs the checks for `drive`: `auth` for a profile (already signed in), `secret` for keys.
 pub async fn test_connection(drive: &Drive, auth: Option<&Auth>, secret: Option<String>) -> Vec<CheckLine> {
     let mut out = Vec::new();
-    let mut prefix = drive.prefix.trim_matches('/').to_owned();
-    let credentials = match (&drive.auth, auth) {
-        (DriveAuth::Profile { .. }, Some(auth)) => {
-            match auth.caller_identity().await {
-                Ok(id) => {
-                    out.push(CheckLine::ok("Sign-in", format!("signed in as {}", id.user_id)));
-                    prefix = pail_auth::substitute(&prefix, &id);
-                }
-                Err(e) => {
-                    out.push(CheckLine::failed("Sign-in", e.to_string()));
-                    return out;
-                }
-            }
-            Credentials::Provider(auth.credentials_provider())
+    let signed = match credentials(drive, auth, secret).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(CheckLine::failed("Sign-in", e));
+            return out;
         }
-        (DriveAuth::Keys { access_key_id }, _) => {
-            let Some(secret) = secret else {
-                out.push(CheckLine::failed("Sign-in", "the secret access key is missing"));
-                return out;
-            };
-            out.push(CheckLine::ok("Sign-in", format!("access key {access_key_id}")));
-            Credentials::Static {
-                access_key_id: access_key_id.clone(),
-                secret_access_key: secret,
-                session_token: None,
-            }
-        }
-        _ => Credentials::DefaultChain { profile: None },
     };
+    out.push(CheckLine::ok("Sign-in", signed.who));
+    let prefix = signed.prefix;
     if prefix.contains("${aws:") {
         out.push(CheckLine::failed(
             "List",
@@ -105,15 +146,7 @@ pub async fn test_connection(drive: &Drive, auth: Option<&Auth>, secret: Option<
         ));
         return out;
     }
-    let cfg = S3StoreConfig {
-        endpoint_url: drive.endpoint_url.clone(),
-        region: drive.region.clone(),
-        force_path_style: drive.endpoint_url.is_some(),
-        credentials,
-        max_attempts: 2,
-        ..S3StoreConfig::new(&drive.bucket)
-    };
-    let store: Arc<dyn ObjectStore> = match S3Store::new(cfg).await {
+    let store: Arc<dyn ObjectStore> = match store(drive, &drive.bucket, signed.credentials).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
             out.push(CheckLine::failed("List", e.to_string()));

@@ -9,6 +9,8 @@ use eframe::egui;
 use pail_auth::ProfileInfo;
 use pail_drives::{Drive, DriveAuth};
 
+use crate::buckets::BucketList;
+
 /// The folder variable that gives each employee their own folder.
 pub const MY_FOLDER: &str = "${aws:userid}";
 
@@ -21,6 +23,10 @@ pub enum EditorAction {
     Cancel,
     /// Check what works with these settings.
     Test,
+    /// List the buckets these credentials may see.
+    BrowseBuckets,
+    /// A bucket was picked from that list (now in `bucket`): the list can close.
+    BucketPicked,
 }
 
 /// The dialog's state.
@@ -56,6 +62,13 @@ pub struct DriveEditor {
     pub read_only: bool,
     /// SSE-KMS key (optional).
     pub sse_kms_key_id: String,
+    /// On-disk cache bound, e.g. `10GiB` (optional).
+    pub cache_size: String,
+    /// Mount when the app starts.
+    pub mount_at_start: bool,
+    /// The drive letters to offer (Windows: those free now); `None`: a folder is typed or
+    /// chosen instead.
+    pub letters: Option<Vec<String>>,
     /// What is wrong with the input, shown above the buttons.
     pub error: Option<String>,
     /// The name of the drive being edited (`None`: a new drive).
@@ -96,6 +109,8 @@ impl DriveEditor {
             endpoint_url: d.endpoint_url.clone().unwrap_or_default(),
             read_only: d.read_only,
             sse_kms_key_id: d.sse_kms_key_id.clone().unwrap_or_default(),
+            cache_size: d.cache_size.clone().unwrap_or_default(),
+            mount_at_start: d.mount_at_start,
             editing: Some(d.name.clone()),
             config_file: pail_auth::default_config_file().display().to_string(),
             ..Self::default()
@@ -134,8 +149,16 @@ impl DriveEditor {
 
     /// The drive the dialog describes, or what to fix. The secret is returned apart.
     pub fn to_drive(&self) -> Result<(Drive, Option<String>), String> {
-        let name = opt(&self.name).ok_or("Give the drive a name")?;
-        let bucket = opt(&self.bucket).ok_or("Bucket is required")?;
+        opt(&self.name).ok_or("Give the drive a name")?;
+        opt(&self.bucket).ok_or("Bucket is required")?;
+        self.sign_in_settings()
+    }
+
+    /// The drive as far as signing in goes: name and bucket may still be empty (Browse
+    /// buckets runs before a bucket is chosen).
+    pub fn sign_in_settings(&self) -> Result<(Drive, Option<String>), String> {
+        let name = self.name.trim().to_owned();
+        let bucket = self.bucket.trim().to_owned();
         let (auth, secret) = if self.use_aws_profile {
             let p = self
                 .profile
@@ -154,6 +177,9 @@ impl DriveEditor {
             }
             (DriveAuth::Keys { access_key_id: id }, secret)
         };
+        if let Some(size) = opt(&self.cache_size) {
+            pail_drives::parse_size(&size).map_err(|e| format!("Cache size: {e}"))?;
+        }
         let prefix = if self.my_folder {
             MY_FOLDER.to_owned()
         } else {
@@ -169,8 +195,8 @@ impl DriveEditor {
             auth,
             read_only: self.read_only,
             sse_kms_key_id: opt(&self.sse_kms_key_id),
-            cache_size: None,
-            mount_at_start: false,
+            cache_size: opt(&self.cache_size),
+            mount_at_start: self.mount_at_start,
         };
         Ok((drive, secret))
     }
@@ -218,16 +244,91 @@ impl DriveEditor {
         });
     }
 
-    /// Draws the dialog; returns what the user asked for.
-    pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<EditorAction> {
+    /// Where the drive mounts: a drive letter from those free (Windows) or a folder.
+    fn mount_point_field(&mut self, ui: &mut egui::Ui) {
+        let Some(letters) = &self.letters else {
+            ui.horizontal(|ui| {
+                let l = ui.label("Mount point");
+                ui.text_edit_singleline(&mut self.mount_point).labelled_by(l.id);
+                if ui.button("Choose folder…").clicked()
+                    && let Some(dir) = rfd::FileDialog::new().set_title("Mount the drive at").pick_folder()
+                {
+                    self.mount_point = dir.display().to_string();
+                }
+            });
+            return;
+        };
+        const NEXT: &str = "next free letter";
+        let mut offered = letters.clone();
+        // The drive's own letter stays on offer: it is "in use" by the drive itself.
+        if !self.mount_point.is_empty() && !offered.iter().any(|l| l.eq_ignore_ascii_case(&self.mount_point)) {
+            offered.insert(0, self.mount_point.clone());
+        }
+        let shown = if self.mount_point.is_empty() {
+            NEXT
+        } else {
+            &self.mount_point
+        };
+        egui::ComboBox::from_label("Drive letter")
+            .selected_text(shown.to_owned())
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.mount_point, String::new(), NEXT);
+                for l in offered {
+                    ui.selectable_value(&mut self.mount_point, l.clone(), l);
+                }
+            });
+    }
+
+    /// The bucket field with its Browse buckets button, and the list once there is one.
+    fn bucket_field(&mut self, ui: &mut egui::Ui, buckets: Option<&BucketList>) -> Option<EditorAction> {
+        let mut action = None;
+        ui.horizontal(|ui| {
+            let l = ui.label("Bucket");
+            ui.text_edit_singleline(&mut self.bucket).labelled_by(l.id);
+            if self.bucket.trim().is_empty() {
+                ui.colored_label(egui::Color32::RED, "required");
+            }
+            if ui.button("Browse buckets").clicked() {
+                action = Some(EditorAction::BrowseBuckets);
+            }
+        });
+        match buckets {
+            None => {}
+            Some(BucketList::Listing) => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Listing buckets…");
+                });
+            }
+            Some(BucketList::Found(names)) => {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Pick a bucket:");
+                    for name in names {
+                        if ui.selectable_label(self.bucket == *name, name).clicked() {
+                            self.bucket.clone_from(name);
+                            action = Some(EditorAction::BucketPicked);
+                        }
+                    }
+                });
+            }
+            Some(BucketList::Failed(why)) => {
+                ui.colored_label(egui::Color32::RED, why);
+            }
+        }
+        action
+    }
+
+    /// Draws the dialog (with the bucket list of Browse buckets, if any); returns what the user
+    /// asked for.
+    pub fn ui(&mut self, ui: &mut egui::Ui, buckets: Option<&BucketList>) -> Option<EditorAction> {
         ui.heading(if self.editing.is_some() {
             "Edit drive"
         } else {
             "Add drive"
         });
         Self::required(ui, "Name", &mut self.name);
-        Self::field(ui, "Mount point", &mut self.mount_point);
-        Self::required(ui, "Bucket", &mut self.bucket);
+        self.mount_point_field(ui);
+        let mut action = self.bucket_field(ui, buckets);
         ui.checkbox(&mut self.my_folder, "My folder (${aws:userid})");
         if !self.my_folder {
             Self::field(ui, "Folder", &mut self.prefix);
@@ -270,8 +371,14 @@ impl DriveEditor {
             });
         }
         ui.separator();
-        ui.checkbox(&mut self.read_only, "Read-only");
-        Self::field(ui, "SSE-KMS key", &mut self.sse_kms_key_id);
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.read_only, "Read-only");
+            ui.checkbox(&mut self.mount_at_start, "Mount when pail starts");
+        });
+        ui.horizontal(|ui| {
+            Self::field(ui, "SSE-KMS key", &mut self.sse_kms_key_id);
+            Self::field(ui, "Cache size", &mut self.cache_size);
+        });
         if let Some(e) = &self.error {
             ui.colored_label(egui::Color32::RED, e);
         }
@@ -279,7 +386,6 @@ impl DriveEditor {
         if !missing.is_empty() {
             ui.colored_label(egui::Color32::RED, format!("Required: {}", missing.join(", ")));
         }
-        let mut action = None;
         ui.horizontal(|ui| {
             if ui.add_enabled(missing.is_empty(), egui::Button::new("OK")).clicked() {
                 action = Some(EditorAction::Save);

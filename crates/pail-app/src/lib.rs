@@ -8,36 +8,54 @@
 //! Start runs `pail mount <drive> --events json` and follows its state (Mounting, Mounted,
 //! Uploading N files, Session expired, Error); Stop unmounts, letting uploads finish.
 //!
-//! Test connection (in the dialog) signs in when needed and reports what works.
-//!
-//! Still to come (issue "Settings app"): Browse buckets, the tray and its notification, start
-//! at sign-in.
+//! Test connection and Browse buckets (in the dialog) sign in when needed. The tray starts and
+//! stops drives; a desktop notification says when a session has ended; Quit waits for uploads;
+//! pail can start at sign-in and mount the drives marked "mount at start".
 //!
 //! # Layout
 //! - `editor` — [`DriveEditor`], the Add/Edit drive dialog.
 //! - `signin` — [`DriveSession`], one drive's sign-in and its [`SignInState`].
 //! - `mounts` — [`DriveProcess`], a started drive and its [`MountState`].
+//! - `running` — Start (signing in first), mount at start, Quit, [`App::poll`].
 //! - `check` — Test connection: sign-in, list, read, write, line by line.
+//! - `buckets` — Browse buckets.
+//! - `jobs` — running those two with the dialog's credentials.
 //! - `panel` — drawing the sign-in panel.
-//! - this file — [`App`], the drive list.
+//! - `list` — drawing the drive list and the Quit progress.
+//! - `tray` — the tray menu ([`TrayCommand`]) and its tray-icon adapter.
+//! - `notice` — the notification of an ended session.
+//! - `autostart` — start at sign-in.
+//! - this file — [`App`] and the window.
 
+mod autostart;
+mod buckets;
 mod check;
 mod editor;
+mod jobs;
+mod list;
 mod mounts;
+mod notice;
 mod panel;
+mod running;
 mod signin;
+mod tray;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui;
-use pail_drives::{DriveAuth, DrivesFile};
+use pail_drives::DrivesFile;
 
+pub use autostart::{Autostart, BACKGROUND_ARG};
+pub use buckets::{BucketList, list_buckets};
 pub use check::{CheckLine, test_connection};
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
+pub use jobs::JobResult;
 pub use mounts::{DriveProcess, MountState};
+pub use notice::{Notice, Notify};
 pub use signin::{DriveSession, SignInState};
+pub use tray::{Tray, TrayCommand, TrayEntry};
 
 /// `pail` beside this program (how the installer lays them out), else from `PATH`.
 fn default_pail_binary() -> PathBuf {
@@ -54,6 +72,19 @@ fn backup_of(path: &std::path::Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".unreadable");
     path.with_file_name(name)
+}
+
+/// The drive letters free now, on Windows.
+fn platform_free_letters() -> Option<Vec<String>> {
+    #[cfg(windows)]
+    return Some(
+        pail_winfsp::free_drive_letters()
+            .iter()
+            .map(|l| format!("{l}:"))
+            .collect(),
+    );
+    #[cfg(not(windows))]
+    None
 }
 
 /// The window's size; the tests drive the UI at this size too, so what they click fits.
@@ -83,7 +114,9 @@ pub struct App {
     /// Opens a page in the browser.
     pub open_url: OpenUrl,
     /// The dialog's connection test: `None` before one, an empty list while it runs.
-    pub check: Arc<tokio::sync::watch::Sender<Option<Vec<CheckLine>>>>,
+    pub check: JobResult<Vec<CheckLine>>,
+    /// The dialog's Browse buckets list: `None` before one.
+    pub buckets: JobResult<BucketList>,
     /// Started drives by name.
     pub mounts: BTreeMap<String, Arc<DriveProcess>>,
     /// The `pail` binary that mounts (next to this one by default).
@@ -92,6 +125,20 @@ pub struct App {
     pub mount_env: Vec<(String, String)>,
     /// Pages already opened, so each sign-in opens the browser once.
     opened: HashSet<String>,
+    /// Drives that start once their sign-in completes.
+    pub(crate) start_after_sign_in: BTreeSet<String>,
+    /// Shows a notification (a desktop one by default).
+    pub notify: Notify,
+    /// Drives whose ended session was already notified.
+    pub(crate) notified: HashSet<String>,
+    /// The drive letters free now (`None` where drives mount at folders: not Windows).
+    pub free_letters: fn() -> Option<Vec<String>>,
+    /// Quit was asked: drives are stopping.
+    pub quitting: bool,
+    /// Start at sign-in, where the platform has it.
+    pub autostart: Option<Autostart>,
+    /// The tray icon, once the window has attached one.
+    pub tray: Option<Tray>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -125,6 +172,11 @@ impl App {
             .enable_all()
             .build()
             .expect("a tokio runtime for sign-ins");
+        let open_url: OpenUrl = Arc::new(|url| {
+            if let Err(e) = webbrowser::open(url) {
+                tracing::warn!(error = %e, "could not open a browser");
+            }
+        });
         Self {
             drives_path: path,
             drives,
@@ -134,89 +186,22 @@ impl App {
             sessions: BTreeMap::new(),
             endpoints: pail_auth::Endpoints::default(),
             token_cache_dir: None,
-            open_url: Arc::new(|url| {
-                if let Err(e) = webbrowser::open(url) {
-                    tracing::warn!(error = %e, "could not open a browser");
-                }
-            }),
+            notify: notice::desktop(open_url.clone()),
+            open_url,
             check: Arc::new(tokio::sync::watch::channel(None).0),
+            buckets: Arc::new(tokio::sync::watch::channel(None).0),
             mounts: BTreeMap::new(),
             pail_binary: default_pail_binary(),
             mount_env: Vec::new(),
             opened: HashSet::new(),
+            start_after_sign_in: BTreeSet::new(),
+            notified: HashSet::new(),
+            free_letters: platform_free_letters,
+            quitting: false,
+            autostart: None,
+            tray: None,
             rt,
         }
-    }
-
-    /// Starts drive `name` (`pail mount <name>`); its sign-in, if any, comes from the shared
-    /// token cache, so sign in first.
-    pub fn start(&mut self, name: &str) {
-        let mut env = self.mount_env.clone();
-        for (var, ep) in [
-            ("AWS_ENDPOINT_URL_SSO_OIDC", &self.endpoints.sso_oidc),
-            ("AWS_ENDPOINT_URL_SSO", &self.endpoints.sso),
-            ("AWS_ENDPOINT_URL_STS", &self.endpoints.sts),
-        ] {
-            if let Some(ep) = ep {
-                env.push((var.to_owned(), ep.clone()));
-            }
-        }
-        match DriveProcess::start(&self.pail_binary, &self.drives_path, name, &env) {
-            Ok(p) => {
-                self.mounts.insert(name.to_owned(), p);
-            }
-            Err(e) => self.message = Some(format!("{name}: {e}")),
-        }
-    }
-
-    /// Test connection for the drive in the dialog: signs in first when its profile needs it
-    /// (the sign-in panel shows the page and code), then runs the checks in the background.
-    pub fn test_connection(&mut self) {
-        let Some(editor) = &self.editor else { return };
-        let (drive, secret) = match editor.to_drive() {
-            Ok(d) => d,
-            Err(e) => {
-                if let Some(ed) = &mut self.editor {
-                    ed.error = Some(e);
-                }
-                return;
-            }
-        };
-        let secret = secret.or_else(|| pail_drives::load_secret(&self.drives_path, &drive.name).ok());
-        let session = match &drive.auth {
-            // The dialog's settings may differ from the saved drive's: a session of its own.
-            DriveAuth::Profile { .. } => match self.open_session(&drive) {
-                Ok(s) => {
-                    s.sign_in();
-                    Some(s)
-                }
-                Err(e) => {
-                    self.check.send_replace(Some(vec![CheckLine::failed_sign_in(e)]));
-                    return;
-                }
-            },
-            _ => None,
-        };
-        let check = self.check.clone();
-        check.send_replace(Some(Vec::new()));
-        self.rt.spawn(async move {
-            let lines = match &session {
-                Some(s) => {
-                    let mut rx = s.watch();
-                    let state = rx
-                        .wait_for(|st| matches!(st, SignInState::SignedIn | SignInState::Failed(_)))
-                        .await
-                        .map(|st| st.clone());
-                    match state {
-                        Ok(SignInState::SignedIn) => test_connection(&drive, Some(s.auth()), None).await,
-                        Ok(SignInState::Failed(why)) => vec![CheckLine::failed_sign_in(why)],
-                        _ => vec![CheckLine::failed_sign_in("the sign-in stopped".into())],
-                    }
-                }
-                None => test_connection(&drive, None, secret).await,
-            };
-            check.send_replace(Some(lines));
-        });
     }
 
     /// Stops drive `name`, letting its uploads finish.
@@ -252,7 +237,7 @@ impl App {
     }
 
     /// A new sign-in session for `drive`, kept under its name (replacing an older one).
-    fn open_session(&mut self, drive: &pail_drives::Drive) -> Result<Arc<DriveSession>, String> {
+    pub(crate) fn open_session(&mut self, drive: &pail_drives::Drive) -> Result<Arc<DriveSession>, String> {
         let s = DriveSession::open(
             self.rt.handle(),
             drive,
@@ -310,7 +295,7 @@ impl App {
 
     /// Moves a drives file that could not be read (edited by hand into invalid TOML, say) to
     /// its backup name before the first save replaces it.
-    fn keep_unreadable_file(&mut self) -> Result<(), String> {
+    pub(crate) fn keep_unreadable_file(&mut self) -> Result<(), String> {
         if self.unreadable && self.drives_path.exists() {
             let backup = backup_of(&self.drives_path);
             std::fs::rename(&self.drives_path, &backup)
@@ -326,15 +311,25 @@ impl App {
 
     /// Draws the window.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.poll();
+        if self.quitting {
+            self.quit_progress(ui);
+            return;
+        }
         if self.editor.is_some() {
             self.sign_in_panels(ui);
         }
         if let Some(editor) = &mut self.editor {
-            let action = editor.ui(ui);
+            let buckets = self.buckets.borrow().clone();
+            let action = editor.ui(ui, buckets.as_ref());
             self.check_lines(ui);
             match action {
                 Some(EditorAction::Save) => match self.save() {
-                    Ok(()) => self.editor = None,
+                    Ok(()) => {
+                        self.editor = None;
+                        self.check.send_replace(None);
+                        self.buckets.send_replace(None);
+                    }
                     Err(e) => {
                         if let Some(ed) = &mut self.editor {
                             ed.error = Some(e);
@@ -344,113 +339,63 @@ impl App {
                 Some(EditorAction::Cancel) => {
                     self.editor = None;
                     self.check.send_replace(None);
+                    self.buckets.send_replace(None);
                 }
                 Some(EditorAction::Test) => self.test_connection(),
+                Some(EditorAction::BrowseBuckets) => self.browse_buckets(),
+                Some(EditorAction::BucketPicked) => {
+                    self.buckets.send_replace(None);
+                }
                 None => {}
             }
             return;
         }
-        ui.heading("Drives");
-        if let Some(m) = &self.message {
-            ui.colored_label(egui::Color32::RED, m);
-        }
-        self.sign_in_panels(ui);
-        let mut edit = None;
-        let mut remove = None;
-        let mut sign_in = None;
-        let (mut start, mut stop, mut reopen) = (None, None, None);
-        egui::Grid::new("drives").striped(true).show(ui, |ui| {
-            for h in ["Name", "Where", "Bucket / folder", "Sign-in", "State", ""] {
-                ui.strong(h);
-            }
-            ui.end_row();
-            for d in &self.drives.drives {
-                ui.label(&d.name);
-                ui.label(d.mount_point.as_deref().unwrap_or("next free letter"));
-                ui.label(d.target());
-                ui.label(match &d.auth {
-                    DriveAuth::Profile { profile, .. } => format!("profile {profile}"),
-                    DriveAuth::Keys { access_key_id } => format!("keys {access_key_id}"),
-                    DriveAuth::Default => "default".to_owned(),
-                });
-                let state = self.sessions.get(&d.name).map(|s| s.state());
-                let mount = self.mounts.get(&d.name).map(|m| m.state());
-                let shown = match (&mount, &state) {
-                    (Some(m), _) if *m != MountState::Stopped => m.label(),
-                    (_, Some(s)) if *s != SignInState::NotSignedIn => s.label(),
-                    _ => "Stopped".to_owned(),
-                };
-                ui.label(shown);
-                ui.horizontal(|ui| {
-                    let running = mount.as_ref().is_some_and(MountState::is_running);
-                    let can_sign_in = matches!(d.auth, DriveAuth::Profile { .. })
-                        && !running
-                        && matches!(state, None | Some(SignInState::NotSignedIn | SignInState::Failed(_)));
-                    if can_sign_in && ui.button(format!("Sign in {}", d.name)).clicked() {
-                        sign_in = Some(d.name.clone());
-                    }
-                    if !running && ui.button(format!("Start {}", d.name)).clicked() {
-                        start = Some(d.name.clone());
-                    }
-                    if running
-                        && !matches!(mount, Some(MountState::Stopping | MountState::Mounting))
-                        && ui.button(format!("Stop {}", d.name)).clicked()
-                    {
-                        stop = Some(d.name.clone());
-                    }
-                    if let Some(MountState::SessionExpired { url, .. }) = &mount
-                        && ui.button(format!("Sign in again {}", d.name)).clicked()
-                    {
-                        reopen = Some(url.clone());
-                    }
-                    if ui.button(format!("Edit {}", d.name)).clicked() {
-                        edit = Some(d.name.clone());
-                    }
-                    if ui.button(format!("Remove {}", d.name)).clicked() {
-                        remove = Some(d.name.clone());
-                    }
-                });
-                ui.end_row();
-            }
-        });
-        if ui.button("Add drive…").clicked() {
-            self.editor = Some(DriveEditor::new());
-        }
-        if let Some(name) = edit
-            && let Ok(d) = self.drives.get(&name)
-        {
-            self.editor = Some(DriveEditor::edit(d));
-        }
-        if let Some(name) = sign_in {
-            self.sign_in(&name);
-        }
-        if let Some(name) = start {
-            self.start(&name);
-        }
-        if let Some(name) = stop {
-            self.stop(&name);
-        }
-        if let Some(url) = reopen {
-            (self.open_url)(&url);
-        }
-        if let Some(name) = remove {
-            self.sessions.remove(&name);
-            self.drives.remove(&name);
-            pail_drives::remove_secret(&self.drives_path, &name);
-            self.message = self
-                .keep_unreadable_file()
-                .and_then(|()| self.drives.save(&self.drives_path).map_err(|e| e.to_string()))
-                .err();
+        self.drive_list(ui);
+    }
+}
+
+impl App {
+    /// Shows the tray icon (and keeps running there when the window closes); without a tray
+    /// host the app runs without one.
+    pub fn attach_tray(&mut self, ctx: &egui::Context) {
+        match Tray::new(ctx, self.tray_entries()) {
+            Ok(t) => self.tray = Some(t),
+            Err(e) => tracing::warn!(error = %e, "no tray icon: closing the window quits pail"),
         }
     }
 }
 
 impl eframe::App for App {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll();
+        let commands = self.tray.as_ref().map(Tray::commands).unwrap_or_default();
+        for c in commands {
+            self.apply(c);
+        }
+        let entries = self.tray_entries();
+        if let Some(t) = &mut self.tray {
+            t.sync(entries);
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && !self.quit_ready() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            if self.tray.is_some() && !self.quitting {
+                // Closing the window keeps pail in the tray. Minimized, not hidden: eframe
+                // cannot show a hidden window again on Windows (egui issue 5229).
+                ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+            } else {
+                self.quit();
+            }
+        }
+        if self.quit_ready() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        // Sign-ins and mounts change state in the background: look again now and then.
+        if !self.sessions.is_empty() || !self.mounts.is_empty() || self.quitting {
+            ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| App::ui(self, ui));
-        // Sign-ins change state in the background: look again now and then.
-        if !self.sessions.is_empty() || !self.mounts.is_empty() {
-            ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
-        }
     }
 }

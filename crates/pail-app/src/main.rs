@@ -1,12 +1,33 @@
-//! `pail-app`: opens the drives window over the user's drives file.
+//! `pail-app`: opens the drives window over the user's drives file, with the tray icon, and
+//! mounts the drives marked "mount at start". `--background` (how start at sign-in runs it)
+//! starts with the window minimized.
 
 fn main() -> eframe::Result {
-    let app = pail_app::App::load(pail_drives::default_path());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let background = std::env::args().any(|a| a == pail_app::BACKGROUND_ARG);
+    let mut app = pail_app::App::load(pail_drives::default_path());
+    app.autostart = pail_app::Autostart::for_this_app();
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("pail")
             .with_inner_size(pail_app::WINDOW_SIZE),
         ..Default::default()
     };
-    eframe::run_native("pail", options, Box::new(|_| Ok(Box::new(app))))
+    eframe::run_native(
+        "pail",
+        options,
+        Box::new(move |cc| {
+            // The tray lives on the window's event loop thread (Win32 needs that).
+            app.attach_tray(&cc.egui_ctx);
+            if background {
+                cc.egui_ctx
+                    .send_viewport_cmd(eframe::egui::ViewportCommand::Minimized(true));
+            }
+            app.start_marked();
+            Ok(Box::new(app))
+        }),
+    )
 }

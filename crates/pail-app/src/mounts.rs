@@ -36,8 +36,11 @@ pub enum MountState {
         /// The code it shows (empty for a company IdP).
         code: String,
     },
-    /// Unmounting, finishing uploads.
-    Stopping,
+    /// Unmounting, finishing uploads: how many files are left.
+    Stopping {
+        /// Files still to upload.
+        files: u64,
+    },
     /// Not running.
     Stopped,
     /// The mount ended with this error.
@@ -52,7 +55,8 @@ impl MountState {
             Self::Mounted { .. } => "Mounted".into(),
             Self::Uploading { files } => format!("Uploading {files} files"),
             Self::SessionExpired { .. } => "Session expired — Sign in again".into(),
-            Self::Stopping => "Stopping".into(),
+            Self::Stopping { files: 0 } => "Stopping".into(),
+            Self::Stopping { files } => format!("Stopping: uploading {files} files"),
             Self::Stopped => "Stopped".into(),
             Self::Error(why) => format!("Error: {why}"),
         }
@@ -81,7 +85,10 @@ fn next_state(line: &str, before: &MountState) -> Option<MountState> {
         "mounted" => Some(MountState::Mounted {
             dir: text("dir").unwrap_or_default(),
         }),
-        "status" if matches!(before, MountState::Stopping) => None,
+        "status" if matches!(before, MountState::Stopping { .. }) => None,
+        "stopping" => Some(MountState::Stopping {
+            files: v.get("pending_files").and_then(|n| n.as_u64()).unwrap_or(0),
+        }),
         "status" => Some(
             match (text("sign_in_url"), v.get("pending_files").and_then(|n| n.as_u64())) {
                 (Some(url), _) => MountState::SessionExpired {
@@ -159,14 +166,30 @@ impl DriveProcess {
 
     /// Unmounts (in the background): the mount finishes its uploads, then ends.
     pub fn stop(&self) {
+        self.unmount(false);
+    }
+
+    /// Unmounts at once, leaving pending uploads journaled for the drive's next start.
+    pub fn stop_now(&self) {
+        self.unmount(true);
+    }
+
+    fn unmount(&self, force: bool) {
         let Some(dir) = self.dir.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
             return;
         };
-        self.state.send_replace(MountState::Stopping);
+        if !matches!(*self.state.borrow(), MountState::Stopping { .. }) {
+            self.state.send_replace(MountState::Stopping { files: 0 });
+        }
         let (pail, env) = (self.pail.clone(), self.env.clone());
         std::thread::spawn(move || {
-            let result = Command::new(&pail)
-                .args(["unmount", &dir])
+            let mut cmd = Command::new(&pail);
+            cmd.arg("unmount");
+            if force {
+                cmd.arg("--force");
+            }
+            let result = cmd
+                .arg(&dir)
                 .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -215,10 +238,13 @@ mod tests {
                 code: "AB-CD".into()
             })
         );
+        let stopping = MountState::Stopping { files: 0 };
+        assert_eq!(next_state(r#"{"event":"status","pending_files":1}"#, &stopping), None);
         assert_eq!(
-            next_state(r#"{"event":"status","pending_files":1}"#, &MountState::Stopping),
-            None
+            next_state(r#"{"event":"stopping","pending_files":4}"#, &stopping),
+            Some(MountState::Stopping { files: 4 })
         );
+        assert_eq!(MountState::Stopping { files: 4 }.label(), "Stopping: uploading 4 files");
         assert_eq!(next_state("Mounted s3://b/ at /x", &m), None, "human lines are skipped");
         assert_eq!(MountState::Uploading { files: 2 }.label(), "Uploading 2 files");
     }

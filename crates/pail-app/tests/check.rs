@@ -1,14 +1,16 @@
-//! Test connection in the Add/Edit dialog, against pail-emulator: with access keys every check
-//! passes and the test object is gone afterwards; with an Identity Center profile the dialog
-//! signs in first (the panel shows the code, the test approves as the user's browser) and, under
-//! the per-user policy, "My folder" passes while someone else's folder fails on List.
+//! Test connection and Browse buckets in the Add/Edit dialog, against pail-emulator: with
+//! access keys every check passes and the test object is gone afterwards; with an Identity
+//! Center profile the dialog signs in first (the panel shows the code, the test approves as the
+//! user's browser) and, under the per-user policy, "My folder" passes while someone else's
+//! folder fails on List. Browse buckets lists the buckets keys may see and a click fills the
+//! field; under the per-user policy it says to type the name instead.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pail_app::{App, CheckLine, DriveEditor, SignInState};
+use pail_app::{App, BucketList, CheckLine, DriveEditor, JobResult, SignInState};
 use pail_drives::{Drive, DriveAuth};
 use pail_emulator::Emulator;
 
@@ -44,10 +46,16 @@ fn harness(emu: &Emulator, dir: &std::path::Path, editor: DriveEditor) -> Harnes
         .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
 }
 
-/// Clicks Test connection and waits (on the result's channel, no sleeps) for its lines;
-/// `approve` answers a sign-in when one is shown.
-fn test_connection(h: &mut Harness<'_, App>, approve: impl Fn(&str)) -> Vec<CheckLine> {
-    h.get_by_label("Test connection").click();
+/// Clicks `button` and waits (on the job's channel, no sleeps) until `done` holds for its
+/// result; `approve` answers a sign-in when one is shown.
+fn run_job<T: Clone>(
+    h: &mut Harness<'_, App>,
+    button: &str,
+    channel: impl Fn(&App) -> JobResult<T>,
+    done: impl Fn(&T) -> bool,
+    approve: impl Fn(&str),
+) -> T {
+    h.get_by_label(button).click();
     h.run_steps(2);
     let rt = h.state().runtime();
     let name = h.state().editor.as_ref().expect("dialog").name.clone();
@@ -69,18 +77,33 @@ fn test_connection(h: &mut Harness<'_, App>, approve: impl Fn(&str)) -> Vec<Chec
             approve(&url);
         }
     }
-    let mut done = h.state().check.subscribe();
-    rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            done.wait_for(|c| c.as_ref().is_some_and(|l| !l.is_empty())),
-        )
-        .await
-        .expect("the test finishes")
-        .expect("the app lives")
-        .clone()
-        .expect("lines")
-    })
+    let mut rx = channel(h.state()).subscribe();
+    let result = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|c| c.as_ref().is_some_and(&done)))
+            .await
+            .expect("the job finishes")
+            .expect("the app lives")
+            .clone()
+            .expect("a result")
+    });
+    h.run_steps(2);
+    result
+}
+
+/// Clicks Test connection and waits for its lines.
+fn test_connection(h: &mut Harness<'_, App>, approve: impl Fn(&str)) -> Vec<CheckLine> {
+    run_job(h, "Test connection", |a| a.check.clone(), |l| !l.is_empty(), approve)
+}
+
+/// Clicks Browse buckets and waits for the list or why there is none.
+fn browse_buckets(h: &mut Harness<'_, App>, approve: impl Fn(&str)) -> BucketList {
+    run_job(
+        h,
+        "Browse buckets",
+        |a| a.buckets.clone(),
+        |b| *b != BucketList::Listing,
+        approve,
+    )
 }
 
 #[test]
@@ -106,7 +129,6 @@ fn access_keys_pass_every_check_and_leave_nothing_behind() {
         lines.iter().map(|l| l.what).collect::<Vec<_>>(),
         ["Sign-in", "List", "Read", "Write"]
     );
-    h.run_steps(2);
     assert!(h.query_by_label("Read: works — read projects/plan.txt").is_some());
     assert_eq!(
         emu.keys("team", ""),
@@ -156,4 +178,66 @@ fn a_profile_signs_in_first_and_the_policy_decides_what_passes() {
     let lines = test_connection(&mut h, approve);
     let list = lines.iter().find(|l| l.what == "List").expect("a List line");
     assert!(!list.ok && list.detail.contains("not allowed"), "{lines:?}");
+}
+
+#[test]
+fn browse_buckets_lists_what_keys_may_see_and_a_click_fills_the_field() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emu = rt
+        .block_on(Emulator::start_with_buckets(&["team", "archive"]))
+        .expect("emulator");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut editor = DriveEditor::edit(&drive(
+        "Team",
+        "",
+        "",
+        &emu.endpoint(),
+        DriveAuth::Keys {
+            access_key_id: pail_emulator::DEFAULT_ACCESS_KEY.into(),
+        },
+    ));
+    editor.secret = pail_emulator::DEFAULT_SECRET_KEY.into();
+    let mut h = harness(&emu, dir.path(), editor);
+    let list = browse_buckets(&mut h, |_| unreachable!("keys need no sign-in"));
+    assert_eq!(list, BucketList::Found(vec!["archive".into(), "team".into()]));
+    h.get_by_label("archive").click();
+    h.run_steps(2);
+    assert_eq!(h.state().editor.as_ref().expect("dialog").bucket, "archive");
+    assert!(
+        h.query_by_label("Pick a bucket:").is_none(),
+        "the list closes once picked"
+    );
+    assert!(h.state().buckets.borrow().is_none());
+}
+
+#[test]
+fn under_the_per_user_policy_browse_buckets_says_to_type_the_name() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emu = rt.block_on(Emulator::start_with_buckets(&["home"])).expect("emulator");
+    emu.set_per_user_policy(true);
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("aws-config");
+    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
+    let editor = DriveEditor::edit(&drive(
+        "Home",
+        "",
+        pail_app::MY_FOLDER,
+        &emu.endpoint(),
+        DriveAuth::Profile {
+            profile: "corp".into(),
+            config_file: Some(config),
+        },
+    ));
+    let mut h = harness(&emu, dir.path(), editor);
+    let list = browse_buckets(&mut h, |url| {
+        let page = rt
+            .block_on(pail_emulator::browser::decide(url, Some("alice@example.com")))
+            .expect("page");
+        assert_eq!(page.status, 200, "{}", page.body);
+    });
+    let BucketList::Failed(why) = list else {
+        panic!("listing buckets is denied by the per-user policy: {list:?}");
+    };
+    assert!(why.contains("type the bucket name"), "{why}");
+    assert!(h.query_by_label(&why).is_some(), "the dialog shows why");
 }

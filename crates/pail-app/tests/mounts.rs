@@ -1,7 +1,10 @@
 //! Start and Stop from the drives window: the app runs the real `pail mount <drive>` (built
 //! beside this test) against pail-emulator, follows it to Mounted through its JSON events, the
 //! mount serves files through FUSE, and Stop unmounts after the uploads; a drive whose bucket
-//! does not exist ends in an Error with pail's one-line reason.
+//! does not exist ends in an Error with pail's one-line reason. The tray menu starts and stops
+//! a drive, Quit waits until its uploads are in S3, and drives marked "mount at start" mount
+//! when the app starts. Start on an Identity Center drive signs in first (the test approves
+//! as the browser) and then mounts the user's own folder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pail_app::{App, MountState};
+use pail_app::{App, MountState, SignInState, TrayCommand};
 use pail_drives::{Drive, DriveAuth, DrivesFile};
 use pail_emulator::Emulator;
 
@@ -88,7 +91,11 @@ fn harness(s: &Setup) -> Harness<'static, App> {
 
 /// Waits (without sleeping) until the started drive's state satisfies `done`.
 fn wait_for(h: &Harness<'_, App>, done: impl Fn(&MountState) -> bool) -> MountState {
-    let mut rx = h.state().mounts.get("Team").expect("started").watch();
+    wait_for_drive(h, "Team", done)
+}
+
+fn wait_for_drive(h: &Harness<'_, App>, name: &str, done: impl Fn(&MountState) -> bool) -> MountState {
+    let mut rx = h.state().mounts.get(name).expect("started").watch();
     h.state().runtime().block_on(async {
         tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|s| done(s)))
             .await
@@ -144,4 +151,144 @@ fn a_bucket_that_does_not_exist_ends_in_an_error_that_says_so() {
     h.run_steps(3);
     assert!(h.query_by_label(&format!("Error: {why}")).is_some());
     assert!(h.query_by_label("Start Team").is_some());
+}
+
+fn has_tray_item(h: &Harness<'_, App>, command: &TrayCommand) -> Option<String> {
+    h.state()
+        .tray_entries()
+        .into_iter()
+        .find(|e| e.command == *command)
+        .map(|e| e.label)
+}
+
+#[test]
+fn the_tray_starts_and_stops_a_drive_and_quit_waits_for_its_uploads() {
+    let s = setup("team");
+    let mut h = harness(&s);
+    let start = TrayCommand::Start("Team".into());
+    assert_eq!(has_tray_item(&h, &start).as_deref(), Some("Start Team"));
+    h.state_mut().apply(start.clone());
+    wait_for(&h, |st| matches!(st, MountState::Mounted { .. }));
+    let stop = TrayCommand::Stop("Team".into());
+    assert_eq!(has_tray_item(&h, &stop).as_deref(), Some("Stop Team (Mounted)"));
+    assert_eq!(
+        has_tray_item(&h, &start),
+        None,
+        "a mounted drive is not offered to start"
+    );
+    h.state_mut().apply(stop);
+    wait_for(&h, |st| *st == MountState::Stopped);
+    assert!(has_tray_item(&h, &start).is_some(), "stopped: offered to start again");
+
+    h.state_mut().apply(start);
+    wait_for(&h, |st| matches!(st, MountState::Mounted { .. }));
+    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(s.mount_point.path().join("report.bin"), &data).expect("write");
+    h.run_steps(2);
+    h.get_by_label("Quit (waits for uploads)").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("Quitting pail").is_some());
+    wait_for(&h, |st| *st == MountState::Stopped);
+    h.run_steps(3);
+    assert!(h.state().quit_ready(), "every drive stopped: the window may close");
+    assert!(h.query_by_label("All drives have stopped.").is_some());
+    let uploaded = h.state().runtime().block_on(s.emu.get("team", "report.bin"));
+    assert_eq!(uploaded.as_deref(), Some(&data[..]), "in S3 before quitting");
+}
+
+#[test]
+fn drives_marked_mount_at_start_mount_when_the_app_starts() {
+    let s = setup("team");
+    let path = s.home.path().join("drives.toml");
+    let mut drives = DrivesFile::load(&path).expect("drives file");
+    let mut other = drives.get("Team").expect("Team").clone();
+    drives.drives[0].mount_at_start = true;
+    other.name = "Other".into();
+    other.mount_point = Some(s.home.path().join("other").display().to_string());
+    drives.upsert(other);
+    drives.save(&path).expect("save");
+    let mut h = harness(&s);
+    h.state_mut().start_marked();
+    wait_for(&h, |st| matches!(st, MountState::Mounted { .. }));
+    assert!(!h.state().mounts.contains_key("Other"), "not marked: not started");
+    assert_eq!(
+        std::fs::read_to_string(s.mount_point.path().join("hello.txt")).expect("read"),
+        "hello team"
+    );
+    h.state_mut().quit();
+    wait_for_drive(&h, "Team", |st| *st == MountState::Stopped);
+    assert!(h.state().quit_ready());
+}
+
+#[test]
+fn start_signs_in_first_then_mounts_my_folder() {
+    let s = setup("team");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emu = rt.block_on(Emulator::start_with_buckets(&["home"])).expect("emulator");
+    emu.set_per_user_policy(true);
+    let config = s.home.path().join("aws-config");
+    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
+    let path = s.home.path().join("drives.toml");
+    let mut drives = DrivesFile::default();
+    drives.upsert(Drive {
+        name: "Home".into(),
+        bucket: "home".into(),
+        prefix: pail_app::MY_FOLDER.into(),
+        mount_point: Some(s.mount_point.path().display().to_string()),
+        region: Some(pail_emulator::REGION.into()),
+        endpoint_url: Some(emu.endpoint()),
+        auth: DriveAuth::Profile {
+            profile: "corp".into(),
+            config_file: Some(config),
+        },
+        read_only: false,
+        sse_kms_key_id: None,
+        cache_size: None,
+        mount_at_start: false,
+    });
+    drives.save(&path).expect("drives file");
+    let mut h = harness(&s);
+    let identity = emu.identity_endpoint();
+    h.state_mut().endpoints = pail_auth::Endpoints {
+        sso_oidc: Some(identity.clone()),
+        sso: Some(identity.clone()),
+        sts: Some(identity),
+    };
+    // Where `pail mount` (HOME is the test's) looks for the sign-in, as the AWS CLI does.
+    h.state_mut().token_cache_dir = Some(s.home.path().join(".aws/sso/cache"));
+    h.get_by_label("Start Home").click();
+    h.run_steps(3);
+    assert!(h.state().mounts.is_empty(), "not mounted before the sign-in");
+    let session = h.state().sessions.get("Home").expect("a sign-in").clone();
+    let mut rx = session.watch();
+    let waiting = h.state().runtime().block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            rx.wait_for(|st| matches!(st, SignInState::Waiting { .. })),
+        )
+        .await
+        .expect("the sign-in page is shown")
+        .expect("session")
+        .clone()
+    });
+    let SignInState::Waiting { url, .. } = waiting else {
+        unreachable!()
+    };
+    let page = rt
+        .block_on(pail_emulator::browser::decide(&url, Some("alice@example.com")))
+        .expect("page");
+    assert_eq!(page.status, 200, "{}", page.body);
+    h.state().runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|st| *st == SignInState::SignedIn))
+            .await
+            .expect("signed in")
+            .expect("session");
+    });
+    h.run_steps(3);
+    wait_for_drive(&h, "Home", |st| matches!(st, MountState::Mounted { .. }));
+    std::fs::write(s.mount_point.path().join("from-home.txt"), "my own folder").expect("write");
+    h.state_mut().stop("Home");
+    wait_for_drive(&h, "Home", |st| *st == MountState::Stopped);
+    let uploaded = rt.block_on(emu.get("home", "AROAEMULATORS3USERS:alice@example.com/from-home.txt"));
+    assert_eq!(uploaded.as_deref(), Some(&b"my own folder"[..]), "in alice's folder");
 }

@@ -1,8 +1,9 @@
 //! The sign-in panel driven headless with egui_kittest against pail-emulator's IAM Identity
 //! Center over real HTTP: the panel shows the emulator's code and opens the browser, closes when
 //! the test (as the user's browser) approves, offers Retry after a denial, and shows "Session
-//! expired — Sign in again" when the emulator ends the session — while a credentials request
-//! waits, then completes once the user consents.
+//! expired — Sign in again" when the emulator ends the session — with one notification, a
+//! "Sign in again" item in the tray menu, and a credentials request that waits, then completes
+//! once the user consents.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use aws_credential_types::provider::ProvideCredentials;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pail_app::{App, SignInState};
+use pail_app::{App, Notice, SignInState, TrayCommand};
 use pail_drives::{Drive, DriveAuth, DrivesFile};
 use pail_emulator::Emulator;
 
@@ -18,6 +19,7 @@ struct Setup {
     emu: Emulator,
     dir: tempfile::TempDir,
     opened: Arc<Mutex<Vec<String>>>,
+    notices: Arc<Mutex<Vec<Notice>>>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -50,6 +52,7 @@ impl Setup {
             emu,
             dir,
             opened: Arc::new(Mutex::new(Vec::new())),
+            notices: Arc::new(Mutex::new(Vec::new())),
             rt,
         }
     }
@@ -65,6 +68,8 @@ impl Setup {
         app.token_cache_dir = Some(self.dir.path().join("sso-cache"));
         let opened = self.opened.clone();
         app.open_url = Arc::new(move |url| opened.lock().expect("opened").push(url.to_owned()));
+        let notices = self.notices.clone();
+        app.notify = Arc::new(move |n| notices.lock().expect("notices").push(n.clone()));
         Harness::builder()
             .with_size(pail_app::WINDOW_SIZE)
             .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
@@ -179,6 +184,26 @@ fn an_ended_session_shows_sign_in_again_and_waiting_work_resumes_after_consent()
     h.run_steps(3);
     // The drive's state in the list, and the button in the panel.
     assert_eq!(h.query_all_by_label("Session expired — Sign in again").count(), 2);
+    // One notification, however many frames pass, and the tray offers the page.
+    h.run_steps(3);
+    let notices = s.notices.lock().expect("notices").clone();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(
+        (notices[0].drive.as_str(), notices[0].url.as_str()),
+        ("Home", url.as_str())
+    );
+    let entries = h.state().tray_entries();
+    let item = entries
+        .iter()
+        .find(|e| e.command == TrayCommand::SignInAgain("Home".into()))
+        .expect("a tray item to sign in again");
+    assert_eq!(item.label, "Sign in again to Home");
+    h.state_mut().apply(TrayCommand::SignInAgain("Home".into()));
+    assert_eq!(
+        s.opened.lock().expect("opened").last(),
+        Some(&url),
+        "the tray item opens the page"
+    );
     let before = s.opened.lock().expect("opened").len();
     h.get_by_role_and_label(eframe::egui::accesskit::Role::Button, "Session expired — Sign in again")
         .click();
@@ -190,6 +215,14 @@ fn an_ended_session_shows_sign_in_again_and_waiting_work_resumes_after_consent()
     );
     s.approve(&url, Some("alice@example.com"));
     wait_for(&h, "Home", |st| *st == SignInState::SignedIn);
+    h.run_steps(3);
+    assert!(
+        !h.state()
+            .tray_entries()
+            .iter()
+            .any(|e| e.command == TrayCommand::SignInAgain("Home".into())),
+        "signed in again: the tray item is gone"
+    );
     let key = h
         .state()
         .runtime()

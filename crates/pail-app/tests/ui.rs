@@ -155,8 +155,25 @@ fn edit_and_remove_a_drive() {
 
     click(&mut h, "Edit Home");
     click(&mut h, "Read-only");
+    click(&mut h, "Mount when pail starts");
+    type_into(&mut h, "Cache size", "lots");
     click(&mut h, "OK");
-    assert!(s.saved().get("Home").expect("saved").read_only);
+    let error = h.state().editor.as_ref().and_then(|e| e.error.clone());
+    assert!(
+        error.as_deref().is_some_and(|e| e.starts_with("Cache size")),
+        "{error:?}"
+    );
+    h.state_mut().editor.as_mut().expect("dialog").cache_size.clear();
+    h.run();
+    type_into(&mut h, "Cache size", "20GiB");
+    click(&mut h, "OK");
+    let d = s.saved().get("Home").expect("saved").clone();
+    assert!(d.read_only && d.mount_at_start, "{d:?}");
+    assert_eq!(d.cache_size.as_deref(), Some("20GiB"));
+    // Opening and saving again keeps what the dialog did not change.
+    click(&mut h, "Edit Home");
+    click(&mut h, "OK");
+    assert_eq!(s.saved().get("Home").expect("saved"), &d);
 
     click(&mut h, "Remove Home");
     assert!(s.saved().drives.is_empty());
@@ -198,4 +215,34 @@ fn a_drives_file_broken_by_hand_is_reported_and_kept_aside() {
         broken,
         "the old text is kept"
     );
+}
+
+#[test]
+fn free_drive_letters_are_offered_and_a_letter_taken_meanwhile_is_reported_at_start() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    // What Windows reports (GetLogicalDrives); Linux offers a folder instead.
+    h.state_mut().free_letters = || Some(vec!["Q:".into(), "R:".into()]);
+    click(&mut h, "Add drive…");
+    assert!(h.query_by_label("Mount point").is_none(), "a letter, not a folder");
+    type_into(&mut h, "Name", "Home");
+    type_into(&mut h, "Bucket", "corp-home-folders");
+    open_profile_picker(&mut h, &s);
+    click(&mut h, "home — IAM Identity Center (SSO)");
+    h.get_by_role_and_label(Role::ComboBox, "Drive letter").click();
+    h.run();
+    click(&mut h, "R:");
+    click(&mut h, "OK");
+    assert_eq!(s.saved().get("Home").expect("saved").mount_point.as_deref(), Some("R:"));
+
+    // R: was taken (a network share, say) before the drive starts.
+    h.state_mut().free_letters = || Some(vec!["Q:".into()]);
+    click(&mut h, "Start Home");
+    let message = h.state().message.clone().unwrap_or_default();
+    assert!(
+        message.contains("R: is in use now") && message.contains("Edit the drive"),
+        "{message}"
+    );
+    assert!(h.state().mounts.is_empty(), "nothing was started");
+    assert!(h.query_by_label(&message).is_some(), "the window says so");
 }
