@@ -165,7 +165,8 @@ fn menu(entries: &[TrayEntry]) -> Result<Menu, String> {
 
 impl Tray {
     /// Shows the icon. Menu clicks wake the window (`ctx`) so [`Tray::commands`] sees them;
-    /// Open and a left click on the icon raise the window straight away.
+    /// Open and a left click on the icon raise the window straight away. One per process:
+    /// tray-icon's event handlers are process-wide and set once.
     pub fn new(ctx: &egui::Context, entries: Vec<TrayEntry>) -> Result<Self, String> {
         let (tx, rx) = mpsc::channel();
         let menu_ctx = ctx.clone();
@@ -220,6 +221,11 @@ impl Tray {
     /// The menu commands chosen since the last call.
     pub fn commands(&self) -> Vec<TrayCommand> {
         self.commands.try_iter().collect()
+    }
+
+    /// Waits up to `timeout` for the next menu command.
+    pub fn next_command(&self, timeout: std::time::Duration) -> Option<TrayCommand> {
+        self.commands.recv_timeout(timeout).ok()
     }
 }
 
