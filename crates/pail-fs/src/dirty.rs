@@ -380,7 +380,8 @@ impl Dirty {
     }
 
     /// The journal record of the file as it is now.
-    pub(crate) fn record(&self) -> UploadRecord {
+    /// The journal record of the file as it stands; `data` is its whole content when small.
+    pub(crate) fn record(&self, data: Option<Vec<u8>>) -> UploadRecord {
         let base = self.base_lock().as_ref().map(Base::record);
         let st = self.state();
         let since = st.mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -392,7 +393,26 @@ impl Dirty {
             mtime_nanos: since.subsec_nanos(),
             expect: st.expect.record(),
             base,
+            data,
         }
+    }
+
+    /// The whole content, when the file is small enough for its journal record and every byte
+    /// is local (no remote base still to fetch).
+    pub(crate) fn inline_data(&self) -> std::io::Result<Option<Vec<u8>>> {
+        let size = self.state().size;
+        if size > crate::journal::INLINE_MAX || self.base_lock().is_some() {
+            return Ok(None);
+        }
+        let mut buf = vec![0; size as usize];
+        let n = read_at(&self.file, &mut buf, 0)?;
+        if n != buf.len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the staging file is shorter than the file",
+            ));
+        }
+        Ok(Some(buf))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::journal::Record;
 use crate::namespace::move_prefix;
 use crate::path::VfsPath;
+use crate::staging::write_at;
 use crate::writeback::Writeback;
 
 impl Writeback {
@@ -30,7 +31,19 @@ impl Writeback {
                 }
                 Record::Upload(u) => u,
             };
-            let file = match self.staging.file(id, false) {
+            // A small file's bytes are in its record: its staging file is written anew from
+            // them (it was never fsync'ed, so it may be short or gone).
+            let mut upload = upload;
+            let opened = match upload.data.take() {
+                Some(data) => self.staging.file(id, true).and_then(|f| {
+                    f.set_len(0)?;
+                    write_at(&f, &data, 0)?;
+                    upload.size = data.len() as u64;
+                    Ok(f)
+                }),
+                None => self.staging.file(id, false),
+            };
+            let file = match opened {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::error!(path = upload.path, error = %e, "a pending upload's data is missing; its record is kept aside");

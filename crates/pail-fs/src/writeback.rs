@@ -275,11 +275,16 @@ impl Writeback {
             }
             (st.generation, st.path.as_str().to_owned())
         };
-        d.file
-            .sync_data()
-            .map_err(|e| FsError::local("fsync staging", &path, &e))?;
+        // A small file's bytes go into its record: one durable write. A larger one's staging
+        // file is flushed first, then recorded.
+        let inline = d.inline_data().map_err(|e| FsError::local("read staging", &path, &e))?;
+        if inline.is_none() {
+            d.file
+                .sync_data()
+                .map_err(|e| FsError::local("fsync staging", &path, &e))?;
+        }
         self.journal
-            .write(d.id, &Record::Upload(d.record()))
+            .write(d.id, &Record::Upload(d.record(inline)))
             .map_err(|e| FsError::local("journal", &path, &e))?;
         let mut st = d.state();
         st.journaled = st.journaled.max(generation);
