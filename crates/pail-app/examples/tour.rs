@@ -56,6 +56,7 @@ fn main() -> eframe::Result {
     let path = dir.path().join("drives.toml");
     drives.save(&path).expect("drives file");
     let mut app = App::load(path);
+    app.autostart = pail_app::Autostart::for_this_app();
     let identity = emu.identity_endpoint();
     app.endpoints = pail_auth::Endpoints {
         sso_oidc: Some(identity.clone()),
