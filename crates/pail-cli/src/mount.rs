@@ -42,7 +42,8 @@ pub struct MountArgs {
     /// mount with the same cache directory resumes what an earlier one left pending.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Bound of the on-disk block cache, e.g. `10GiB` [default: the drive's, else 4GiB].
+    /// Bound of the on-disk block cache, e.g. `10GiB`; without it the drive's `cache_size`,
+    /// else 4GiB.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub cache_size: Option<u64>,
     /// Bound of the staging area for files being written; writers wait (not fail) when it is
