@@ -12,6 +12,8 @@ pub const BACKGROUND_ARG: &str = "--background";
 #[derive(Debug)]
 pub struct Autostart {
     launch: AutoLaunch,
+    /// As last read or set: the window asks every frame, the registry need not answer each time.
+    enabled: bool,
 }
 
 impl Autostart {
@@ -30,21 +32,24 @@ impl Autostart {
             .build()
             .map_err(|e| tracing::warn!(error = %e, "start at sign-in is not available"))
             .ok()?;
-        Some(Self { launch })
+        let enabled = launch.is_enabled().unwrap_or(false);
+        Some(Self { launch, enabled })
     }
 
     /// Whether pail starts at sign-in now.
     pub fn is_enabled(&self) -> bool {
-        self.launch.is_enabled().unwrap_or(false)
+        self.enabled
     }
 
     /// Turns it on or off; `Err` with what to tell the user.
-    pub fn set(&self, on: bool) -> Result<(), String> {
+    pub fn set(&mut self, on: bool) -> Result<(), String> {
         let done = if on {
             self.launch.enable()
         } else {
             self.launch.disable()
         };
-        done.map_err(|e| format!("cannot change start at sign-in: {e}"))
+        done.map_err(|e| format!("cannot change start at sign-in: {e}"))?;
+        self.enabled = on;
+        Ok(())
     }
 }

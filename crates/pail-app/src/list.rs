@@ -125,7 +125,7 @@ impl App {
 
     /// "Start pail when I sign in", where the platform has it.
     fn autostart_box(&mut self, ui: &mut egui::Ui) {
-        let Some(auto) = &self.autostart else { return };
+        let Some(auto) = &mut self.autostart else { return };
         let mut on = auto.is_enabled();
         if ui.checkbox(&mut on, "Start pail when I sign in").changed()
             && let Err(e) = auto.set(on)

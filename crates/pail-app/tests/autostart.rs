@@ -31,6 +31,10 @@ fn the_checkbox_registers_pail_to_start_at_sign_in_and_unregisters_it() {
         "{text}"
     );
     assert!(h.state().autostart.as_ref().is_some_and(Autostart::is_enabled));
+    assert!(
+        Autostart::for_this_app().is_some_and(|a| a.is_enabled()),
+        "read back from the system, not only remembered"
+    );
 
     h.get_by_label("Start pail when I sign in").click();
     h.run();

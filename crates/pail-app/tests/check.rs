@@ -30,6 +30,39 @@ fn drive(name: &str, bucket: &str, prefix: &str, endpoint: &str, auth: DriveAuth
     }
 }
 
+/// The dialog editing drive "Team" on `bucket`/`prefix` with the emulator's access keys.
+fn keys_editor(emu: &Emulator, bucket: &str, prefix: &str) -> DriveEditor {
+    let mut editor = DriveEditor::edit(&drive(
+        "Team",
+        bucket,
+        prefix,
+        &emu.endpoint(),
+        DriveAuth::Keys {
+            access_key_id: pail_emulator::DEFAULT_ACCESS_KEY.into(),
+        },
+    ));
+    editor.secret = pail_emulator::DEFAULT_SECRET_KEY.into();
+    editor
+}
+
+/// An Identity Center profile "corp" for the emulator, written to a config file in `dir`.
+fn sso_profile(dir: &std::path::Path) -> DriveAuth {
+    let config = dir.join("aws-config");
+    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
+    DriveAuth::Profile {
+        profile: "corp".into(),
+        config_file: Some(config),
+    }
+}
+
+/// Approves the sign-in at `url` as alice, the way her browser would.
+fn approve_as_alice(rt: &tokio::runtime::Runtime, url: &str) {
+    let page = rt
+        .block_on(pail_emulator::browser::decide(url, Some("alice@example.com")))
+        .expect("page");
+    assert_eq!(page.status, 200, "{}", page.body);
+}
+
 fn harness(emu: &Emulator, dir: &std::path::Path, editor: DriveEditor) -> Harness<'static, App> {
     let mut app = App::load(dir.join("drives.toml"));
     let identity = emu.identity_endpoint();
@@ -112,16 +145,7 @@ fn access_keys_pass_every_check_and_leave_nothing_behind() {
     let emu = rt.block_on(Emulator::start_with_buckets(&["team"])).expect("emulator");
     emu.put("team", "projects/plan.txt", &b"plan"[..]).expect("seed");
     let dir = tempfile::tempdir().expect("dir");
-    let mut editor = DriveEditor::edit(&drive(
-        "Team",
-        "team",
-        "projects",
-        &emu.endpoint(),
-        DriveAuth::Keys {
-            access_key_id: pail_emulator::DEFAULT_ACCESS_KEY.into(),
-        },
-    ));
-    editor.secret = pail_emulator::DEFAULT_SECRET_KEY.into();
+    let editor = keys_editor(&emu, "team", "projects");
     let mut h = harness(&emu, dir.path(), editor);
     let lines = test_connection(&mut h, |_| unreachable!("keys need no sign-in"));
     assert!(lines.iter().all(|l| l.ok), "{lines:?}");
@@ -143,18 +167,8 @@ fn a_profile_signs_in_first_and_the_policy_decides_what_passes() {
     let emu = rt.block_on(Emulator::start_with_buckets(&["home"])).expect("emulator");
     emu.set_per_user_policy(true);
     let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("aws-config");
-    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
-    let auth = DriveAuth::Profile {
-        profile: "corp".into(),
-        config_file: Some(config),
-    };
-    let approve = |url: &str| {
-        let page = rt
-            .block_on(pail_emulator::browser::decide(url, Some("alice@example.com")))
-            .expect("page");
-        assert_eq!(page.status, 200, "{}", page.body);
-    };
+    let auth = sso_profile(dir.path());
+    let approve = |url: &str| approve_as_alice(&rt, url);
     let mine = DriveEditor::edit(&drive(
         "Home",
         "home",
@@ -187,16 +201,7 @@ fn browse_buckets_lists_what_keys_may_see_and_a_click_fills_the_field() {
         .block_on(Emulator::start_with_buckets(&["team", "archive"]))
         .expect("emulator");
     let dir = tempfile::tempdir().expect("dir");
-    let mut editor = DriveEditor::edit(&drive(
-        "Team",
-        "",
-        "",
-        &emu.endpoint(),
-        DriveAuth::Keys {
-            access_key_id: pail_emulator::DEFAULT_ACCESS_KEY.into(),
-        },
-    ));
-    editor.secret = pail_emulator::DEFAULT_SECRET_KEY.into();
+    let editor = keys_editor(&emu, "", "");
     let mut h = harness(&emu, dir.path(), editor);
     let list = browse_buckets(&mut h, |_| unreachable!("keys need no sign-in"));
     assert_eq!(list, BucketList::Found(vec!["archive".into(), "team".into()]));
@@ -216,25 +221,15 @@ fn under_the_per_user_policy_browse_buckets_says_to_type_the_name() {
     let emu = rt.block_on(Emulator::start_with_buckets(&["home"])).expect("emulator");
     emu.set_per_user_policy(true);
     let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("aws-config");
-    std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
     let editor = DriveEditor::edit(&drive(
         "Home",
         "",
         pail_app::MY_FOLDER,
         &emu.endpoint(),
-        DriveAuth::Profile {
-            profile: "corp".into(),
-            config_file: Some(config),
-        },
+        sso_profile(dir.path()),
     ));
     let mut h = harness(&emu, dir.path(), editor);
-    let list = browse_buckets(&mut h, |url| {
-        let page = rt
-            .block_on(pail_emulator::browser::decide(url, Some("alice@example.com")))
-            .expect("page");
-        assert_eq!(page.status, 200, "{}", page.body);
-    });
+    let list = browse_buckets(&mut h, |url| approve_as_alice(&rt, url));
     let BucketList::Failed(why) = list else {
         panic!("listing buckets is denied by the per-user policy: {list:?}");
     };
