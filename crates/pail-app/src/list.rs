@@ -73,7 +73,7 @@ impl App {
                     if !running && !starting {
                         button(ui, format!("Start {name}"), Click::Start(name.clone()));
                     }
-                    if matches!(mount, Some(MountState::Mounted { .. } | MountState::Uploading { .. })) {
+                    if mount.as_ref().is_some_and(MountState::can_stop) {
                         button(ui, format!("Stop {name}"), Click::Stop(name.clone()));
                     }
                     if let Some(MountState::SessionExpired { url, .. }) = &mount {

@@ -62,6 +62,15 @@ impl MountState {
         }
     }
 
+    /// Whether Stop applies: serving (also while the session has ended; the uploads then wait
+    /// for the sign-in, or Quit now leaves them journaled).
+    pub fn can_stop(&self) -> bool {
+        matches!(
+            self,
+            Self::Mounted { .. } | Self::Uploading { .. } | Self::SessionExpired { .. }
+        )
+    }
+
     /// Whether the process is running.
     pub fn is_running(&self) -> bool {
         !matches!(self, Self::Stopped | Self::Error(_))
@@ -247,5 +256,11 @@ mod tests {
         assert_eq!(MountState::Stopping { files: 4 }.label(), "Stopping: uploading 4 files");
         assert_eq!(next_state("Mounted s3://b/ at /x", &m), None, "human lines are skipped");
         assert_eq!(MountState::Uploading { files: 2 }.label(), "Uploading 2 files");
+        let expired = MountState::SessionExpired {
+            url: "u".into(),
+            code: String::new(),
+        };
+        assert!(expired.can_stop(), "a drive whose session ended can still be stopped");
+        assert!(!MountState::Mounting.can_stop() && !MountState::Stopping { files: 1 }.can_stop());
     }
 }

@@ -43,20 +43,23 @@ pub type Notify = Arc<dyn Fn(&Notice) + Send + Sync>;
 /// `open_url`. Failing to notify is logged; the drive list still shows the state.
 pub fn desktop(open_url: crate::OpenUrl) -> Notify {
     Arc::new(move |notice: &Notice| {
-        let shown = notify_rust::Notification::new()
-            .appname("pail")
+        let mut n = notify_rust::Notification::new();
+        n.appname("pail")
             .summary(&notice.title())
             .body(&notice.body())
-            .action("default", "Sign in again")
-            .action("sign-in", "Sign in again")
-            .show();
+            .action("sign-in", "Sign in again");
+        // freedesktop: a click on the notice itself is its "default" action (not a button).
+        #[cfg(all(unix, not(target_os = "macos")))]
+        n.action("default", "Sign in again");
+        let shown = n.show();
         match shown {
             Ok(handle) => {
                 let (open, url) = (open_url.clone(), notice.url.clone());
                 // Waiting for the click blocks: a thread per notice, which ends with it.
                 std::thread::spawn(move || {
                     handle.wait_for_action(|action| {
-                        if matches!(action, "default" | "sign-in") {
+                        // "" is a click on a Windows toast's body.
+                        if matches!(action, "" | "default" | "sign-in") {
                             open(&url);
                         }
                     });

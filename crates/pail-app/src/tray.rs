@@ -79,7 +79,7 @@ impl App {
                 ));
             }
             match state {
-                Some(s @ (MountState::Mounted { .. } | MountState::Uploading { .. })) => {
+                Some(s) if s.can_stop() => {
                     out.push(entry(
                         TrayCommand::Stop(name.clone()),
                         format!("Stop {name} ({})", s.label()),
