@@ -13,7 +13,7 @@ use eframe::egui;
 use tray_icon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tray_icon::{Icon, MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 
-use crate::{App, MountState};
+use crate::App;
 
 /// What a tray menu item asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
