@@ -218,22 +218,21 @@ impl App {
 
     /// Starts signing in to drive `name`.
     pub fn sign_in(&mut self, name: &str) {
-        let session = match self.sessions.get(name) {
-            Some(s) => s.clone(),
-            None => {
-                let Ok(drive) = self.drives.get(name).cloned() else {
-                    return;
-                };
-                match self.open_session(&drive) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        self.message = Some(format!("{name}: {e}"));
-                        return;
-                    }
-                }
-            }
+        let Ok(drive) = self.drives.get(name).cloned() else {
+            return;
         };
-        session.sign_in();
+        match self.session_of(&drive) {
+            Ok(s) => s.sign_in(),
+            Err(e) => self.message = Some(format!("{name}: {e}")),
+        }
+    }
+
+    /// Drive `drive`'s sign-in session: the one it has, or a new one.
+    pub(crate) fn session_of(&mut self, drive: &pail_drives::Drive) -> Result<Arc<DriveSession>, String> {
+        match self.sessions.get(&drive.name) {
+            Some(s) => Ok(s.clone()),
+            None => self.open_session(drive),
+        }
     }
 
     /// A new sign-in session for `drive`, kept under its name (replacing an older one).
@@ -309,9 +308,15 @@ impl App {
         Ok(())
     }
 
-    /// Draws the window.
+    /// One frame without a native window (what the tests drive): moves things along, as
+    /// `eframe::App::logic` does, then draws.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         self.poll();
+        self.draw(ui);
+    }
+
+    /// Draws the window.
+    fn draw(&mut self, ui: &mut egui::Ui) {
         if self.quitting {
             self.quit_progress(ui);
             return;
@@ -372,9 +377,11 @@ impl eframe::App for App {
         for c in commands {
             self.apply(c);
         }
-        let entries = self.tray_entries();
-        if let Some(t) = &mut self.tray {
-            t.sync(entries);
+        if self.tray.is_some() {
+            let entries = self.tray_entries();
+            if let Some(t) = &mut self.tray {
+                t.sync(entries);
+            }
         }
         if ctx.input(|i| i.viewport().close_requested()) && !self.quit_ready() {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
@@ -396,6 +403,7 @@ impl eframe::App for App {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::CentralPanel::default().show(ui, |ui| App::ui(self, ui));
+        // `logic` already polled this frame.
+        egui::CentralPanel::default().show(ui, |ui| self.draw(ui));
     }
 }

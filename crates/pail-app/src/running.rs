@@ -23,12 +23,8 @@ impl App {
             return;
         }
         if matches!(drive.auth, DriveAuth::Profile { .. }) {
-            let session = match self.sessions.get(name) {
-                Some(s) => Ok(s.clone()),
-                None => self.open_session(&drive),
-            };
             // Err: a profile with keys or a role needs no browser; the mount signs in itself.
-            if let Ok(s) = session
+            if let Ok(s) = self.session_of(&drive)
                 && s.state() != SignInState::SignedIn
             {
                 s.sign_in();
