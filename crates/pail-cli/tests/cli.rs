@@ -329,6 +329,11 @@ fn kill_9_during_writes_loses_nothing_that_was_closed() {
         .expect("journal")
         .count();
     assert_eq!(journal, 0, "nothing left pending");
+    assert_eq!(
+        s.emu.open_multipart_uploads(),
+        0,
+        "the parts the dead mount had sent of big.bin were aborted by the next one"
+    );
 }
 
 #[test]

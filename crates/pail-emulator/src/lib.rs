@@ -286,6 +286,18 @@ impl Emulator {
         self.s3.open_uploads()
     }
 
+    /// Waits up to `limit` until a multipart upload in progress to `key` in any bucket holds at
+    /// least `parts` parts; `false` if it timed out. Lets a test see what a client sends while
+    /// a file is still open, without polling.
+    pub fn wait_for_pending_parts(&self, key: &str, parts: usize, limit: std::time::Duration) -> bool {
+        self.s3.writes.wait_for_parts(key, parts, limit)
+    }
+
+    /// UploadPart and UploadPartCopy calls answered so far.
+    pub fn part_calls(&self) -> u64 {
+        self.s3.writes.part_calls()
+    }
+
     /// Injects failures and latency into every request from now on.
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;

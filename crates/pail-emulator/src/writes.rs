@@ -6,7 +6,9 @@
 //! Multipart ETags follow S3: the hex MD5 of the concatenated binary part MD5s, `-<parts>`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -43,11 +45,31 @@ pub(crate) struct Upload {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WriteState {
     uploads: Arc<Mutex<HashMap<String, Upload>>>,
+    /// Signalled whenever a part is added to an upload (with `uploads`).
+    part_added: Arc<Condvar>,
+    /// UploadPart and UploadPartCopy calls answered.
+    part_calls: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<WriteRecord>>>,
-    next_upload: Arc<std::sync::atomic::AtomicU64>,
+    next_upload: Arc<AtomicU64>,
 }
 
 impl WriteState {
+    /// Waits up to `limit` until an upload in progress to `key` holds at least `parts` parts.
+    pub(crate) fn wait_for_parts(&self, key: &str, parts: usize, limit: Duration) -> bool {
+        let uploads = self.uploads();
+        let (_uploads, timeout) = self
+            .part_added
+            .wait_timeout_while(uploads, limit, |u| {
+                !u.values().any(|up| up.key == key && up.parts.len() >= parts)
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        !timeout.timed_out()
+    }
+
+    pub(crate) fn part_calls(&self) -> u64 {
+        self.part_calls.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn log(&self) -> Vec<WriteRecord> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -177,6 +199,9 @@ impl EmulatedS3 {
             .filter(|u| u.bucket == bucket && u.key == key)
             .ok_or_else(|| s3_error!(NoSuchUpload))?;
         upload.parts.insert(part, (data, md5));
+        drop(uploads);
+        self.writes.part_calls.fetch_add(1, Ordering::SeqCst);
+        self.writes.part_added.notify_all();
         Ok(hex::encode(md5))
     }
 

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use pail_store::{ETag, ObjectStore, WriteCondition};
 
+use crate::eager::Eager;
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::journal::{BaseRecord, ExpectRecord, UploadRecord};
 use crate::path::VfsPath;
@@ -147,6 +148,8 @@ pub(crate) struct DirtyState {
     pub(crate) scheduled: bool,
     /// Staging bytes counted against the budget.
     pub(crate) reserved: u64,
+    /// `mtime` was set by the user (not by a write), so S3 must record exactly it.
+    pub(crate) mtime_set: bool,
 }
 
 impl DirtyState {
@@ -165,6 +168,8 @@ pub(crate) struct Dirty {
     pub(crate) io: tokio::sync::Mutex<()>,
     pub(crate) upload: tokio::sync::Mutex<()>,
     pub(crate) block_size: u64,
+    /// Parts sent while the file is still being written.
+    pub(crate) eager: Eager,
 }
 
 impl Dirty {
@@ -173,6 +178,7 @@ impl Dirty {
             id,
             file,
             state: Mutex::new(state),
+            eager: Eager::new(base.is_some()),
             base: Mutex::new(base),
             io: tokio::sync::Mutex::new(()),
             upload: tokio::sync::Mutex::new(()),
@@ -320,6 +326,9 @@ impl Dirty {
         let bs = self.block_size;
         let end = offset + data.len() as u64;
         write_at(&self.file, data, offset).map_err(|e| FsError::local("write", self.path_str(), &e))?;
+        // After the bytes are in the staging file: a part read for sending before this mark
+        // is then known to be stale.
+        self.eager.wrote(offset..end);
         {
             let mut base = self.base_lock();
             if let Some(b) = base.as_mut() {
@@ -334,6 +343,7 @@ impl Dirty {
         let mut st = self.state();
         st.size = st.size.max(end);
         st.mtime = SystemTime::now();
+        st.mtime_set = false;
         st.generation += 1;
         Ok(())
     }
@@ -372,9 +382,12 @@ impl Dirty {
         self.file
             .set_len(size)
             .map_err(|e| FsError::local("truncate", self.path_str(), &e))?;
+        let old = self.state().size;
+        self.eager.resized(old, size);
         let mut st = self.state();
         st.size = size;
         st.mtime = SystemTime::now();
+        st.mtime_set = false;
         st.generation += 1;
         Ok(())
     }

@@ -89,13 +89,20 @@ pub(crate) enum Record {
         /// Destination prefix.
         to: String,
     },
+    /// A multipart upload begun for a file still being written (`eager`): aborted on resume.
+    Parts {
+        /// The key it uploads to.
+        key: String,
+        /// Its upload id.
+        upload_id: String,
+    },
 }
 
 /// What [`Journal::load`] found: readable records in id order, and the names of those set aside.
 pub(crate) type Loaded = (Vec<(u64, Record)>, Vec<String>);
 
 /// The journal directory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Journal {
     dir: PathBuf,
     corrupt: PathBuf,
@@ -153,6 +160,14 @@ impl Journal {
         drop(f);
         std::fs::rename(&tmp, self.path(id))?;
         sync_dir(&self.dir)
+    }
+
+    /// Removes record `id`, whose work is done; a failure is logged (the record is then
+    /// redone, harmlessly, by the next mount).
+    pub(crate) fn done(&self, id: u64) {
+        if let Err(e) = self.remove(id) {
+            tracing::warn!(error = %e, "could not remove a finished journal record");
+        }
     }
 
     /// Removes record `id` (done).

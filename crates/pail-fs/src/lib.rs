@@ -14,9 +14,10 @@
 //! # Layout
 //! - `vfs` — [`Vfs`] and [`VfsConfig`]: lookups, listings, handles, reads.
 //! - `write`, `namespace` — the rest of `Vfs`: writing files, and mkdir/rmdir/unlink/rename.
-//! - `dirty`, `staging`, `journal`, `writeback`, `upload`, `resume` — files being written,
-//!   their staging files, the durable journal of pending work, the uploads (retries, conflict
-//!   copies, server-side copy of untouched parts, draining) and resuming after a restart.
+//! - `dirty`, `staging`, `journal`, `writeback`, `upload`, `eager`, `resume` — files being
+//!   written, their staging files, the durable journal of pending work, the uploads (retries,
+//!   conflict copies, server-side copy of untouched parts, draining), the parts of a large file
+//!   sent while it is still being written, and resuming after a restart.
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
@@ -29,6 +30,7 @@
 
 mod blocks;
 mod dirty;
+mod eager;
 mod error;
 mod journal;
 mod meta;

@@ -43,7 +43,7 @@ pub(crate) async fn move_prefix(
     futures::stream::iter(keys.iter().cloned())
         .map(|o| async move {
             let dst = format!("{to}{}", &o.key[from.len()..]);
-            copy_object(store, &o.key, &dst, o.size, Some(&o.etag), transfer).await
+            copy_object(store, &o.key, &dst, o.size, Some(&o.etag), transfer, None).await
         })
         .buffer_unordered(MOVE_PARALLELISM)
         .try_collect::<Vec<_>>()
@@ -253,6 +253,7 @@ impl Vfs {
                 src.size,
                 etag.as_ref(),
                 &wb.cfg.transfer,
+                None,
             )
             .await
             .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
@@ -387,9 +388,7 @@ impl Vfs {
             .await
             .map_err(|e| FsError::from_store("rename folder", from.as_str(), e))?;
         tracing::debug!(from = %from, to = %to, keys = moved, "folder moved");
-        if let Err(e) = wb.journal.remove(id) {
-            tracing::warn!(error = %e, "could not remove a finished journal record");
-        }
+        wb.journal.done(id);
         self.meta.invalidate_all();
         drop(guards);
         Ok(())

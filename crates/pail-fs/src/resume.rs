@@ -21,12 +21,17 @@ impl Writeback {
         self.status().unreadable.extend(unreadable);
         let mut known = HashSet::new();
         let mut moves = Vec::new();
+        let mut parts = Vec::new();
         let mut uploads = 0;
         for (id, record) in records {
             known.insert(id);
             let upload = match record {
                 Record::RenameDir { from, to } => {
                     moves.push((id, from, to));
+                    continue;
+                }
+                Record::Parts { key, upload_id } => {
+                    parts.push((id, key, upload_id));
                     continue;
                 }
                 Record::Upload(u) => u,
@@ -67,6 +72,7 @@ impl Writeback {
                 deleted: false,
                 scheduled: false,
                 reserved: upload.size,
+                mtime_set: false,
             };
             self.staging.add_used(upload.size);
             let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
@@ -81,8 +87,24 @@ impl Writeback {
             uploads += 1;
         }
         self.remove_orphans(&known);
+        self.aborting
+            .fetch_add(parts.len() as u64, std::sync::atomic::Ordering::AcqRel);
         let wb = self.clone();
         self.rt.spawn(async move {
+            // Parts an earlier mount sent for files it never completed: the files themselves
+            // are re-sent whole from their journal records.
+            // One attempt each: a failure keeps the record for the next mount.
+            for (id, key, upload_id) in parts {
+                match wb.store.abort_multipart(&key, &upload_id).await {
+                    Ok(()) => wb.journal.done(id),
+                    Err(e) if e.kind() == pail_store::StoreErrorKind::NotFound => wb.journal.done(id),
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "could not abort a multipart upload left by an earlier mount");
+                    }
+                }
+                wb.aborting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                wb.changed.notify_waiters();
+            }
             for (id, from, to) in moves {
                 let mut backoff = Duration::from_millis(100);
                 while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer).await {
@@ -90,9 +112,7 @@ impl Writeback {
                     wb.wait_or_hurry(backoff).await;
                     backoff = (backoff * 2).min(wb.cfg.max_backoff);
                 }
-                if let Err(e) = wb.journal.remove(id) {
-                    tracing::warn!(error = %e, "could not remove a finished journal record");
-                }
+                wb.journal.done(id);
             }
             wb.meta.invalidate_all();
             let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();

@@ -20,7 +20,7 @@ use crate::path::VfsPath;
 use crate::staging::read_at;
 use crate::writeback::{Outcome, Writeback};
 
-fn fs_to_store(key: &str, e: FsError) -> StoreError {
+pub(crate) fn fs_to_store(key: &str, e: FsError) -> StoreError {
     let kind = match e.kind() {
         crate::FsErrorKind::Stale => StoreErrorKind::Conflict,
         crate::FsErrorKind::Unavailable => StoreErrorKind::Network,
@@ -58,13 +58,17 @@ impl Writeback {
             && let Some(etag) = self.already_there(d, &key, size).await
         {
             // A retried request whose first attempt had landed: S3 has exactly these bytes.
-            result = Ok(etag);
+            result = Ok((etag, mtime));
         }
         let outcome = match result {
-            Ok(etag) => {
+            Ok((etag, mtime)) => {
                 tracing::debug!(path = %path, size, "uploaded");
                 {
                     let mut st = d.state();
+                    if st.generation == generation {
+                        // What S3 records (the time an eager upload began, unless set).
+                        st.mtime = mtime;
+                    }
                     st.synced = generation;
                     st.expect = Expect::Match(etag.clone());
                     st.remote_key = Some(key.clone());
@@ -102,8 +106,26 @@ impl Writeback {
         outcome
     }
 
-    /// Sends the staging file of `d` to `key`. `io_held`: the caller holds `d.io`.
+    /// Sends the staging file of `d` to `key`. `io_held`: the caller holds `d.io`. Returns the
+    /// new ETag and the modification time S3 records.
     async fn send(
+        &self,
+        d: &Arc<Dirty>,
+        key: &str,
+        size: u64,
+        cond: &WriteCondition,
+        mtime: SystemTime,
+        io_held: bool,
+    ) -> Result<(ETag, SystemTime), StoreError> {
+        if let Some(sent) = self.finish_eager(d, key, size, cond, mtime).await {
+            return sent;
+        }
+        self.send_whole(d, key, size, cond, mtime, io_held)
+            .await
+            .map(|etag| (etag, mtime))
+    }
+
+    async fn send_whole(
         &self,
         d: &Arc<Dirty>,
         key: &str,
@@ -186,7 +208,7 @@ impl Writeback {
         (meta.etag.as_str() == md5).then_some(meta.etag)
     }
 
-    fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
+    pub(crate) fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
         let mut buf = vec![0; (range.end - range.start) as usize];
         let n = read_at(&d.file, &mut buf, range.start).map_err(|e| FsError::local("read staging", "", &e))?;
         buf[n..].fill(0);

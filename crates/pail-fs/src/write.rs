@@ -138,6 +138,7 @@ impl Vfs {
         wb.staging.reserve(grow).await;
         d.state().reserved += grow;
         d.write(self.store.as_ref(), offset, data).await?;
+        wb.send_due_parts(&d);
         Ok(data.len() as u32)
     }
 
@@ -154,7 +155,11 @@ impl Vfs {
             return None;
         }
         d.state().reserved += grow;
-        Some(d.try_write_now(offset, data)?.map(|()| data.len() as u32))
+        let written = d.try_write_now(offset, data)?;
+        if written.is_ok() {
+            wb.send_due_parts(&d);
+        }
+        Some(written.map(|()| data.len() as u32))
     }
 
     /// Close-time flush of a handle: the file's contents are made durable in the journal, so
@@ -206,6 +211,7 @@ impl Vfs {
         {
             let mut st = d.state();
             st.mtime = mtime;
+            st.mtime_set = true;
             st.generation += 1;
         }
         self.settle(&d, Ok(()))
@@ -231,6 +237,7 @@ impl Vfs {
         {
             let mut st = d.state();
             st.mtime = mtime;
+            st.mtime_set = true;
             st.generation += 1;
         }
         Ok(staged_attr(&d))

@@ -112,6 +112,10 @@ pub(crate) struct Writeback {
     pub(crate) files: Mutex<HashMap<VfsPath, Arc<Dirty>>>,
     pub(crate) next_id: AtomicU64,
     pub(crate) uploads: Semaphore,
+    /// Eager parts in flight, drive-wide (bounds the memory they hold).
+    pub(crate) eager_slots: Semaphore,
+    /// Multipart uploads left by an earlier mount still to be aborted (`drain` waits for them).
+    pub(crate) aborting: AtomicU64,
     pub(crate) uploaded: AtomicU64,
     pub(crate) changed: Notify,
     pub(crate) urgent: watch::Sender<u64>,
@@ -150,6 +154,8 @@ impl Writeback {
             staging,
             journal,
             uploads: Semaphore::new(cfg.concurrent_uploads.max(1)),
+            eager_slots: Semaphore::new(cfg.transfer.concurrency.max(1)),
+            aborting: AtomicU64::new(0),
             cfg,
             block_size,
             prefix,
@@ -259,6 +265,7 @@ impl Writeback {
             deleted: false,
             scheduled: false,
             reserved: 0,
+            mtime_set: false,
         };
         let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
         files.insert(path.clone(), d.clone());
@@ -370,8 +377,8 @@ impl Writeback {
             let st = d.state();
             (st.needs_upload(), st.handles == 0, st.reserved, st.path.clone())
         };
-        if !pending && let Err(e) = self.journal.remove(d.id) {
-            tracing::warn!(error = %e, "could not remove a finished journal record");
+        if !pending {
+            self.journal.done(d.id);
         }
         if pending || !done {
             return;
@@ -380,6 +387,7 @@ impl Writeback {
             files.remove(&path);
         }
         drop(files);
+        self.drop_eager_of(d);
         d.state().reserved = 0;
         self.staging.remove(d.id, reserved);
         self.changed.notify_waiters();
@@ -391,7 +399,7 @@ impl Writeback {
             let changed = self.changed.notified();
             let status = self.status_now();
             progress(&status);
-            if status.pending_files == 0 {
+            if status.pending_files == 0 && self.aborting.load(Ordering::Acquire) == 0 {
                 return;
             }
             self.hurry();

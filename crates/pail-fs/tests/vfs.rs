@@ -79,9 +79,15 @@ impl ObjectStore for Counting {
     async fn abort_multipart(&self, k: &str, u: &str) -> Result<(), StoreError> {
         self.inner.abort_multipart(k, u).await
     }
-    async fn copy(&self, src: &str, dst: &str, e: Option<&ETag>) -> Result<ETag, StoreError> {
+    async fn copy(
+        &self,
+        src: &str,
+        dst: &str,
+        e: Option<&ETag>,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<ETag, StoreError> {
         self.copies.fetch_add(1, Ordering::SeqCst);
-        self.inner.copy(src, dst, e).await
+        self.inner.copy(src, dst, e, mtime).await
     }
     async fn delete(&self, k: &str) -> Result<(), StoreError> {
         self.inner.delete(k).await

@@ -98,9 +98,17 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// AbortMultipartUpload, freeing the parts uploaded so far.
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
 
-    /// CopyObject of an object up to 5 GiB, keeping its metadata (at version `src_etag` when
-    /// given); returns the copy's ETag. Larger objects: [`copy_object`].
-    async fn copy(&self, src: &str, dst: &str, src_etag: Option<&ETag>) -> Result<ETag, StoreError>;
+    /// CopyObject of an object up to 5 GiB (at version `src_etag` when given), keeping its
+    /// metadata, or replacing it with `mtime` as `x-amz-meta-mtime` when given (which also lets
+    /// an object be copied onto itself); returns the copy's ETag. Larger objects:
+    /// [`copy_object`].
+    async fn copy(
+        &self,
+        src: &str,
+        dst: &str,
+        src_etag: Option<&ETag>,
+        mtime: Option<SystemTime>,
+    ) -> Result<ETag, StoreError>;
 
     /// DeleteObject. Deleting a missing key succeeds, as in S3.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;

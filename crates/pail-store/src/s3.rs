@@ -453,8 +453,14 @@ impl ObjectStore for S3Store {
         self.abort_multipart_upload(key, upload_id).await
     }
 
-    async fn copy(&self, src: &str, dst: &str, src_etag: Option<&ETag>) -> Result<ETag, StoreError> {
-        self.copy_whole(src, dst, src_etag).await
+    async fn copy(
+        &self,
+        src: &str,
+        dst: &str,
+        src_etag: Option<&ETag>,
+        mtime: Option<SystemTime>,
+    ) -> Result<ETag, StoreError> {
+        self.copy_whole(src, dst, src_etag, mtime).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -196,15 +196,27 @@ impl S3Store {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    pub(crate) async fn copy_whole(&self, src: &str, dst: &str, src_etag: Option<&ETag>) -> Result<ETag, StoreError> {
+    pub(crate) async fn copy_whole(
+        &self,
+        src: &str,
+        dst: &str,
+        src_etag: Option<&ETag>,
+        mtime: Option<SystemTime>,
+    ) -> Result<ETag, StoreError> {
         let (sse, kms_key) = self.sse_headers();
-        let out = self
+        let mut req = self
             .client
             .copy_object()
             .bucket(&self.bucket)
             .key(dst)
-            .copy_source(copy_source(&self.bucket, src))
-            .metadata_directive(MetadataDirective::Copy)
+            .copy_source(copy_source(&self.bucket, src));
+        req = match mtime {
+            Some(t) => req
+                .metadata_directive(MetadataDirective::Replace)
+                .metadata(MTIME_METADATA_KEY, format_mtime(t)),
+            None => req.metadata_directive(MetadataDirective::Copy),
+        };
+        let out = req
             .set_copy_source_if_match(src_etag.map(ETag::quoted))
             .set_server_side_encryption(sse)
             .set_ssekms_key_id(kms_key)

@@ -176,7 +176,9 @@ pub async fn finish_multipart(
 }
 
 /// Copies object `src` (of `size` bytes, at version `src_etag` when given) to `dst`, keeping its
-/// metadata. One CopyObject up to `cfg.max_copy_object`, a parallel multipart copy beyond.
+/// metadata, or recording `mtime` instead when given (`src` may then be `dst`: the object's
+/// time is replaced). One CopyObject up to `cfg.max_copy_object`, a parallel multipart copy
+/// beyond.
 #[tracing::instrument(level = "debug", skip(store, cfg))]
 pub async fn copy_object(
     store: &dyn ObjectStore,
@@ -185,11 +187,15 @@ pub async fn copy_object(
     size: u64,
     src_etag: Option<&ETag>,
     cfg: &TransferConfig,
+    mtime: Option<SystemTime>,
 ) -> Result<ETag, StoreError> {
     if size <= cfg.max_copy_object {
-        return store.copy(src, dst, src_etag).await;
+        return store.copy(src, dst, src_etag, mtime).await;
     }
-    let mtime = store.head(src).await?.mtime;
+    let mtime = match mtime {
+        Some(t) => Some(t),
+        None => store.head(src).await?.mtime,
+    };
     let part_size = within_part_limits(cfg.copy_part_size, size);
     let upload_id = store.create_multipart(dst, mtime).await?;
     let parts = size.div_ceil(part_size);

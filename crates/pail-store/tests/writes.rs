@@ -82,7 +82,7 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
     assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), data.len() as u64);
     assert_eq!(emu.get("bkt", "big").await.expect("stored"), data);
 
-    copy_object(&store, "big", "copy", data.len() as u64, Some(&etag), &cfg)
+    copy_object(&store, "big", "copy", data.len() as u64, Some(&etag), &cfg, None)
         .await
         .expect("multipart copy");
     assert_eq!(emu.get("bkt", "copy").await.expect("copied"), data);
@@ -90,7 +90,7 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
         .put("small", "x".into(), &WriteCondition::None, None)
         .await
         .expect("put");
-    copy_object(&store, "small", "small2", 1, None, &cfg)
+    copy_object(&store, "small", "small2", 1, None, &cfg, None)
         .await
         .expect("copy");
 

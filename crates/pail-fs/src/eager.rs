@@ -1,0 +1,389 @@
+//! Eager parts: a large file written from its start onwards begins its multipart upload while
+//! it is still being written, so writing it and sending it overlap instead of adding up.
+//!
+//! A part is sent once the bytes written contiguously from offset 0 (the *frontier*) have
+//! passed its end, so a program writing front to back (a copy, an export, a download) has all
+//! but its last part on S3 when it closes the file. A later write into a part already sent (a
+//! header patched at the end, a truncate) only marks that part stale: the upload after close
+//! re-sends stale and missing parts and completes with the file's condition (`If-None-Match`
+//! or `If-Match`), so what S3 ends up with is always exactly the closed file. Only files with
+//! no remote base take part (new files, files emptied on open); editing an existing object
+//! keeps the copy-untouched-parts path of `upload`.
+//!
+//! Durability does not change: the file is journaled at close as any other, and resuming after
+//! a crash uploads it from its staging file. The multipart upload's id is journaled (a
+//! [`Record::Parts`]) before its first part is sent, so parts a crash leaves behind are aborted
+//! by the next mount instead of lingering unseen on S3.
+//!
+//! S3 fixes an object's metadata when its multipart upload is created, so the stored
+//! `x-amz-meta-mtime` is the time the first part was sent. When the user set the time
+//! explicitly (`touch -d`, `cp -p`, Explorer's copy), the completed object is copied onto itself
+//! with that time, server-side.
+//!
+//! Lock order: a file's `state`, then its `eager` lock; neither is held across an `.await`.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use futures::{StreamExt, TryStreamExt};
+use pail_store::{ETag, StoreError, WriteCondition, copy_object, finish_multipart};
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+
+use crate::dirty::Dirty;
+use crate::journal::{Journal, Record};
+use crate::upload::fs_to_store;
+use crate::writeback::Writeback;
+
+/// The eager-parts state of one file.
+#[derive(Debug, Default)]
+pub(crate) struct Eager {
+    state: std::sync::Mutex<EagerState>,
+    upload: OnceCell<Started>,
+}
+
+/// A multipart upload begun for a file's eager parts.
+#[derive(Debug, Clone)]
+struct Started {
+    upload_id: String,
+    /// Journal id of its `Parts` record.
+    record: u64,
+}
+
+#[derive(Debug, Default)]
+struct EagerState {
+    /// No (more) eager parts: the file has a base, or its parts were handed to an upload or
+    /// dropped.
+    off: bool,
+    /// Bytes `0..frontier` were written, contiguously from the start.
+    frontier: u64,
+    /// Set when the first part is launched.
+    plan: Option<Plan>,
+    /// Parts `0..launched` have been launched.
+    launched: u64,
+    /// Per launched part: how often it changed since launch, and what was sent (ETag, and the
+    /// change count its bytes were read at).
+    changes: Vec<u64>,
+    sent: Vec<Option<(ETag, u64)>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Where and how the parts go.
+#[derive(Debug, Clone)]
+struct Plan {
+    key: String,
+    part_size: u64,
+    /// The modification time the upload was created with.
+    mtime: SystemTime,
+}
+
+/// What the upload after close takes over.
+#[derive(Debug)]
+pub(crate) struct Handover {
+    key: String,
+    part_size: u64,
+    mtime: SystemTime,
+    started: Option<Started>,
+    /// Per part: the ETag when what was sent is still the file's content.
+    fresh: Vec<Option<ETag>>,
+}
+
+impl Eager {
+    /// No eager parts for a file that starts from a remote version.
+    pub(crate) fn new(off: bool) -> Self {
+        Self {
+            state: std::sync::Mutex::new(EagerState {
+                off,
+                ..EagerState::default()
+            }),
+            upload: OnceCell::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, EagerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes a write of `range`: advances the frontier and marks launched parts it touches.
+    pub(crate) fn wrote(&self, range: Range<u64>) {
+        let mut s = self.lock();
+        if s.off {
+            return;
+        }
+        if range.start <= s.frontier {
+            s.frontier = s.frontier.max(range.end);
+        }
+        s.touch(range);
+    }
+
+    /// Notes a change of length from `old` to `new`.
+    pub(crate) fn resized(&self, old: u64, new: u64) {
+        let mut s = self.lock();
+        if s.off {
+            return;
+        }
+        s.frontier = s.frontier.min(new);
+        s.touch(old.min(new)..old.max(new).max(old.min(new) + 1));
+    }
+
+    /// Parts to launch now for `key`: those the frontier has passed. Sets the plan on the
+    /// first call; a file whose key changed (renamed) stops here.
+    fn due(&self, key: &str, mtime: SystemTime, part_size: u64) -> Option<(Plan, Range<u64>)> {
+        let mut s = self.lock();
+        if s.off {
+            return None;
+        }
+        if s.plan.as_ref().is_some_and(|p| p.key != key) {
+            s.off = true;
+            return None;
+        }
+        // A part is due once the frontier is past its end, so the file is known to be larger
+        // than one part (and will be a multipart upload).
+        let part_size = s.plan.as_ref().map_or(part_size, |p| p.part_size);
+        let due = s.frontier.saturating_sub(1) / part_size;
+        if due <= s.launched {
+            return None;
+        }
+        let plan = s
+            .plan
+            .get_or_insert_with(|| Plan {
+                key: key.to_owned(),
+                part_size,
+                mtime,
+            })
+            .clone();
+        let parts = s.launched..due;
+        s.launched = due;
+        s.changes.resize(due as usize, 0);
+        s.sent.resize(due as usize, None);
+        Some((plan, parts))
+    }
+
+    /// Whether parts were launched and not yet handed over.
+    fn launched_any(&self) -> bool {
+        self.lock().plan.is_some()
+    }
+
+    fn change_count(&self, part: u64) -> u64 {
+        self.lock().changes.get(part as usize).copied().unwrap_or(0)
+    }
+
+    fn sent(&self, part: u64, etag: ETag, at: u64) {
+        if let Some(slot) = self.lock().sent.get_mut(part as usize) {
+            *slot = Some((etag, at));
+        }
+    }
+
+    /// Stops launching and waits for the parts in flight; `None` when nothing was launched (or
+    /// it was handed over already).
+    pub(crate) async fn hand_over(&self) -> Option<Handover> {
+        let tasks = {
+            let mut s = self.lock();
+            s.off = true;
+            std::mem::take(&mut s.tasks)
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+        let mut s = self.lock();
+        let plan = s.plan.take()?;
+        let fresh = s
+            .sent
+            .iter()
+            .zip(&s.changes)
+            .map(|(sent, &now)| sent.as_ref().filter(|(_, at)| *at == now).map(|(e, _)| e.clone()))
+            .collect();
+        Some(Handover {
+            key: plan.key.clone(),
+            part_size: plan.part_size,
+            mtime: plan.mtime,
+            started: self.upload.get().cloned(),
+            fresh,
+        })
+    }
+}
+
+impl EagerState {
+    fn touch(&mut self, range: Range<u64>) {
+        let Some(plan) = &self.plan else { return };
+        let (first, last) = (
+            range.start / plan.part_size,
+            range.end.saturating_sub(1) / plan.part_size,
+        );
+        for p in first..=last.min(self.launched.saturating_sub(1)) {
+            if let Some(c) = self.changes.get_mut(p as usize) {
+                *c += 1;
+            }
+        }
+    }
+}
+
+impl Writeback {
+    /// Launches the parts of `d` that became due, if it takes eager parts.
+    pub(crate) fn send_due_parts(self: &Arc<Self>, d: &Arc<Dirty>) {
+        let (key, mtime) = {
+            let st = d.state();
+            if st.deleted {
+                return;
+            }
+            (st.key.clone(), st.mtime)
+        };
+        let transfer = &self.cfg.transfer;
+        let part_size = transfer.part_size.max(transfer.single_put_max).max(5 << 20);
+        let Some((plan, parts)) = d.eager.due(&key, mtime, part_size) else {
+            return;
+        };
+        let mut tasks = Vec::new();
+        for part in parts {
+            let (wb, d, plan) = (self.clone(), d.clone(), plan.clone());
+            let span = tracing::debug_span!("eager part", id = d.id, part);
+            tasks.push(self.rt.spawn(tracing::Instrument::instrument(
+                async move { wb.send_part(&d, &plan, part).await },
+                span,
+            )));
+        }
+        d.eager.lock().tasks.extend(tasks);
+    }
+
+    /// Sends part `part` of `d` (a failure leaves it for the upload after close).
+    async fn send_part(&self, d: &Dirty, plan: &Plan, part: u64) {
+        // One budget of parts in flight for the whole drive bounds the memory they take.
+        let Ok(_slot) = self.eager_slots.acquire().await else {
+            return;
+        };
+        let started = d
+            .eager
+            .upload
+            .get_or_try_init(|| self.start_upload(&plan.key, plan.mtime))
+            .await;
+        let started = match started {
+            Ok(s) => s,
+            Err(e) => return tracing::debug!(error = %e, "eager part not sent; the upload will send it"),
+        };
+        let at = d.eager.change_count(part);
+        let range = part * plan.part_size..(part + 1) * plan.part_size;
+        let sent = match self.read_staged(d, &range) {
+            Ok(body) => {
+                self.store
+                    .upload_part(&plan.key, &started.upload_id, part as u32 + 1, body)
+                    .await
+            }
+            Err(e) => return tracing::debug!(error = %e, "eager part not read; the upload will send it"),
+        };
+        match sent {
+            Ok(etag) => {
+                self.uploaded.fetch_add(plan.part_size, Ordering::Relaxed);
+                d.eager.sent(part, etag, at);
+            }
+            Err(e) => tracing::debug!(error = %e, "eager part not sent; the upload will send it"),
+        }
+    }
+
+    /// Creates the multipart upload and journals its id before any part is sent.
+    async fn start_upload(&self, key: &str, mtime: SystemTime) -> Result<Started, StoreError> {
+        let upload_id = self.store.create_multipart(key, Some(mtime)).await?;
+        let record = self.next_record_id();
+        let parts = Record::Parts {
+            key: key.to_owned(),
+            upload_id: upload_id.clone(),
+        };
+        if let Err(e) = self.journal.write(record, &parts) {
+            tracing::warn!(error = %e, "could not journal a multipart upload; aborting it");
+            let _ = self.store.abort_multipart(key, &upload_id).await;
+            return Err(StoreError::new(
+                pail_store::StoreErrorKind::LocalIo,
+                "journal",
+                key,
+                Some(Box::new(e)),
+            ));
+        }
+        Ok(Started { upload_id, record })
+    }
+
+    /// The upload of `d` through the parts already sent, when it has some and they fit:
+    /// stale and missing parts are sent, the upload completed under `cond`, and an explicitly
+    /// set time recorded. `None`: send the file the ordinary way (any eager upload is dropped).
+    pub(crate) async fn finish_eager(
+        &self,
+        d: &Dirty,
+        key: &str,
+        size: u64,
+        cond: &WriteCondition,
+        mtime: SystemTime,
+    ) -> Option<Result<(ETag, SystemTime), StoreError>> {
+        let h = d.eager.hand_over().await?;
+        let parts = size.div_ceil(h.part_size);
+        let usable = h.key == key && size > self.cfg.transfer.single_put_max && parts <= 10_000;
+        let Some(started) = h.started.clone().filter(|_| usable) else {
+            abort_eager(self.store.as_ref(), &self.journal, h).await;
+            return None;
+        };
+        let store = self.store.as_ref();
+        let sent = futures::stream::iter(0..parts)
+            .map(|i| {
+                let (h, upload_id) = (&h, &started.upload_id);
+                async move {
+                    if let Some(Some(etag)) = h.fresh.get(i as usize) {
+                        return Ok::<_, StoreError>((i as u32 + 1, etag.clone()));
+                    }
+                    let range = i * h.part_size..((i + 1) * h.part_size).min(size);
+                    let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
+                    let etag = store.upload_part(key, upload_id, i as u32 + 1, body).await?;
+                    self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
+                    Ok((i as u32 + 1, etag))
+                }
+            })
+            .buffer_unordered(self.cfg.transfer.concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await;
+        let done = finish_multipart(store, key, &started.upload_id, sent, cond).await;
+        // Completed, or aborted by `finish_multipart` (a failure to abort leaves the record for
+        // the next mount).
+        if done.is_ok() {
+            self.journal.done(started.record);
+        }
+        let etag = match done {
+            Ok(etag) => etag,
+            Err(e) => return Some(Err(e)),
+        };
+        if !d.state().mtime_set || mtime == h.mtime {
+            return Some(Ok((etag, h.mtime)));
+        }
+        // The time was set by the user: record it (S3 took the upload's time at its creation).
+        let copied = copy_object(store, key, key, size, Some(&etag), &self.cfg.transfer, Some(mtime)).await;
+        Some(match copied {
+            Ok(etag) => Ok((etag, mtime)),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "could not record the file's modification time on S3");
+                Ok((etag, h.mtime))
+            }
+        })
+    }
+
+    /// Drops the eager parts of a file forgotten without them (deleted, or renamed and sent
+    /// whole), in the background.
+    pub(crate) fn drop_eager_of(&self, d: &Arc<Dirty>) {
+        if !d.eager.launched_any() {
+            return;
+        }
+        let (store, journal, d) = (self.store.clone(), self.journal.clone(), d.clone());
+        self.rt.spawn(async move {
+            if let Some(h) = d.eager.hand_over().await {
+                abort_eager(store.as_ref(), &journal, h).await;
+            }
+        });
+    }
+}
+
+/// Aborts the multipart upload of unused eager parts, then forgets its record.
+async fn abort_eager(store: &dyn pail_store::ObjectStore, journal: &Journal, h: Handover) {
+    let Some(started) = h.started else { return };
+    match store.abort_multipart(&h.key, &started.upload_id).await {
+        Ok(()) => journal.done(started.record),
+        Err(e) => {
+            tracing::debug!(key = h.key, error = %e, "an unused multipart upload is left for the next mount to abort")
+        }
+    }
+}
