@@ -171,16 +171,18 @@ fn write_report(rt: &tokio::runtime::Runtime, emu: &Emulator, size: u64, only: O
     println!("Writes: {} MiB file; ceiling {ceiling:.0} MB/s.", size / MIB);
     println!();
     println!(
-        "| mount | {} MiB write until in S3, MB/s | ratio to ceiling | 1,000 × 4 KiB creates until listed, files/s | `cp -r` 2,000 files until in S3, files/s | peak RSS MiB (large write) | note |",
+        "| mount | {} MiB write until in S3, MB/s | ratio to ceiling | of which until closed, s | 1,000 × 4 KiB creates until listed, files/s | `cp -r` 2,000 files until in S3, files/s | peak RSS MiB (large write) | note |",
         size / MIB
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {:.0} | {:.2} | {:.1} of {:.1} | {:.0} | {:.0} | {:.0} | {} |",
             r.tool,
             r.big_mb_s,
             r.big_mb_s / ceiling,
+            r.big_closed_s,
+            size as f64 / 1e6 / r.big_mb_s.max(f64::MIN_POSITIVE),
             r.small_files_s,
             r.tree_files_s,
             r.peak_rss_mib,

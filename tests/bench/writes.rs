@@ -21,6 +21,8 @@ use crate::{BUCKET, MIB};
 pub struct WriteRow {
     pub tool: String,
     pub big_mb_s: f64,
+    /// Seconds until the large file's `close()` returned (the rest is the upload after it).
+    pub big_closed_s: f64,
     pub small_files_s: f64,
     pub tree_files_s: f64,
     pub peak_rss_mib: f64,
@@ -84,6 +86,7 @@ pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
         let m = tool.mount_for_writing(emu, BUCKET)?;
         let start = Instant::now();
         write_file(&m.dir().join("w-big.bin"), size)?;
+        row.big_closed_s = start.elapsed().as_secs_f64();
         wait_for("large file", limit, || {
             emu.head(BUCKET, "w-big.bin").is_some_and(|o| o.size == size)
         })?;

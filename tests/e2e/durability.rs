@@ -73,6 +73,44 @@ fn small_files_survive_losing_their_staging_data_because_the_journal_holds_them(
 }
 
 #[test]
+fn files_closed_into_reused_staging_files_and_records_survive_a_crash_intact() {
+    let mut drive = writable();
+    // A first batch lands; its staging files and journal records are kept for reuse.
+    fs::create_dir(drive.path("first")).expect("mkdir");
+    for i in 0..20 {
+        fs::write(drive.path(&format!("first/f{i}")), random_bytes(30_000 + i, i as u64)).expect("write");
+    }
+    drive.drain();
+    let recycle = drive.cache_dir().join("recycle");
+    // Each file reuses what the one before it left, so a few are kept at the end.
+    let kept = fs::read_dir(&recycle).expect("kept files").count();
+    assert!(kept >= 2, "staging files and records kept: {kept}");
+    let mut slow = DriveOptions::writable();
+    slow.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
+    drive.remount_with(true, slow);
+    // A second, smaller batch is closed into those files (their old, longer bytes must never
+    // show through) and is still pending when the drive stops, as in a crash.
+    let files: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| (format!("second/f{i}"), random_bytes(100 + i, 500 + i as u64)))
+        .collect();
+    fs::create_dir(drive.path("second")).expect("mkdir");
+    for (rel, data) in &files {
+        fs::write(drive.path(rel), data).expect("write");
+    }
+    assert_eq!(
+        fs::read_dir(&recycle).expect("kept files").count(),
+        0,
+        "every kept file reused"
+    );
+    drive.remount_with(true, DriveOptions::writable());
+    drive.drain();
+    for (rel, data) in &files {
+        assert_eq!(drive.object(rel).as_deref(), Some(&data[..]), "{rel}");
+    }
+    assert!(drive.vfs.writeback_status().unreadable_journal.is_empty());
+}
+
+#[test]
 fn a_corrupt_journal_record_is_set_aside_not_deleted() {
     let mut drive = writable();
     let journal = drive.cache_dir().join("journal");

@@ -2,17 +2,21 @@
 //! resumes it after a crash, `kill -9` or power loss.
 //!
 //! One JSON file per pending item, named by the item's id (the same id names its staging file).
-//! A record that replaces an earlier one is written to a temporary file, fsync'ed, renamed into
-//! place, and the directory is fsync'ed; a new record is written in place and fsync'ed with its
-//! directory (nothing older can be lost to a torn write). Either way this happens before the
+//! A record that replaces an earlier one, or that reuses a kept file (`recycle`), is written to
+//! a temporary file, fsync'ed, renamed into place, and the directory is fsync'ed; otherwise a new
+//! record is written in place and fsync'ed with its directory (nothing older can be lost to a
+//! torn write). A finished record's file is kept for reuse rather than deleted. Either way this happens before the
 //! file system call that created it returns. A small file's bytes travel inside its record
 //! ([`INLINE_MAX`]), so closing it costs one durable write instead of two. A record that cannot
 //! be parsed is moved with its data file to `<cache>/corrupt/`, reported, and never deleted.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::recycle::Recycler;
 
 /// Files up to this size carry their bytes in the journal record, so their staging file needs
 /// no fsync of its own.
@@ -106,6 +110,7 @@ pub(crate) type Loaded = (Vec<(u64, Record)>, Vec<String>);
 pub(crate) struct Journal {
     dir: PathBuf,
     corrupt: PathBuf,
+    recycle: Arc<Recycler>,
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -122,12 +127,13 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Journal {
-    pub(crate) fn open(cache: &Path) -> io::Result<Self> {
+    pub(crate) fn open(cache: &Path, recycle: Arc<Recycler>) -> io::Result<Self> {
         let dir = cache.join("journal");
         std::fs::create_dir_all(&dir)?;
         Ok(Self {
             dir,
             corrupt: cache.join("corrupt"),
+            recycle,
         })
     }
 
@@ -138,22 +144,26 @@ impl Journal {
     /// Writes record `id` durably, replacing any earlier version.
     pub(crate) fn write(&self, id: u64, record: &Record) -> io::Result<()> {
         let json = serde_json::to_vec(record).map_err(io::Error::other)?;
-        // No record yet: written in place, one fsync of the file and one of the directory
-        // (on ext4 the second finds nothing left to commit).
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.path(id))
-        {
-            Ok(mut f) => {
-                f.write_all(&json)?;
-                f.sync_all()?;
-                return sync_dir(&self.dir);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
         let tmp = self.dir.join(format!("{id:016x}.tmp"));
+        // A kept file becomes the temporary below (no file is created). Otherwise a record
+        // with no earlier version is written in place, one fsync of the file and one of the
+        // directory (on ext4 with a journal the second finds nothing left to commit).
+        if !self.recycle.take(&tmp) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.path(id))
+            {
+                Ok(mut f) => {
+                    f.write_all(&json)?;
+                    f.sync_all()?;
+                    return sync_dir(&self.dir);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Written aside, flushed, then renamed into place: a torn write never shows.
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&json)?;
         f.sync_all()?;
@@ -170,13 +180,12 @@ impl Journal {
         }
     }
 
-    /// Removes record `id` (done).
+    /// Removes record `id` (done); its file is kept for a later record.
     pub(crate) fn remove(&self, id: u64) -> io::Result<()> {
-        match std::fs::remove_file(self.path(id)) {
-            Ok(()) => sync_dir(&self.dir),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+        if self.recycle.keep(&self.path(id), 0)? {
+            sync_dir(&self.dir)?;
         }
+        Ok(())
     }
 
     /// Every readable record, in id order, and the names of records that could not be read
@@ -230,12 +239,16 @@ impl Journal {
 mod tests {
     use super::*;
 
+    fn recycler(cache: &Path) -> Arc<Recycler> {
+        Arc::new(Recycler::open(&cache.join("recycle")).expect("recycler"))
+    }
+
     #[test]
     fn records_survive_reopen_and_corrupt_ones_are_set_aside() {
         let cache = tempfile::tempdir().expect("tempdir");
         let staging = cache.path().join("staging");
         std::fs::create_dir_all(&staging).expect("staging");
-        let j = Journal::open(cache.path()).expect("open");
+        let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
         let rec = Record::Upload(UploadRecord {
             path: "a/b.txt".into(),
             key: "p/a/b.txt".into(),
@@ -259,7 +272,7 @@ mod tests {
         std::fs::write(cache.path().join("journal/0000000000000003.json"), b"{not json").expect("corrupt");
         std::fs::write(staging.join("0000000000000003.data"), b"precious").expect("data");
 
-        let again = Journal::open(cache.path()).expect("reopen");
+        let again = Journal::open(cache.path(), recycler(cache.path())).expect("reopen");
         let (good, bad) = again.load(&staging).expect("load");
         assert_eq!(good, vec![(1, rec)]);
         assert_eq!(bad, ["0000000000000003.json"]);
@@ -272,7 +285,7 @@ mod tests {
         let cache = tempfile::tempdir().expect("tempdir");
         let staging = cache.path().join("staging");
         std::fs::create_dir_all(&staging).expect("staging");
-        let j = Journal::open(cache.path()).expect("open");
+        let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
         let upload = |data: &[u8]| {
             Record::Upload(UploadRecord {
                 path: "a.bin".into(),

@@ -17,7 +17,8 @@
 //! - `dirty`, `staging`, `journal`, `writeback`, `upload`, `eager`, `resume` — files being
 //!   written, their staging files, the durable journal of pending work, the uploads (retries,
 //!   conflict copies, server-side copy of untouched parts, draining), the parts of a large file
-//!   sent while it is still being written, and resuming after a restart.
+//!   sent while it is still being written, and resuming after a restart; `recycle` keeps
+//!   finished staging files and journal records for reuse, since creating files is dear.
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
@@ -39,6 +40,7 @@ mod namespace;
 mod path;
 mod peek;
 mod reader;
+mod recycle;
 mod resume;
 mod staging;
 mod upload;

@@ -9,9 +9,12 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
+
+use crate::recycle::Recycler;
 
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -58,13 +61,15 @@ pub(crate) struct Staging {
     /// Uploads in progress that will free space when they finish.
     freeing: AtomicU64,
     freed: Notify,
+    recycle: Arc<Recycler>,
 }
 
 impl Staging {
-    pub(crate) fn open(dir: &Path, limit: u64) -> io::Result<Self> {
+    pub(crate) fn open(dir: &Path, limit: u64, recycle: Arc<Recycler>) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            recycle,
             limit,
             used: AtomicU64::new(0),
             freeing: AtomicU64::new(0),
@@ -82,21 +87,23 @@ impl Staging {
         self.dir.join(format!("{id:016x}.data"))
     }
 
-    /// Creates (or, after a restart, reopens) staging file `id` for reading and writing.
+    /// Creates (a kept file reused and emptied, when there is one) or, after a restart, reopens
+    /// staging file `id` for reading and writing.
     pub(crate) fn file(&self, id: u64, create: bool) -> io::Result<File> {
+        let path = self.path(id);
+        let reused = create && self.recycle.take(&path);
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(create)
-            .truncate(false)
-            .open(self.path(id))
+            .truncate(reused)
+            .open(path)
     }
 
-    /// Removes staging file `id` and returns `size` bytes to the budget.
+    /// Removes staging file `id` (kept for reuse when small) and returns `size` bytes to the
+    /// budget. The caller guarantees nothing writes through its open `File` any more.
     pub(crate) fn remove(&self, id: u64, size: u64) {
-        if let Err(e) = std::fs::remove_file(self.path(id))
-            && e.kind() != io::ErrorKind::NotFound
-        {
+        if let Err(e) = self.recycle.keep(&self.path(id), size) {
             tracing::warn!(id, error = %e, "could not remove a staging file");
         }
         self.release(size);
@@ -171,10 +178,29 @@ impl Staging {
 mod tests {
     use super::*;
 
+    fn recycler(dir: &Path) -> Arc<Recycler> {
+        Arc::new(Recycler::open(&dir.join("recycle")).expect("recycler"))
+    }
+
+    #[test]
+    fn a_reused_staging_file_starts_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Staging::open(&dir.path().join("staging"), 1 << 20, recycler(dir.path())).expect("open");
+        let f = s.file(1, true).expect("file");
+        write_at(&f, b"someone else's bytes", 0).expect("write");
+        s.remove(1, 20);
+        let again = s.file(2, true).expect("reused");
+        again.set_len(4).expect("grow");
+        let mut buf = [9u8; 8];
+        let n = read_at(&again, &mut buf, 0).expect("read");
+        assert_eq!(&buf[..n], &[0, 0, 0, 0]);
+        assert!(!s.path(1).exists());
+    }
+
     #[tokio::test]
     async fn budget_pauses_writers_only_while_uploads_can_free_space() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = std::sync::Arc::new(Staging::open(dir.path(), 100).expect("open"));
+        let s = std::sync::Arc::new(Staging::open(dir.path(), 100, recycler(dir.path())).expect("open"));
         s.reserve(80).await;
         assert!(!s.try_reserve(30));
         // Nothing is uploading: an open file may overrun.
@@ -196,7 +222,7 @@ mod tests {
     #[test]
     fn positional_io_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Staging::open(dir.path(), 1 << 20).expect("open");
+        let s = Staging::open(dir.path(), 1 << 20, recycler(dir.path())).expect("open");
         let f = s.file(7, true).expect("file");
         write_at(&f, b"world", 6).expect("write");
         write_at(&f, b"hello ", 0).expect("write");

@@ -23,6 +23,7 @@ use crate::journal::{Journal, Record};
 use crate::meta::MetaCache;
 use crate::names::NameEncoding;
 use crate::path::VfsPath;
+use crate::recycle::Recycler;
 use crate::staging::Staging;
 
 /// Settings of write-back.
@@ -142,8 +143,9 @@ impl Writeback {
         (prefix, names): (String, NameEncoding),
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<Self>> {
-        let staging = Staging::open(&cfg.cache_dir.join("staging"), cfg.staging_bytes)?;
-        let journal = Journal::open(&cfg.cache_dir)?;
+        let recycle = Arc::new(Recycler::open(&cfg.cache_dir.join("recycle"))?);
+        let staging = Staging::open(&cfg.cache_dir.join("staging"), cfg.staging_bytes, recycle.clone())?;
+        let journal = Journal::open(&cfg.cache_dir, recycle)?;
         let start = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
