@@ -20,7 +20,8 @@
 //! explicitly (`touch -d`, `cp -p`, Explorer's copy), the completed object is copied onto itself
 //! with that time, server-side.
 //!
-//! Lock order: a file's `state`, then its `eager` lock; neither is held across an `.await`.
+//! Lock order: the `eager` lock is taken alone (never with the file's `state` or `base`) and is
+//! not held across an `.await`.
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -53,7 +53,15 @@ impl Writeback {
         // A file with a base holds its byte lock through the upload, so no read or write fetches
         // from the old version between the commit and the rebase below.
         let io = if d.has_base() { Some(d.io.lock().await) } else { None };
-        let mut result = self.send(d, &key, size, &expect.condition(), mtime, io.is_some()).await;
+        let cond = expect.condition();
+        // Through the parts sent while the file was written, if any; else the whole file.
+        let mut result = match self.finish_eager(d, &key, size, &cond, mtime).await {
+            Some(sent) => sent,
+            None => self
+                .send(d, &key, size, &cond, mtime, io.is_some())
+                .await
+                .map(|etag| (etag, mtime)),
+        };
         if result.as_ref().is_err_and(|e| e.kind() == StoreErrorKind::Conflict)
             && let Some(etag) = self.already_there(d, &key, size).await
         {
@@ -106,26 +114,8 @@ impl Writeback {
         outcome
     }
 
-    /// Sends the staging file of `d` to `key`. `io_held`: the caller holds `d.io`. Returns the
-    /// new ETag and the modification time S3 records.
+    /// Sends the staging file of `d` to `key`. `io_held`: the caller holds `d.io`.
     async fn send(
-        &self,
-        d: &Arc<Dirty>,
-        key: &str,
-        size: u64,
-        cond: &WriteCondition,
-        mtime: SystemTime,
-        io_held: bool,
-    ) -> Result<(ETag, SystemTime), StoreError> {
-        if let Some(sent) = self.finish_eager(d, key, size, cond, mtime).await {
-            return sent;
-        }
-        self.send_whole(d, key, size, cond, mtime, io_held)
-            .await
-            .map(|etag| (etag, mtime))
-    }
-
-    async fn send_whole(
         &self,
         d: &Arc<Dirty>,
         key: &str,
