@@ -14,11 +14,20 @@ fn writable() -> TestDrive {
     TestDrive::start_with(DriveOptions::writable(), |_| {})
 }
 
+/// Mounts the drive again with the same cache (the old core dropped undrained, as by a crash),
+/// lets it upload what it resumed, and checks that S3 holds exactly `files`.
+fn remount_and_expect_in_s3(drive: &mut TestDrive, files: &[(String, Vec<u8>)]) {
+    drive.remount_with(true, DriveOptions::writable());
+    drive.drain();
+    for (rel, data) in files {
+        assert_eq!(drive.object(rel).as_deref(), Some(&data[..]), "{rel}");
+    }
+    assert!(drive.vfs.writeback_status().unreadable_journal.is_empty());
+}
+
 #[test]
 fn a_new_mount_resumes_what_the_last_one_left_pending() {
-    let mut slow = DriveOptions::writable();
-    slow.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
-    let mut drive = TestDrive::start_with(slow, |_| {});
+    let mut drive = TestDrive::start_with(DriveOptions::holding_uploads(), |_| {});
     let files: Vec<(String, Vec<u8>)> = (0..20)
         .map(|i| (format!("pending/f{i}"), random_bytes(1000 + i * 100_000, i as u64)))
         .collect();
@@ -46,9 +55,7 @@ fn a_new_mount_resumes_what_the_last_one_left_pending() {
 
 #[test]
 fn small_files_survive_losing_their_staging_data_because_the_journal_holds_them() {
-    let mut slow = DriveOptions::writable();
-    slow.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
-    let mut drive = TestDrive::start_with(slow, |_| {});
+    let mut drive = TestDrive::start_with(DriveOptions::holding_uploads(), |_| {});
     let files: Vec<(String, Vec<u8>)> = [0usize, 1, 100, 4096, 65_536]
         .iter()
         .enumerate()
@@ -64,12 +71,7 @@ fn small_files_survive_losing_their_staging_data_because_the_journal_holds_them(
     for entry in fs::read_dir(drive.cache_dir().join("staging")).expect("staging") {
         fs::remove_file(entry.expect("entry").path()).expect("remove");
     }
-    drive.remount_with(true, DriveOptions::writable());
-    drive.drain();
-    for (rel, data) in &files {
-        assert_eq!(drive.object(rel).as_deref(), Some(&data[..]), "{rel}");
-    }
-    assert!(drive.vfs.writeback_status().unreadable_journal.is_empty());
+    remount_and_expect_in_s3(&mut drive, &files);
 }
 
 #[test]
@@ -85,9 +87,7 @@ fn files_closed_into_reused_staging_files_and_records_survive_a_crash_intact() {
     // Each file reuses what the one before it left, so a few are kept at the end.
     let kept = fs::read_dir(&recycle).expect("kept files").count();
     assert!(kept >= 2, "staging files and records kept: {kept}");
-    let mut slow = DriveOptions::writable();
-    slow.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
-    drive.remount_with(true, slow);
+    drive.remount_with(true, DriveOptions::holding_uploads());
     // A second, smaller batch is closed into those files (their old, longer bytes must never
     // show through) and is still pending when the drive stops, as in a crash.
     let files: Vec<(String, Vec<u8>)> = (0..20)
@@ -102,12 +102,7 @@ fn files_closed_into_reused_staging_files_and_records_survive_a_crash_intact() {
         0,
         "every kept file reused"
     );
-    drive.remount_with(true, DriveOptions::writable());
-    drive.drain();
-    for (rel, data) in &files {
-        assert_eq!(drive.object(rel).as_deref(), Some(&data[..]), "{rel}");
-    }
-    assert!(drive.vfs.writeback_status().unreadable_journal.is_empty());
+    remount_and_expect_in_s3(&mut drive, &files);
 }
 
 #[test]

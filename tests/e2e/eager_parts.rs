@@ -135,9 +135,7 @@ fn a_time_set_by_the_user_is_what_s3_records() {
 
 #[test]
 fn after_a_crash_the_next_mount_aborts_the_parts_and_sends_the_closed_file_whole() {
-    let mut slow = DriveOptions::writable();
-    slow.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
-    let mut drive = TestDrive::start_with(slow, |_| {});
+    let mut drive = TestDrive::start_with(DriveOptions::holding_uploads(), |_| {});
     let data = random_bytes(2 * PART + 1, 74);
     {
         let mut f = fs::File::create(drive.path("interrupted.bin")).expect("create");

@@ -164,6 +164,16 @@ impl DriveOptions {
     }
 }
 
+impl DriveOptions {
+    /// [`writable`](Self::writable), but uploads wait an hour: what is closed stays pending, in
+    /// the journal, until the drive stops (as a crash would find it).
+    pub fn holding_uploads() -> Self {
+        let mut opts = Self::writable();
+        opts.vfs.writeback.as_mut().expect("writable").delay = Duration::from_secs(3600);
+        opts
+    }
+}
+
 impl TestDrive {
     /// Starts the emulator, lets `seed` fill it, and mounts the bucket with default settings.
     pub fn start(seed: impl FnOnce(&Emulator)) -> Self {

@@ -96,11 +96,11 @@ impl Writeback {
             // One attempt each: a failure keeps the record for the next mount.
             for (id, key, upload_id) in parts {
                 match wb.store.abort_multipart(&key, &upload_id).await {
-                    Ok(()) => wb.journal.done(id),
-                    Err(e) if e.kind() == pail_store::StoreErrorKind::NotFound => wb.journal.done(id),
-                    Err(e) => {
+                    Err(e) if e.kind() != pail_store::StoreErrorKind::NotFound => {
                         tracing::warn!(key, error = %e, "could not abort a multipart upload left by an earlier mount");
                     }
+                    // Aborted now, or gone already.
+                    _ => wb.journal.done(id),
                 }
                 wb.aborting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 wb.changed.notify_waiters();
