@@ -10,13 +10,15 @@
 //! ([`INLINE_MAX`]), so closing it costs one durable write instead of two. A record that cannot
 //! be parsed is moved with its data file to `<cache>/corrupt/`, reported, and never deleted.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::recycle::Recycler;
+use crate::slots::Slots;
 
 /// Files up to this size carry their bytes in the journal record, so their staging file needs
 /// no fsync of its own.
@@ -111,9 +113,14 @@ pub(crate) struct Journal {
     dir: PathBuf,
     corrupt: PathBuf,
     recycle: Arc<Recycler>,
+    /// Records that carry a small file's bytes, written in place (`slots`).
+    slots: Arc<Slots>,
+    /// Ids with a record file: they never go back to a slot, so after a crash a record file
+    /// beside a slot of the same id is always the newer.
+    in_files: Arc<Mutex<HashSet<u64>>>,
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         std::fs::File::open(dir)?.sync_all()
@@ -130,11 +137,21 @@ impl Journal {
     pub(crate) fn open(cache: &Path, recycle: Arc<Recycler>) -> io::Result<Self> {
         let dir = cache.join("journal");
         std::fs::create_dir_all(&dir)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
         Ok(Self {
             dir,
             corrupt: cache.join("corrupt"),
             recycle,
+            slots: Arc::new(Slots::open(&cache.join("slots"), now)?),
+            in_files: Arc::default(),
         })
+    }
+
+    fn in_files(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.in_files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn path(&self, id: u64) -> PathBuf {
@@ -144,6 +161,18 @@ impl Journal {
     /// Writes record `id` durably, replacing any earlier version.
     pub(crate) fn write(&self, id: u64, record: &Record) -> io::Result<()> {
         let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let inline = matches!(record, Record::Upload(u) if u.data.is_some());
+        if inline && !self.in_files().contains(&id) {
+            return self.slots.write(id, &json);
+        }
+        self.write_file(id, &json)?;
+        self.in_files().insert(id);
+        // The record file supersedes a slot of the same id (and wins over it after a crash).
+        self.slots.free(id)?;
+        Ok(())
+    }
+
+    fn write_file(&self, id: u64, json: &[u8]) -> io::Result<()> {
         let tmp = self.dir.join(format!("{id:016x}.tmp"));
         // A kept file becomes the temporary below (no file is created). Otherwise a record
         // with no earlier version is written in place, one fsync of the file and one of the
@@ -155,7 +184,7 @@ impl Journal {
                 .open(self.path(id))
             {
                 Ok(mut f) => {
-                    f.write_all(&json)?;
+                    f.write_all(json)?;
                     f.sync_all()?;
                     return sync_dir(&self.dir);
                 }
@@ -165,7 +194,7 @@ impl Journal {
         }
         // Written aside, flushed, then renamed into place: a torn write never shows.
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&json)?;
+        f.write_all(json)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, self.path(id))?;
@@ -180,8 +209,12 @@ impl Journal {
         }
     }
 
-    /// Removes record `id` (done); its file is kept for a later record.
+    /// Removes record `id` (done); its slot or file is kept for a later record.
     pub(crate) fn remove(&self, id: u64) -> io::Result<()> {
+        if self.slots.free(id)? {
+            return Ok(());
+        }
+        self.in_files().remove(&id);
         if self.recycle.keep(&self.path(id), 0)? {
             sync_dir(&self.dir)?;
         }
@@ -230,6 +263,26 @@ impl Journal {
                 }
             }
         }
+        let files: HashSet<u64> = good.iter().map(|(id, _)| *id).collect();
+        for (id, payload) in self.slots.records()? {
+            if files.contains(&id) {
+                // A record file is written only after its id's slot: the slot is older.
+                self.slots.free(id)?;
+                continue;
+            }
+            match serde_json::from_slice::<Record>(&payload) {
+                Ok(record) => good.push((id, record)),
+                Err(e) => {
+                    let name = format!("{id:016x}.json");
+                    std::fs::create_dir_all(&self.corrupt)?;
+                    std::fs::write(self.corrupt.join(&name), &payload)?;
+                    self.slots.free(id)?;
+                    tracing::error!(record = name, error = %e, kept_in = %self.corrupt.display(), "a journal record could not be read; it was set aside, not deleted");
+                    bad.push(name);
+                }
+            }
+        }
+        *self.in_files() = files;
         good.sort_by_key(|(id, _)| *id);
         Ok((good, bad))
     }
@@ -300,19 +353,54 @@ mod tests {
         };
         let bytes: Vec<u8> = (0..=255).collect();
         j.write(7, &upload(&bytes)).expect("new record");
-        let text = std::fs::read_to_string(cache.path().join("journal/0000000000000007.json")).expect("record");
-        assert!(text.contains("\"data\":\""), "base64 text: {text}");
+        let slot = std::fs::read(cache.path().join("slots/0")).expect("the record went to a slot");
+        assert!(
+            String::from_utf8_lossy(&slot).contains("\"data\":\""),
+            "base64 text in the slot"
+        );
         j.write(7, &upload(b"second")).expect("replacing record");
-        let (good, bad) = j.load(&staging).expect("load");
+        let again = Journal::open(cache.path(), recycler(cache.path())).expect("reopen");
+        let (good, bad) = again.load(&staging).expect("load");
         assert!(bad.is_empty());
         assert_eq!(good, vec![(7, upload(b"second"))]);
-        assert!(
-            std::fs::read_dir(cache.path().join("journal")).expect("dir").all(|e| !e
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".tmp")),
-            "no temporary file is left"
+        assert_eq!(
+            std::fs::read_dir(cache.path().join("journal")).expect("dir").count(),
+            0,
+            "no record file, no temporary file"
         );
+    }
+
+    #[test]
+    fn a_record_that_outgrows_its_slot_moves_to_a_file_and_stays_there() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let staging = cache.path().join("staging");
+        std::fs::create_dir_all(&staging).expect("staging");
+        let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
+        let upload = |data: Option<&[u8]>, size: u64| {
+            Record::Upload(UploadRecord {
+                path: "a.bin".into(),
+                key: "a.bin".into(),
+                size,
+                mtime_secs: 1,
+                mtime_nanos: 0,
+                expect: ExpectRecord::Absent,
+                base: None,
+                data: data.map(<[u8]>::to_vec),
+            })
+        };
+        j.write(3, &upload(Some(b"small"), 5)).expect("slot");
+        j.write(3, &upload(None, 1 << 20)).expect("file");
+        j.write(3, &upload(Some(b"small again"), 11)).expect("still the file");
+        let (good, _) = Journal::open(cache.path(), recycler(cache.path()))
+            .expect("reopen")
+            .load(&staging)
+            .expect("load");
+        assert_eq!(good, vec![(3, upload(Some(b"small again"), 11))]);
+        j.remove(3).expect("remove");
+        let (good, _) = Journal::open(cache.path(), recycler(cache.path()))
+            .expect("reopen")
+            .load(&staging)
+            .expect("load");
+        assert!(good.is_empty());
     }
 }

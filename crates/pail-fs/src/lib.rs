@@ -18,7 +18,8 @@
 //!   written, their staging files, the durable journal of pending work, the uploads (retries,
 //!   conflict copies, server-side copy of untouched parts, draining), the parts of a large file
 //!   sent while it is still being written, and resuming after a restart; `recycle` keeps
-//!   finished staging files and journal records for reuse, since creating files is dear.
+//!   finished staging files and journal records for reuse, since creating files is dear, and
+//!   `slots` holds small files' records written in place (one device flush per close).
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
@@ -42,6 +43,7 @@ mod peek;
 mod reader;
 mod recycle;
 mod resume;
+mod slots;
 mod staging;
 mod upload;
 mod vfs;
