@@ -13,8 +13,8 @@
 //! reused. Two valid slots of one id (a crash between a rewrite into a new slot and the free of
 //! the old one) resolve to the higher sequence number.
 //!
-//! Lock order: `table`, then one slot's file lock; device flushes happen under the slot's lock
-//! only.
+//! Lock order: one slot's file lock, then `table`; the table lock is never held while waiting
+//! for a slot, and device flushes happen under the slot's lock only.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,6 +30,9 @@ use crate::staging::{read_at, write_at};
 const MAGIC: &[u8; 8] = b"pailslt1";
 /// Magic, id, sequence, length (u64 each), payload MD5.
 pub(crate) const HEADER: usize = 8 + 8 + 8 + 8 + 16;
+/// Free slots kept at most; beyond, a freed slot's file is deleted (a burst of pending small
+/// files grows the slots, and this bounds what they hold on disk afterwards).
+const KEEP_FREE: usize = 256;
 
 type Slot = Arc<Mutex<File>>;
 
@@ -170,43 +173,46 @@ impl Slots {
 
     /// Writes record `id` durably into its slot (a free one, or a new one, for a new id).
     pub(crate) fn write(&self, id: u64, payload: &[u8]) -> io::Result<()> {
-        let (slot, created) = {
-            let mut t = self.table();
-            match t.of.get(&id).copied().or_else(|| t.free.pop()) {
-                Some(n) => {
-                    t.of.insert(id, n);
-                    (
-                        t.files.get(&n).cloned().ok_or_else(|| io::Error::other("slot table"))?,
-                        false,
-                    )
-                }
-                None => {
-                    let n = t.next;
-                    let f = std::fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create_new(true)
-                        .open(self.dir.join(n.to_string()))?;
-                    t.next += 1;
-                    let slot = Arc::new(Mutex::new(f));
-                    t.files.insert(n, slot.clone());
-                    t.of.insert(id, n);
-                    (slot, true)
-                }
-            }
-        };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut buf = header(id, seq, payload);
         buf.extend_from_slice(payload);
-        let f = slot.lock().unwrap_or_else(|e| e.into_inner());
-        write_at(&f, &buf, 0)?;
-        if created {
-            // A new file: its directory entry must be durable too.
-            f.sync_all()?;
-            crate::journal::sync_dir(&self.dir)
-        } else {
-            f.sync_data()
+        loop {
+            let (n, slot, created) = self.slot_for(id)?;
+            let f = slot.lock().unwrap_or_else(|e| e.into_inner());
+            // Freed (and perhaps handed to another record) between the lookup and the lock:
+            // never write into a slot that is no longer this record's.
+            if self.table().of.get(&id) != Some(&n) {
+                continue;
+            }
+            write_at(&f, &buf, 0)?;
+            return if created {
+                // A new file: its directory entry must be durable too.
+                f.sync_all().and_then(|()| crate::journal::sync_dir(&self.dir))
+            } else {
+                f.sync_data()
+            };
         }
+    }
+
+    /// The slot of record `id`: its own, a free one, or a new file (`true`).
+    fn slot_for(&self, id: u64) -> io::Result<(u64, Slot, bool)> {
+        let mut t = self.table();
+        if let Some(n) = t.of.get(&id).copied().or_else(|| t.free.pop()) {
+            t.of.insert(id, n);
+            let slot = t.files.get(&n).cloned().ok_or_else(|| io::Error::other("slot table"))?;
+            return Ok((n, slot, false));
+        }
+        let n = t.next;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(self.dir.join(n.to_string()))?;
+        t.next += 1;
+        let slot = Arc::new(Mutex::new(f));
+        t.files.insert(n, slot.clone());
+        t.of.insert(id, n);
+        Ok((n, slot, true))
     }
 
     /// Frees the slot of record `id` (durably, before another record may use it); `false`
@@ -221,7 +227,15 @@ impl Slots {
             )
         };
         clear(&slot.lock().unwrap_or_else(|e| e.into_inner()))?;
-        self.table().free.push(n);
+        let mut t = self.table();
+        if t.free.len() < KEEP_FREE {
+            t.free.push(n);
+        } else {
+            // Reads as free even if this deletion is lost to a crash.
+            t.files.remove(&n);
+            drop(t);
+            std::fs::remove_file(self.dir.join(n.to_string()))?;
+        }
         Ok(true)
     }
 }
@@ -252,6 +266,22 @@ mod tests {
         let mut got = again.records().expect("records");
         got.sort();
         assert_eq!(got, vec![(7, b"seven, again".to_vec()), (9, b"nine".to_vec())]);
+    }
+
+    #[test]
+    fn after_a_burst_only_a_bounded_number_of_free_slots_stay_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Slots::open(dir.path(), 1).expect("open");
+        let n = KEEP_FREE as u64 + 10;
+        for id in 0..n {
+            s.write(id, b"pending").expect("write");
+        }
+        for id in 0..n {
+            assert!(s.free(id).expect("free"));
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), KEEP_FREE);
+        s.write(1_000, b"reuses a kept slot").expect("write");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), KEEP_FREE);
     }
 
     #[test]
