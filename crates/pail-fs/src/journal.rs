@@ -296,12 +296,32 @@ mod tests {
         Arc::new(Recycler::open(&cache.join("recycle")).expect("recycler"))
     }
 
-    #[test]
-    fn records_survive_reopen_and_corrupt_ones_are_set_aside() {
+    /// A cache directory with its staging folder, and a journal opened on it.
+    fn journal() -> (tempfile::TempDir, PathBuf, Journal) {
         let cache = tempfile::tempdir().expect("tempdir");
         let staging = cache.path().join("staging");
         std::fs::create_dir_all(&staging).expect("staging");
         let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
+        (cache, staging, j)
+    }
+
+    /// The upload of a new `a.bin` of `size` bytes, carrying `data` when given.
+    fn upload(data: Option<&[u8]>, size: u64) -> Record {
+        Record::Upload(UploadRecord {
+            path: "a.bin".into(),
+            key: "a.bin".into(),
+            size,
+            mtime_secs: 1,
+            mtime_nanos: 0,
+            expect: ExpectRecord::Absent,
+            base: None,
+            data: data.map(<[u8]>::to_vec),
+        })
+    }
+
+    #[test]
+    fn records_survive_reopen_and_corrupt_ones_are_set_aside() {
+        let (cache, staging, j) = journal();
         let rec = Record::Upload(UploadRecord {
             path: "a/b.txt".into(),
             key: "p/a/b.txt".into(),
@@ -335,34 +355,20 @@ mod tests {
 
     #[test]
     fn a_small_file_travels_in_its_record_and_a_rewrite_replaces_it() {
-        let cache = tempfile::tempdir().expect("tempdir");
-        let staging = cache.path().join("staging");
-        std::fs::create_dir_all(&staging).expect("staging");
-        let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
-        let upload = |data: &[u8]| {
-            Record::Upload(UploadRecord {
-                path: "a.bin".into(),
-                key: "a.bin".into(),
-                size: data.len() as u64,
-                mtime_secs: 1,
-                mtime_nanos: 0,
-                expect: ExpectRecord::Absent,
-                base: None,
-                data: Some(data.to_vec()),
-            })
-        };
+        let (cache, staging, j) = journal();
+        let small = |data: &[u8]| upload(Some(data), data.len() as u64);
         let bytes: Vec<u8> = (0..=255).collect();
-        j.write(7, &upload(&bytes)).expect("new record");
+        j.write(7, &small(&bytes)).expect("new record");
         let slot = std::fs::read(cache.path().join("slots/0")).expect("the record went to a slot");
         assert!(
             String::from_utf8_lossy(&slot).contains("\"data\":\""),
             "base64 text in the slot"
         );
-        j.write(7, &upload(b"second")).expect("replacing record");
+        j.write(7, &small(b"second")).expect("replacing record");
         let again = Journal::open(cache.path(), recycler(cache.path())).expect("reopen");
         let (good, bad) = again.load(&staging).expect("load");
         assert!(bad.is_empty());
-        assert_eq!(good, vec![(7, upload(b"second"))]);
+        assert_eq!(good, vec![(7, small(b"second"))]);
         assert_eq!(
             std::fs::read_dir(cache.path().join("journal")).expect("dir").count(),
             0,
@@ -372,22 +378,7 @@ mod tests {
 
     #[test]
     fn a_record_that_outgrows_its_slot_moves_to_a_file_and_stays_there() {
-        let cache = tempfile::tempdir().expect("tempdir");
-        let staging = cache.path().join("staging");
-        std::fs::create_dir_all(&staging).expect("staging");
-        let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
-        let upload = |data: Option<&[u8]>, size: u64| {
-            Record::Upload(UploadRecord {
-                path: "a.bin".into(),
-                key: "a.bin".into(),
-                size,
-                mtime_secs: 1,
-                mtime_nanos: 0,
-                expect: ExpectRecord::Absent,
-                base: None,
-                data: data.map(<[u8]>::to_vec),
-            })
-        };
+        let (cache, staging, j) = journal();
         j.write(3, &upload(Some(b"small"), 5)).expect("slot");
         j.write(3, &upload(None, 1 << 20)).expect("file");
         j.write(3, &upload(Some(b"small again"), 11)).expect("still the file");
