@@ -71,11 +71,55 @@ struct EagerState {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Parts per size tier of a [`Layout`].
+const TIER: u64 = 1_000;
+/// S3's part-count limit.
+const MAX_PARTS: u64 = 10_000;
+
+/// Where the parts of an eager upload lie. Its size is not known while it is written, so the
+/// parts grow: 1,000 parts of `base` bytes, then 1,000 of twice that, and so on. A file of up
+/// to 1,000 parts keeps the drive's part size, and 10,000 parts of the default 8 MiB base reach
+/// past S3's 5 TiB object limit with no part over its 5 GiB limit (S3 takes parts of different
+/// sizes; only the last may be under 5 MiB). A file past 10,000 parts is sent whole instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    base: u64,
+}
+
+impl Layout {
+    fn tier_start(&self, tier: u64) -> u64 {
+        let parts_before = TIER.saturating_mul(1u64.checked_shl(tier as u32).unwrap_or(u64::MAX).saturating_sub(1));
+        self.base.saturating_mul(parts_before)
+    }
+
+    /// The bytes of part `i` (0-based).
+    fn range(&self, i: u64) -> Range<u64> {
+        let tier = i / TIER;
+        let size = self.base.saturating_mul(1 << tier.min(40));
+        let start = self.tier_start(tier).saturating_add((i % TIER).saturating_mul(size));
+        start..start.saturating_add(size)
+    }
+
+    /// The part holding byte `offset`.
+    fn part_of(&self, offset: u64) -> u64 {
+        let mut tier = 0;
+        while tier < 40 && offset >= self.tier_start(tier + 1) {
+            tier += 1;
+        }
+        tier * TIER + (offset - self.tier_start(tier)) / self.base.saturating_mul(1 << tier)
+    }
+
+    /// How many parts a file of `size` bytes has.
+    fn count(&self, size: u64) -> u64 {
+        if size == 0 { 0 } else { self.part_of(size - 1) + 1 }
+    }
+}
+
 /// Where and how the parts go.
 #[derive(Debug, Clone)]
 struct Plan {
     key: String,
-    part_size: u64,
+    layout: Layout,
     /// The modification time the upload was created with.
     mtime: SystemTime,
 }
@@ -84,7 +128,7 @@ struct Plan {
 #[derive(Debug)]
 pub(crate) struct Handover {
     key: String,
-    part_size: u64,
+    layout: Layout,
     mtime: SystemTime,
     started: Option<Started>,
     /// Per part: the ETag when what was sent is still the file's content.
@@ -142,8 +186,13 @@ impl Eager {
         }
         // A part is due once the frontier is past its end, so the file is known to be larger
         // than one part (and will be a multipart upload).
-        let part_size = s.plan.as_ref().map_or(part_size, |p| p.part_size);
-        let due = s.frontier.saturating_sub(1) / part_size;
+        let layout = s.plan.as_ref().map_or(Layout { base: part_size }, |p| p.layout);
+        let due = if s.frontier == 0 {
+            0
+        } else {
+            layout.part_of(s.frontier - 1)
+        }
+        .min(MAX_PARTS);
         if due <= s.launched {
             return None;
         }
@@ -151,7 +200,7 @@ impl Eager {
             .plan
             .get_or_insert_with(|| Plan {
                 key: key.to_owned(),
-                part_size,
+                layout,
                 mtime,
             })
             .clone();
@@ -198,7 +247,7 @@ impl Eager {
             .collect();
         Some(Handover {
             key: plan.key.clone(),
-            part_size: plan.part_size,
+            layout: plan.layout,
             mtime: plan.mtime,
             started: self.upload.get().cloned(),
             fresh,
@@ -210,8 +259,8 @@ impl EagerState {
     fn touch(&mut self, range: Range<u64>) {
         let Some(plan) = &self.plan else { return };
         let (first, last) = (
-            range.start / plan.part_size,
-            range.end.saturating_sub(1) / plan.part_size,
+            plan.layout.part_of(range.start),
+            plan.layout.part_of(range.end.saturating_sub(1)),
         );
         for p in first..=last.min(self.launched.saturating_sub(1)) {
             if let Some(c) = self.changes.get_mut(p as usize) {
@@ -264,7 +313,7 @@ impl Writeback {
             Err(e) => return tracing::debug!(error = %e, "eager part not sent; the upload will send it"),
         };
         let at = d.eager.change_count(part);
-        let range = part * plan.part_size..(part + 1) * plan.part_size;
+        let range = plan.layout.range(part);
         let sent = match self.read_staged(d, &range) {
             Ok(body) => {
                 self.store
@@ -275,7 +324,7 @@ impl Writeback {
         };
         match sent {
             Ok(etag) => {
-                self.uploaded.fetch_add(plan.part_size, Ordering::Relaxed);
+                self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
                 d.eager.sent(part, etag, at);
             }
             Err(e) => tracing::debug!(error = %e, "eager part not sent; the upload will send it"),
@@ -315,8 +364,8 @@ impl Writeback {
         mtime: SystemTime,
     ) -> Option<Result<(ETag, SystemTime), StoreError>> {
         let h = d.eager.hand_over().await?;
-        let parts = size.div_ceil(h.part_size);
-        let usable = h.key == key && size > self.cfg.transfer.single_put_max && parts <= 10_000;
+        let parts = h.layout.count(size);
+        let usable = h.key == key && size > self.cfg.transfer.single_put_max && parts <= MAX_PARTS;
         let Some(started) = h.started.clone().filter(|_| usable) else {
             abort_eager(self.store.as_ref(), &self.journal, h).await;
             return None;
@@ -329,7 +378,8 @@ impl Writeback {
                     if let Some(Some(etag)) = h.fresh.get(i as usize) {
                         return Ok::<_, StoreError>((i as u32 + 1, etag.clone()));
                     }
-                    let range = i * h.part_size..((i + 1) * h.part_size).min(size);
+                    let range = h.layout.range(i);
+                    let range = range.start..range.end.min(size);
                     let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
                     let etag = store.upload_part(key, upload_id, i as u32 + 1, body).await?;
                     self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
@@ -386,5 +436,36 @@ async fn abort_eager(store: &dyn pail_store::ObjectStore, journal: &Journal, h: 
         Err(e) => {
             tracing::debug!(key = h.key, error = %e, "an unused multipart upload is left for the next mount to abort")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_by_tiers_and_reach_s3s_object_limit_within_its_part_limits() {
+        let l = Layout { base: 5 << 20 };
+        assert_eq!(l.range(0), 0..5 << 20);
+        assert_eq!(l.range(999).end, 1000 * (5 << 20));
+        assert_eq!(l.range(1000), 1000 * (5 << 20)..1000 * (5 << 20) + (10 << 20));
+        for i in [0, 1, 998, 999, 1000, 1001, 4321, 9_999] {
+            let r = l.range(i);
+            assert_eq!(
+                r.start,
+                if i == 0 { 0 } else { l.range(i - 1).end },
+                "contiguous at {i}"
+            );
+            assert_eq!((l.part_of(r.start), l.part_of(r.end - 1)), (i, i), "part {i}");
+            assert!(r.end - r.start <= 5 << 30, "part {i} within S3's 5 GiB");
+        }
+        let default = Layout { base: 8 << 20 };
+        assert!(default.range(MAX_PARTS - 1).end >= 5 << 40, "10,000 parts hold 5 TiB");
+        assert!(default.range(MAX_PARTS - 1).end - default.range(MAX_PARTS - 1).start <= 5 << 30);
+        assert_eq!(l.count(0), 0);
+        assert_eq!(l.count(1), 1);
+        assert_eq!(l.count(5 << 20), 1);
+        assert_eq!(l.count((5 << 20) + 1), 2);
+        assert!(l.part_of(u64::MAX) >= MAX_PARTS, "no overflow at the end of the range");
     }
 }
