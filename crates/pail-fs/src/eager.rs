@@ -39,7 +39,7 @@ use crate::upload::fs_to_store;
 use crate::writeback::Writeback;
 
 /// The eager-parts state of one file.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Eager {
     state: std::sync::Mutex<EagerState>,
     upload: OnceCell<Started>,

@@ -137,15 +137,11 @@ impl Journal {
     pub(crate) fn open(cache: &Path, recycle: Arc<Recycler>) -> io::Result<Self> {
         let dir = cache.join("journal");
         std::fs::create_dir_all(&dir)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64;
         Ok(Self {
             dir,
             corrupt: cache.join("corrupt"),
             recycle,
-            slots: Arc::new(Slots::open(&cache.join("slots"), now)?),
+            slots: Arc::new(Slots::open(&cache.join("slots"))?),
             in_files: Arc::default(),
         })
     }

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many files are kept at most.
-pub(crate) const KEEP: usize = 64;
+const KEEP: usize = 64;
 /// Files larger than this are deleted rather than kept.
 const KEEP_MAX_BYTES: u64 = 1 << 20;
 

@@ -98,14 +98,14 @@ fn read_slot(f: &File) -> io::Result<Option<(u64, u64, Vec<u8>)>> {
 }
 
 impl Slots {
-    /// Opens (creating) the slot directory; `seq_start` orders this mount's writes after any
-    /// earlier mount's (a time in nanoseconds).
-    pub(crate) fn open(dir: &Path, seq_start: u64) -> io::Result<Self> {
+    /// Opens (creating) the slot directory. This mount's sequence numbers continue after the
+    /// highest one a valid slot holds (only valid slots are ever compared).
+    pub(crate) fn open(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut table = Table::default();
         let mut best: HashMap<u64, (u64, u64)> = HashMap::new();
         let mut superseded = Vec::new();
-        let mut seq = seq_start;
+        let mut seq = 0;
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             let Some(n) = path
@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn records_survive_reopen_and_freed_slots_are_reused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Slots::open(dir.path(), 1).expect("open");
+        let s = Slots::open(dir.path()).expect("open");
         s.write(7, b"seven").expect("write");
         s.write(8, b"eight").expect("write");
         s.write(7, b"seven, again").expect("rewrite in place");
@@ -262,7 +262,7 @@ mod tests {
         s.write(9, b"nine").expect("reuses 8's slot");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 2);
 
-        let again = Slots::open(dir.path(), 1).expect("reopen");
+        let again = Slots::open(dir.path()).expect("reopen");
         let mut got = again.records().expect("records");
         got.sort();
         assert_eq!(got, vec![(7, b"seven, again".to_vec()), (9, b"nine".to_vec())]);
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn after_a_burst_only_a_bounded_number_of_free_slots_stay_on_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Slots::open(dir.path(), 1).expect("open");
+        let s = Slots::open(dir.path()).expect("open");
         let n = KEEP_FREE as u64 + 10;
         for id in 0..n {
             s.write(id, b"pending").expect("write");
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn a_torn_write_reads_as_free_and_the_newer_duplicate_wins() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Slots::open(dir.path(), 1).expect("open");
+        let s = Slots::open(dir.path()).expect("open");
         s.write(1, b"first record").expect("write");
         s.write(2, b"second record").expect("write");
         // Slot 1 (record 2) torn: its payload no longer matches the header's MD5.
@@ -302,7 +302,7 @@ mod tests {
         buf.extend_from_slice(b"newer");
         write_at(&third, &buf, 0).expect("write");
 
-        let again = Slots::open(dir.path(), 1).expect("reopen");
+        let again = Slots::open(dir.path()).expect("reopen");
         assert_eq!(again.records().expect("records"), vec![(1, b"newer".to_vec())]);
         // Both losers are free and reusable.
         again.write(5, b"a").expect("write");
