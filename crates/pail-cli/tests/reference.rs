@@ -36,7 +36,8 @@ fn cli_options() -> (BTreeSet<String>, Vec<(String, String)>) {
 fn the_config_reference_names_every_cli_option_and_only_those() {
     // Read when the test runs, not when it is built: a build cache shared by two clones
     // must not send the test to the other clone's docs.
-    let path = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")).join("../../docs/config-reference.md");
+    let path = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
+        .join("../../docs/config-reference.md");
     let reference = std::fs::read_to_string(&path).expect("docs/config-reference.md");
     let documented: BTreeSet<String> = reference
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))

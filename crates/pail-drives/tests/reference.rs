@@ -23,7 +23,8 @@ fn every_drives_file_key_is_documented() {
     let toml = toml::to_string(&file).expect("serialize");
     // Read when the test runs, not when it is built: a build cache shared by two clones
     // must not send the test to the other clone's docs.
-    let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")).join("../../docs/config-reference.md");
+    let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
+        .join("../../docs/config-reference.md");
     let reference = std::fs::read_to_string(path).expect("docs/config-reference.md");
     for line in toml.lines() {
         let Some((key, _)) = line.split_once(" = ") else {
