@@ -83,8 +83,16 @@ impl std::error::Error for UsageError {}
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pail=info,fuser::mnt::fuse_pure=off"));
+    // PAIL_LOG_SPANS=1 also prints each operation's span as it closes, with its busy and idle
+    // time: where a slow create or read spends its time, without a profiler.
+    let spans = if std::env::var_os("PAIL_LOG_SPANS").is_some() {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(spans)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

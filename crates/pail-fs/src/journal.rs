@@ -141,7 +141,7 @@ impl Journal {
             dir,
             corrupt: cache.join("corrupt"),
             recycle,
-            slots: Arc::new(Slots::open(&cache.join("slots"))?),
+            slots: Arc::new(Slots::open(&cache.join("slots.bin"), &cache.join("slots"))?),
             in_files: Arc::default(),
         })
     }
@@ -158,9 +158,11 @@ impl Journal {
     pub(crate) fn write(&self, id: u64, record: &Record) -> io::Result<()> {
         let json = serde_json::to_vec(record).map_err(io::Error::other)?;
         let inline = matches!(record, Record::Upload(u) if u.data.is_some());
-        if inline && !self.in_files().contains(&id) {
+        if inline && crate::slots::fits(&json) && !self.in_files().contains(&id) {
             return self.slots.write(id, &json);
         }
+        // A record revived by a free still unflushed must not overtake this one (slots.rs).
+        self.slots.sync_frees()?;
         self.write_file(id, &json)?;
         self.in_files().insert(id);
         // The record file supersedes a slot of the same id (and wins over it after a crash).
@@ -203,6 +205,11 @@ impl Journal {
         if let Err(e) = self.remove(id) {
             tracing::warn!(error = %e, "could not remove a finished journal record");
         }
+    }
+
+    /// Makes finished records' removal durable (when the drive has drained).
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.slots.sync_frees()
     }
 
     /// Removes record `id` (done); its slot or file is kept for a later record.
@@ -355,7 +362,7 @@ mod tests {
         let small = |data: &[u8]| upload(Some(data), data.len() as u64);
         let bytes: Vec<u8> = (0..=255).collect();
         j.write(7, &small(&bytes)).expect("new record");
-        let slot = std::fs::read(cache.path().join("slots/0")).expect("the record went to a slot");
+        let slot = std::fs::read(cache.path().join("slots.bin")).expect("the record went to a slot");
         assert!(
             String::from_utf8_lossy(&slot).contains("\"data\":\""),
             "base64 text in the slot"

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt;
 use pail_store::{ETag, ListPage, ObjectMeta, ObjectStore};
 
 use crate::error::{FsError, FsResult};
@@ -173,6 +174,21 @@ impl MetaCache {
 
     pub(crate) async fn cached_listing(&self, dir: &VfsPath) -> Option<Arc<Listing>> {
         self.listings.get(dir).await
+    }
+
+    /// The cached listing of `dir` if the cache can answer without waiting (for the adapters'
+    /// session thread).
+    pub(crate) fn cached_listing_now(&self, dir: &VfsPath) -> Option<Arc<Listing>> {
+        self.listings.get(dir).now_or_never().flatten()
+    }
+
+    /// The cached one-page listing of `dir` (see [`small_listing`](Self::small_listing)) if
+    /// the cache can answer without waiting.
+    pub(crate) fn cached_small_listing_now(&self, dir: &VfsPath) -> Option<Arc<Listing>> {
+        if !self.enabled || self.large_dirs.contains_key(dir) {
+            return None;
+        }
+        self.small_listings.get(dir).now_or_never().flatten()
     }
 
     /// The listing of `dir`, from the cache or from S3 (one load at a time per directory).

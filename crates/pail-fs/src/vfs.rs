@@ -280,11 +280,32 @@ impl Vfs {
         if let Some(d) = self.wb.as_ref().and_then(|wb| wb.get(path)) {
             return Some(Ok(staged_attr(&d)));
         }
-        Some(
-            self.meta
-                .entry(path)?
-                .ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str())),
-        )
+        let not_found = || FsError::new(FsErrorKind::NotFound, "lookup", path.as_str());
+        if let Some(entry) = self.meta.entry(path) {
+            return Some(entry.ok_or_else(not_found));
+        }
+        // A cached listing of the folder answers as `lookup` would from it: a file about to be
+        // created is looked up first, and saying "absent" here spares it a hop to the runtime.
+        let (parent, name) = path.split_last()?;
+        if let Some(listing) = self.meta.cached_listing_now(&parent) {
+            let found = listing.get(name).map(|e| e.attr.clone());
+            self.meta.put_entry(path.clone(), found.clone());
+            return Some(found.ok_or_else(not_found));
+        }
+        let small = self.meta.cached_small_listing_now(&parent)?;
+        match small.get(name) {
+            None => {
+                self.meta.put_entry(path.clone(), None);
+                Some(Err(not_found()))
+            }
+            Some(e) if e.attr.is_dir() => {
+                let attr = self.meta.dir_attr();
+                self.meta.put_entry(path.clone(), Some(attr.clone()));
+                Some(Ok(attr))
+            }
+            // A file's attributes come from S3 (see `lookup`).
+            Some(_) => None,
+        }
     }
 
     /// What `path` is.

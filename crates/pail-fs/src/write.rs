@@ -101,14 +101,42 @@ impl Vfs {
         match self.lookup(path).await {
             Ok(_) if exclusive => Err(FsError::new(FsErrorKind::Exists, "create", path.as_str())),
             Ok(_) => self.open_write(path, truncate).await,
-            Err(e) if e.kind() == FsErrorKind::NotFound => {
-                let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent, true)?;
-                d.state().generation += 1;
-                // Listings show it through the write-back overlay; the upload records it.
-                Ok(self.writer_handle(d, path))
-            }
+            Err(e) if e.kind() == FsErrorKind::NotFound => self.create_new(wb, path, key),
             Err(e) => Err(e),
         }
+    }
+
+    /// [`create`](Self::create) without waiting, when the cache knows the folder and that the
+    /// name is new (the common case: a file created in a folder just listed or just made);
+    /// `None` when S3 must be asked or an existing file is opened.
+    pub fn create_now(&self, path: &VfsPath, exclusive: bool) -> Option<FsResult<(HandleId, Attr)>> {
+        let wb = match self.writeback("create", path) {
+            Ok(wb) => wb,
+            Err(e) => return Some(Err(e)),
+        };
+        let (parent, _) = path.split_last()?;
+        let key = match self.key_of(path) {
+            Ok(k) => k,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.lookup_cached(&parent)? {
+            Ok(a) if a.is_dir() => {}
+            Ok(_) => return Some(Err(FsError::new(FsErrorKind::NotADirectory, "create", path.as_str()))),
+            Err(e) => return Some(Err(e)),
+        }
+        match self.lookup_cached(path)? {
+            Ok(_) if exclusive => Some(Err(FsError::new(FsErrorKind::Exists, "create", path.as_str()))),
+            Ok(_) => None,
+            Err(e) if e.kind() == FsErrorKind::NotFound => Some(self.create_new(wb, path, key)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn create_new(&self, wb: &Writeback, path: &VfsPath, key: String) -> FsResult<(HandleId, Attr)> {
+        let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent, true)?;
+        d.state().generation += 1;
+        // Listings show it through the write-back overlay; the upload records it.
+        Ok(self.writer_handle(d, path))
     }
 
     fn staged_handle(&self, id: HandleId, op: &'static str) -> FsResult<(Arc<Dirty>, bool)> {

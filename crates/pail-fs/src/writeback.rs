@@ -402,6 +402,10 @@ impl Writeback {
             let status = self.status_now();
             progress(&status);
             if status.pending_files == 0 && self.aborting.load(Ordering::Acquire) == 0 {
+                let journal = self.journal.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || journal.sync()).await {
+                    tracing::warn!(error = %e, "could not flush the journal's finished records");
+                }
                 return;
             }
             self.hurry();

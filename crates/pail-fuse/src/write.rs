@@ -56,9 +56,19 @@ impl PailFuse {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
-        let (vfs, inodes, cfg) = (self.vfs.clone(), self.inodes.clone(), self.cfg.clone());
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
+        // A new name in a known folder is created here, without a hop to the runtime.
+        if let Some(result) = self.vfs.create_now(&path, exclusive) {
+            return match result {
+                Ok((h, attr)) => {
+                    let ino = self.inodes.lock().unwrap_or_else(|e| e.into_inner()).lookup(&path);
+                    reply.created(&self.cfg.ttl, &file_attr(&self.cfg, ino, &attr), 0, h.0, 0);
+                }
+                Err(e) => reply.error(log_error("create", &e)),
+            };
+        }
+        let (vfs, inodes, cfg) = (self.vfs.clone(), self.inodes.clone(), self.cfg.clone());
         self.spawn(tracing::debug_span!("create", path = %path), async move {
             match vfs.create(&path, exclusive, truncate).await {
                 Ok((h, attr)) => {
