@@ -10,7 +10,6 @@
 //! `state` and `base` are never held across an `.await`. `upload` (async) is taken before `io`
 //! by whoever changes where the file lives on S3 (uploads, renames, deletes).
 
-use std::fs::File;
 use std::ops::Range;
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -19,11 +18,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use pail_store::{ETag, ObjectStore, WriteCondition};
 
+use crate::content::Content;
 use crate::eager::Eager;
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::journal::{BaseRecord, ExpectRecord, UploadRecord};
 use crate::path::VfsPath;
-use crate::staging::{read_at, write_at};
 
 /// The version of the key an upload must find on S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +161,7 @@ impl DirtyState {
 #[derive(Debug)]
 pub(crate) struct Dirty {
     pub(crate) id: u64,
-    pub(crate) file: File,
+    pub(crate) content: Content,
     pub(crate) state: Mutex<DirtyState>,
     pub(crate) base: Mutex<Option<Base>>,
     pub(crate) io: tokio::sync::Mutex<()>,
@@ -173,10 +172,10 @@ pub(crate) struct Dirty {
 }
 
 impl Dirty {
-    pub(crate) fn new(id: u64, file: File, state: DirtyState, base: Option<Base>, block_size: u64) -> Self {
+    pub(crate) fn new(id: u64, content: Content, state: DirtyState, base: Option<Base>, block_size: u64) -> Self {
         Self {
             id,
-            file,
+            content,
             state: Mutex::new(state),
             eager: Eager::new(base.is_some()),
             base: Mutex::new(base),
@@ -219,7 +218,9 @@ impl Dirty {
             let mut body = got.body;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| FsError::from_store("fetching for write", self.path_str(), e))?;
-                write_at(&self.file, &chunk, at).map_err(|e| FsError::local("staging", self.path_str(), &e))?;
+                self.content
+                    .write_at(&chunk, at)
+                    .map_err(|e| FsError::local("staging", self.path_str(), &e))?;
                 at += chunk.len() as u64;
             }
             if at != range.end {
@@ -325,7 +326,9 @@ impl Dirty {
     fn write_ready(&self, offset: u64, data: &[u8]) -> FsResult<()> {
         let bs = self.block_size;
         let end = offset + data.len() as u64;
-        write_at(&self.file, data, offset).map_err(|e| FsError::local("write", self.path_str(), &e))?;
+        self.content
+            .write_at(data, offset)
+            .map_err(|e| FsError::local("write", self.path_str(), &e))?;
         // After the bytes are in the staging file: a part read for sending before this mark
         // is then known to be stale.
         self.eager.wrote(offset..end);
@@ -361,7 +364,10 @@ impl Dirty {
             self.fetch(store, offset / bs..end.div_ceil(bs)).await?;
         }
         let mut buf = vec![0; (end - offset) as usize];
-        let n = read_at(&self.file, &mut buf, offset).map_err(|e| FsError::local("read", self.path_str(), &e))?;
+        let n = self
+            .content
+            .read_at(&mut buf, offset)
+            .map_err(|e| FsError::local("read", self.path_str(), &e))?;
         // A sparse tail (extended by truncate) reads as zeros.
         buf[n..].fill(0);
         Ok(buf.into())
@@ -379,7 +385,7 @@ impl Dirty {
                 b.present.truncate(size.div_ceil(self.block_size) as usize);
             }
         }
-        self.file
+        self.content
             .set_len(size)
             .map_err(|e| FsError::local("truncate", self.path_str(), &e))?;
         let old = self.state().size;
@@ -418,7 +424,7 @@ impl Dirty {
             return Ok(None);
         }
         let mut buf = vec![0; size as usize];
-        let n = read_at(&self.file, &mut buf, 0)?;
+        let n = self.content.read_at(&mut buf, 0)?;
         if n != buf.len() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

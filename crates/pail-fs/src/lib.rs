@@ -12,14 +12,16 @@
 //! cache directory, journaled durably on close, and uploaded in the background with `If-Match`.
 //!
 //! # Layout
-//! - `vfs` — [`Vfs`] and [`VfsConfig`]: lookups, listings, handles, reads.
-//! - `write`, `namespace` — the rest of `Vfs`: writing files, and mkdir/rmdir/unlink/rename.
-//! - `dirty`, `staging`, `journal`, `writeback`, `upload`, `eager`, `resume` — files being
-//!   written, their staging files, the durable journal of pending work, the uploads (retries,
-//!   conflict copies, server-side copy of untouched parts, draining), the parts of a large file
-//!   sent while it is still being written, and resuming after a restart; `recycle` keeps
-//!   finished staging files and journal records for reuse, since creating files is dear, and
-//!   `slots` holds small files' records written in place (one device flush per close).
+//! - `vfs` — [`Vfs`] and [`VfsConfig`]: handles and reads.
+//! - `lookup`, `write`, `namespace` — the rest of `Vfs`: what a path is (lookups, listings),
+//!   writing files, and mkdir/rmdir/unlink/rename.
+//! - `dirty`, `content`, `staging`, `journal`, `writeback`, `upload`, `eager`, `resume` — files
+//!   being written, their bytes (in memory while new and small, else in a staging file), the
+//!   durable journal of pending work, the uploads (retries, conflict copies, server-side copy
+//!   of untouched parts, draining), the parts of a large file sent while it is still being
+//!   written, and resuming after a restart; `recycle` keeps finished staging files and journal
+//!   records for reuse, since creating files is dear, and `slots` holds small files' records
+//!   written in place in one file (one device flush per close, frees carried by the next).
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
@@ -31,10 +33,12 @@
 //! - `error` — [`FsError`] and [`FsErrorKind`].
 
 mod blocks;
+mod content;
 mod dirty;
 mod eager;
 mod error;
 mod journal;
+mod lookup;
 mod meta;
 mod names;
 mod namespace;

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::content::Content;
 use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::journal::Record;
 use crate::namespace::move_prefix;
@@ -77,7 +78,8 @@ impl Writeback {
             self.staging.add_used(upload.size);
             let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
             let path = state.path.clone();
-            let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
+            let content = Content::staged(id, file, &self.staging);
+            let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
             // Records are in id order: a later record of the same path supersedes an earlier one.
             let superseded = self.files().insert(path, d);
             if let Some(old) = superseded {

@@ -62,6 +62,8 @@ pub(crate) struct Staging {
     freeing: AtomicU64,
     freed: Notify,
     recycle: Arc<Recycler>,
+    /// Bytes of small files held in memory instead of staging files (`content`).
+    memory: AtomicU64,
 }
 
 impl Staging {
@@ -74,6 +76,7 @@ impl Staging {
             used: AtomicU64::new(0),
             freeing: AtomicU64::new(0),
             freed: Notify::new(),
+            memory: AtomicU64::new(0),
         })
     }
 
@@ -156,6 +159,27 @@ impl Staging {
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
             self.freed.notify_waiters();
         }
+    }
+
+    /// Bytes of small files held in memory.
+    pub(crate) fn memory_used(&self) -> u64 {
+        self.memory.load(Ordering::Acquire)
+    }
+
+    /// Counts `bytes` more of small files in memory, unless that passes `content::MEMORY_MAX`.
+    pub(crate) fn charge_memory(&self, bytes: u64) -> bool {
+        self.memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u + bytes <= crate::content::MEMORY_MAX).then_some(u + bytes)
+            })
+            .is_ok()
+    }
+
+    /// Counts `bytes` of small files as no longer in memory.
+    pub(crate) fn uncharge_memory(&self, bytes: u64) {
+        let _ = self
+            .memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(bytes)));
     }
 
     /// Marks an upload that will free space as started (`true`) or finished (`false`).

@@ -17,7 +17,6 @@ use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
 use crate::meta::{Attr, FileKind};
 use crate::path::VfsPath;
-use crate::staging::read_at;
 use crate::writeback::{Outcome, Writeback};
 
 pub(crate) fn fs_to_store(key: &str, e: FsError) -> StoreError {
@@ -146,7 +145,7 @@ impl Writeback {
                 cond,
                 mtime: Some(mtime),
             };
-            return upload_file(self.store.as_ref(), &up, transfer, Some(&self.uploaded)).await;
+            return self.upload_content(d, &up, Some(&self.uploaded)).await;
         };
         let store = self.store.as_ref();
         let upload_id = store.create_multipart(key, Some(mtime)).await?;
@@ -198,9 +197,31 @@ impl Writeback {
         (meta.etag.as_str() == md5).then_some(meta.etag)
     }
 
+    /// Uploads `up.size` bytes of `d`: with one PUT from memory when they are there (`content`),
+    /// else from its staging file.
+    async fn upload_content(
+        &self,
+        d: &Dirty,
+        up: &FileUpload<'_>,
+        progress: Option<&std::sync::atomic::AtomicU64>,
+    ) -> Result<ETag, StoreError> {
+        if up.size <= self.cfg.transfer.single_put_max && d.content.in_memory() {
+            let body = self.read_staged(d, &(0..up.size)).map_err(|e| fs_to_store(up.key, e))?;
+            let etag = self.store.put(up.key, body, up.cond, up.mtime).await?;
+            if let Some(p) = progress {
+                p.fetch_add(up.size, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Ok(etag);
+        }
+        upload_file(self.store.as_ref(), up, &self.cfg.transfer, progress).await
+    }
+
     pub(crate) fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
         let mut buf = vec![0; (range.end - range.start) as usize];
-        let n = read_at(&d.file, &mut buf, range.start).map_err(|e| FsError::local("read staging", "", &e))?;
+        let n = d
+            .content
+            .read_at(&mut buf, range.start)
+            .map_err(|e| FsError::local("read staging", "", &e))?;
         buf[n..].fill(0);
         Ok(buf.into())
     }
@@ -231,7 +252,7 @@ impl Writeback {
                 cond: &WriteCondition::IfAbsent,
                 mtime: Some(mtime),
             };
-            let sent = upload_file(self.store.as_ref(), &up, &self.cfg.transfer, None).await;
+            let sent = self.upload_content(d, &up, None).await;
             match sent {
                 Ok(_) => {
                     tracing::warn!(

@@ -1,5 +1,6 @@
-//! [`Vfs`]: one mounted drive — lookups, listings, open handles and reads — over an
-//! [`ObjectStore`]. Both adapters call it; it knows nothing of FUSE or WinFsp.
+//! [`Vfs`]: one mounted drive — open handles and reads here; lookups and listings in `lookup`,
+//! writes in `write` and `namespace` — over an [`ObjectStore`]. Both adapters call it; it knows
+//! nothing of FUSE or WinFsp.
 //!
 //! Lock order: `handles`, then a handle's `state`; neither is held across an `.await`.
 
@@ -9,15 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use pail_store::{ObjectStore, StoreErrorKind};
+use pail_store::{ETag, ObjectStore};
 
 use crate::blocks::{BlockCache, BlockCacheConfig, DiskCacheConfig, ObjectRef};
 use crate::dirty::Dirty;
 use crate::error::{FsError, FsErrorKind, FsResult};
-use crate::meta::{Attr, Listing, MetaCache};
+use crate::meta::{Attr, MetaCache};
 use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
-use crate::peek::{SiblingPeeks, head_and_peek};
+use crate::peek::SiblingPeeks;
 use crate::reader::{ReadState, WindowConfig};
 use crate::writeback::{Writeback, WritebackConfig};
 
@@ -172,8 +173,8 @@ pub struct Vfs {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) cfg: VfsConfig,
     pub(crate) meta: Arc<MetaCache>,
-    blocks: Arc<BlockCache>,
-    siblings: Arc<SiblingPeeks>,
+    pub(crate) blocks: Arc<BlockCache>,
+    pub(crate) siblings: Arc<SiblingPeeks>,
     pub(crate) wb: Option<Arc<Writeback>>,
     handles: Mutex<HashMap<HandleId, Arc<Handle>>>,
     next_handle: AtomicU64,
@@ -272,183 +273,16 @@ impl Vfs {
         Ok(key)
     }
 
-    /// [`lookup`](Self::lookup) without waiting, when the answer is cached; `None` otherwise.
-    pub fn lookup_cached(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
-        if path.is_root() {
-            return Some(Ok(self.meta.dir_attr()));
-        }
-        if let Some(d) = self.wb.as_ref().and_then(|wb| wb.get(path)) {
-            return Some(Ok(staged_attr(&d)));
-        }
-        let not_found = || FsError::new(FsErrorKind::NotFound, "lookup", path.as_str());
-        if let Some(entry) = self.meta.entry(path) {
-            return Some(entry.ok_or_else(not_found));
-        }
-        // A cached listing of the folder answers as `lookup` would from it: a file about to be
-        // created is looked up first, and saying "absent" here spares it a hop to the runtime.
-        let (parent, name) = path.split_last()?;
-        if let Some(listing) = self.meta.cached_listing_now(&parent) {
-            let found = listing.get(name).map(|e| e.attr.clone());
-            self.meta.put_entry(path.clone(), found.clone());
-            return Some(found.ok_or_else(not_found));
-        }
-        let small = self.meta.cached_small_listing_now(&parent)?;
-        match small.get(name) {
-            None => {
-                self.meta.put_entry(path.clone(), None);
-                Some(Err(not_found()))
-            }
-            Some(e) if e.attr.is_dir() => {
-                let attr = self.meta.dir_attr();
-                self.meta.put_entry(path.clone(), Some(attr.clone()));
-                Some(Ok(attr))
-            }
-            // A file's attributes come from S3 (see `lookup`).
-            Some(_) => None,
-        }
-    }
-
-    /// What `path` is.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn lookup(&self, path: &VfsPath) -> FsResult<Attr> {
-        if let Some(answer) = self.lookup_cached(path) {
-            return answer;
-        }
-        let (parent, name) = path.split_last().expect("the root is answered by lookup_cached");
-        if let Some(listing) = self.meta.cached_listing(&parent).await {
-            let found = listing.get(name).map(|e| e.attr.clone());
-            self.meta.put_entry(path.clone(), found.clone());
-            return found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
-        }
-        let key = match self.key_of(path) {
-            Ok(k) => k,
-            Err(e) if e.kind() == FsErrorKind::InvalidName => {
-                return Err(FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
-            }
-            Err(e) => return Err(e),
-        };
-        if let Some(small) = self
-            .meta
-            .small_listing(self.store.as_ref(), &parent, &self.cfg.prefix, self.cfg.names)
-            .await
-        {
-            let found = match small.get(name) {
-                None => None,
-                Some(e) if e.attr.is_dir() => Some(self.meta.dir_attr()),
-                Some(_) => match self.head_and_peek(&key).await {
-                    Ok(meta) => {
-                        self.siblings.after(&parent, &small, name);
-                        Some(Attr::file(&meta))
-                    }
-                    Err(e) if e.kind() == StoreErrorKind::NotFound => None,
-                    Err(e) => return Err(FsError::from_store("lookup", path.as_str(), e)),
-                },
-            };
-            self.meta.put_entry(path.clone(), found.clone());
-            return found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
-        }
-        let dir_prefix = format!("{key}/");
-        let (head, list) = tokio::join!(
-            self.head_and_peek(&key),
-            self.store.list_page(&dir_prefix, Some("/"), None, Some(1))
-        );
-        let found = match (head, list) {
-            (_, Ok(page)) if !page.objects.is_empty() || !page.prefixes.is_empty() => Some(self.meta.dir_attr()),
-            (Ok(meta), _) => Some(Attr::file(&meta)),
-            (Err(h), Ok(_)) if h.kind() == StoreErrorKind::NotFound => None,
-            (Err(h), Ok(_)) => return Err(FsError::from_store("lookup", path.as_str(), h)),
-            (_, Err(l)) => return Err(FsError::from_store("lookup", path.as_str(), l)),
-        };
-        self.meta.put_entry(path.clone(), found.clone());
-        found.ok_or_else(|| FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()))
-    }
-
-    async fn head_and_peek(&self, key: &str) -> Result<pail_store::ObjectMeta, pail_store::StoreError> {
-        head_and_peek(self.store.as_ref(), &self.blocks, key, self.cfg.lookup_read_bytes).await
-    }
-
-    /// Resolves a path the way the drive's platform names files. With
-    /// [`NameEncoding::Windows`] names match case-insensitively and case-preservingly: each name
-    /// is first matched exactly; failing that, among the folder's entries equal to it ignoring
-    /// case, the first in byte order wins (so with both `README.txt` and `readme.txt`, `Readme.TXT`
-    /// opens `README.txt`, every time). Returns the path as stored, and what it is. On Linux this
-    /// is [`lookup`](Self::lookup).
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn resolve(&self, path: &VfsPath) -> FsResult<(VfsPath, Attr)> {
-        if self.cfg.names != NameEncoding::Windows {
-            return self.lookup(path).await.map(|a| (path.clone(), a));
-        }
-        let mut resolved = VfsPath::root();
-        let mut attr = self.meta.dir_attr();
-        for name in path.names() {
-            let exact = resolved.join(name);
-            match self.lookup(&exact).await {
-                Ok(a) => {
-                    (resolved, attr) = (exact, a);
-                    continue;
-                }
-                Err(e) if e.kind() != FsErrorKind::NotFound => return Err(e),
-                Err(_) => {}
-            }
-            let folded = name.to_uppercase();
-            let listing = self.read_dir(&resolved).await?;
-            let Some(entry) = listing.entries.iter().find(|e| e.name.to_uppercase() == folded) else {
-                return Err(FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
-            };
-            (resolved, attr) = (resolved.join(&entry.name), entry.attr.clone());
-        }
-        Ok((resolved, attr))
-    }
-
-    /// Every entry of directory `path`, sorted by name, files being written included.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn read_dir(&self, path: &VfsPath) -> FsResult<Arc<Listing>> {
-        if !self.lookup(path).await?.is_dir() {
-            return Err(FsError::new(FsErrorKind::NotADirectory, "read_dir", path.as_str()));
-        }
-        // Files being written before the listing starts: one whose upload lands while the
-        // listing is loading is in the listing or in this snapshot, never in neither.
-        let before = self.staged_in(path);
-        let listing = self
-            .meta
-            .listing(self.store.as_ref(), path, &self.cfg.prefix, self.cfg.names)
-            .await?;
-        let mut staged = before;
-        staged.extend(self.staged_in(path));
-        Ok(Self::with_staged(listing, staged))
-    }
-
-    /// The files being written in `dir`, as directory entries.
-    fn staged_in(&self, dir: &VfsPath) -> Vec<(String, Attr)> {
-        let Some(wb) = &self.wb else { return Vec::new() };
-        wb.files()
-            .iter()
-            .filter_map(|(p, d)| {
-                let (parent, name) = p.split_last()?;
-                (parent == *dir).then(|| (name.to_owned(), staged_attr(d)))
-            })
-            .collect()
-    }
-
-    /// `listing` with the files being written added or updated.
-    fn with_staged(listing: Arc<Listing>, staged: Vec<(String, Attr)>) -> Arc<Listing> {
-        if staged.is_empty() {
-            return listing;
-        }
-        let mut map: std::collections::BTreeMap<String, Attr> = listing
-            .entries
-            .iter()
-            .map(|e| (e.name.clone(), e.attr.clone()))
-            .collect();
-        map.extend(staged);
-        Arc::new(Listing::from_map(map))
-    }
-
     /// Opens file `path` for reading.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn open(&self, path: &VfsPath) -> FsResult<(HandleId, Attr)> {
-        let attr = self.lookup(path).await?;
-        self.open_with(path, attr)
+        for _ in 0..3 {
+            let attr = self.lookup(path).await?;
+            if let Some(opened) = self.open_with(path, attr) {
+                return opened;
+            }
+        }
+        Err(FsError::new(FsErrorKind::Stale, "open", path.as_str()))
     }
 
     /// [`open`](Self::open) without waiting, when the path's metadata is cached; `None`
@@ -457,24 +291,32 @@ impl Vfs {
         if path.is_root() {
             return Some(Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str())));
         }
-        Some(match self.lookup_cached(path)? {
+        match self.lookup_cached(path)? {
             Ok(attr) => self.open_with(path, attr),
-            Err(e) => Err(e),
-        })
+            Err(e) => Some(Err(e)),
+        }
     }
 
-    fn open_with(&self, path: &VfsPath, attr: Attr) -> FsResult<(HandleId, Attr)> {
+    /// Opens `path`, which `attr` describes. `None` when `attr` is of a file being written
+    /// that has been uploaded and left the write-back since: look it up again (its entry now
+    /// holds the version uploaded).
+    fn open_with(&self, path: &VfsPath, attr: Attr) -> Option<FsResult<(HandleId, Attr)>> {
         if let Some(d) = self.wb.as_ref().and_then(|wb| wb.hold(path, false)) {
             let attr = staged_attr(&d);
             let id = self.add_handle(Handle {
                 path: path.clone(),
                 kind: HandleKind::Staged { file: d, writer: false },
             });
-            return Ok((id, attr));
+            return Some(Ok((id, attr)));
         }
-        let Some(etag) = attr.etag.clone().filter(|_| !attr.is_dir()) else {
-            return Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str()));
-        };
+        if attr.is_dir() {
+            return Some(Err(FsError::new(FsErrorKind::IsADirectory, "open", path.as_str())));
+        }
+        let etag = attr.etag.clone()?;
+        Some(self.open_remote(path, attr, etag))
+    }
+
+    fn open_remote(&self, path: &VfsPath, attr: Attr, etag: ETag) -> FsResult<(HandleId, Attr)> {
         let obj = ObjectRef {
             key: self.key_of(path)?.into(),
             etag,

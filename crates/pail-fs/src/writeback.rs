@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use pail_store::{ObjectStore, TransferConfig};
 use tokio::sync::{Notify, Semaphore, watch};
 
+use crate::content::Content;
 use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::error::{FsError, FsResult};
 use crate::journal::{Journal, Record};
@@ -104,7 +105,7 @@ pub(crate) struct StatusInner {
 pub(crate) struct Writeback {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) meta: Arc<MetaCache>,
-    pub(crate) staging: Staging,
+    pub(crate) staging: Arc<Staging>,
     pub(crate) journal: Journal,
     pub(crate) cfg: WritebackConfig,
     pub(crate) block_size: u64,
@@ -144,7 +145,11 @@ impl Writeback {
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<Self>> {
         let recycle = Arc::new(Recycler::open(&cfg.cache_dir.join("recycle"))?);
-        let staging = Staging::open(&cfg.cache_dir.join("staging"), cfg.staging_bytes, recycle.clone())?;
+        let staging = Arc::new(Staging::open(
+            &cfg.cache_dir.join("staging"),
+            cfg.staging_bytes,
+            recycle.clone(),
+        )?);
         let journal = Journal::open(&cfg.cache_dir, recycle)?;
         let start = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -245,12 +250,15 @@ impl Writeback {
             return Ok(d);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let file = self
-            .staging
-            .file(id, true)
-            .map_err(|e| FsError::local("create staging file", path.as_str(), &e))?;
-        file.set_len(size)
-            .map_err(|e| FsError::local("create staging file", path.as_str(), &e))?;
+        let staging_err = |e: std::io::Error| FsError::local("create staging file", path.as_str(), &e);
+        // A new or emptied file starts in memory (`content`); one with a remote base is staged.
+        let content = if base.is_none() && size == 0 {
+            Content::empty(id, &self.staging).map_err(staging_err)?
+        } else {
+            let file = self.staging.file(id, true).map_err(staging_err)?;
+            file.set_len(size).map_err(staging_err)?;
+            Content::staged(id, file, &self.staging)
+        };
         let remote_key = matches!(expect, Expect::Match(_)).then(|| key.clone());
         let state = DirtyState {
             path: path.clone(),
@@ -269,7 +277,7 @@ impl Writeback {
             reserved: 0,
             mtime_set: false,
         };
-        let d = Arc::new(Dirty::new(id, file, state, base, self.block_size));
+        let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
         files.insert(path.clone(), d.clone());
         Ok(d)
     }
@@ -288,7 +296,7 @@ impl Writeback {
         // file is flushed first, then recorded.
         let inline = d.inline_data().map_err(|e| FsError::local("read staging", &path, &e))?;
         if inline.is_none() {
-            d.file
+            d.content
                 .sync_data()
                 .map_err(|e| FsError::local("fsync staging", &path, &e))?;
         }
@@ -391,7 +399,7 @@ impl Writeback {
         drop(files);
         self.drop_eager_of(d);
         d.state().reserved = 0;
-        self.staging.remove(d.id, reserved);
+        d.content.remove(reserved);
         self.changed.notify_waiters();
     }
 

@@ -340,3 +340,47 @@ async fn appending_to_a_large_object_copies_its_untouched_parts_server_side() {
     assert_eq!(stored.len(), expected.len());
     assert!(stored == expected, "content intact");
 }
+
+#[tokio::test]
+async fn a_new_name_in_a_listed_folder_is_looked_up_and_created_without_asking_s3() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    emu.put(BUCKET, "d/old.txt", &b"old"[..]).expect("seed");
+    emu.put(BUCKET, "cold/other.txt", &b"other"[..]).expect("seed");
+    let store = counting_store(&emu).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let mut wb = pail_fs::WritebackConfig::new(cache.path());
+    wb.delay = std::time::Duration::ZERO;
+    let cfg = VfsConfig {
+        writeback: Some(wb),
+        ..VfsConfig::default()
+    };
+    let vfs = Vfs::new(store.clone(), cfg).expect("vfs");
+    vfs.read_dir(&VfsPath::new("d")).await.expect("list");
+    let calls =
+        || store.heads.load(Ordering::SeqCst) + store.gets.load(Ordering::SeqCst) + store.lists.load(Ordering::SeqCst);
+    let before = calls();
+
+    let new = VfsPath::new("d/new.txt");
+    let looked_up = vfs.lookup_cached(&new).expect("the listing answers");
+    assert_eq!(looked_up.expect_err("absent").kind(), pail_fs::FsErrorKind::NotFound);
+    let (h, _) = vfs
+        .create_now(&new, true)
+        .expect("created without waiting")
+        .expect("created");
+    vfs.write(h, 0, b"fresh").await.expect("write");
+    vfs.flush(h).expect("flush");
+    vfs.release(h);
+    let existing = vfs
+        .create_now(&VfsPath::new("d/old.txt"), true)
+        .expect("the listing answers");
+    assert_eq!(existing.expect_err("exists").kind(), pail_fs::FsErrorKind::Exists);
+    assert_eq!(calls(), before, "no S3 request to look up or create");
+    assert!(
+        vfs.create_now(&VfsPath::new("cold/new.txt"), false).is_none(),
+        "a folder never listed needs S3"
+    );
+
+    vfs.drain(&|_| {}).await;
+    let landed = emu.get(BUCKET, "d/new.txt").await.map(|b| b.to_vec());
+    assert_eq!(landed, Some(b"fresh".to_vec()));
+}
