@@ -110,6 +110,17 @@ async fn counting_store(emu: &Emulator) -> Arc<Counting> {
     })
 }
 
+/// A writable drive over `store` that uploads as soon as a file is closed.
+fn writable_vfs(store: Arc<Counting>, cache: &std::path::Path) -> Arc<Vfs> {
+    let mut wb = pail_fs::WritebackConfig::new(cache);
+    wb.delay = std::time::Duration::ZERO;
+    let cfg = VfsConfig {
+        writeback: Some(wb),
+        ..VfsConfig::default()
+    };
+    Vfs::new(store, cfg).expect("vfs")
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
@@ -304,13 +315,7 @@ async fn appending_to_a_large_object_copies_its_untouched_parts_server_side() {
     emu.put(BUCKET, "big.bin", original.clone()).expect("seed");
     let store = counting_store(&emu).await;
     let cache = tempfile::tempdir().expect("cache");
-    let mut wb = pail_fs::WritebackConfig::new(cache.path());
-    wb.delay = std::time::Duration::ZERO;
-    let cfg = VfsConfig {
-        writeback: Some(wb),
-        ..VfsConfig::default()
-    };
-    let vfs = Vfs::new(store.clone(), cfg).expect("vfs");
+    let vfs = writable_vfs(store.clone(), cache.path());
     let path = VfsPath::new("big.bin");
     let (h, attr) = vfs.open_write(&path, false).await.expect("open for write");
     assert_eq!(attr.size, size as u64);
@@ -348,13 +353,7 @@ async fn a_new_name_in_a_listed_folder_is_looked_up_and_created_without_asking_s
     emu.put(BUCKET, "cold/other.txt", &b"other"[..]).expect("seed");
     let store = counting_store(&emu).await;
     let cache = tempfile::tempdir().expect("cache");
-    let mut wb = pail_fs::WritebackConfig::new(cache.path());
-    wb.delay = std::time::Duration::ZERO;
-    let cfg = VfsConfig {
-        writeback: Some(wb),
-        ..VfsConfig::default()
-    };
-    let vfs = Vfs::new(store.clone(), cfg).expect("vfs");
+    let vfs = writable_vfs(store.clone(), cache.path());
     vfs.read_dir(&VfsPath::new("d")).await.expect("list");
     let calls =
         || store.heads.load(Ordering::SeqCst) + store.gets.load(Ordering::SeqCst) + store.lists.load(Ordering::SeqCst);
