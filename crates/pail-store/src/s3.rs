@@ -129,8 +129,18 @@ pub struct S3Store {
 impl S3Store {
     /// Builds the client. Does not contact the service.
     pub async fn new(config: S3StoreConfig) -> Result<Self, StoreError> {
+        // The region given, else AWS_REGION / AWS_DEFAULT_REGION, else the profile's, else
+        // us-east-1; never the EC2 instance metadata service, which a desktop cannot reach:
+        // asking it cost a warning and a connection attempt at every mount.
+        let profile_region = match &config.credentials {
+            Credentials::DefaultChain { profile: Some(p) } => aws_config::profile::ProfileFileRegionProvider::builder()
+                .profile_name(p)
+                .build(),
+            _ => aws_config::profile::ProfileFileRegionProvider::new(),
+        };
         let region = RegionProviderChain::first_try(config.region.clone().map(aws_config::Region::new))
-            .or_default_provider()
+            .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .or_else(profile_region)
             .or_else(aws_config::Region::from_static("us-east-1"));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
