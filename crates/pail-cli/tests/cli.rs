@@ -334,6 +334,13 @@ fn kill_9_during_writes_loses_nothing_that_was_closed() {
         0,
         "the parts the dead mount had sent of big.bin were aborted by the next one"
     );
+    // Nor in the journal's slots: a third mount of the same cache sends nothing.
+    let writes = s.emu.write_log().len();
+    let (mut child, output) = spawn_writable(&s, cache.path(), "0.2");
+    run_pail(&s, &["unmount", s.dir.path().to_str().expect("utf-8")]);
+    assert!(child.wait().expect("wait").success());
+    output.join().expect("output reader");
+    assert_eq!(s.emu.write_log().len(), writes, "a finished record came back");
 }
 
 #[test]
