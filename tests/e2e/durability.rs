@@ -247,6 +247,12 @@ fn bad_input_gets_the_errno_programs_expect() {
         Some(libc::EPERM)
     );
     let (from, to) = (c_path(&drive.path("a")), c_path(&drive.path("b")));
+    let name = std::ffi::CString::new("user.tag").expect("name");
+    #[allow(unsafe_code)]
+    // SAFETY: valid NUL-terminated strings and a 1-byte value, for the duration of the call.
+    let rc = unsafe { libc::setxattr(from.as_ptr(), name.as_ptr(), b"x".as_ptr().cast(), 1, 0) };
+    assert_eq!(rc, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EOPNOTSUPP));
     #[allow(unsafe_code)]
     // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
     let rc = unsafe {

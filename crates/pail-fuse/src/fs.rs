@@ -14,7 +14,8 @@ use std::time::SystemTime;
 
 use fuser::{
     FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, consts,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    consts,
 };
 use pail_fs::{Attr, FsError, HandleId, Listing, Vfs, VfsPath};
 use tracing::Instrument;
@@ -339,6 +340,34 @@ impl Filesystem for PailFuse {
         reply: ReplyEntry,
     ) {
         self.do_mknod(parent, name, mode, reply);
+    }
+
+    // S3 holds no extended attributes. ENOSYS tells the kernel so once (programs then see
+    // EOPNOTSUPP and the kernel stops asking, e.g. for `security.capability` before a write);
+    // fuser's defaults answer the same but log a warning in the user's terminal.
+    fn getxattr(&mut self, _req: &Request<'_>, _ino: u64, _name: &OsStr, _size: u32, reply: ReplyXattr) {
+        reply.error(libc::ENOSYS);
+    }
+
+    fn listxattr(&mut self, _req: &Request<'_>, _ino: u64, _size: u32, reply: ReplyXattr) {
+        reply.error(libc::ENOSYS);
+    }
+
+    fn setxattr(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(libc::ENOSYS);
+    }
+
+    fn removexattr(&mut self, _req: &Request<'_>, _ino: u64, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(libc::ENOSYS);
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
