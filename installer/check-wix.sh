@@ -4,7 +4,7 @@
 # authoring errors without a Windows machine; the real MSI is built by build-msi.ps1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/../Cargo.toml" | head -1)"
+version="$(awk -F'"' '/^version = /{print $2; exit}' "$here/../Cargo.toml")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp "$here/pail.wxs" "$here/check-winfsp.js" "$work/"
@@ -17,8 +17,11 @@ tables="$(msiinfo tables pail.msi)"
 for t in File Component Feature Shortcut Registry Upgrade CustomAction Binary AppSearch RegLocator; do
   grep -qx "$t" <<<"$tables" || { echo "pail.msi lacks the $t table" >&2; exit 1; }
 done
-msiinfo export pail.msi Property | grep -q "ProductVersion	$version" \
+# The table is read once into a variable: `msiinfo … | grep -q` under pipefail fails at random
+# when grep exits at its first match and msiinfo dies of SIGPIPE writing the rest.
+properties="$(msiinfo export pail.msi Property)"
+grep -q "ProductVersion	$version" <<<"$properties" \
   || { echo "pail.msi does not carry version $version" >&2; exit 1; }
-msiinfo export pail.msi Property | grep -q "UpgradeCode	{6F1D2A4B-52C1-4E8B-9A57-3C0E6B2D7A11}" \
+grep -q "UpgradeCode	{6F1D2A4B-52C1-4E8B-9A57-3C0E6B2D7A11}" <<<"$properties" \
   || { echo "the UpgradeCode changed: upgrades would install side by side" >&2; exit 1; }
 echo "pail.msi $version builds from installer/pail.wxs"
