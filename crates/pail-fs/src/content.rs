@@ -9,7 +9,9 @@
 //! when anything needs them on disk (a record that does not carry them, see
 //! [`Content::sync_data`]).
 //!
-//! Invariant: `Staging::memory_used` is the sum of the lengths of the contents held in memory.
+//! Invariant: `Staging::memory_used` is the sum of the capacities (the memory really held, not
+//! just the lengths) of the contents held in memory. A content grows its buffer itself, with
+//! `reserve_exact`, after charging the allowance for it.
 
 use std::fs::File;
 use std::io;
@@ -78,20 +80,31 @@ impl Content {
         };
         let file = self.staging.file(self.id, true)?;
         write_at(&file, bytes, 0)?;
-        self.staging.uncharge_memory(bytes.len() as u64);
+        self.staging.uncharge_memory(bytes.capacity() as u64);
         let file = Arc::new(file);
         *inner = Inner::File(file.clone());
         Ok(file)
     }
 
     /// Grows `bytes` to `len` (zeros) if memory allows; `false` when the bytes must move to disk.
+    /// The buffer at least doubles when it must grow (appends stay linear), never past
+    /// [`INLINE_MAX`], and what it allocates is charged first.
     fn grow(&self, bytes: &mut Vec<u8>, len: u64) -> bool {
         let have = bytes.len() as u64;
         if len <= have {
             return true;
         }
-        if len > INLINE_MAX || !self.staging.charge_memory(len - have) {
+        if len > INLINE_MAX {
             return false;
+        }
+        let capacity = bytes.capacity() as u64;
+        if len > capacity {
+            let want = len.max(capacity * 2).min(INLINE_MAX);
+            if !self.staging.charge_memory(want - capacity) {
+                return false;
+            }
+            bytes.reserve_exact((want - have) as usize);
+            debug_assert_eq!(bytes.capacity() as u64, want, "a Vec<u8> allocates what it is asked");
         }
         bytes.resize(len as usize, 0);
         true
@@ -135,7 +148,7 @@ impl Content {
             let mut inner = self.lock();
             if let Inner::Memory(bytes) = &mut *inner {
                 if len <= bytes.len() as u64 {
-                    self.staging.uncharge_memory(bytes.len() as u64 - len);
+                    // The buffer keeps its capacity, and its charge, for the rewrite that follows.
                     bytes.truncate(len as usize);
                     return Ok(());
                 }
@@ -167,7 +180,7 @@ impl Content {
 impl Drop for Content {
     fn drop(&mut self) {
         if let Inner::Memory(bytes) = &*self.lock() {
-            self.staging.uncharge_memory(bytes.len() as u64);
+            self.staging.uncharge_memory(bytes.capacity() as u64);
         }
     }
 }
@@ -198,7 +211,7 @@ mod tests {
         c.write_at(b"!", 10).expect("write past the end");
         assert!(c.in_memory());
         assert_eq!(read_all(&c, 64), b"hello\0\0\0\0\0!");
-        assert_eq!(s.memory_used(), 11);
+        assert_eq!(s.memory_used(), 11, "5 bytes, then doubled to 10 and grown to 11");
         assert!(!s.path(1).exists(), "no staging file for a small file");
 
         c.write_at(b"tail", INLINE_MAX).expect("grow past the inline size");
@@ -219,7 +232,7 @@ mod tests {
         c.set_len(2).expect("truncate");
         c.set_len(4).expect("extend");
         assert_eq!(read_all(&c, 16), b"ab\0\0");
-        assert_eq!(s.memory_used(), 4);
+        assert_eq!(s.memory_used(), 6, "the buffer keeps its 6 bytes for the rewrite");
         c.sync_data().expect("a record without the bytes needs them on disk");
         assert_eq!(std::fs::read(s.path(2)).expect("staging file"), b"ab\0\0");
         assert_eq!(s.memory_used(), 0);
@@ -227,6 +240,22 @@ mod tests {
         d.write_at(b"xyz", 0).expect("write");
         drop(d);
         assert_eq!(s.memory_used(), 0, "a dropped content gives its memory back");
+    }
+
+    #[test]
+    fn appends_are_charged_for_the_memory_held_not_just_the_bytes_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = staging(dir.path());
+        let c = Content::empty(5, &s).expect("content");
+        let chunk = [7u8; 4096];
+        for i in 0..9 {
+            c.write_at(&chunk, i * 4096).expect("append");
+        }
+        // 4 KiB, then doubled to 8, 16, 32 and 64 KiB: 36 KiB written, 64 KiB held and charged.
+        assert_eq!(s.memory_used(), INLINE_MAX);
+        assert_eq!(read_all(&c, 40 << 10), vec![7u8; 9 * 4096]);
+        drop(c);
+        assert_eq!(s.memory_used(), 0);
     }
 
     #[test]
