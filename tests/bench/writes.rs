@@ -1,5 +1,5 @@
 //! The write half of the benchmark: (f) the raw ceiling — a parallel multipart upload of a
-//! local file straight through pail-store; (g) one large file written through each mount until
+//! local file straight through pail-store, best of three runs; (g) one large file written through each mount until
 //! S3 has all of it; (h) 1,000 4 KiB files created until all are listed in S3; (i) `cp -r` of a
 //! 2,000-file tree until all of it is in S3. "Until in S3" is measured by polling the
 //! emulator's own table, so a mount that acknowledges writes early is not credited for it.
