@@ -139,9 +139,21 @@ impl Tool {
         };
         // Peers reject an AWS_CA_BUNDLE they cannot apply to plain HTTP; the emulator needs none.
         cmd.env_remove("AWS_CA_BUNDLE");
+        // PAIL_BENCH_LOG=file keeps the mounts' stderr (with e.g. PAIL_LOG and PAIL_LOG_SPANS set,
+        // each operation's timing) for tuning runs; otherwise it is dropped.
+        let stderr = match std::env::var_os("PAIL_BENCH_LOG") {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("open {}", Path::new(&path).display()))?,
+            ),
+            None => Stdio::null(),
+        };
         let child = cmd
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("starting {}", self.name()))?;
         let mounted = Mounted {

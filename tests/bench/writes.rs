@@ -63,6 +63,15 @@ fn write_file(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// Flushes every file system's dirty pages (`sync`), so the disk writing back what an earlier
+/// measurement left (the ceiling's 1 GiB source file, another mount's staging files) does not
+/// compete with the next one.
+pub fn settle_disk() -> Result<()> {
+    let status = std::process::Command::new("sync").status().context("run sync")?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
 /// Polls the emulator until `done` holds (a benchmark may poll; tests never do).
 fn wait_for(what: &str, limit: Duration, done: impl Fn() -> bool) -> Result<()> {
     let start = Instant::now();
@@ -83,6 +92,7 @@ pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
     };
     let limit = Duration::from_secs(600);
     {
+        settle_disk()?;
         let m = tool.mount_for_writing(emu, BUCKET)?;
         let start = Instant::now();
         write_file(&m.dir().join("w-big.bin"), size)?;

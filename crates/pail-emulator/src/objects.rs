@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub enum Payload {
     /// In memory; cloning is cheap (reference counted).
     Memory(Bytes),
+    /// In memory as the parts of a completed multipart upload, in order and not joined: joining
+    /// would copy the whole object (a gigabyte for a large upload) in CompleteMultipartUpload.
+    Parts(Arc<[Bytes]>),
     /// In a file of the data directory.
     File(PathBuf),
 }
@@ -190,6 +193,29 @@ impl ObjectTable {
         opts: PutOptions,
         cond: &Precondition,
     ) -> Result<ObjectInfo, PutError> {
+        self.put_parts_if(bucket, key, vec![data], opts, cond)
+    }
+
+    /// Stores the concatenation of `parts` at `key` if `cond` holds (CompleteMultipartUpload),
+    /// keeping the parts as they are in memory.
+    pub fn put_parts_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut parts: Vec<Bytes>,
+        opts: PutOptions,
+        cond: &Precondition,
+    ) -> Result<ObjectInfo, PutError> {
+        // The content's MD5 is computed before the lock is taken: listings and reads of other
+        // keys go on while a large object is hashed.
+        let etag = opts.etag.unwrap_or_else(|| {
+            let mut md5 = Md5::new();
+            for part in &parts {
+                md5.update(part);
+            }
+            hex::encode(md5.finalize())
+        });
+        let size = parts.iter().map(|p| p.len() as u64).sum();
         let mut t = self.write();
         let existing = t.get(bucket).and_then(|o| o.get(key));
         match (cond, existing) {
@@ -199,10 +225,9 @@ impl ObjectTable {
             (Precondition::IfAbsent, None) => {}
             _ => return Err(PutError::Failed),
         }
-        let etag = opts.etag.unwrap_or_else(|| hex::encode(Md5::digest(&data)));
         let info = ObjectInfo {
             key: key.to_owned(),
-            size: data.len() as u64,
+            size,
             etag,
             last_modified: SystemTime::now(),
             metadata: opts.metadata,
@@ -210,14 +235,15 @@ impl ObjectTable {
             sse_kms_key_id: opts.sse_kms_key_id,
         };
         let payload = match &self.data_dir {
-            None => Payload::Memory(data),
+            None if parts.len() == 1 => Payload::Memory(parts.pop().unwrap_or_default()),
+            None => Payload::Parts(parts.into()),
             Some(dir) => {
                 let stem = dir.join(bucket).join(hex::encode(sha256(key.as_bytes())));
                 let data_path = stem.with_extension("data");
                 let meta_path = stem.with_extension("meta");
                 let meta = serde_json::to_vec(&info).map_err(|e| PutError::Io(io::Error::other(e)))?;
-                write_atomically(&data_path, &data).map_err(PutError::Io)?;
-                write_atomically(&meta_path, &meta).map_err(PutError::Io)?;
+                write_atomically(&data_path, &parts).map_err(PutError::Io)?;
+                write_atomically(&meta_path, &[Bytes::from(meta)]).map_err(PutError::Io)?;
                 Payload::File(data_path)
             }
         };
@@ -321,9 +347,14 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
 }
 
-fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+fn write_atomically(path: &Path, parts: &[Bytes]) -> io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data)?;
+    let mut f = std::fs::File::create(&tmp)?;
+    for part in parts {
+        f.write_all(part)?;
+    }
+    drop(f);
     std::fs::rename(tmp, path)
 }
 

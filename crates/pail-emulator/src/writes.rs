@@ -282,14 +282,16 @@ impl EmulatedS3 {
         if wanted.is_empty() || wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(s3_error!(InvalidPartOrder));
         }
-        let upload = {
+        // The parts are checked and taken (cheap `Bytes` handles) under the lock; the object
+        // keeps them as they are, so completing a large upload copies nothing.
+        let (parts, opts) = {
             let uploads = self.writes.uploads();
             let u = uploads
                 .get(&input.upload_id)
                 .filter(|u| u.bucket == input.bucket && u.key == input.key)
                 .ok_or_else(|| s3_error!(NoSuchUpload))?;
-            let mut data = Vec::new();
-            let mut md5s = Vec::new();
+            let mut parts = Vec::with_capacity(wanted.len());
+            let mut md5s = Vec::with_capacity(wanted.len() * 16);
             for (i, (n, etag)) in wanted.iter().enumerate() {
                 let (bytes, md5) = u.parts.get(n).ok_or_else(|| s3_error!(InvalidPart))?;
                 if hex::encode(md5) != *etag {
@@ -298,17 +300,17 @@ impl EmulatedS3 {
                 if i + 1 < wanted.len() && bytes.len() < 5 << 20 {
                     return Err(s3_error!(EntityTooSmall));
                 }
-                data.extend_from_slice(bytes);
+                parts.push(bytes.clone());
                 md5s.extend_from_slice(md5);
             }
             let mut opts = u.opts.clone();
             opts.etag = Some(format!("{}-{}", hex::encode(Md5::digest(&md5s)), wanted.len()));
-            (Bytes::from(data), opts)
+            (parts, opts)
         };
         let cond = precondition(input.if_match.as_ref(), input.if_none_match.as_ref());
         let info = self
             .table
-            .put_if(&input.bucket, &input.key, upload.0, upload.1, &cond)
+            .put_parts_if(&input.bucket, &input.key, parts, opts, &cond)
             .map_err(put_error)?;
         self.writes.uploads().remove(&input.upload_id);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
