@@ -166,6 +166,15 @@ impl Content {
         self.file()?.sync_data()
     }
 
+    /// Makes the bytes durable if they are in a staging file; bytes in memory stay there.
+    pub(crate) fn sync_staged(&self) -> io::Result<()> {
+        let file = match &*self.lock() {
+            Inner::File(f) => f.clone(),
+            Inner::Memory(_) => return Ok(()),
+        };
+        file.sync_data()
+    }
+
     /// Ends this content: its staging file is removed (kept for reuse) and `reserved` bytes go
     /// back to the staging budget.
     pub(crate) fn remove(&self, reserved: u64) {

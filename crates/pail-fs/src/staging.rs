@@ -16,6 +16,9 @@ use tokio::sync::Notify;
 
 use crate::recycle::Recycler;
 
+/// Staging files from this size on are unlinked on the blocking pool (see [`Staging::remove`]).
+const REMOVE_IN_BACKGROUND: u64 = 64 << 20;
+
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
@@ -105,11 +108,24 @@ impl Staging {
 
     /// Removes staging file `id` (kept for reuse when small) and returns `size` bytes to the
     /// budget. The caller guarantees nothing writes through its open `File` any more.
-    pub(crate) fn remove(&self, id: u64, size: u64) {
-        if let Err(e) = self.recycle.keep(&self.path(id), size) {
-            tracing::warn!(id, error = %e, "could not remove a staging file");
+    ///
+    /// A large file is unlinked on the blocking pool: dropping a gigabyte from the page cache
+    /// takes the kernel about 0.2 s, which would stall every operation waiting for that runtime
+    /// worker. A crash before it is done leaves an orphan, which the next mount removes.
+    pub(crate) fn remove(self: &Arc<Self>, id: u64, size: u64) {
+        let remove = {
+            let staging = self.clone();
+            move || {
+                if let Err(e) = staging.recycle.keep(&staging.path(id), size) {
+                    tracing::warn!(id, error = %e, "could not remove a staging file");
+                }
+                staging.release(size);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if size >= REMOVE_IN_BACKGROUND => drop(rt.spawn_blocking(remove)),
+            _ => remove(),
         }
-        self.release(size);
     }
 
     /// Counts `bytes` more as used, waiting while the budget is spent and uploads under way
@@ -209,7 +225,7 @@ mod tests {
     #[test]
     fn a_reused_staging_file_starts_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Staging::open(&dir.path().join("staging"), 1 << 20, recycler(dir.path())).expect("open");
+        let s = Arc::new(Staging::open(&dir.path().join("staging"), 1 << 20, recycler(dir.path())).expect("open"));
         let f = s.file(1, true).expect("file");
         write_at(&f, b"someone else's bytes", 0).expect("write");
         s.remove(1, 20);
