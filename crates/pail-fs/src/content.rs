@@ -18,7 +18,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use crate::journal::INLINE_MAX;
-use crate::staging::{Staging, read_at, write_at};
+use crate::staging::{Staging, read_at, read_vec_at, write_at};
 
 /// Bytes of small files a drive holds in memory at most (pending files beyond it are staged
 /// on disk as larger files are).
@@ -140,6 +140,22 @@ impl Content {
             }
         };
         read_at(&file, buf, offset)
+    }
+
+    /// Reads up to `len` bytes at `offset` into a new buffer; fewer only at the end.
+    pub(crate) fn read_vec(&self, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+        let file = {
+            let inner = self.lock();
+            match &*inner {
+                Inner::Memory(bytes) => {
+                    let from = (offset as usize).min(bytes.len());
+                    let to = from + len.min(bytes.len() - from);
+                    return Ok(bytes[from..to].to_vec());
+                }
+                Inner::File(f) => f.clone(),
+            }
+        };
+        read_vec_at(&file, len, offset)
     }
 
     /// Sets the length; bytes past the old end read as zeros.

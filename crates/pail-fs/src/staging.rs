@@ -35,6 +35,30 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     Ok(done)
 }
 
+/// Reads up to `len` bytes at `offset` into a new buffer; fewer only at the end of the file.
+/// On Unix the bytes go straight into the buffer's spare capacity: zeroing it first cost the
+/// mount 8 % of its CPU while it sent a large file (each 8 MiB part was memset, then read).
+pub(crate) fn read_vec_at(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len);
+    #[cfg(unix)]
+    while buf.len() < len {
+        let at = offset + buf.len() as u64;
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        buf.resize(len, 0);
+        let n = read_at(file, &mut buf, offset)?;
+        buf.truncate(n);
+    }
+    Ok(buf)
+}
+
 /// Writes all of `buf` at `offset`.
 pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]

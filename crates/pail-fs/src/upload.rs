@@ -217,12 +217,13 @@ impl Writeback {
     }
 
     pub(crate) fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
-        let mut buf = vec![0; (range.end - range.start) as usize];
-        let n = d
+        let len = (range.end - range.start) as usize;
+        let mut buf = d
             .content
-            .read_at(&mut buf, range.start)
+            .read_vec(len, range.start)
             .map_err(|e| FsError::local("read staging", "", &e))?;
-        buf[n..].fill(0);
+        // Past the end of the staging file the file reads as zeros (it was extended).
+        buf.resize(len, 0);
         Ok(buf.into())
     }
 
