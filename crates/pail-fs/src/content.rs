@@ -18,7 +18,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use crate::journal::INLINE_MAX;
-use crate::staging::{Staging, read_at, read_vec_at, write_at};
+use crate::staging::{Staging, read_vec_at, write_at};
 
 /// Bytes of small files a drive holds in memory at most (pending files beyond it are staged
 /// on disk as larger files are).
@@ -125,23 +125,6 @@ impl Content {
         write_at(&*self.file()?, data, offset)
     }
 
-    /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end.
-    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let file = {
-            let inner = self.lock();
-            match &*inner {
-                Inner::Memory(bytes) => {
-                    let from = (offset as usize).min(bytes.len());
-                    let n = buf.len().min(bytes.len() - from);
-                    buf[..n].copy_from_slice(&bytes[from..from + n]);
-                    return Ok(n);
-                }
-                Inner::File(f) => f.clone(),
-            }
-        };
-        read_at(&file, buf, offset)
-    }
-
     /// Reads up to `len` bytes at `offset` into a new buffer; fewer only at the end.
     pub(crate) fn read_vec(&self, len: usize, offset: u64) -> io::Result<Vec<u8>> {
         let file = {
@@ -221,10 +204,7 @@ mod tests {
     }
 
     fn read_all(c: &Content, len: usize) -> Vec<u8> {
-        let mut buf = vec![0xEE; len];
-        let n = c.read_at(&mut buf, 0).expect("read");
-        buf.truncate(n);
-        buf
+        c.read_vec(len, 0).expect("read")
     }
 
     #[test]

@@ -363,13 +363,13 @@ impl Dirty {
             let bs = self.block_size;
             self.fetch(store, offset / bs..end.div_ceil(bs)).await?;
         }
-        let mut buf = vec![0; (end - offset) as usize];
-        let n = self
+        let len = (end - offset) as usize;
+        let mut buf = self
             .content
-            .read_at(&mut buf, offset)
+            .read_vec(len, offset)
             .map_err(|e| FsError::local("read", self.path_str(), &e))?;
         // A sparse tail (extended by truncate) reads as zeros.
-        buf[n..].fill(0);
+        buf.resize(len, 0);
         Ok(buf.into())
     }
 
@@ -423,9 +423,8 @@ impl Dirty {
         if size > crate::journal::INLINE_MAX || self.base_lock().is_some() {
             return Ok(None);
         }
-        let mut buf = vec![0; size as usize];
-        let n = self.content.read_at(&mut buf, 0)?;
-        if n != buf.len() {
+        let buf = self.content.read_vec(size as usize, 0)?;
+        if buf.len() as u64 != size {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the staging file is shorter than the file",
