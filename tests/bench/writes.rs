@@ -41,7 +41,7 @@ pub async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
         path: &path,
         size,
         cond: &WriteCondition::None,
-        mtime: None,
+        stamp: None,
     };
     let start = Instant::now();
     upload_file(&store, &up, &TransferConfig::default(), None).await?;

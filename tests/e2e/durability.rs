@@ -191,6 +191,7 @@ fn writes_land_intact_through_errors_resets_and_latency() {
     drive.emu.set_faults(Faults {
         error_rate: 0.1,
         latency: Duration::from_millis(200),
+        ..Faults::default()
     });
     let files: Vec<(String, Vec<u8>)> = (0..12)
         .map(|i| {

@@ -13,6 +13,8 @@ use pail_fs::{Vfs, VfsConfig, WritebackConfig};
 use pail_store::{S3Store, S3StoreConfig};
 use rand::{RngCore, SeedableRng};
 
+pub mod moto;
+
 /// The bucket every test drive uses unless told otherwise.
 pub const BUCKET: &str = "pail-test";
 
@@ -68,7 +70,17 @@ fn mount_drive(
     dir: &Path,
     cache: &Path,
 ) -> (Arc<Vfs>, pail_fuse::Mount) {
-    let mut store_cfg = store_config(emu, BUCKET);
+    mount_store(rt, store_config(emu, BUCKET), opts, dir, cache)
+}
+
+/// Builds a drive's core over the S3 endpoint of `store_cfg` and mounts it at `dir`.
+pub(crate) fn mount_store(
+    rt: &tokio::runtime::Runtime,
+    mut store_cfg: S3StoreConfig,
+    opts: &DriveOptions,
+    dir: &Path,
+    cache: &Path,
+) -> (Arc<Vfs>, pail_fuse::Mount) {
     store_cfg.sse = opts.sse.clone();
     if let Some((creds, wait)) = &opts.credentials {
         store_cfg.credentials = creds.clone();
@@ -217,6 +229,19 @@ impl TestDrive {
     /// Waits until every closed file is on S3.
     pub fn drain(&self) {
         self.rt.block_on(self.vfs.drain(&|_| {}));
+    }
+
+    /// [`drain`](Self::drain), failing the test when uploads are still pending after `limit`
+    /// (a guard against a drive that never settles, not a measure of speed).
+    pub fn drain_within(&self, limit: Duration) {
+        let drained = self
+            .rt
+            .block_on(async { tokio::time::timeout(limit, self.vfs.drain(&|_| {})).await });
+        assert!(
+            drained.is_ok(),
+            "uploads still pending after {limit:?}: {:?}",
+            self.vfs.writeback_status()
+        );
     }
 
     /// Unmounts and mounts the drive again at the same place: with the same cache directory

@@ -25,6 +25,7 @@ mod identity;
 mod identity_http;
 mod idp;
 mod idp_http;
+mod lost;
 mod objects;
 mod s3;
 mod server;
@@ -39,6 +40,7 @@ use bytes::Bytes;
 
 pub use identity::{ACCOUNT_ID, Identity, Lifetimes, ROLE_ID, ROLE_NAME};
 pub use idp::{FEDERATED_ROLE, FEDERATED_ROLE_ID, IDP_CLIENT_ID, federated_role_arn};
+pub use lost::{LostAnswers, LostAs, S3Op};
 pub use objects::{ObjectInfo, PutOptions};
 pub use s3::Policy;
 pub use server::Faults;
@@ -301,6 +303,18 @@ impl Emulator {
     /// Injects failures and latency into every request from now on.
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// Applies the next `count` requests of kind `op`, then loses their answers `how` (on top of
+    /// the faults already set). Returns the rule, whose `remaining` tells how many are left.
+    pub fn lose_answers(&self, op: S3Op, how: LostAs, count: u32) -> LostAnswers {
+        let rule = LostAnswers::new(op, how, count);
+        self.faults
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .lost
+            .push(rule.clone());
+        rule
     }
 
     /// Every key in `bucket` under `prefix`, in order.

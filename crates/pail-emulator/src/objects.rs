@@ -207,8 +207,13 @@ impl ObjectTable {
         cond: &Precondition,
     ) -> Result<ObjectInfo, PutError> {
         // The content's MD5 is computed before the lock is taken: listings and reads of other
-        // keys go on while a large object is hashed.
+        // keys go on while a large object is hashed. As in S3, an object encrypted with SSE-KMS
+        // has an ETag that is not the MD5 of its bytes (so clients cannot rely on it).
+        let kms = opts.sse.as_deref() == Some("aws:kms");
         let etag = opts.etag.unwrap_or_else(|| {
+            if kms {
+                return format!("{:032x}", rand::random::<u128>());
+            }
             let mut md5 = Md5::new();
             for part in &parts {
                 md5.update(part);

@@ -2,7 +2,8 @@
 //! small requests are not held back by Nagle's algorithm (≈40 ms per request otherwise).
 //!
 //! Every request passes through [`Faults`] first: added latency, and at the configured rate a
-//! 500 InternalError, a 503 SlowDown or a connection reset instead of an answer.
+//! 500 InternalError, a 503 SlowDown or a connection reset instead of an answer. Requests
+//! matching a [`LostAnswers`] rule are applied, then their answer is lost (`lost`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -13,6 +14,8 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::lost::{self, LostAnswers, S3Op};
+
 /// Failures the emulator injects, as a flaky network and a busy S3 would.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -20,6 +23,8 @@ pub struct Faults {
     pub error_rate: f64,
     /// Delay added before every answer.
     pub latency: Duration,
+    /// Requests applied whose answers are then lost.
+    pub lost: Vec<LostAnswers>,
 }
 
 /// Stops the server when dropped.
@@ -117,7 +122,15 @@ pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLo
                     if let Some(answer) = injected(&faults) {
                         return answer;
                     }
-                    service(req).await
+                    let op = S3Op::of(&req);
+                    match LostAnswers::take(&faults.lost, op) {
+                        Some(how) => {
+                            let resp = service(req).await?;
+                            tracing::debug!(?op, ?how, "answer lost after the request was applied");
+                            lost::lose(op, how, resp)
+                        }
+                        None => service(req).await,
+                    }
                 }
             });
             let mut conn_stopped = stopped.clone();

@@ -370,8 +370,11 @@ impl EmulatedS3 {
         }
         self.writes.record("CopyObject", &input.key, &opts);
         let data = read_payload(&src.payload, 0..src.info.size).await?;
-        // A copy of a single-part object keeps its MD5 ETag; a multipart source keeps its own.
-        opts.etag = Some(src.info.etag.clone());
+        // A copy of a single-part object keeps its MD5 ETag; a multipart source keeps its own;
+        // a copy encrypted with SSE-KMS gets a new one, as in S3.
+        if opts.sse.as_deref() != Some("aws:kms") {
+            opts.etag = Some(src.info.etag.clone());
+        }
         let info = self
             .table
             .put_if(&input.bucket, &input.key, data, opts, &Precondition::None)

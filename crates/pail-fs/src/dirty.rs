@@ -149,12 +149,39 @@ pub(crate) struct DirtyState {
     pub(crate) reserved: u64,
     /// `mtime` was set by the user (not by a write), so S3 must record exactly it.
     pub(crate) mtime_set: bool,
+    /// The upload token of one generation (generation, token); see [`DirtyState::token`].
+    pub(crate) token: (u64, u64),
+    /// Where the local version goes as a conflict copy, once S3 refused it: chosen (and
+    /// journaled) before the copy is written, so a retry or a resumed mount reuses it.
+    pub(crate) conflict_copy: Option<VfsPath>,
 }
 
 impl DirtyState {
     pub(crate) fn needs_upload(&self) -> bool {
         !self.deleted && self.generation != self.synced
     }
+
+    /// The token an upload of the current generation records on S3 (`x-amz-meta-pail-write`):
+    /// the same for every attempt at this generation, in this mount and after a resume (it is
+    /// journaled), and new for the next one. A HEAD that finds it proves the upload landed.
+    pub(crate) fn token(&mut self) -> u64 {
+        if self.token.0 != self.generation || self.token.1 == 0 {
+            self.token = (self.generation, fresh_token());
+        }
+        self.token.1
+    }
+}
+
+/// A random, non-zero upload token.
+pub(crate) fn fresh_token() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    // `RandomState` is seeded from the OS's randomness; hashing the time keeps two tokens of
+    // one thread apart.
+    std::collections::hash_map::RandomState::new().hash_one(nanos).max(1)
 }
 
 /// A file being written, or written and not yet uploaded.
@@ -398,11 +425,10 @@ impl Dirty {
         Ok(())
     }
 
-    /// The journal record of the file as it is now.
     /// The journal record of the file as it stands; `data` is its whole content when small.
     pub(crate) fn record(&self, data: Option<Vec<u8>>) -> UploadRecord {
         let base = self.base_lock().as_ref().map(Base::record);
-        let st = self.state();
+        let mut st = self.state();
         let since = st.mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         UploadRecord {
             path: st.path.as_str().to_owned(),
@@ -413,6 +439,8 @@ impl Dirty {
             expect: st.expect.record(),
             base,
             data,
+            token: Some(st.token()),
+            conflict_copy: st.conflict_copy.as_ref().map(|p| p.as_str().to_owned()),
         }
     }
 

@@ -60,6 +60,9 @@ struct Started {
     upload_id: String,
     /// Journal id of its `Parts` record.
     record: u64,
+    /// The token recorded with the object (S3 fixes metadata when the upload is created), by
+    /// which a completion whose answer was lost is recognised.
+    token: u64,
 }
 
 #[derive(Debug, Default)]
@@ -371,7 +374,9 @@ impl Writeback {
 
     /// Creates the multipart upload and journals its id before any part is sent.
     async fn start_upload(&self, key: &str, mtime: SystemTime) -> Result<Started, StoreError> {
-        let upload_id = self.store.create_multipart(key, Some(mtime)).await?;
+        let token = crate::dirty::fresh_token();
+        let stamp = pail_store::Stamp::at(mtime).with_token(token);
+        let upload_id = self.store.create_multipart(key, Some(stamp)).await?;
         let record = self.next_record_id();
         let parts = Record::Parts {
             key: key.to_owned(),
@@ -387,7 +392,11 @@ impl Writeback {
                 Some(Box::new(e)),
             ));
         }
-        Ok(Started { upload_id, record })
+        Ok(Started {
+            upload_id,
+            record,
+            token,
+        })
     }
 
     /// The upload of `d` through the parts already sent, when it has some and they fit:
@@ -428,6 +437,7 @@ impl Writeback {
             .try_collect::<Vec<_>>()
             .await;
         let done = finish_multipart(store, key, &started.upload_id, sent, cond).await;
+        let done = crate::outcome::checked_upload(store, key, started.token, done).await;
         // Completed, or aborted by `finish_multipart` (a failure to abort leaves the record for
         // the next mount).
         if done.is_ok() {
@@ -441,7 +451,8 @@ impl Writeback {
             return Some(Ok((etag, h.mtime)));
         }
         // The time was set by the user: record it (S3 took the upload's time at its creation).
-        let copied = copy_object(store, key, key, size, Some(&etag), &self.cfg.transfer, Some(mtime)).await;
+        let stamp = pail_store::Stamp::at(mtime).with_token(started.token);
+        let copied = copy_object(store, key, key, size, Some(&etag), &self.cfg.transfer, Some(stamp)).await;
         Some(match copied {
             Ok(etag) => Ok((etag, mtime)),
             Err(e) => {

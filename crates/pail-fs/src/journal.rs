@@ -80,6 +80,14 @@ pub(crate) struct UploadRecord {
     /// The whole file, for a small one: the staging file is rebuilt from it on resume.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "inline")]
     pub(crate) data: Option<Vec<u8>>,
+    /// The token the upload records on S3 (`x-amz-meta-pail-write`), so a resumed upload
+    /// recognises its own object when the first attempt landed before the crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) token: Option<u64>,
+    /// The conflict copy's path, once S3 refused the upload: a resumed upload writes the copy
+    /// under this name, never under a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) conflict_copy: Option<String>,
 }
 
 /// One journal record.
@@ -319,6 +327,8 @@ mod tests {
             expect: ExpectRecord::Absent,
             base: None,
             data: data.map(<[u8]>::to_vec),
+            token: Some(7),
+            conflict_copy: None,
         })
     }
 
@@ -334,6 +344,8 @@ mod tests {
             expect: ExpectRecord::Absent,
             base: None,
             data: None,
+            token: None,
+            conflict_copy: Some("a/b (conflict h 2026-12-02 1900).txt".into()),
         });
         j.write(1, &rec).expect("write");
         j.write(

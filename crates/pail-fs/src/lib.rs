@@ -22,6 +22,8 @@
 //!   written, and resuming after a restart; `recycle` keeps finished staging files and journal
 //!   records for reuse, since creating files is dear, and `slots` holds small files' records
 //!   written in place in one file (one device flush per close, frees carried by the next).
+//! - `outcome` — writes whose answer was lost: S3 is asked whether an upload, copy or delete
+//!   landed before it is retried or turned into a conflict copy.
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
@@ -42,6 +44,7 @@ mod lookup;
 mod meta;
 mod names;
 mod namespace;
+mod outcome;
 mod path;
 mod peek;
 mod reader;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use pail_store::{ObjectStore, StoreError, TransferConfig, WriteCondition, copy_object};
+use pail_store::{ObjectStore, StoreError, TransferConfig, WriteCondition};
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::journal::Record;
 use crate::meta::Attr;
+use crate::outcome;
 use crate::path::VfsPath;
 use crate::vfs::Vfs;
 
@@ -43,7 +44,7 @@ pub(crate) async fn move_prefix(
     futures::stream::iter(keys.iter().cloned())
         .map(|o| async move {
             let dst = format!("{to}{}", &o.key[from.len()..]);
-            copy_object(store, &o.key, &dst, o.size, Some(&o.etag), transfer, None).await
+            outcome::copy(store, (&o.key, &dst), o.size, Some(&o.etag), transfer, None).await
         })
         .buffer_unordered(MOVE_PARALLELISM)
         .try_collect::<Vec<_>>()
@@ -112,8 +113,7 @@ impl Vfs {
             return Err(FsError::new(FsErrorKind::NotEmpty, "rmdir", path.as_str()));
         }
         let marker = path.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
-        self.store
-            .delete(&marker)
+        outcome::delete(self.store.as_ref(), &marker)
             .await
             .map_err(|e| FsError::from_store("rmdir", path.as_str(), e))?;
         self.meta.put_entry(path.clone(), None);
@@ -177,8 +177,7 @@ impl Vfs {
             }
         };
         if let Some(key) = remote_key {
-            self.store
-                .delete(&key)
+            outcome::delete(self.store.as_ref(), &key)
                 .await
                 .map_err(|e| FsError::from_store("unlink", path.as_str(), e))?;
         }
@@ -246,10 +245,9 @@ impl Vfs {
             let src = self.lookup(from).await?;
             let from_key = self.key_of(from)?;
             let etag = src.etag.clone();
-            let new_etag = copy_object(
+            let new_etag = outcome::copy(
                 self.store.as_ref(),
-                &from_key,
-                to_key,
+                (&from_key, to_key),
                 src.size,
                 etag.as_ref(),
                 &wb.cfg.transfer,
@@ -257,8 +255,7 @@ impl Vfs {
             )
             .await
             .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
-            self.store
-                .delete(&from_key)
+            outcome::delete(self.store.as_ref(), &from_key)
                 .await
                 .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
             let attr = Attr {
@@ -306,8 +303,7 @@ impl Vfs {
             wb.persist(d)?;
         }
         if let Some(old) = old_remote.filter(|k| *k != to_key) {
-            self.store
-                .delete(&old)
+            outcome::delete(self.store.as_ref(), &old)
                 .await
                 .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
         }

@@ -74,6 +74,8 @@ impl Writeback {
                 scheduled: false,
                 reserved: upload.size,
                 mtime_set: false,
+                token: (1, upload.token.unwrap_or_default()),
+                conflict_copy: upload.conflict_copy.as_deref().map(VfsPath::new),
             };
             self.staging.add_used(upload.size);
             let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));

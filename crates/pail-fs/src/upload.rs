@@ -11,11 +11,13 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use pail_store::{ETag, FileUpload, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file};
+use pail_store::{ETag, FileUpload, Stamp, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file};
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
+use crate::journal::Record;
 use crate::meta::{Attr, FileKind};
+use crate::outcome;
 use crate::path::VfsPath;
 use crate::writeback::{Outcome, Writeback};
 
@@ -31,8 +33,8 @@ pub(crate) fn fs_to_store(key: &str, e: FsError) -> StoreError {
 impl Writeback {
     pub(crate) async fn upload_once(&self, d: &Arc<Dirty>, force: bool) -> Outcome {
         let _upload = d.upload.lock().await;
-        let (generation, key, size, mtime, expect, path) = {
-            let st = d.state();
+        let (generation, key, size, mtime, expect, path, token, in_conflict) = {
+            let mut st = d.state();
             if !st.needs_upload() {
                 return Outcome::Done;
             }
@@ -46,27 +48,32 @@ impl Writeback {
                 st.mtime,
                 st.expect.clone(),
                 st.path.clone(),
+                st.token(),
+                st.conflict_copy.is_some(),
             )
         };
+        if in_conflict {
+            // S3 refused this version before (in this mount or an earlier one): finish its
+            // conflict copy under the name chosen then.
+            return self.save_conflict(d, &path, size, mtime, generation).await;
+        }
         self.staging.uploading(true);
         // A file with a base holds its byte lock through the upload, so no read or write fetches
         // from the old version between the commit and the rebase below.
         let io = if d.has_base() { Some(d.io.lock().await) } else { None };
         let cond = expect.condition();
         // Through the parts sent while the file was written, if any; else the whole file.
-        let mut result = match self.finish_eager(d, &key, size, &cond, mtime).await {
+        let result = match self.finish_eager(d, &key, size, &cond, mtime).await {
             Some(sent) => sent,
-            None => self
-                .send(d, &key, size, &cond, mtime, io.is_some())
-                .await
-                .map(|etag| (etag, mtime)),
+            None => {
+                let sent = self.send(d, &key, size, &cond, mtime, token, io.is_some()).await;
+                // A failure may hide an attempt that landed (its answer lost, then the SDK's
+                // retry refused by the condition): S3 has this version if it has the token.
+                outcome::checked_upload(self.store.as_ref(), &key, token, sent)
+                    .await
+                    .map(|etag| (etag, mtime))
+            }
         };
-        if result.as_ref().is_err_and(|e| e.kind() == StoreErrorKind::Conflict)
-            && let Some(etag) = self.already_there(d, &key, size).await
-        {
-            // A retried request whose first attempt had landed: S3 has exactly these bytes.
-            result = Ok((etag, mtime));
-        }
         let outcome = match result {
             Ok((etag, mtime)) => {
                 tracing::debug!(path = %path, size, "uploaded");
@@ -113,7 +120,9 @@ impl Writeback {
         outcome
     }
 
-    /// Sends the staging file of `d` to `key`. `io_held`: the caller holds `d.io`.
+    /// Sends the staging file of `d` to `key`, recording `mtime` and the upload's `token`.
+    /// `io_held`: the caller holds `d.io`.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         d: &Arc<Dirty>,
@@ -121,8 +130,10 @@ impl Writeback {
         size: u64,
         cond: &WriteCondition,
         mtime: SystemTime,
+        token: u64,
         io_held: bool,
     ) -> Result<ETag, StoreError> {
+        let stamp = Stamp::at(mtime).with_token(token);
         let transfer = &self.cfg.transfer;
         let part_size = transfer.part_size_for(size);
         let plan = if size > transfer.single_put_max {
@@ -143,12 +154,12 @@ impl Writeback {
                 path: &staged,
                 size,
                 cond,
-                mtime: Some(mtime),
+                stamp: Some(stamp),
             };
             return self.upload_content(d, &up, Some(&self.uploaded)).await;
         };
         let store = self.store.as_ref();
-        let upload_id = store.create_multipart(key, Some(mtime)).await?;
+        let upload_id = store.create_multipart(key, Some(stamp)).await?;
         let parts = size.div_ceil(part_size);
         let sent = futures::stream::iter(0..parts)
             .map(|i| {
@@ -182,21 +193,6 @@ impl Writeback {
         finish_multipart(store, key, &upload_id, sent, cond).await
     }
 
-    /// The object's ETag when S3 already holds exactly the staged bytes (a single-part object
-    /// whose MD5 ETag matches); `None` otherwise.
-    async fn already_there(&self, d: &Dirty, key: &str, size: u64) -> Option<ETag> {
-        if size > self.cfg.transfer.single_put_max {
-            return None;
-        }
-        let meta = self.store.head(key).await.ok()?;
-        if meta.size != size {
-            return None;
-        }
-        let bytes = self.read_staged(d, &(0..size)).ok()?;
-        let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes));
-        (meta.etag.as_str() == md5).then_some(meta.etag)
-    }
-
     /// Uploads `up.size` bytes of `d`: with one PUT from memory when they are there (`content`),
     /// else from its staging file.
     async fn upload_content(
@@ -207,7 +203,7 @@ impl Writeback {
     ) -> Result<ETag, StoreError> {
         if up.size <= self.cfg.transfer.single_put_max && d.content.in_memory() {
             let body = self.read_staged(d, &(0..up.size)).map_err(|e| fs_to_store(up.key, e))?;
-            let etag = self.store.put(up.key, body, up.cond, up.mtime).await?;
+            let etag = self.store.put(up.key, body, up.cond, up.stamp).await?;
             if let Some(p) = progress {
                 p.fetch_add(up.size, std::sync::atomic::Ordering::Relaxed);
             }
@@ -229,6 +225,11 @@ impl Writeback {
 
     /// The object changed on the server: keep the local version beside it as
     /// `name (conflict <host> <date time>).ext`, and show the server's version at the path.
+    ///
+    /// The copy's name is chosen and journaled before the copy is written, so a retry, or a
+    /// mount resuming after a crash, writes the same copy again instead of a second one; a
+    /// failure whose answer was lost is checked against S3 by the upload's token. Only a name
+    /// taken by another object moves the copy to the next name (` 2`, ` 3`…).
     pub(crate) async fn save_conflict(
         &self,
         d: &Arc<Dirty>,
@@ -240,10 +241,13 @@ impl Writeback {
         let Some((parent, name)) = path.split_last() else {
             return Outcome::Done;
         };
+        let token = d.state().token();
         let mut attempt = 0;
-        loop {
-            let copy_name = conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt);
-            let copy_path = parent.join(&copy_name);
+        let copy_path = loop {
+            let copy_path = match self.conflict_copy_path(d, &parent, name, attempt) {
+                Ok(p) => p,
+                Err(e) => return Outcome::Retry(e),
+            };
             let copy_key = copy_path.to_key(&self.prefix, self.names);
             let staged = self.staging.path(d.id);
             let up = FileUpload {
@@ -251,27 +255,30 @@ impl Writeback {
                 path: &staged,
                 size,
                 cond: &WriteCondition::IfAbsent,
-                mtime: Some(mtime),
+                stamp: Some(Stamp::at(mtime).with_token(token)),
             };
             let sent = self.upload_content(d, &up, None).await;
-            match sent {
-                Ok(_) => {
-                    tracing::warn!(
-                        path = %path,
-                        saved_as = %copy_path,
-                        "the file changed on the server while it was being edited; the local version was saved as a conflict copy"
-                    );
-                    self.status().conflicts.push(copy_path.as_str().to_owned());
-                    self.meta.invalidate(path).await;
-                    self.meta.invalidate(&copy_path).await;
-                    break;
+            match outcome::checked_upload(self.store.as_ref(), &copy_key, token, sent).await {
+                Ok(_) => break copy_path,
+                Err(e) if e.kind() == StoreErrorKind::Conflict && attempt < 100 => {
+                    // Another object has this name: the copy takes the next one.
+                    d.state().conflict_copy = None;
+                    attempt += 1;
                 }
-                Err(e) if e.kind() == StoreErrorKind::Conflict && attempt < 100 => attempt += 1,
                 Err(e) => return Outcome::Retry(FsError::from_store("save conflict copy", path.as_str(), e)),
             }
-        }
+        };
+        tracing::warn!(
+            path = %path,
+            saved_as = %copy_path,
+            "the file changed on the server while it was being edited; the local version was saved as a conflict copy"
+        );
+        self.status().conflicts.push(copy_path.as_str().to_owned());
+        self.meta.invalidate(path).await;
+        self.meta.invalidate(&copy_path).await;
         {
             let mut st = d.state();
+            st.conflict_copy = None;
             if st.generation == generation && st.writers == 0 {
                 st.synced = generation;
                 st.deleted = true;
@@ -282,6 +289,28 @@ impl Writeback {
         }
         self.finish_if_clean(d);
         Outcome::Done
+    }
+
+    /// The path of `d`'s conflict copy: the one journaled already, else a new name (the
+    /// `attempt`-th), journaled before it is returned.
+    fn conflict_copy_path(&self, d: &Dirty, parent: &VfsPath, name: &str, attempt: u32) -> Result<VfsPath, FsError> {
+        if let Some(p) = d.state().conflict_copy.clone() {
+            return Ok(p);
+        }
+        let copy_path = parent.join(&conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt));
+        d.state().conflict_copy = Some(copy_path.clone());
+        let inline = d
+            .inline_data()
+            .map_err(|e| FsError::local("read staging", copy_path.as_str(), &e))?;
+        if inline.is_none() {
+            d.content
+                .sync_data()
+                .map_err(|e| FsError::local("fsync staging", copy_path.as_str(), &e))?;
+        }
+        self.journal
+            .write(d.id, &Record::Upload(d.record(inline)))
+            .map_err(|e| FsError::local("journal", copy_path.as_str(), &e))?;
+        Ok(copy_path)
     }
 }
 

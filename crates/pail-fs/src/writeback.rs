@@ -276,6 +276,8 @@ impl Writeback {
             scheduled: false,
             reserved: 0,
             mtime_set: false,
+            token: (0, 0),
+            conflict_copy: None,
         };
         let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
         files.insert(path.clone(), d.clone());

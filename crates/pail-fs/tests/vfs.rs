@@ -4,14 +4,13 @@
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use pail_emulator::Emulator;
 use pail_fs::{DiskCacheConfig, Vfs, VfsConfig, VfsPath};
 use pail_store::{
-    ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, StoreError, WriteCondition,
+    ETag, GetObject, ListPage, ObjectMeta, ObjectStore, S3Store, S3StoreConfig, Stamp, StoreError, WriteCondition,
 };
 
 const BUCKET: &str = "vfs-test";
@@ -46,10 +45,10 @@ impl ObjectStore for Counting {
         self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.list_page(p, d, c, m).await
     }
-    async fn put(&self, k: &str, b: Bytes, c: &WriteCondition, t: Option<SystemTime>) -> Result<ETag, StoreError> {
+    async fn put(&self, k: &str, b: Bytes, c: &WriteCondition, t: Option<Stamp>) -> Result<ETag, StoreError> {
         self.inner.put(k, b, c, t).await
     }
-    async fn create_multipart(&self, k: &str, t: Option<SystemTime>) -> Result<String, StoreError> {
+    async fn create_multipart(&self, k: &str, t: Option<Stamp>) -> Result<String, StoreError> {
         self.inner.create_multipart(k, t).await
     }
     async fn upload_part(&self, k: &str, u: &str, n: u32, b: Bytes) -> Result<ETag, StoreError> {
@@ -79,13 +78,7 @@ impl ObjectStore for Counting {
     async fn abort_multipart(&self, k: &str, u: &str) -> Result<(), StoreError> {
         self.inner.abort_multipart(k, u).await
     }
-    async fn copy(
-        &self,
-        src: &str,
-        dst: &str,
-        e: Option<&ETag>,
-        mtime: Option<std::time::SystemTime>,
-    ) -> Result<ETag, StoreError> {
+    async fn copy(&self, src: &str, dst: &str, e: Option<&ETag>, mtime: Option<Stamp>) -> Result<ETag, StoreError> {
         self.copies.fetch_add(1, Ordering::SeqCst);
         self.inner.copy(src, dst, e, mtime).await
     }

@@ -26,14 +26,13 @@ mod s3_write;
 mod transfer;
 
 use std::ops::Range;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use object::{
-    ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, Sse, WriteCondition, format_mtime,
-    parse_mtime,
+    ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, Sse, Stamp, TOKEN_METADATA_KEY,
+    WriteCondition, format_mtime, format_token, parse_mtime, parse_token,
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig, ca_bundle_client};
 pub use transfer::{FileUpload, MAX_COPY_OBJECT, TransferConfig, copy_object, finish_multipart, upload_file};
@@ -58,18 +57,18 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         max_keys: Option<u32>,
     ) -> Result<ListPage, StoreError>;
 
-    /// PutObject of a whole body under `cond`, with `mtime` as `x-amz-meta-mtime`. Returns the
+    /// PutObject of a whole body under `cond`, with `stamp` as user metadata. Returns the
     /// new ETag. A failed condition is `Conflict`.
     async fn put(
         &self,
         key: &str,
         body: Bytes,
         cond: &WriteCondition,
-        mtime: Option<SystemTime>,
+        stamp: Option<Stamp>,
     ) -> Result<ETag, StoreError>;
 
-    /// CreateMultipartUpload; returns the upload id.
-    async fn create_multipart(&self, key: &str, mtime: Option<SystemTime>) -> Result<String, StoreError>;
+    /// CreateMultipartUpload with `stamp` as the object's user metadata; returns the upload id.
+    async fn create_multipart(&self, key: &str, stamp: Option<Stamp>) -> Result<String, StoreError>;
 
     /// UploadPart `part` (1-based) of an upload; returns the part's ETag.
     async fn upload_part(&self, key: &str, upload_id: &str, part: u32, body: Bytes) -> Result<ETag, StoreError>;
@@ -99,15 +98,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
 
     /// CopyObject of an object up to 5 GiB (at version `src_etag` when given), keeping its
-    /// metadata, or replacing it with `mtime` as `x-amz-meta-mtime` when given (which also lets
-    /// an object be copied onto itself); returns the copy's ETag. Larger objects:
-    /// [`copy_object`].
+    /// metadata, or replacing it with `replace` when given (which also lets an object be copied
+    /// onto itself); returns the copy's ETag. Larger objects: [`copy_object`].
     async fn copy(
         &self,
         src: &str,
         dst: &str,
         src_etag: Option<&ETag>,
-        mtime: Option<SystemTime>,
+        replace: Option<Stamp>,
     ) -> Result<ETag, StoreError>;
 
     /// DeleteObject. Deleting a missing key succeeds, as in S3.

@@ -12,6 +12,62 @@ use crate::StoreError;
 /// seconds since the epoch with an optional fraction; rclone uses the same key.
 pub const MTIME_METADATA_KEY: &str = "mtime";
 
+/// The user-metadata key (after `x-amz-meta-`) that names the upload which wrote an object: a
+/// value pail makes unique per version of a file it sends. When a write's answer is lost (a
+/// timeout after the request went out, a reset, a body the SDK cannot read), a HEAD that finds
+/// this token proves the write was applied, so it is not repeated or turned into a conflict.
+pub const TOKEN_METADATA_KEY: &str = "pail-write";
+
+/// What a write records beside the bytes, as user metadata pail reads back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// The modification time (`x-amz-meta-mtime`).
+    pub mtime: Option<SystemTime>,
+    /// The upload's token (`x-amz-meta-pail-write`).
+    pub token: Option<u64>,
+}
+
+impl Stamp {
+    /// A stamp recording only a modification time.
+    pub fn at(mtime: SystemTime) -> Self {
+        Self {
+            mtime: Some(mtime),
+            token: None,
+        }
+    }
+
+    /// This stamp with `token`.
+    pub fn with_token(self, token: u64) -> Self {
+        Self {
+            token: Some(token),
+            ..self
+        }
+    }
+
+    /// The user metadata to send: key (after `x-amz-meta-`) and value.
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        let mut m = Vec::with_capacity(2);
+        if let Some(t) = self.mtime {
+            m.push((MTIME_METADATA_KEY, format_mtime(t)));
+        }
+        if let Some(t) = self.token {
+            m.push((TOKEN_METADATA_KEY, format_token(t)));
+        }
+        m
+    }
+}
+
+/// A token as sent in `x-amz-meta-pail-write`: 16 hex digits.
+pub fn format_token(token: u64) -> String {
+    format!("{token:016x}")
+}
+
+/// Parses `x-amz-meta-pail-write`.
+pub fn parse_token(value: &str) -> Option<u64> {
+    let value = value.trim();
+    (value.len() == 16).then(|| u64::from_str_radix(value, 16).ok())?
+}
+
 /// An entity tag as S3 returns it, without surrounding quotes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ETag(String);
@@ -59,6 +115,9 @@ pub struct ObjectMeta {
     /// The `x-amz-meta-mtime` value, when the response carried user metadata and it was valid.
     /// Listings never carry it.
     pub mtime: Option<SystemTime>,
+    /// The `x-amz-meta-pail-write` token of the upload that wrote this version, when the
+    /// response carried user metadata (HEAD and GET; never listings).
+    pub token: Option<u64>,
 }
 
 impl ObjectMeta {
@@ -160,6 +219,23 @@ mod tests {
         assert_eq!(parse_mtime("1.x"), None);
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
         assert_eq!(parse_mtime(&format_mtime(t)), Some(t));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_other_values() {
+        for t in [0, 1, 0xdead_beef, u64::MAX] {
+            assert_eq!(parse_token(&format_token(t)), Some(t));
+        }
+        assert_eq!(parse_token("12"), None);
+        assert_eq!(parse_token("zzzzzzzzzzzzzzzz"), None);
+        let s = Stamp::at(UNIX_EPOCH).with_token(7);
+        assert_eq!(
+            s.metadata(),
+            vec![
+                (MTIME_METADATA_KEY, "0.000000000".to_owned()),
+                (TOKEN_METADATA_KEY, "0000000000000007".to_owned())
+            ]
+        );
     }
 
     #[test]

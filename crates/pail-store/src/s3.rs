@@ -20,10 +20,10 @@ use aws_smithy_types::date_time::DateTime;
 use bytes::Bytes;
 
 use crate::error::kind_from_code;
-use crate::object::parse_mtime;
+use crate::object::{parse_mtime, parse_token};
 use crate::{
-    ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, ObjectStore, Sse, StoreError, StoreErrorKind,
-    WriteCondition,
+    ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, ObjectStore, Sse, Stamp, StoreError, StoreErrorKind,
+    TOKEN_METADATA_KEY, WriteCondition,
 };
 
 /// Where credentials come from.
@@ -305,6 +305,10 @@ fn meta_from_user(metadata: Option<&std::collections::HashMap<String, String>>) 
     metadata?.get(MTIME_METADATA_KEY).and_then(|v| parse_mtime(v))
 }
 
+fn token_from_user(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<u64> {
+    metadata?.get(TOKEN_METADATA_KEY).and_then(|v| parse_token(v))
+}
+
 #[async_trait::async_trait]
 impl ObjectStore for S3Store {
     #[tracing::instrument(level = "debug", skip(self))]
@@ -323,6 +327,7 @@ impl ObjectStore for S3Store {
             etag: ETag::new(out.e_tag().unwrap_or_default()),
             last_modified: to_system_time(out.last_modified()),
             mtime: meta_from_user(out.metadata()),
+            token: token_from_user(out.metadata()),
         })
     }
 
@@ -350,6 +355,7 @@ impl ObjectStore for S3Store {
             etag: ETag::new(out.e_tag().unwrap_or_default()),
             last_modified: to_system_time(out.last_modified()),
             mtime: meta_from_user(out.metadata()),
+            token: token_from_user(out.metadata()),
         };
         let owned_key = key.to_owned();
         let body = futures::stream::unfold((out.body, owned_key), |(mut body, key)| async move {
@@ -399,6 +405,7 @@ impl ObjectStore for S3Store {
                     etag: ETag::new(o.e_tag().unwrap_or_default()),
                     last_modified: to_system_time(o.last_modified()),
                     mtime: None,
+                    token: None,
                 })
             })
             .collect();
@@ -424,13 +431,13 @@ impl ObjectStore for S3Store {
         key: &str,
         body: Bytes,
         cond: &WriteCondition,
-        mtime: Option<SystemTime>,
+        stamp: Option<Stamp>,
     ) -> Result<ETag, StoreError> {
-        self.put_object(key, body, cond, mtime).await
+        self.put_object(key, body, cond, stamp).await
     }
 
-    async fn create_multipart(&self, key: &str, mtime: Option<SystemTime>) -> Result<String, StoreError> {
-        self.create_multipart_upload(key, mtime).await
+    async fn create_multipart(&self, key: &str, stamp: Option<Stamp>) -> Result<String, StoreError> {
+        self.create_multipart_upload(key, stamp).await
     }
 
     async fn upload_part(&self, key: &str, upload_id: &str, part: u32, body: Bytes) -> Result<ETag, StoreError> {
@@ -468,9 +475,9 @@ impl ObjectStore for S3Store {
         src: &str,
         dst: &str,
         src_etag: Option<&ETag>,
-        mtime: Option<SystemTime>,
+        replace: Option<Stamp>,
     ) -> Result<ETag, StoreError> {
-        self.copy_whole(src, dst, src_etag, mtime).await
+        self.copy_whole(src, dst, src_etag, replace).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

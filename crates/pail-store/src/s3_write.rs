@@ -5,7 +5,6 @@
 //! them. Conditions become `If-Match` / `If-None-Match: *`.
 
 use std::ops::Range;
-use std::time::SystemTime;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -14,7 +13,7 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 
 use crate::s3::map_err;
-use crate::{ETag, MTIME_METADATA_KEY, S3Store, Sse, StoreError, StoreErrorKind, WriteCondition, format_mtime};
+use crate::{ETag, S3Store, Sse, Stamp, StoreError, StoreErrorKind, WriteCondition};
 
 /// The `If-Match` and `If-None-Match` header values of a condition.
 fn condition_headers(cond: &WriteCondition) -> (Option<String>, Option<String>) {
@@ -52,7 +51,7 @@ impl S3Store {
         key: &str,
         body: Bytes,
         cond: &WriteCondition,
-        mtime: Option<SystemTime>,
+        stamp: Option<Stamp>,
     ) -> Result<ETag, StoreError> {
         let (if_match, if_none_match) = condition_headers(cond);
         let (sse, kms_key) = self.sse_headers();
@@ -66,8 +65,8 @@ impl S3Store {
             .set_if_none_match(if_none_match)
             .set_server_side_encryption(sse)
             .set_ssekms_key_id(kms_key);
-        if let Some(t) = mtime {
-            req = req.metadata(MTIME_METADATA_KEY, format_mtime(t));
+        for (k, v) in stamp.unwrap_or_default().metadata() {
+            req = req.metadata(k, v);
         }
         // The body is not hashed into the signature (see `upload_one_part`).
         let out = req
@@ -80,11 +79,7 @@ impl S3Store {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    pub(crate) async fn create_multipart_upload(
-        &self,
-        key: &str,
-        mtime: Option<SystemTime>,
-    ) -> Result<String, StoreError> {
+    pub(crate) async fn create_multipart_upload(&self, key: &str, stamp: Option<Stamp>) -> Result<String, StoreError> {
         let (sse, kms_key) = self.sse_headers();
         let mut req = self
             .client
@@ -93,8 +88,8 @@ impl S3Store {
             .key(key)
             .set_server_side_encryption(sse)
             .set_ssekms_key_id(kms_key);
-        if let Some(t) = mtime {
-            req = req.metadata(MTIME_METADATA_KEY, format_mtime(t));
+        for (k, v) in stamp.unwrap_or_default().metadata() {
+            req = req.metadata(k, v);
         }
         let out = req.send().await.map_err(|e| map_err("CreateMultipartUpload", key, e))?;
         out.upload_id()
@@ -212,7 +207,7 @@ impl S3Store {
         src: &str,
         dst: &str,
         src_etag: Option<&ETag>,
-        mtime: Option<SystemTime>,
+        replace: Option<Stamp>,
     ) -> Result<ETag, StoreError> {
         let (sse, kms_key) = self.sse_headers();
         let mut req = self
@@ -221,10 +216,14 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(dst)
             .copy_source(copy_source(&self.bucket, src));
-        req = match mtime {
-            Some(t) => req
-                .metadata_directive(MetadataDirective::Replace)
-                .metadata(MTIME_METADATA_KEY, format_mtime(t)),
+        req = match replace {
+            Some(stamp) => {
+                req = req.metadata_directive(MetadataDirective::Replace);
+                for (k, v) in stamp.metadata() {
+                    req = req.metadata(k, v);
+                }
+                req
+            }
             None => req.metadata_directive(MetadataDirective::Copy),
         };
         let out = req

@@ -7,13 +7,12 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::{ETag, ObjectStore, StoreError, StoreErrorKind, WriteCondition};
+use crate::{ETag, ObjectStore, Stamp, StoreError, StoreErrorKind, WriteCondition};
 
 /// The largest object one CopyObject may copy.
 pub const MAX_COPY_OBJECT: u64 = 5 << 30;
@@ -85,7 +84,7 @@ async fn read_part(path: &Path, offset: u64, len: u64) -> Result<Bytes, StoreErr
 }
 
 /// What [`upload_file`] sends: the first `size` bytes of the file at `path`, to `key`, under
-/// `cond`, with `mtime` as `x-amz-meta-mtime`.
+/// `cond`, with `stamp` as user metadata.
 #[derive(Debug, Clone, Copy)]
 pub struct FileUpload<'a> {
     /// Destination key.
@@ -96,8 +95,8 @@ pub struct FileUpload<'a> {
     pub size: u64,
     /// Precondition on the key.
     pub cond: &'a WriteCondition,
-    /// Modification time to record.
-    pub mtime: Option<SystemTime>,
+    /// Modification time and upload token to record.
+    pub stamp: Option<Stamp>,
 }
 
 /// Uploads a local file (one PUT when small, parallel multipart when large, aborted on
@@ -114,7 +113,7 @@ pub async fn upload_file(
         path,
         size,
         cond,
-        mtime,
+        stamp,
     } = *up;
     if size <= cfg.single_put_max.max(1) {
         let body = if size == 0 {
@@ -122,14 +121,14 @@ pub async fn upload_file(
         } else {
             read_part(path, 0, size).await?
         };
-        let etag = store.put(key, body, cond, mtime).await?;
+        let etag = store.put(key, body, cond, stamp).await?;
         if let Some(p) = progress {
             p.fetch_add(size, Ordering::Relaxed);
         }
         return Ok(etag);
     }
     let part_size = cfg.part_size_for(size);
-    let upload_id = store.create_multipart(key, mtime).await?;
+    let upload_id = store.create_multipart(key, stamp).await?;
     let parts = size.div_ceil(part_size);
     let sent = futures::stream::iter(0..parts)
         .map(|i| {
@@ -161,10 +160,13 @@ pub async fn finish_multipart(
     cond: &WriteCondition,
 ) -> Result<ETag, StoreError> {
     let result = match sent {
-        Ok(mut done) => {
-            done.sort_by_key(|(n, _)| *n);
-            store.complete_multipart(key, upload_id, &done, cond).await
-        }
+        Ok(mut done) => match precheck(store, key, cond).await {
+            Ok(()) => {
+                done.sort_by_key(|(n, _)| *n);
+                store.complete_multipart(key, upload_id, &done, cond).await
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     if result.is_err()
@@ -175,8 +177,27 @@ pub async fn finish_multipart(
     result
 }
 
+/// Checks `cond` with a HEAD before a multipart upload is completed under it. S3 checks the
+/// condition itself, atomically; servers that ignore conditions on CompleteMultipartUpload
+/// (moto 5.2) would otherwise overwrite a version another client wrote meanwhile. A failed
+/// condition answers as S3 would: `Conflict`, or `NotFound` for `If-Match` on a missing key.
+async fn precheck(store: &dyn ObjectStore, key: &str, cond: &WriteCondition) -> Result<(), StoreError> {
+    let head = match cond {
+        WriteCondition::None => return Ok(()),
+        _ => store.head(key).await,
+    };
+    let failed = |kind| Err(StoreError::new(kind, "CompleteMultipartUpload", key, None));
+    match (cond, head) {
+        (WriteCondition::IfMatch(want), Ok(meta)) if meta.etag != *want => failed(StoreErrorKind::Conflict),
+        (WriteCondition::IfAbsent, Ok(_)) => failed(StoreErrorKind::Conflict),
+        (WriteCondition::IfAbsent, Err(e)) if e.kind() == StoreErrorKind::NotFound => Ok(()),
+        (_, Err(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Copies object `src` (of `size` bytes, at version `src_etag` when given) to `dst`, keeping its
-/// metadata, or recording `mtime` instead when given (`src` may then be `dst`: the object's
+/// metadata, or recording `replace` instead when given (`src` may then be `dst`: the object's
 /// time is replaced). One CopyObject up to `cfg.max_copy_object`, a parallel multipart copy
 /// beyond.
 #[tracing::instrument(level = "debug", skip(store, cfg))]
@@ -187,17 +208,23 @@ pub async fn copy_object(
     size: u64,
     src_etag: Option<&ETag>,
     cfg: &TransferConfig,
-    mtime: Option<SystemTime>,
+    replace: Option<Stamp>,
 ) -> Result<ETag, StoreError> {
     if size <= cfg.max_copy_object {
-        return store.copy(src, dst, src_etag, mtime).await;
+        return store.copy(src, dst, src_etag, replace).await;
     }
-    let mtime = match mtime {
-        Some(t) => Some(t),
-        None => store.head(src).await?.mtime,
+    let stamp = match replace {
+        Some(s) => s,
+        None => {
+            let src = store.head(src).await?;
+            Stamp {
+                mtime: src.mtime,
+                token: src.token,
+            }
+        }
     };
     let part_size = within_part_limits(cfg.copy_part_size, size);
-    let upload_id = store.create_multipart(dst, mtime).await?;
+    let upload_id = store.create_multipart(dst, Some(stamp)).await?;
     let parts = size.div_ceil(part_size);
     let copied = futures::stream::iter(0..parts)
         .map(|i| {

@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pail_emulator::{Emulator, Faults};
 use pail_store::{
-    FileUpload, ObjectStore, S3Store, S3StoreConfig, Sse, StoreErrorKind, TransferConfig, WriteCondition, copy_object,
-    upload_file,
+    FileUpload, ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig, WriteCondition,
+    copy_object, upload_file,
 };
 
 async fn store_with(emu: &Emulator, sse: Option<Sse>) -> S3Store {
@@ -36,10 +36,17 @@ async fn conditional_puts_answer_conflict() {
     let store = store_with(&emu, None).await;
     let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
     let e1 = store
-        .put("k", "one".into(), &WriteCondition::IfAbsent, Some(t))
+        .put(
+            "k",
+            "one".into(),
+            &WriteCondition::IfAbsent,
+            Some(Stamp::at(t).with_token(0xfeed)),
+        )
         .await
         .expect("create");
-    assert_eq!(store.head("k").await.expect("head").mtime, Some(t), "mtime kept");
+    let head = store.head("k").await.expect("head");
+    assert_eq!(head.mtime, Some(t), "mtime kept");
+    assert_eq!(head.token, Some(0xfeed), "the upload's token is read back");
     let err = store
         .put("k", "two".into(), &WriteCondition::IfAbsent, None)
         .await
@@ -75,7 +82,7 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
         path: &path,
         size: data.len() as u64,
         cond: &WriteCondition::IfAbsent,
-        mtime: None,
+        stamp: None,
     };
     let etag = upload_file(&store, &up, &cfg, Some(&progress)).await.expect("upload");
     assert!(etag.as_str().ends_with("-3"), "three parts: {etag}");
@@ -135,7 +142,7 @@ async fn failed_multipart_upload_is_aborted() {
         path: &path,
         size: 11 << 20,
         cond: &WriteCondition::None,
-        mtime: None,
+        stamp: None,
     };
     let err = upload_file(&store, &up, &small_parts(), None)
         .await
@@ -152,6 +159,7 @@ async fn uploads_land_intact_through_injected_faults() {
     emu.set_faults(Faults {
         error_rate: 0.1,
         latency: Duration::from_millis(5),
+        ..Faults::default()
     });
     for i in 0..40u32 {
         let body = pattern(1000 + i as usize);

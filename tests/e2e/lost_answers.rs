@@ -1,0 +1,213 @@
+//! Writes that S3 applied but whose answer was lost (issue 22): a reset after the request went
+//! out, or a body the SDK cannot read (moto answers CompleteMultipartUpload with a
+//! `CompleteMultipartUploadResponse` root). Each test loses the answers of one kind of request
+//! in pail-emulator and checks, through the mount, that exactly one object results, with the
+//! right bytes, and no conflict copy unless the file really changed on the server — then at
+//! most one.
+//!
+//! The drives encrypt with SSE-KMS, whose ETags are not MD5s of the bytes, so only the upload's
+//! token (`x-amz-meta-pail-write`) can tell pail that an object is its own.
+
+use std::fs;
+use std::time::Duration;
+
+use pail_emulator::{LostAs, PutOptions, S3Op};
+use pail_store::Sse;
+use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, store_config};
+
+/// A hang guard for draining: these drives settle in seconds.
+const SETTLE: Duration = Duration::from_secs(120);
+
+fn kms(mut opts: DriveOptions) -> DriveOptions {
+    opts.sse = Some(Sse::Kms {
+        key_id: Some("alias/corp-docs".into()),
+    });
+    opts
+}
+
+fn drive_with(seed: &[(&str, &[u8])]) -> TestDrive {
+    TestDrive::start_with(kms(DriveOptions::writable()), |emu| {
+        for (key, data) in seed {
+            emu.put(BUCKET, key, data.to_vec()).expect("seed");
+        }
+    })
+}
+
+/// How many attempts the SDK makes at one request (each of them loses its answer here).
+fn sdk_attempts(drive: &TestDrive) -> u32 {
+    store_config(&drive.emu, BUCKET).max_attempts
+}
+
+fn assert_no_conflict(drive: &TestDrive) {
+    let status = drive.vfs.writeback_status();
+    assert!(status.conflicts.is_empty(), "{status:?}");
+}
+
+#[test]
+fn a_small_overwrite_whose_answers_are_all_lost_lands_once() {
+    let drive = drive_with(&[("notes.txt", b"version 1")]);
+    let rule = drive
+        .emu
+        .lose_answers(S3Op::PutObject, LostAs::Reset, sdk_attempts(&drive));
+    fs::write(drive.path("notes.txt"), b"version 2").expect("write");
+    drive.drain_within(SETTLE);
+    assert_eq!(rule.remaining(), 0, "every attempt of the first upload lost its answer");
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["notes.txt"]);
+    assert_eq!(drive.object("notes.txt").expect("uploaded"), b"version 2");
+    assert_no_conflict(&drive);
+}
+
+#[test]
+fn a_completion_whose_answer_is_garbled_lands_once() {
+    let drive = drive_with(&[]);
+    let rule = drive
+        .emu
+        .lose_answers(S3Op::CompleteMultipartUpload, LostAs::Garbled, 1);
+    let data = random_bytes(12 << 20, 1);
+    fs::write(drive.path("big.bin"), &data).expect("write");
+    drive.drain_within(SETTLE);
+    assert_eq!(rule.remaining(), 0);
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["big.bin"]);
+    assert_eq!(drive.object("big.bin").expect("uploaded"), data);
+    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+    assert_no_conflict(&drive);
+}
+
+#[test]
+fn a_completion_whose_answers_are_reset_lands_once() {
+    // The SDK retries a reset completion, which S3 then answers NoSuchUpload.
+    let drive = drive_with(&[]);
+    let rule = drive.emu.lose_answers(S3Op::CompleteMultipartUpload, LostAs::Reset, 1);
+    let data = random_bytes(7 << 20, 2);
+    fs::write(drive.path("big.bin"), &data).expect("write");
+    drive.drain_within(SETTLE);
+    assert_eq!(rule.remaining(), 0);
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["big.bin"]);
+    assert_eq!(drive.object("big.bin").expect("uploaded"), data);
+    assert_no_conflict(&drive);
+}
+
+#[test]
+fn an_edit_of_a_large_file_whose_completion_is_garbled_lands_once() {
+    // Editing an existing object sends it without eager parts (untouched parts are copied).
+    let old = random_bytes(11 << 20, 3);
+    let drive = drive_with(&[("video.bin", &old)]);
+    let rule = drive
+        .emu
+        .lose_answers(S3Op::CompleteMultipartUpload, LostAs::Garbled, 1);
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(drive.path("video.bin"))
+        .expect("open");
+    std::os::unix::fs::FileExt::write_all_at(&f, b"patched", 6 << 20).expect("patch");
+    drop(f);
+    drive.drain_within(SETTLE);
+    assert_eq!(rule.remaining(), 0);
+    let mut want = old;
+    want[6 << 20..(6 << 20) + 7].copy_from_slice(b"patched");
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["video.bin"]);
+    assert_eq!(drive.object("video.bin").expect("uploaded"), want);
+    assert_no_conflict(&drive);
+}
+
+#[test]
+fn a_resumed_upload_recognises_the_object_it_wrote_before_the_crash() {
+    let mut drive = TestDrive::start_with(kms(DriveOptions::holding_uploads()), |_| {});
+    let data = random_bytes(3 << 20, 4);
+    fs::write(drive.path("report.bin"), &data).expect("write");
+    // The upload landed, then the mount died before its journal said so: the object S3 holds
+    // carries the token of the journaled version.
+    let token = journaled_token(&drive);
+    let mut opts = PutOptions::default();
+    opts.metadata.insert(
+        pail_store::TOKEN_METADATA_KEY.to_owned(),
+        pail_store::format_token(token),
+    );
+    opts.sse = Some("aws:kms".into());
+    drive
+        .emu
+        .put_with(BUCKET, "report.bin", data.clone(), opts)
+        .expect("landed");
+    drive.remount_with(true, kms(DriveOptions::writable()));
+    drive.drain_within(SETTLE);
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["report.bin"]);
+    assert_eq!(drive.object("report.bin").expect("there"), data);
+    assert_no_conflict(&drive);
+}
+
+/// The token in the one journal record file of a large pending file.
+fn journaled_token(drive: &TestDrive) -> u64 {
+    let records: Vec<_> = fs::read_dir(drive.cache_dir().join("journal"))
+        .expect("journal")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| serde_json::from_slice::<serde_json::Value>(&fs::read(p).ok()?).ok())
+        .filter(|r| r["op"] == "upload")
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    records[0]["token"]
+        .as_u64()
+        .expect("the record names its upload's token")
+}
+
+#[test]
+fn a_conflict_makes_one_copy_when_every_completion_is_garbled() {
+    // moto's dialect: no completion answer can be read, ever.
+    let old = random_bytes(6 << 20, 5);
+    let mut drive = drive_with(&[("big.bin", &old)]);
+    let rule = drive
+        .emu
+        .lose_answers(S3Op::CompleteMultipartUpload, LostAs::Garbled, u32::MAX);
+    let mine = random_bytes(9 << 20, 6);
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(drive.path("big.bin"))
+            .expect("open");
+        drive
+            .emu
+            .put(BUCKET, "big.bin", &b"a colleague's version"[..])
+            .expect("server-side change");
+        std::io::Write::write_all(&mut f, &mine).expect("write");
+    }
+    drive.drain_within(SETTLE);
+    assert!(rule.remaining() < u32::MAX, "completions were garbled");
+    let check = |drive: &TestDrive| {
+        let keys = drive.emu.keys(BUCKET, "");
+        assert_eq!(keys.len(), 2, "the file and one conflict copy: {keys:?}");
+        let copy = keys.iter().find(|k| k.contains("(conflict ")).expect("a conflict copy");
+        assert!(copy.starts_with("big (conflict ") && copy.ends_with(").bin"), "{copy}");
+        assert_eq!(drive.object(copy).expect("copy"), mine);
+        assert_eq!(drive.object("big.bin").expect("theirs"), b"a colleague's version");
+    };
+    check(&drive);
+    assert_eq!(drive.vfs.writeback_status().conflicts.len(), 1);
+    // A new mount of the same cache has nothing left to send, and sends nothing.
+    drive.remount_with(true, kms(DriveOptions::writable()));
+    drive.drain_within(SETTLE);
+    check(&drive);
+}
+
+#[test]
+fn a_rename_whose_copy_answer_is_garbled_moves_the_file_once() {
+    let drive = drive_with(&[("draft.txt", b"text")]);
+    let rule = drive.emu.lose_answers(S3Op::CopyObject, LostAs::Garbled, 1);
+    fs::rename(drive.path("draft.txt"), drive.path("final.txt")).expect("rename succeeds");
+    assert_eq!(rule.remaining(), 0);
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["final.txt"]);
+    assert_eq!(drive.object("final.txt").expect("moved"), b"text");
+}
+
+#[test]
+fn a_delete_whose_answers_are_all_lost_still_deletes() {
+    let drive = drive_with(&[("old.txt", b"bye")]);
+    let rule = drive
+        .emu
+        .lose_answers(S3Op::DeleteObject, LostAs::Reset, sdk_attempts(&drive));
+    fs::remove_file(drive.path("old.txt")).expect("delete succeeds");
+    assert_eq!(rule.remaining(), 0);
+    assert!(drive.emu.keys(BUCKET, "").is_empty());
+    assert!(!drive.path("old.txt").exists());
+}
