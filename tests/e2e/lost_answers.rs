@@ -88,6 +88,22 @@ fn a_completion_whose_answers_are_reset_lands_once() {
 }
 
 #[test]
+fn a_completion_that_never_answers_times_out_and_lands_once() {
+    let mut opts = kms(DriveOptions::writable());
+    let wb = opts.vfs.writeback.as_mut().expect("writable");
+    wb.transfer.complete_timeout = Duration::from_secs(1);
+    let drive = TestDrive::start_with(opts, |_| {});
+    let rule = drive.emu.lose_answers(S3Op::CompleteMultipartUpload, LostAs::Stall, 1);
+    let data = random_bytes(7 << 20, 7);
+    fs::write(drive.path("big.bin"), &data).expect("write");
+    drive.drain_within(SETTLE);
+    assert_eq!(rule.remaining(), 0);
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["big.bin"]);
+    assert_eq!(drive.object("big.bin").expect("uploaded"), data);
+    assert_no_conflict(&drive);
+}
+
+#[test]
 fn an_edit_of_a_large_file_whose_completion_is_garbled_lands_once() {
     // Editing an existing object sends it without eager parts (untouched parts are copied).
     let old = random_bytes(11 << 20, 3);

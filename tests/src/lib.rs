@@ -104,6 +104,27 @@ pub(crate) fn mount_store(
     (vfs, mount)
 }
 
+/// A fresh mount folder (named `prefix…`) and cache folder.
+pub(crate) fn mount_and_cache_dirs(prefix: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("mount dir");
+    let cache = tempfile::Builder::new()
+        .prefix("pail-cache-")
+        .tempdir()
+        .expect("cache dir");
+    (dir, cache)
+}
+
+/// Waits until every file `vfs` closed is on S3; fails the test when that takes over `limit`
+/// (a guard against a drive that never settles, not a measure of speed).
+pub(crate) fn drain_within(rt: &tokio::runtime::Runtime, vfs: &Vfs, limit: Duration) {
+    let drained = rt.block_on(async { tokio::time::timeout(limit, vfs.drain(&|_| {})).await });
+    assert!(
+        drained.is_ok(),
+        "uploads still pending after {limit:?}: {:?}",
+        vfs.writeback_status()
+    );
+}
+
 /// The runtime test drives run on.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -206,14 +227,7 @@ impl TestDrive {
     pub fn mount_on(rt: tokio::runtime::Runtime, emu: Emulator, opts: DriveOptions) -> Self {
         require_fuse();
         init_logging();
-        let dir = tempfile::Builder::new()
-            .prefix("pail-e2e-")
-            .tempdir()
-            .expect("mount dir");
-        let cache = tempfile::Builder::new()
-            .prefix("pail-cache-")
-            .tempdir()
-            .expect("cache dir");
+        let (dir, cache) = mount_and_cache_dirs("pail-e2e-");
         let (vfs, mount) = mount_drive(&rt, &emu, &opts, dir.path(), cache.path());
         Self {
             emu,
@@ -234,14 +248,7 @@ impl TestDrive {
     /// [`drain`](Self::drain), failing the test when uploads are still pending after `limit`
     /// (a guard against a drive that never settles, not a measure of speed).
     pub fn drain_within(&self, limit: Duration) {
-        let drained = self
-            .rt
-            .block_on(async { tokio::time::timeout(limit, self.vfs.drain(&|_| {})).await });
-        assert!(
-            drained.is_ok(),
-            "uploads still pending after {limit:?}: {:?}",
-            self.vfs.writeback_status()
-        );
+        drain_within(&self.rt, &self.vfs, limit);
     }
 
     /// Unmounts and mounts the drive again at the same place: with the same cache directory

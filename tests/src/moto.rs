@@ -19,7 +19,9 @@ use std::time::Duration;
 use pail_fs::Vfs;
 use pail_store::{ObjectStore, S3Store, S3StoreConfig, WriteCondition};
 
-use crate::{BUCKET, DriveOptions, init_logging, mount_store, require_fuse, runtime};
+use crate::{
+    BUCKET, DriveOptions, drain_within, init_logging, mount_and_cache_dirs, mount_store, require_fuse, runtime,
+};
 
 /// The `moto_server` to run: `PAIL_MOTO_SERVER`, else the virtual environment `./dev test`
 /// makes, else one on `PATH`.
@@ -137,14 +139,7 @@ impl MotoDrive {
         moto.create_bucket(BUCKET);
         let rt = runtime();
         let other = rt.block_on(S3Store::new(moto.store_config(BUCKET))).expect("store");
-        let dir = tempfile::Builder::new()
-            .prefix("pail-moto-")
-            .tempdir()
-            .expect("mount dir");
-        let cache = tempfile::Builder::new()
-            .prefix("pail-cache-")
-            .tempdir()
-            .expect("cache dir");
+        let (dir, cache) = mount_and_cache_dirs("pail-moto-");
         let (vfs, mount) = mount_store(&rt, moto.store_config(BUCKET), &opts, dir.path(), cache.path());
         Self {
             vfs,
@@ -165,14 +160,7 @@ impl MotoDrive {
 
     /// Waits until every closed file is on S3; fails the test when that takes over `limit`.
     pub fn drain_within(&self, limit: Duration) {
-        let drained = self
-            .rt
-            .block_on(async { tokio::time::timeout(limit, self.vfs.drain(&|_| {})).await });
-        assert!(
-            drained.is_ok(),
-            "uploads still pending after {limit:?}: {:?}",
-            self.vfs.writeback_status()
-        );
+        drain_within(&self.rt, &self.vfs, limit);
     }
 
     /// Mounts again with the same cache directory; the old core is dropped undrained, as by a

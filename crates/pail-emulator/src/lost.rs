@@ -74,6 +74,8 @@ pub enum LostAs {
     /// The status and headers arrive, the body is XML with a root element the SDK does not
     /// expect (`<{Op}Response>`, as moto answers).
     Garbled,
+    /// No answer ever comes (the connection stays open).
+    Stall,
 }
 
 /// Lose the answers of the next `count` requests of kind `op`, each after applying it.
@@ -115,7 +117,8 @@ impl LostAnswers {
 /// The answer a client gets for `resp` lost `how`.
 pub(crate) fn lose(op: S3Op, how: LostAs, resp: s3s::HttpResponse) -> Result<s3s::HttpResponse, s3s::HttpError> {
     match how {
-        LostAs::Reset => Err(s3s::HttpError::new(
+        // The server loop never calls this for a stall: it waits forever instead.
+        LostAs::Reset | LostAs::Stall => Err(s3s::HttpError::new(
             "injected: answer lost after the request was applied".into(),
         )),
         LostAs::Garbled => {

@@ -124,6 +124,11 @@ pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLo
                     }
                     let op = S3Op::of(&req);
                     match LostAnswers::take(&faults.lost, op) {
+                        Some(lost::LostAs::Stall) => {
+                            let _applied = service(req).await;
+                            tracing::debug!(?op, "stalling after the request was applied");
+                            std::future::pending().await
+                        }
                         Some(how) => {
                             let resp = service(req).await?;
                             tracing::debug!(?op, ?how, "answer lost after the request was applied");

@@ -436,7 +436,7 @@ impl Writeback {
             .buffer_unordered(self.cfg.transfer.concurrency.max(1))
             .try_collect::<Vec<_>>()
             .await;
-        let done = finish_multipart(store, key, &started.upload_id, sent, cond).await;
+        let done = finish_multipart(store, key, &started.upload_id, sent, cond, &self.cfg.transfer).await;
         let done = crate::outcome::checked_upload(store, key, started.token, done).await;
         // Completed, or aborted by `finish_multipart` (a failure to abort leaves the record for
         // the next mount).

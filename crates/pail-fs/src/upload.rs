@@ -190,7 +190,7 @@ impl Writeback {
             .buffer_unordered(transfer.concurrency.max(1))
             .try_collect::<Vec<_>>()
             .await;
-        finish_multipart(store, key, &upload_id, sent, cond).await
+        finish_multipart(store, key, &upload_id, sent, cond, transfer).await
     }
 
     /// Uploads `up.size` bytes of `d`: with one PUT from memory when they are there (`content`),

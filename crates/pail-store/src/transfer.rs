@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -35,6 +36,9 @@ pub struct TransferConfig {
     pub max_copy_object: u64,
     /// Part size of a multipart copy.
     pub copy_part_size: u64,
+    /// How long a CompleteMultipartUpload may go unanswered before its outcome is taken as
+    /// unknown (and checked, then retried). S3 may take minutes to complete a large upload.
+    pub complete_timeout: Duration,
 }
 
 impl Default for TransferConfig {
@@ -45,6 +49,7 @@ impl Default for TransferConfig {
             single_put_max: 8 << 20,
             max_copy_object: MAX_COPY_OBJECT,
             copy_part_size: 512 << 20,
+            complete_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -147,23 +152,35 @@ pub async fn upload_file(
         .buffer_unordered(cfg.concurrency.max(1))
         .try_collect::<Vec<_>>()
         .await;
-    finish_multipart(store, key, &upload_id, sent, cond).await
+    finish_multipart(store, key, &upload_id, sent, cond, cfg).await
 }
 
 /// Ends a multipart upload: completes it with the parts sent (in any order) under `cond`, or,
-/// when sending failed or completing fails, aborts it so its parts are not left behind.
+/// when sending failed or completing fails, aborts it so its parts are not left behind. A
+/// completion unanswered after `cfg.complete_timeout` fails as `Network`: its outcome is
+/// unknown, and the caller checks what S3 holds.
 pub async fn finish_multipart(
     store: &dyn ObjectStore,
     key: &str,
     upload_id: &str,
     sent: Result<Vec<(u32, ETag)>, StoreError>,
     cond: &WriteCondition,
+    cfg: &TransferConfig,
 ) -> Result<ETag, StoreError> {
     let result = match sent {
         Ok(mut done) => match precheck(store, key, cond).await {
             Ok(()) => {
                 done.sort_by_key(|(n, _)| *n);
-                store.complete_multipart(key, upload_id, &done, cond).await
+                let completing = store.complete_multipart(key, upload_id, &done, cond);
+                match tokio::time::timeout(cfg.complete_timeout, completing).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(StoreError::new(
+                        StoreErrorKind::Network,
+                        "CompleteMultipartUpload (no answer)",
+                        key,
+                        None,
+                    )),
+                }
             }
             Err(e) => Err(e),
         },
@@ -241,7 +258,7 @@ pub async fn copy_object(
         .buffer_unordered(cfg.concurrency.max(1))
         .try_collect::<Vec<_>>()
         .await;
-    finish_multipart(store, dst, &upload_id, copied, &WriteCondition::None).await
+    finish_multipart(store, dst, &upload_id, copied, &WriteCondition::None, cfg).await
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ fn small_parts() -> TransferConfig {
         single_put_max: 1 << 20,
         max_copy_object: 6 << 20,
         copy_part_size: 5 << 20,
+        ..TransferConfig::default()
     }
 }
 
