@@ -27,7 +27,8 @@
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
-//! - `meta` — [`Attr`], [`Listing`] and the metadata caches.
+//! - `meta` — [`Attr`], [`Listing`] and the metadata caches; `changes` — the drive's own recent
+//!   changes to folders, overlaid on every listing loaded across them.
 //! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
 //! - `reader` — sequential detection and the prefetch window.
 //! - `peek` — lookups that read a small file's content, and read-ahead of small siblings.
@@ -35,6 +36,7 @@
 //! - `error` — [`FsError`] and [`FsErrorKind`].
 
 mod blocks;
+mod changes;
 mod content;
 mod dirty;
 mod eager;

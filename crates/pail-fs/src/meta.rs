@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use futures::FutureExt;
 use pail_store::{ETag, ListPage, ObjectMeta, ObjectStore};
 
+use crate::changes::Changes;
 use crate::error::{FsError, FsResult};
 use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
@@ -81,12 +82,16 @@ pub struct DirEntry {
 pub struct Listing {
     /// Entries in name order (byte order of the displayed names).
     pub entries: Vec<DirEntry>,
+    /// The drive's last own change when this listing's load began (`changes`): later ones
+    /// may be missing from what S3 answered, and are overlaid.
+    pub(crate) since: u64,
 }
 
 impl Listing {
     pub(crate) fn from_map(map: BTreeMap<String, Attr>) -> Self {
         Self {
             entries: map.into_iter().map(|(name, attr)| DirEntry { name, attr }).collect(),
+            since: 0,
         }
     }
 
@@ -124,9 +129,11 @@ pub(crate) struct MetaCache {
     /// Folders known to need more than one listing page.
     large_dirs: moka::sync::Cache<VfsPath, ()>,
     skipped_logged: Mutex<HashSet<String>>,
-    /// Bumped by every change this drive makes; a listing loaded across a bump may predate the
-    /// change and is loaded again.
+    /// Bumped when a folder's cached listings are dropped; a listing loaded across a bump may
+    /// predate the change and is loaded again.
     epoch: AtomicU64,
+    /// The drive's own changes to folders, shown in every listing loaded across them.
+    changes: Changes,
 }
 
 impl MetaCache {
@@ -155,6 +162,7 @@ impl MetaCache {
                 .build(),
             skipped_logged: Mutex::default(),
             epoch: AtomicU64::new(0),
+            changes: Changes::new(ttl),
         }
     }
 
@@ -173,13 +181,15 @@ impl MetaCache {
     }
 
     pub(crate) async fn cached_listing(&self, dir: &VfsPath) -> Option<Arc<Listing>> {
-        self.listings.get(dir).await
+        let l = self.listings.get(dir).await?;
+        Some(self.changes.overlay(dir, l))
     }
 
     /// The cached listing of `dir` if the cache can answer without waiting (for the adapters'
     /// session thread).
     pub(crate) fn cached_listing_now(&self, dir: &VfsPath) -> Option<Arc<Listing>> {
-        self.listings.get(dir).now_or_never().flatten()
+        let l = self.listings.get(dir).now_or_never().flatten()?;
+        Some(self.changes.overlay(dir, l))
     }
 
     /// The cached one-page listing of `dir` (see [`small_listing`](Self::small_listing)) if
@@ -188,7 +198,8 @@ impl MetaCache {
         if !self.enabled || self.large_dirs.contains_key(dir) {
             return None;
         }
-        self.small_listings.get(dir).now_or_never().flatten()
+        let l = self.small_listings.get(dir).now_or_never().flatten()?;
+        Some(self.changes.overlay(dir, l))
     }
 
     /// The listing of `dir`, from the cache or from S3 (one load at a time per directory).
@@ -201,7 +212,8 @@ impl MetaCache {
     ) -> FsResult<Arc<Listing>> {
         let dir_prefix = dir.to_dir_prefix(prefix, names);
         if !self.enabled {
-            return Ok(Arc::new(self.load_listing(store, dir, &dir_prefix, names).await?));
+            let listing = Arc::new(self.load_listing(store, dir, &dir_prefix, names).await?);
+            return Ok(self.changes.overlay(dir, listing));
         }
         let mut attempt = 0;
         let loaded = loop {
@@ -216,9 +228,9 @@ impl MetaCache {
                 .map_err(|e| (*e).clone())?;
             attempt += 1;
             if self.epoch.load(Ordering::Acquire) == epoch || attempt == 3 {
-                break loaded;
+                break self.changes.overlay(dir, loaded);
             }
-            // Our own change landed while this was loading: it may predate it.
+            // The folder's listings were dropped while this was loading: it may predate that.
             self.listings.invalidate(dir).await;
         };
         for e in &loaded.entries {
@@ -237,6 +249,7 @@ impl MetaCache {
         dir_prefix: &str,
         names: NameEncoding,
     ) -> FsResult<Listing> {
+        let since = self.changes.now();
         let mut map: BTreeMap<String, Attr> = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {
@@ -250,7 +263,10 @@ impl MetaCache {
                 break;
             }
         }
-        Ok(Listing::from_map(map))
+        Ok(Listing {
+            since,
+            ..Listing::from_map(map)
+        })
     }
 
     /// Merges one page into `map`: sub-folders first, so a folder wins over a same-named file.
@@ -291,6 +307,7 @@ impl MetaCache {
         let loaded = self
             .small_listings
             .try_get_with(dir.clone(), async {
+                let since = self.changes.now();
                 let page = store
                     .list_page(&dir_prefix, Some("/"), None, None)
                     .await
@@ -300,7 +317,10 @@ impl MetaCache {
                 }
                 let mut map = BTreeMap::new();
                 self.add_page(&mut map, &page, &dir_prefix, names);
-                Ok(Arc::new(Listing::from_map(map)))
+                Ok(Arc::new(Listing {
+                    since,
+                    ..Listing::from_map(map)
+                }))
             })
             .await;
         if self.epoch.load(Ordering::Acquire) != epoch {
@@ -309,7 +329,7 @@ impl MetaCache {
             return None;
         }
         match loaded {
-            Ok(listing) => Some(listing),
+            Ok(listing) => Some(self.changes.overlay(dir, listing)),
             Err(e) => {
                 if e.is_none() {
                     self.large_dirs.insert(dir.clone(), ());
@@ -336,17 +356,21 @@ impl MetaCache {
     /// Records in the cached listings of `path`'s parent that `path` now is `attr` (or is gone),
     /// without listing again: our own change, known exactly.
     pub(crate) async fn update_listing_of(&self, path: &VfsPath, attr: Option<Attr>) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         let Some((parent, name)) = path.split_last() else {
             return;
         };
+        // Listings loading now, or cached from a load that began before this, get it by overlay.
+        self.changes.record(&parent, name, attr.clone());
         let update = |l: &Listing| {
             let mut map: BTreeMap<String, Attr> = l.entries.iter().map(|e| (e.name.clone(), e.attr.clone())).collect();
             match &attr {
                 Some(a) => map.insert(name.to_owned(), a.clone()),
                 None => map.remove(name),
             };
-            Arc::new(Listing::from_map(map))
+            Arc::new(Listing {
+                since: l.since,
+                ..Listing::from_map(map)
+            })
         };
         if let Some(l) = self.listings.get(&parent).await {
             self.listings.insert(parent.clone(), update(&l)).await;
@@ -398,6 +422,7 @@ mod tests {
                     attr: Attr::directory(SystemTime::UNIX_EPOCH),
                 })
                 .collect(),
+            since: 0,
         }
     }
 

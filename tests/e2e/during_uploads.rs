@@ -1,0 +1,65 @@
+//! Changes to a folder while its files are still uploading (issue 17): what is deleted stays
+//! deleted, what is moved lands only under its new name, whatever the interleaving. The
+//! emulator answers with a little latency so uploads are in flight throughout; the programs
+//! run right after the files are closed, without waiting.
+//!
+//! The defect these catch: a listing loaded while uploads landed missed the files that landed
+//! meanwhile, so `rm -rf` never saw them and failed with "Directory not empty" (and they stayed
+//! in S3); a folder move left them behind.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use pail_emulator::Faults;
+use pail_tests::{BUCKET, DriveOptions, TestDrive};
+
+const FILES: usize = 1050;
+
+/// A drive whose uploads start as files close, on a server answering in a few milliseconds,
+/// holding `FILES` empty files in `d/`, closed just now.
+fn drive_with_files_uploading() -> TestDrive {
+    let drive = TestDrive::start_with(DriveOptions::writable(), |_| {});
+    drive.emu.set_faults(Faults {
+        latency: Duration::from_millis(5),
+        ..Faults::default()
+    });
+    fs::create_dir(drive.path("d")).expect("mkdir");
+    for i in 0..FILES {
+        fs::write(drive.path(&format!("d/f{i:04}")), b"").expect("create");
+    }
+    drive
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rm_rf_of_a_folder_whose_files_are_uploading_leaves_nothing_behind() {
+    let drive = drive_with_files_uploading();
+    run(Command::new("rm").arg("-rf").arg(drive.path("d")));
+    drive.drain();
+    assert!(!drive.path("d").exists());
+    assert_eq!(drive.emu.keys(BUCKET, ""), Vec::<String>::new());
+}
+
+#[test]
+fn a_folder_moved_while_its_files_upload_lands_only_under_its_new_name() {
+    let drive = drive_with_files_uploading();
+    run(Command::new("mv").arg(drive.path("d")).arg(drive.path("e")));
+    drive.drain();
+    assert_eq!(
+        drive.emu.keys(BUCKET, "d"),
+        Vec::<String>::new(),
+        "nothing left under the old name"
+    );
+    let moved = drive.emu.keys(BUCKET, "e/");
+    assert_eq!(moved.len(), FILES + 1, "every file and the folder marker");
+    assert_eq!(fs::read_dir(drive.path("e")).expect("list").count(), FILES);
+}
