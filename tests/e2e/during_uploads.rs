@@ -63,3 +63,26 @@ fn a_folder_moved_while_its_files_upload_lands_only_under_its_new_name() {
     assert_eq!(moved.len(), FILES + 1, "every file and the folder marker");
     assert_eq!(fs::read_dir(drive.path("e")).expect("list").count(), FILES);
 }
+
+#[test]
+fn files_overwritten_while_they_upload_end_with_their_last_version() {
+    let drive = drive_with_files_uploading();
+    for i in 0..FILES {
+        fs::write(drive.path(&format!("d/f{i:04}")), format!("second {i}")).expect("overwrite");
+    }
+    drive.drain();
+    assert_eq!(
+        drive.emu.keys(BUCKET, "d/").len(),
+        FILES + 1,
+        "every file and the folder marker"
+    );
+    for i in 0..FILES {
+        let key = format!("d/f{i:04}");
+        assert_eq!(
+            drive.object(&key).expect("there"),
+            format!("second {i}").as_bytes(),
+            "{key}"
+        );
+    }
+    assert!(drive.vfs.writeback_status().conflicts.is_empty());
+}

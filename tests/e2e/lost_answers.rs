@@ -151,6 +151,21 @@ fn a_resumed_upload_recognises_the_object_it_wrote_before_the_crash() {
     assert_no_conflict(&drive);
 }
 
+#[test]
+fn a_crash_after_an_eager_completion_landed_resumes_without_a_copy() {
+    let mut drive = TestDrive::start_with(kms(DriveOptions::writable()), |_| {});
+    let rule = drive.emu.lose_answers(S3Op::CompleteMultipartUpload, LostAs::Stall, 1);
+    let data = random_bytes(12 << 20, 8);
+    fs::write(drive.path("movie.bin"), &data).expect("write");
+    // The completion is applied; its answer never comes, and the mount dies waiting for it.
+    assert!(rule.wait_applied(1, SETTLE), "the completion reached the server");
+    drive.remount_with(true, kms(DriveOptions::writable()));
+    drive.drain_within(SETTLE);
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["movie.bin"]);
+    assert_eq!(drive.object("movie.bin").expect("there"), data);
+    assert_no_conflict(&drive);
+}
+
 /// The token in the one journal record file of a large pending file.
 fn journaled_token(drive: &TestDrive) -> u64 {
     let records: Vec<_> = fs::read_dir(drive.cache_dir().join("journal"))

@@ -5,8 +5,9 @@
 //!
 //! A client must then treat the outcome as unknown, not as a failure: the object is there.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// The kinds of S3 request the emulator tells apart for lost answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub struct LostAnswers {
     op: S3Op,
     how: LostAs,
     remaining: Arc<AtomicU32>,
+    /// Requests applied whose answers were lost, and a signal for each.
+    applied: Arc<(Mutex<u32>, Condvar)>,
 }
 
 impl LostAnswers {
@@ -94,7 +97,25 @@ impl LostAnswers {
             op,
             how,
             remaining: Arc::new(AtomicU32::new(count)),
+            applied: Arc::default(),
         }
+    }
+
+    /// Waits until `n` requests were applied and their answers lost, for at most `limit`;
+    /// whether they were.
+    pub fn wait_applied(&self, n: u32, limit: Duration) -> bool {
+        let (count, signal) = &*self.applied;
+        let count = count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = signal
+            .wait_timeout_while(count, limit, |c| *c < n)
+            .unwrap_or_else(|e| e.into_inner());
+        *count >= n
+    }
+
+    fn note_applied(&self) {
+        let (count, signal) = &*self.applied;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        signal.notify_all();
     }
 
     /// How many answers are still to be lost.
@@ -102,22 +123,40 @@ impl LostAnswers {
         self.remaining.load(Ordering::Acquire)
     }
 
-    /// Whether this request's answer is to be lost (counting it), and how.
-    pub(crate) fn take(rules: &[LostAnswers], op: S3Op) -> Option<LostAs> {
-        rules.iter().find_map(|r| {
-            let take = r.op == op
+    /// The rule that loses this request's answer (counting it), if any.
+    pub(crate) fn take(rules: &[LostAnswers], op: S3Op) -> Option<&LostAnswers> {
+        rules.iter().find(|r| {
+            r.op == op
                 && r.remaining
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                    .is_ok();
-            take.then_some(r.how)
+                    .is_ok()
         })
+    }
+
+    /// How the answer is lost.
+    pub fn how(&self) -> LostAs {
+        self.how
+    }
+
+    /// Serves `req` with `service`, then loses the answer.
+    pub(crate) async fn apply_and_lose<F>(&self, op: S3Op, served: F) -> Result<s3s::HttpResponse, s3s::HttpError>
+    where
+        F: std::future::Future<Output = Result<s3s::HttpResponse, s3s::HttpError>>,
+    {
+        let resp = served.await;
+        self.note_applied();
+        tracing::debug!(?op, how = ?self.how, "answer lost after the request was applied");
+        match self.how {
+            LostAs::Stall => std::future::pending().await,
+            how => lose(op, how, resp?),
+        }
     }
 }
 
 /// The answer a client gets for `resp` lost `how`.
-pub(crate) fn lose(op: S3Op, how: LostAs, resp: s3s::HttpResponse) -> Result<s3s::HttpResponse, s3s::HttpError> {
+fn lose(op: S3Op, how: LostAs, resp: s3s::HttpResponse) -> Result<s3s::HttpResponse, s3s::HttpError> {
     match how {
-        // The server loop never calls this for a stall: it waits forever instead.
+        // A stall never gets here: it waits forever instead.
         LostAs::Reset | LostAs::Stall => Err(s3s::HttpError::new(
             "injected: answer lost after the request was applied".into(),
         )),
@@ -181,11 +220,12 @@ mod tests {
     #[test]
     fn a_rule_loses_exactly_its_count() {
         let rules = [LostAnswers::new(S3Op::DeleteObject, LostAs::Reset, 2)];
-        assert_eq!(LostAnswers::take(&rules, S3Op::PutObject), None);
-        assert_eq!(LostAnswers::take(&rules, S3Op::DeleteObject), Some(LostAs::Reset));
+        let how = |rules: &[LostAnswers], op| LostAnswers::take(rules, op).map(LostAnswers::how);
+        assert_eq!(how(&rules, S3Op::PutObject), None);
+        assert_eq!(how(&rules, S3Op::DeleteObject), Some(LostAs::Reset));
         let clone = rules.clone();
-        assert_eq!(LostAnswers::take(&clone, S3Op::DeleteObject), Some(LostAs::Reset));
-        assert_eq!(LostAnswers::take(&rules, S3Op::DeleteObject), None);
+        assert_eq!(how(&clone, S3Op::DeleteObject), Some(LostAs::Reset));
+        assert_eq!(how(&rules, S3Op::DeleteObject), None);
         assert_eq!(rules[0].remaining(), 0);
     }
 }

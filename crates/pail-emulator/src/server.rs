@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::lost::{self, LostAnswers, S3Op};
+use crate::lost::{LostAnswers, S3Op};
 
 /// Failures the emulator injects, as a flaky network and a busy S3 would.
 #[derive(Debug, Clone, Default)]
@@ -124,16 +124,7 @@ pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLo
                     }
                     let op = S3Op::of(&req);
                     match LostAnswers::take(&faults.lost, op) {
-                        Some(lost::LostAs::Stall) => {
-                            let _applied = service(req).await;
-                            tracing::debug!(?op, "stalling after the request was applied");
-                            std::future::pending().await
-                        }
-                        Some(how) => {
-                            let resp = service(req).await?;
-                            tracing::debug!(?op, ?how, "answer lost after the request was applied");
-                            lost::lose(op, how, resp)
-                        }
+                        Some(rule) => rule.apply_and_lose(op, service(req)).await,
                         None => service(req).await,
                     }
                 }

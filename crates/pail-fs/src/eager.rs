@@ -405,7 +405,7 @@ impl Writeback {
     pub(crate) async fn finish_eager(
         &self,
         d: &Dirty,
-        key: &str,
+        (key, generation): (&str, u64),
         size: u64,
         cond: &WriteCondition,
         mtime: SystemTime,
@@ -436,6 +436,15 @@ impl Writeback {
             .buffer_unordered(self.cfg.transfer.concurrency.max(1))
             .try_collect::<Vec<_>>()
             .await;
+        // S3 records the upload's own token, fixed when it was created: journal it as this
+        // version's, so a mount resuming after a crash past the completion knows the object.
+        let sent = match sent {
+            Ok(parts) => self
+                .adopt_token(d, generation, started.token)
+                .map(|()| parts)
+                .map_err(|e| fs_to_store(key, e)),
+            Err(e) => Err(e),
+        };
         let done = finish_multipart(store, key, &started.upload_id, sent, cond, &self.cfg.transfer).await;
         let done = crate::outcome::checked_upload(store, key, started.token, done).await;
         // Completed, or aborted by `finish_multipart` (a failure to abort leaves the record for

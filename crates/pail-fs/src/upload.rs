@@ -15,7 +15,6 @@ use pail_store::{ETag, FileUpload, Stamp, StoreError, StoreErrorKind, WriteCondi
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
-use crate::journal::Record;
 use crate::meta::{Attr, FileKind};
 use crate::outcome;
 use crate::path::VfsPath;
@@ -63,7 +62,7 @@ impl Writeback {
         let io = if d.has_base() { Some(d.io.lock().await) } else { None };
         let cond = expect.condition();
         // Through the parts sent while the file was written, if any; else the whole file.
-        let result = match self.finish_eager(d, &key, size, &cond, mtime).await {
+        let result = match self.finish_eager(d, (&key, generation), size, &cond, mtime).await {
             Some(sent) => sent,
             None => {
                 let sent = self.send(d, &key, size, &cond, mtime, token, io.is_some()).await;
@@ -299,17 +298,7 @@ impl Writeback {
         }
         let copy_path = parent.join(&conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt));
         d.state().conflict_copy = Some(copy_path.clone());
-        let inline = d
-            .inline_data()
-            .map_err(|e| FsError::local("read staging", copy_path.as_str(), &e))?;
-        if inline.is_none() {
-            d.content
-                .sync_data()
-                .map_err(|e| FsError::local("fsync staging", copy_path.as_str(), &e))?;
-        }
-        self.journal
-            .write(d.id, &Record::Upload(d.record(inline)))
-            .map_err(|e| FsError::local("journal", copy_path.as_str(), &e))?;
+        self.rewrite_record(d, copy_path.as_str())?;
         Ok(copy_path)
     }
 }

@@ -310,6 +310,38 @@ impl Writeback {
         Ok(())
     }
 
+    /// Writes `d`'s journal record as it stands now, after its token or conflict copy changed
+    /// (`what` names it in errors).
+    pub(crate) fn rewrite_record(&self, d: &Dirty, what: &str) -> FsResult<()> {
+        let inline = d.inline_data().map_err(|e| FsError::local("read staging", what, &e))?;
+        if inline.is_none() {
+            d.content
+                .sync_data()
+                .map_err(|e| FsError::local("fsync staging", what, &e))?;
+        }
+        self.journal
+            .write(d.id, &Record::Upload(d.record(inline)))
+            .map_err(|e| FsError::local("journal", what, &e))
+    }
+
+    /// Makes `token` the upload token of `d`'s `generation`, for an upload whose metadata was
+    /// fixed before that generation was known (an eager multipart upload), and journals it when
+    /// the generation is journaled. Nothing changes when the file changed since.
+    pub(crate) fn adopt_token(&self, d: &Dirty, generation: u64, token: u64) -> FsResult<()> {
+        let (journaled, path) = {
+            let mut st = d.state();
+            if st.generation != generation {
+                return Ok(());
+            }
+            st.token = (generation, token);
+            (st.journaled == generation, st.path.as_str().to_owned())
+        };
+        if journaled {
+            self.rewrite_record(d, &path)?;
+        }
+        Ok(())
+    }
+
     /// Asks pending uploads to start now instead of after the write-back delay.
     pub(crate) fn hurry(&self) {
         self.urgent.send_modify(|n| *n += 1);
