@@ -153,6 +153,12 @@ impl TokenCache {
             source,
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
+        // The folder holds refresh tokens: only its owner may list or open it.
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(fail)?;
+        #[cfg(not(unix))]
         std::fs::create_dir_all(dir).map_err(fail)?;
         let json = serde_json::to_vec_pretty(token).map_err(|e| fail(std::io::Error::other(e)))?;
         let mut tmp = tempfile::Builder::new()
@@ -182,6 +188,28 @@ mod tests {
             cache_key("https://ssotest.awsapps.com/start"),
             "dace00cba5f8355ec9d274ceb2bcebdfbeed0e12"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_token_folders_it_creates_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().expect("dir");
+        let dir = home.path().join(".aws/sso/cache");
+        let cache = TokenCache::new(&dir, "corp");
+        let token: CachedToken = serde_json::from_str(
+            r#"{"startUrl": "https://d-1.awsapps.com/start", "region": "us-east-1",
+            "accessToken": "tok", "expiresAt": "2030-01-01T00:00:00Z"}"#,
+        )
+        .expect("token");
+        cache.store(&token).expect("store");
+        for d in [".aws", ".aws/sso", ".aws/sso/cache"] {
+            let mode = std::fs::metadata(home.path().join(d))
+                .expect("dir")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{d}");
+        }
     }
 
     #[test]

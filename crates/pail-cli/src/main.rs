@@ -119,6 +119,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
+    // Everything pail creates (cache, journal, status files, the mount registry) is the user's
+    // alone, whatever the umask it was started with; the core also sets explicit modes.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("pail-io")

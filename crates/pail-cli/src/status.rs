@@ -49,33 +49,79 @@ impl StatusFile {
 }
 
 /// `$XDG_RUNTIME_DIR/pail/mounts`, else a per-user directory under the temporary directory.
-fn registry_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("pail").join("mounts"),
-        None => std::env::temp_dir()
-            .join(format!("pail-{}", user_name()))
-            .join("mounts"),
-    }
+/// Both levels are created private and must be this user's own: in a shared `/tmp` another user
+/// could otherwise plant a symbolic link, or mount records whose status `pail status` shows.
+fn registry_dir() -> io::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("pail"),
+        None => std::env::temp_dir().join(format!("pail-{}", user_name())),
+    };
+    let dir = base.join("mounts");
+    private_dir(&base)?;
+    private_dir(&dir)?;
+    Ok(dir)
 }
 
-fn record_path(dir: &Path) -> PathBuf {
+/// Creates `dir` (0700) if missing; refuses it unless it is a folder (not a link) owned by
+/// this user, and closes it to others if an older version left it open.
+#[cfg(unix)]
+fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let m = std::fs::symlink_metadata(dir)?;
+    let me = pail_fuse::process_owner().0;
+    if !m.file_type().is_dir() || m.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a folder of this user's (owner uid {}, not {me}); remove it, or set XDG_RUNTIME_DIR",
+                dir.display(),
+                m.uid()
+            ),
+        ));
+    }
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+fn record_path(dir: &Path) -> io::Result<PathBuf> {
     use std::hash::{Hash, Hasher};
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut h = std::collections::hash_map::DefaultHasher::new();
     canonical.hash(&mut h);
-    registry_dir().join(format!("{:016x}.json", h.finish()))
+    Ok(registry_dir()?.join(format!("{:016x}.json", h.finish())))
 }
 
+/// Writes `data` to `path` through a new private temporary file (never through a file or link
+/// that was there) renamed into place.
 fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data)?;
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&tmp)?.write_all(data)?;
     std::fs::rename(tmp, path)
 }
 
 /// Records a running mount; returns the record's path for [`unregister`].
 pub fn register(rec: &MountRecord) -> io::Result<PathBuf> {
-    std::fs::create_dir_all(registry_dir())?;
-    let path = record_path(&rec.dir);
+    let path = record_path(&rec.dir)?;
     write_atomically(&path, &serde_json::to_vec(rec).map_err(io::Error::other)?)?;
     Ok(path)
 }
@@ -127,14 +173,18 @@ fn pid_alive(pid: u32) -> bool {
 
 /// The running mount at `dir`, if any.
 pub fn find(dir: &Path) -> Option<MountRecord> {
-    let rec: MountRecord = serde_json::from_slice(&std::fs::read(record_path(dir)).ok()?).ok()?;
+    let rec: MountRecord = serde_json::from_slice(&std::fs::read(record_path(dir).ok()?).ok()?).ok()?;
     alive(&rec).then_some(rec)
 }
 
 /// Every running mount; records of processes that are gone are removed.
 pub fn all() -> Vec<MountRecord> {
-    let Ok(entries) = std::fs::read_dir(registry_dir()) else {
-        return Vec::new();
+    let entries = match registry_dir().and_then(std::fs::read_dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the list of running mounts");
+            return Vec::new();
+        }
     };
     let mut out = Vec::new();
     for e in entries.flatten() {

@@ -384,3 +384,47 @@ fn status_shows_pending_uploads_and_unmount_force_keeps_them_for_the_next_mount(
         assert_eq!(got.as_deref(), Some(&small_file(i)[..]));
     }
 }
+
+/// Issue 20: another user cannot plant the list of running mounts in a shared temporary folder
+/// (no XDG_RUNTIME_DIR) to make `pail status` show a sign-in page of theirs.
+#[cfg(unix)]
+#[test]
+fn a_mount_list_planted_in_the_shared_temp_folder_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let s = setup();
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Their folder where pail's per-user one would be, with a record of a running process whose
+    // status asks to "sign in again" on their page.
+    let theirs = tmp.path().join("theirs");
+    let cache = theirs.join("cache");
+    std::fs::create_dir_all(theirs.join("mounts")).expect("mkdir");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    let record = serde_json::json!({
+        "pid": std::process::id(), "dir": "/srv/x", "cache_dir": cache, "target": "s3://payroll",
+    });
+    std::fs::write(theirs.join("mounts/0000000000000001.json"), record.to_string()).expect("record");
+    let status = serde_json::json!({
+        "state": "mounted", "pending_files": 0, "pending_bytes": 0, "uploaded_bytes": 0,
+        "staged_bytes": 0, "pending_paths": [], "last_error": null, "conflicts": [],
+        "unreadable_journal": [],
+        "auth": {"profile": "corp", "credentials_expire": null, "token_expires": null,
+                 "sign_in_url": "https://phish.invalid/start", "user_code": "PHSH-CODE", "last_error": null},
+    });
+    std::fs::write(cache.join("status.json"), status.to_string()).expect("status");
+    let uid = std::fs::metadata("/proc/self").expect("self").uid();
+    std::os::unix::fs::symlink(&theirs, tmp.path().join(format!("pail-{uid}"))).expect("plant");
+    let out = pail(&s.emu, s.home.path())
+        .env("TMPDIR", tmp.path())
+        .arg("status")
+        .output()
+        .expect("pail status");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        !stdout.contains("phish.invalid") && !stdout.contains("PHSH-CODE") && !stdout.contains("payroll"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("is not a folder of this user's"), "{stderr}");
+}

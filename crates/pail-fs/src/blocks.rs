@@ -74,7 +74,7 @@ impl DiskTier {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        std::fs::create_dir_all(&dir)?;
+        crate::private::create_dir_all(&dir)?;
         let evict_dir = dir.clone();
         let index = moka::sync::Cache::builder()
             .max_capacity(cfg.max_bytes)
@@ -94,7 +94,7 @@ impl DiskTier {
 
     fn write(&self, k: BlockKey, data: &Bytes) {
         let path = self.dir.join(file_name(&k));
-        if std::fs::write(&path, data).is_ok() {
+        if crate::private::write(&path, data).is_ok() {
             self.index.insert(k, data.len() as u32);
         }
     }

@@ -144,7 +144,8 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Journal {
     pub(crate) fn open(cache: &Path, recycle: Arc<Recycler>) -> io::Result<Self> {
         let dir = cache.join("journal");
-        std::fs::create_dir_all(&dir)?;
+        crate::private::create_dir_all(cache)?;
+        crate::private::create_dir_all(&dir)?;
         Ok(Self {
             dir,
             corrupt: cache.join("corrupt"),
@@ -184,7 +185,7 @@ impl Journal {
         // with no earlier version is written in place, one fsync of the file and one of the
         // directory (on ext4 with a journal the second finds nothing left to commit).
         if !self.recycle.take(&tmp) {
-            match std::fs::OpenOptions::new()
+            match crate::private::options()
                 .write(true)
                 .create_new(true)
                 .open(self.path(id))
@@ -199,7 +200,11 @@ impl Journal {
             }
         }
         // Written aside, flushed, then renamed into place: a torn write never shows.
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = crate::private::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(json)?;
         f.sync_all()?;
         drop(f);
@@ -257,7 +262,7 @@ impl Journal {
             match (id, parsed) {
                 (Some(id), Some(record)) => good.push((id, record)),
                 _ => {
-                    std::fs::create_dir_all(&self.corrupt)?;
+                    crate::private::create_dir_all(&self.corrupt)?;
                     std::fs::rename(&path, self.corrupt.join(&name))?;
                     if let Some(stem) = path.file_stem() {
                         let data = staging.join(format!("{}.data", stem.to_string_lossy()));
@@ -285,8 +290,8 @@ impl Journal {
                 Ok(record) => good.push((id, record)),
                 Err(e) => {
                     let name = format!("{id:016x}.json");
-                    std::fs::create_dir_all(&self.corrupt)?;
-                    std::fs::write(self.corrupt.join(&name), &payload)?;
+                    crate::private::create_dir_all(&self.corrupt)?;
+                    crate::private::write(&self.corrupt.join(&name), &payload)?;
                     self.slots.free(id)?;
                     tracing::error!(record = name, error = %e, kept_in = %self.corrupt.display(), "a journal record could not be read; it was set aside, not deleted");
                     bad.push(name);

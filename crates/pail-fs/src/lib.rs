@@ -33,6 +33,7 @@
 //! - `reader` — sequential detection and the prefetch window.
 //! - `peek` — lookups that read a small file's content, and read-ahead of small siblings.
 //! - `names`, `path` — name encoding and path ↔ key mapping.
+//! - `private` — cache folders 0700 and files 0600: what pail keeps is the user's alone.
 //! - `error` — [`FsError`] and [`FsErrorKind`].
 
 mod blocks;
@@ -49,6 +50,7 @@ mod namespace;
 mod outcome;
 mod path;
 mod peek;
+mod private;
 mod reader;
 mod recycle;
 mod resume;

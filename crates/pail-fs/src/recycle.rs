@@ -34,7 +34,7 @@ pub(crate) struct Recycler {
 impl Recycler {
     /// Opens (creating) the directory and takes stock of the files an earlier mount kept.
     pub(crate) fn open(dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
         let mut kept = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();

@@ -121,7 +121,7 @@ impl Slots {
     /// highest one a valid slot holds (only valid slots are ever compared). Records in a
     /// `legacy` directory of one file per slot (pail before 2026-12) are moved into the file.
     pub(crate) fn open(path: &Path, legacy: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
+        let file = crate::private::options()
             .read(true)
             .write(true)
             .create(true)

@@ -95,7 +95,7 @@ pub(crate) struct Staging {
 
 impl Staging {
     pub(crate) fn open(dir: &Path, limit: u64, recycle: Arc<Recycler>) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             recycle,
@@ -122,7 +122,7 @@ impl Staging {
     pub(crate) fn file(&self, id: u64, create: bool) -> io::Result<File> {
         let path = self.path(id);
         let reused = create && self.recycle.take(&path);
-        std::fs::OpenOptions::new()
+        crate::private::options()
             .read(true)
             .write(true)
             .create(create)
