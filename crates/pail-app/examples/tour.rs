@@ -16,6 +16,7 @@ fn drive(name: &str, bucket: &str, prefix: &str, mount_point: &str, auth: DriveA
         mount_point: Some(mount_point.into()),
         region: Some("eu-west-1".into()),
         endpoint_url: None,
+        allow_http: false,
         auth,
         read_only: false,
         sse_kms_key_id: None,

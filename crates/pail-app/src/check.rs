@@ -118,6 +118,7 @@ pub(crate) async fn credentials(
 pub(crate) async fn store(drive: &Drive, bucket: &str, credentials: Credentials) -> Result<S3Store, StoreError> {
     S3Store::new(S3StoreConfig {
         endpoint_url: drive.endpoint_url.clone(),
+        allow_http: drive.allow_http,
         region: drive.region.clone(),
         force_path_style: drive.endpoint_url.is_some(),
         credentials,

@@ -46,6 +46,8 @@ pub struct DriveEditor {
     pub region: String,
     /// Endpoint of an S3-compatible store (optional).
     pub endpoint_url: String,
+    /// Plain http to a non-loopback endpoint is allowed (kept from the drives file; no control).
+    pub allow_http: bool,
     /// Sign in with a profile rather than keys.
     pub use_aws_profile: bool,
     /// The config file profiles are read from.
@@ -107,6 +109,7 @@ impl DriveEditor {
             },
             region: d.region.clone().unwrap_or_default(),
             endpoint_url: d.endpoint_url.clone().unwrap_or_default(),
+            allow_http: d.allow_http,
             read_only: d.read_only,
             sse_kms_key_id: d.sse_kms_key_id.clone().unwrap_or_default(),
             cache_size: d.cache_size.clone().unwrap_or_default(),
@@ -192,6 +195,7 @@ impl DriveEditor {
             mount_point: opt(&self.mount_point),
             region: opt(&self.region),
             endpoint_url: opt(&self.endpoint_url),
+            allow_http: self.allow_http,
             auth,
             read_only: self.read_only,
             sse_kms_key_id: opt(&self.sse_kms_key_id),

@@ -22,6 +22,7 @@ fn drive(name: &str, bucket: &str, prefix: &str, endpoint: &str, auth: DriveAuth
         mount_point: None,
         region: Some(pail_emulator::REGION.into()),
         endpoint_url: Some(endpoint.into()),
+        allow_http: false,
         auth,
         read_only: false,
         sse_kms_key_id: None,

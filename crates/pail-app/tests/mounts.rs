@@ -55,6 +55,7 @@ fn setup(bucket: &str) -> Setup {
         mount_point: Some(mount_point.path().display().to_string()),
         region: Some(pail_emulator::REGION.into()),
         endpoint_url: Some(emu.endpoint()),
+        allow_http: false,
         auth: DriveAuth::Keys {
             access_key_id: pail_emulator::DEFAULT_ACCESS_KEY.into(),
         },
@@ -237,6 +238,7 @@ fn start_signs_in_first_then_mounts_my_folder() {
         mount_point: Some(s.mount_point.path().display().to_string()),
         region: Some(pail_emulator::REGION.into()),
         endpoint_url: Some(emu.endpoint()),
+        allow_http: false,
         auth: DriveAuth::Profile {
             profile: "corp".into(),
             config_file: Some(config),

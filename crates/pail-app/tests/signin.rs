@@ -38,6 +38,7 @@ impl Setup {
             mount_point: None,
             region: None,
             endpoint_url: None,
+            allow_http: false,
             auth: DriveAuth::Profile {
                 profile: "corp".into(),
                 config_file: Some(config),

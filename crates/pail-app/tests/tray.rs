@@ -85,6 +85,7 @@ fn the_tray_menu_shows_the_drives_and_a_click_reaches_the_app() {
         mount_point: Some(dir.path().join("P").display().to_string()),
         region: None,
         endpoint_url: None,
+        allow_http: false,
         auth: DriveAuth::Default,
         read_only: false,
         sse_kms_key_id: None,

@@ -50,6 +50,9 @@ pub struct AddArgs {
     /// S3-compatible endpoint.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Accept a plain-http endpoint on another host (a network you trust).
+    #[arg(long)]
+    pub allow_http: bool,
     /// Mount read-only.
     #[arg(long)]
     pub read_only: bool,
@@ -141,6 +144,7 @@ pub fn run_drives(cmd: DrivesCommand) -> Result<()> {
                 mount_point: a.mount_point,
                 region: a.region,
                 endpoint_url: a.endpoint_url,
+                allow_http: a.allow_http,
                 auth,
                 read_only: a.read_only,
                 sse_kms_key_id: a.sse_kms_key_id,
@@ -198,6 +202,7 @@ pub fn apply_drive(args: &mut MountArgs) -> Result<()> {
     args.target = d.target();
     args.region = args.region.take().or_else(|| d.region.clone());
     args.endpoint_url = args.endpoint_url.take().or_else(|| d.endpoint_url.clone());
+    args.allow_http |= d.allow_http;
     args.read_only |= d.read_only;
     if let Some(key) = &d.sse_kms_key_id
         && args.sse.is_none()

@@ -27,8 +27,13 @@ pub struct MountArgs {
     /// mounted with its settings.
     pub dir: Option<PathBuf>,
     /// S3 endpoint for S3-compatible stores or a local emulator, e.g. `http://127.0.0.1:9000`.
+    /// Plain http is accepted for this machine only, unless `--allow-http`.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Accept a plain-http endpoint on another host (a network you trust): documents and
+    /// credentials then cross it unencrypted.
+    #[arg(long)]
+    pub allow_http: bool,
     /// AWS region of the bucket (default: from the profile or environment, else us-east-1).
     #[arg(long)]
     pub region: Option<String>,
@@ -225,6 +230,7 @@ impl DriveSpec {
         let mut store = S3StoreConfig::new(bucket);
         store.sse = sse;
         store.endpoint_url = args.endpoint_url.clone();
+        store.allow_http = args.allow_http;
         store.region = args.region.clone().or_else(|| auth.region().map(str::to_owned));
         store.force_path_style = args.endpoint_url.is_some() && !args.virtual_host_style;
         store.credentials = Credentials::Provider(auth.credentials_provider());
@@ -481,6 +487,12 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
     if args.dir.is_none() {
         crate::drives::apply_drive(&mut args)?;
     }
+    // Endpoints are https (or this machine), checked before anything is sent to them.
+    let insecure = |e: pail_store::InsecureEndpoint| UsageError(e.to_string());
+    if let Some(url) = &args.endpoint_url {
+        pail_store::check_endpoint(url, args.allow_http).map_err(insecure)?;
+    }
+    pail_store::check_endpoint_variables(args.allow_http).map_err(insecure)?;
     // Sign in first (an SSO profile may need the browser), then find out whose folder it is.
     let (auth, _prompter, target) = rt.block_on(async {
         let auth = signin::connect(&args.auth).await?;

@@ -428,3 +428,22 @@ fn a_mount_list_planted_in_the_shared_temp_folder_is_refused() {
     );
     assert!(stderr.contains("is not a folder of this user's"), "{stderr}");
 }
+
+/// Issue 20: a plain-http endpoint on another host is refused before anything is sent to it,
+/// with one line naming the flag that allows it; this machine's own endpoints stay allowed.
+#[test]
+fn plain_http_endpoints_elsewhere_are_refused_before_any_request() {
+    let s = setup();
+    let dir = s.dir.path();
+    let err = mount_fails(&s, BUCKET, dir, "http://s3.example.com");
+    assert!(err.contains("plain http") && err.contains("--allow-http"), "{err}");
+    let out = pail(&s.emu, s.home.path())
+        .env("AWS_ENDPOINT_URL_S3", "http://192.0.2.10:9000")
+        .args(["mount", BUCKET, dir.to_str().expect("utf-8")])
+        .output()
+        .expect("pail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("http://192.0.2.10:9000 is plain http"), "{stderr}");
+    assert!(!is_mounted(dir));
+}

@@ -61,6 +61,10 @@ pub struct Drive {
     /// S3-compatible endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// Accept a plain-http endpoint on a host other than this machine (a network the user
+    /// trusts); otherwise only https is used.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
     /// How it signs in.
     pub auth: DriveAuth,
     /// Mount read-only.
@@ -250,6 +254,7 @@ mod tests {
             mount_point: Some("P:".into()),
             region: None,
             endpoint_url: None,
+            allow_http: false,
             auth: DriveAuth::Profile {
                 profile: "home".into(),
                 config_file: None,

@@ -11,6 +11,7 @@ fn every_drives_file_key_is_documented() {
         mount_point: Some("P:".into()),
         region: Some("r".into()),
         endpoint_url: Some("e".into()),
+        allow_http: false,
         auth: DriveAuth::Keys {
             access_key_id: "a".into(),
         },

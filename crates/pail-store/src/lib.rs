@@ -14,11 +14,13 @@
 //! # Layout
 //! - `object` — the value types: [`ObjectMeta`], [`ListPage`], [`ETag`].
 //! - `error` — [`StoreError`] and its kind.
+//! - `endpoint` — endpoints are https unless loopback or allowed ([`check_endpoint`]).
 //! - `s3` — [`S3Store`] and [`S3StoreConfig`]: reads.
 //! - `s3_write` — the write calls of [`S3Store`]: PUT, multipart, copy, delete.
 //! - `transfer` — whole-object operations built on the trait: [`upload_file`] (single PUT or
 //!   parallel multipart, aborted on failure) and [`copy_object`] (CopyObject or multipart copy).
 
+mod endpoint;
 mod error;
 mod object;
 mod s3;
@@ -29,6 +31,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+pub use endpoint::{ENDPOINT_VARIABLES, InsecureEndpoint, check_endpoint, check_endpoint_variables};
 pub use error::{StoreError, StoreErrorKind};
 pub use object::{
     ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, Sse, Stamp, TOKEN_METADATA_KEY,

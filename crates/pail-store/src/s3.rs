@@ -83,6 +83,8 @@ pub struct S3StoreConfig {
     /// How long a request may wait for the credentials provider (an SSO provider waits here
     /// while the user consents again).
     pub credentials_wait: Duration,
+    /// Accept a plain-http endpoint on a non-loopback host ([`crate::check_endpoint`]).
+    pub allow_http: bool,
 }
 
 impl S3StoreConfig {
@@ -114,6 +116,7 @@ impl S3StoreConfig {
             sse: None,
             max_attempts: 5,
             credentials_wait: Duration::from_secs(5),
+            allow_http: false,
         }
     }
 }
@@ -129,6 +132,14 @@ pub struct S3Store {
 impl S3Store {
     /// Builds the client. Does not contact the service.
     pub async fn new(config: S3StoreConfig) -> Result<Self, StoreError> {
+        let insecure = |e: crate::InsecureEndpoint| {
+            let url = e.url.clone();
+            StoreError::new(StoreErrorKind::Other, "checking the endpoint", url, Some(Box::new(e)))
+        };
+        match &config.endpoint_url {
+            Some(url) => crate::check_endpoint(url, config.allow_http).map_err(insecure)?,
+            None => crate::check_endpoint_variables(config.allow_http).map_err(insecure)?,
+        }
         // The region given, else AWS_REGION / AWS_DEFAULT_REGION, else the profile's, else
         // us-east-1; never the EC2 instance metadata service, which a desktop cannot reach:
         // asking it cost a warning and a connection attempt at every mount.
