@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pail_emulator::Faults;
 use pail_store::Sse;
-use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, sha256_hex};
+use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, save_while_changed_elsewhere, sha256_hex};
 
 fn writable() -> TestDrive {
     TestDrive::start_with(DriveOptions::writable(), |_| {})
@@ -130,19 +130,17 @@ fn a_file_changed_on_the_server_while_open_becomes_a_conflict_copy() {
     let drive = TestDrive::start_with(DriveOptions::writable(), |emu| {
         emu.put(BUCKET, "shared/plan.txt", &b"version 1"[..]).expect("seed");
     });
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(drive.path("shared/plan.txt"))
-            .expect("open");
-        // A colleague saves their version while ours is open.
-        drive
-            .emu
-            .put(BUCKET, "shared/plan.txt", &b"colleague's version"[..])
-            .expect("server-side change");
-        std::io::Write::write_all(&mut f, b"my version").expect("write");
-    }
+    save_while_changed_elsewhere(
+        &drive.path("shared/plan.txt"),
+        || {
+            // A colleague saves their version while ours is open.
+            drive
+                .emu
+                .put(BUCKET, "shared/plan.txt", &b"colleague's version"[..])
+                .expect("server-side change");
+        },
+        b"my version",
+    );
     drive.drain();
     assert_eq!(drive.object("shared/plan.txt").expect("kept"), b"colleague's version");
     let keys = drive.emu.keys(BUCKET, "shared/");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pail_emulator::{LostAs, PutOptions, S3Op};
 use pail_store::Sse;
-use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, store_config};
+use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, save_while_changed_elsewhere, store_config};
 
 /// A hang guard for draining: these drives settle in seconds.
 const SETTLE: Duration = Duration::from_secs(120);
@@ -57,34 +57,29 @@ fn a_small_overwrite_whose_answers_are_all_lost_lands_once() {
     assert_no_conflict(&drive);
 }
 
-#[test]
-fn a_completion_whose_answer_is_garbled_lands_once() {
-    let drive = drive_with(&[]);
-    let rule = drive
-        .emu
-        .lose_answers(S3Op::CompleteMultipartUpload, LostAs::Garbled, 1);
-    let data = random_bytes(12 << 20, 1);
+/// A new large file written on `drive` while the next completion's answer is lost `how`:
+/// exactly that one object lands, with its bytes, and no conflict copy.
+fn a_new_large_file_lands_once(drive: &TestDrive, how: LostAs, len: usize) {
+    let rule = drive.emu.lose_answers(S3Op::CompleteMultipartUpload, how, 1);
+    let data = random_bytes(len, len as u64);
     fs::write(drive.path("big.bin"), &data).expect("write");
     drive.drain_within(SETTLE);
-    assert_eq!(rule.remaining(), 0);
+    assert_eq!(rule.remaining(), 0, "the completion's answer was lost");
     assert_eq!(drive.emu.keys(BUCKET, ""), ["big.bin"]);
     assert_eq!(drive.object("big.bin").expect("uploaded"), data);
     assert_eq!(drive.emu.open_multipart_uploads(), 0);
-    assert_no_conflict(&drive);
+    assert_no_conflict(drive);
+}
+
+#[test]
+fn a_completion_whose_answer_is_garbled_lands_once() {
+    a_new_large_file_lands_once(&drive_with(&[]), LostAs::Garbled, 12 << 20);
 }
 
 #[test]
 fn a_completion_whose_answers_are_reset_lands_once() {
     // The SDK retries a reset completion, which S3 then answers NoSuchUpload.
-    let drive = drive_with(&[]);
-    let rule = drive.emu.lose_answers(S3Op::CompleteMultipartUpload, LostAs::Reset, 1);
-    let data = random_bytes(7 << 20, 2);
-    fs::write(drive.path("big.bin"), &data).expect("write");
-    drive.drain_within(SETTLE);
-    assert_eq!(rule.remaining(), 0);
-    assert_eq!(drive.emu.keys(BUCKET, ""), ["big.bin"]);
-    assert_eq!(drive.object("big.bin").expect("uploaded"), data);
-    assert_no_conflict(&drive);
+    a_new_large_file_lands_once(&drive_with(&[]), LostAs::Reset, 7 << 20);
 }
 
 #[test]
@@ -92,15 +87,7 @@ fn a_completion_that_never_answers_times_out_and_lands_once() {
     let mut opts = kms(DriveOptions::writable());
     let wb = opts.vfs.writeback.as_mut().expect("writable");
     wb.transfer.complete_timeout = Duration::from_secs(1);
-    let drive = TestDrive::start_with(opts, |_| {});
-    let rule = drive.emu.lose_answers(S3Op::CompleteMultipartUpload, LostAs::Stall, 1);
-    let data = random_bytes(7 << 20, 7);
-    fs::write(drive.path("big.bin"), &data).expect("write");
-    drive.drain_within(SETTLE);
-    assert_eq!(rule.remaining(), 0);
-    assert_eq!(drive.emu.keys(BUCKET, ""), ["big.bin"]);
-    assert_eq!(drive.object("big.bin").expect("uploaded"), data);
-    assert_no_conflict(&drive);
+    a_new_large_file_lands_once(&TestDrive::start_with(opts, |_| {}), LostAs::Stall, 7 << 20);
 }
 
 #[test]
@@ -191,18 +178,16 @@ fn a_conflict_makes_one_copy_when_every_completion_is_garbled() {
         .emu
         .lose_answers(S3Op::CompleteMultipartUpload, LostAs::Garbled, u32::MAX);
     let mine = random_bytes(9 << 20, 6);
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(drive.path("big.bin"))
-            .expect("open");
-        drive
-            .emu
-            .put(BUCKET, "big.bin", &b"a colleague's version"[..])
-            .expect("server-side change");
-        std::io::Write::write_all(&mut f, &mine).expect("write");
-    }
+    save_while_changed_elsewhere(
+        &drive.path("big.bin"),
+        || {
+            drive
+                .emu
+                .put(BUCKET, "big.bin", &b"a colleague's version"[..])
+                .expect("server-side change");
+        },
+        &mine,
+    );
     drive.drain_within(SETTLE);
     assert!(rule.remaining() < u32::MAX, "completions were garbled");
     let check = |drive: &TestDrive| {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pail_store::Sse;
 use pail_tests::moto::MotoDrive;
-use pail_tests::{DriveOptions, random_bytes};
+use pail_tests::{DriveOptions, random_bytes, save_while_changed_elsewhere};
 
 /// A hang guard for draining, not a measure of speed.
 const SETTLE: Duration = Duration::from_secs(120);
@@ -68,15 +68,13 @@ fn files_and_folders_are_written_renamed_and_deleted_on_moto() {
 fn a_small_file_changed_on_moto_while_open_becomes_a_conflict_copy() {
     let drive = kms_drive();
     drive.put("notes.txt", b"version 1");
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(drive.path("notes.txt"))
-            .expect("open");
-        drive.put("notes.txt", b"a colleague's version");
-        std::io::Write::write_all(&mut f, b"my version").expect("write");
-    }
+    save_while_changed_elsewhere(
+        &drive.path("notes.txt"),
+        || {
+            drive.put("notes.txt", b"a colleague's version");
+        },
+        b"my version",
+    );
     drive.drain_within(SETTLE);
     let keys = drive.keys("");
     assert_eq!(keys.len(), 2, "the file and one conflict copy: {keys:?}");
@@ -93,15 +91,13 @@ fn a_file_changed_on_moto_while_open_becomes_one_conflict_copy() {
     let old = random_bytes(6 << 20, 3);
     drive.put("plan.bin", &old);
     let mine = random_bytes(9 << 20, 4);
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(drive.path("plan.bin"))
-            .expect("open");
-        drive.put("plan.bin", b"a colleague's version");
-        std::io::Write::write_all(&mut f, &mine).expect("write");
-    }
+    save_while_changed_elsewhere(
+        &drive.path("plan.bin"),
+        || {
+            drive.put("plan.bin", b"a colleague's version");
+        },
+        &mine,
+    );
     drive.drain_within(SETTLE);
     let keys = drive.keys("");
     assert_eq!(keys.len(), 2, "the file and one conflict copy: {keys:?}");

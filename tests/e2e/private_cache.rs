@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use pail_fs::DiskCacheConfig;
-use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes};
+use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, save_while_changed_elsewhere};
 
 /// Every folder below `root` 0700 and every file 0600 (`root` itself is the test's).
 fn assert_private(root: &Path, when: &str) {
@@ -60,18 +60,16 @@ fn the_cache_is_private_after_writes_a_resume_and_a_conflict() {
     assert_eq!(drive.object("big.bin").map(|b| b.len()), Some(6 << 20), "resumed");
     assert_private(drive.cache_dir(), "after a resume");
 
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(drive.path("shared/plan.txt"))
-            .expect("open");
-        drive
-            .emu
-            .put(BUCKET, "shared/plan.txt", &b"theirs"[..])
-            .expect("change");
-        std::io::Write::write_all(&mut f, b"mine").expect("write");
-    }
+    save_while_changed_elsewhere(
+        &drive.path("shared/plan.txt"),
+        || {
+            drive
+                .emu
+                .put(BUCKET, "shared/plan.txt", &b"theirs"[..])
+                .expect("change");
+        },
+        b"mine",
+    );
     drive.drain();
     assert_eq!(drive.vfs.writeback_status().conflicts.len(), 1);
     assert_private(drive.cache_dir(), "after a conflict");

@@ -50,6 +50,19 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     data
 }
 
+/// Saves `data` over the file at `path` as an editor holding it open does, while `meanwhile`
+/// changes it on the server as a colleague would: opened (emptied), changed elsewhere,
+/// written, closed.
+pub fn save_while_changed_elsewhere(path: &Path, meanwhile: impl FnOnce(), data: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .expect("open");
+    meanwhile();
+    std::io::Write::write_all(&mut f, data).expect("write");
+}
+
 /// Hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
