@@ -34,3 +34,32 @@ pub use profiles::{FederatedProfile, Profile, ProfileInfo, ProfileKind, SsoProfi
 pub use provider::{AuthEvent, AuthStatus, SsoProvider};
 pub use source::{Auth, AuthConfig, CallerIdentity, Source, default_config_file, default_credentials_file, substitute};
 pub use sso::{DeviceAuthorization, Endpoints};
+
+/// Tracing targets that binaries cap at `DEBUG` whatever `PAIL_LOG` asks: at `TRACE` the AWS
+/// SDK and the HTTP stack log request and response bodies, which carry refresh tokens, client
+/// secrets, ID tokens and role credentials. (A cap, not a level: a lower level asked for a
+/// target stays lower.)
+pub const SECRET_BEARING_LOG_TARGETS: &[&str] = &[
+    "aws_config",
+    "aws_credential_types",
+    "aws_runtime",
+    "aws_sdk_s3",
+    "aws_sdk_sso",
+    "aws_sdk_ssooidc",
+    "aws_sdk_sts",
+    "aws_sigv4",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_json",
+    "aws_smithy_query",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_types",
+    "aws_smithy_xml",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "rustls",
+    "tower",
+];
