@@ -118,6 +118,12 @@ pub fn split_target(target: &str) -> Result<(String, String), UsageError> {
     let (bucket, prefix) = target.split_once('/').unwrap_or((target, ""));
     check_bucket_name(bucket).map_err(UsageError)?;
     let prefix = prefix.trim_matches('/');
+    // A `.` or `..` folder would also climb out of the cache directory named after the prefix.
+    if let Some(bad) = prefix.split('/').find(|s| matches!(*s, "." | "..")) {
+        return Err(UsageError(format!(
+            "{target:?}: a folder in the prefix cannot be {bad:?}; give the folder's real path, e.g. {bucket}/home/alice"
+        )));
+    }
     let prefix = if prefix.is_empty() {
         String::new()
     } else {
@@ -525,6 +531,14 @@ mod tests {
         for bad in ["ab", "Upper", "-start", "end-", "a..b", "under_score"] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dot_folders_in_the_prefix_are_refused() {
+        for t in ["corp/../etc", "corp/a/./b", "corp/a/..", "s3://corp/.."] {
+            assert!(split_target(t).is_err(), "{t}");
+        }
+        assert!(split_target("corp/a..b/.c").is_ok(), "dots inside names are fine");
     }
 
     #[test]

@@ -445,6 +445,23 @@ async fn missing_paths_and_bad_names_get_the_errors_windows_expects() {
     d.vol.close(f);
 }
 
+/// Issue 20: full-width dots are how Windows names show the keys `.` and `..`, so creating
+/// them would make keys no listing can show (or that walk out of a folder).
+#[tokio::test]
+async fn names_that_would_become_dot_keys_are_refused() {
+    let d = drive().await;
+    let (dir, _) = d.vol.create(&win("\\docs"), FILE_DIRECTORY_FILE).await.expect("mkdir");
+    d.vol.close(dir);
+    for name in ["\\\u{ff0e}", "\\.\u{ff0e}", "\\docs\\.\u{ff0e}"] {
+        for attrs in [0, FILE_DIRECTORY_FILE] {
+            let made = d.vol.create(&win(name), attrs).await.map(|_| ());
+            assert_eq!(made.map_err(|e| e.kind()), Err(FsErrorKind::InvalidName), "{name}");
+        }
+    }
+    d.settle().await;
+    assert_eq!(d.keys(), ["docs/"]);
+}
+
 #[tokio::test]
 async fn the_volume_shows_the_drive_name_and_takes_a_new_label() {
     let d = drive().await;
