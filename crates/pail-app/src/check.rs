@@ -61,6 +61,7 @@ pub(crate) fn explain(e: &StoreError, bucket: &str) -> String {
         StoreErrorKind::AccessDenied => "not allowed by your policy here".into(),
         StoreErrorKind::InvalidCredentials => "the credentials were refused".into(),
         StoreErrorKind::ExpiredCredentials => "the credentials have expired: sign in again".into(),
+        StoreErrorKind::NoCredentials => "no credentials were found: choose a profile or enter access keys".into(),
         StoreErrorKind::Network => "the endpoint cannot be reached".into(),
         _ => e.to_string(),
     }

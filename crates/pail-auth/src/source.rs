@@ -143,9 +143,27 @@ impl Auth {
         } = config;
         let (provider, sso, region) = match source {
             Source::DefaultChain => {
-                let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                    .build()
-                    .await;
+                // The SDK's default chain less EC2 instance metadata, which a desktop does not
+                // have: asking it cost a connection attempt and a multi-line error before the
+                // one-line answer. A profile that names it (`credential_source =
+                // Ec2InstanceMetadata`) still reaches it.
+                use aws_config::meta::credentials::CredentialsProviderChain;
+                let chain = CredentialsProviderChain::first_try(
+                    "Environment",
+                    aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
+                )
+                .or_else(
+                    "Profile",
+                    aws_config::profile::ProfileFileCredentialsProvider::builder().build(),
+                )
+                .or_else(
+                    "WebIdentityToken",
+                    aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder().build(),
+                )
+                .or_else(
+                    "EcsContainer",
+                    aws_config::ecs::EcsCredentialsProvider::builder().build(),
+                );
                 (SharedCredentialsProvider::new(chain), None, None)
             }
             Source::Keys {

@@ -298,6 +298,7 @@ fn probe_hint(spec: &DriveSpec, kind: Option<StoreErrorKind>) -> String {
             "{} refused the access key: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the --profile you chose",
             spec.endpoint()
         ),
+        Some(StoreErrorKind::NoCredentials) => "no credentials were found: give --profile (a profile of ~/.aws/config), sign in with pail login --profile …, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned(),
         Some(StoreErrorKind::ExpiredCredentials) => {
             "the credentials have expired: sign in again (pail login --profile …, or renew the keys)".to_owned()
         }
@@ -499,6 +500,10 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
         pail_store::check_endpoint(url, args.allow_http).map_err(insecure)?;
     }
     pail_store::check_endpoint_variables(args.allow_http).map_err(insecure)?;
+    // What can be checked without the network is checked first: the bucket's name, the
+    // prefix's folders and the mount folder.
+    split_target(&args.target)?;
+    mounted::check_target(args.dir.as_deref().unwrap_or(Path::new("")))?;
     // Sign in first (an SSO profile may need the browser), then find out whose folder it is.
     let (auth, _prompter, target) = rt.block_on(async {
         let auth = signin::connect(&args.auth).await?;

@@ -447,3 +447,33 @@ fn plain_http_endpoints_elsewhere_are_refused_before_any_request() {
     assert!(stderr.contains("http://192.0.2.10:9000 is plain http"), "{stderr}");
     assert!(!is_mounted(dir));
 }
+
+/// Issue 20: without keys or a profile, pail says so in one line and never asks EC2 instance
+/// metadata (pointed here at a listener of the test's own, which must see no connection).
+#[test]
+fn no_credentials_is_one_line_and_never_asks_instance_metadata() {
+    let s = setup();
+    let imds = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    imds.set_nonblocking(true).expect("nonblocking");
+    let out = Command::new(env!("CARGO_BIN_EXE_pail"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", s.home.path())
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}", imds.local_addr().expect("addr")),
+        )
+        .args(["mount", BUCKET, s.dir.path().to_str().expect("utf-8")])
+        .args(["--endpoint-url", &s.emu.endpoint()])
+        .output()
+        .expect("pail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("no credentials were found: give --profile"), "{stderr}");
+    assert!(
+        matches!(imds.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "instance metadata was asked"
+    );
+    assert!(!is_mounted(s.dir.path()));
+}

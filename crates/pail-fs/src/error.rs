@@ -71,7 +71,9 @@ impl FsError {
         let kind = match err.kind() {
             StoreErrorKind::NotFound => FsErrorKind::NotFound,
             StoreErrorKind::AccessDenied => FsErrorKind::AccessDenied,
-            StoreErrorKind::InvalidCredentials | StoreErrorKind::ExpiredCredentials => FsErrorKind::Unauthenticated,
+            StoreErrorKind::InvalidCredentials | StoreErrorKind::ExpiredCredentials | StoreErrorKind::NoCredentials => {
+                FsErrorKind::Unauthenticated
+            }
             StoreErrorKind::Conflict => FsErrorKind::Stale,
             StoreErrorKind::Throttled | StoreErrorKind::Network => FsErrorKind::Unavailable,
             _ => FsErrorKind::Io,

@@ -16,6 +16,8 @@ pub enum StoreErrorKind {
     Conflict,
     /// The credentials have expired.
     ExpiredCredentials,
+    /// No credentials were found (no keys, no profile, nothing in the environment).
+    NoCredentials,
     /// The service asked us to slow down (503 SlowDown, 429).
     Throttled,
     /// The endpoint could not be reached or the connection broke.
@@ -73,6 +75,7 @@ impl std::fmt::Display for StoreErrorKind {
             StoreErrorKind::InvalidCredentials => "the access key or secret is not valid",
             StoreErrorKind::Conflict => "the object changed on the server",
             StoreErrorKind::ExpiredCredentials => "the credentials have expired",
+            StoreErrorKind::NoCredentials => "no credentials were found",
             StoreErrorKind::Throttled => "the service is throttling requests",
             StoreErrorKind::Network => "the endpoint could not be reached",
             StoreErrorKind::LocalIo => "a local file could not be read",

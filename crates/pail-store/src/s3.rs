@@ -286,7 +286,7 @@ where
     let kind = match &err {
         // The credentials provider failed (e.g. the sign-in session ended and the user has not
         // consented again yet): not a network fault.
-        SdkError::DispatchFailure(_) if credentials_failed(&err) => StoreErrorKind::ExpiredCredentials,
+        SdkError::DispatchFailure(_) if let Some(kind) = credentials_failed(&err) => kind,
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StoreErrorKind::Network,
         SdkError::ResponseError(e) => kind_from_code(None, Some(e.raw().status().as_u16())),
         SdkError::ServiceError(e) => kind_from_code(e.err().code(), Some(e.raw().status().as_u16())),
@@ -300,16 +300,21 @@ where
     StoreError::new(kind, op, key, Some(Box::new(err)))
 }
 
-/// Whether a credentials provider's error is in `err`'s source chain.
-fn credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+/// The kind of a credentials provider's error in `err`'s source chain, if there is one: none
+/// found at all, or a provider that failed (a sign-in session that ended).
+fn credentials_failed(err: &(dyn std::error::Error + 'static)) -> Option<StoreErrorKind> {
+    use aws_credential_types::provider::error::CredentialsError;
     let mut cur = Some(err);
     while let Some(e) = cur {
-        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
-            return true;
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(match c {
+                CredentialsError::CredentialsNotLoaded(_) => StoreErrorKind::NoCredentials,
+                _ => StoreErrorKind::ExpiredCredentials,
+            });
         }
         cur = e.source();
     }
-    false
+    None
 }
 
 fn meta_from_user(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<SystemTime> {
