@@ -102,15 +102,11 @@ const KNOWN_ACTIONS: &[&str] = &[
     "s3:PutObject",
     "s3:DeleteObject",
     "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
+    "s3:GetObjectVersion",
+    "s3:DeleteObjectVersion",
     "s3:DeleteBucket",
-    "kms:Encrypt",
     "kms:Decrypt",
     "kms:GenerateDataKey",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-    "kms:DescribeKey",
-    "kms:CreateGrant",
 ];
 
 /// IAM's wildcard match (`*` any run, `?` one character).
@@ -142,7 +138,10 @@ fn policies_parse_and_use_real_actions() {
                 let known = action == "s3:*" || action == "kms:*" || KNOWN_ACTIONS.iter().any(|k| like(&action, k));
                 assert!(known, "{action} is not an action the guide should use");
             }
-            assert!(!list(&st["Resource"]).is_empty(), "every statement names its resources");
+            assert!(
+                !list(&st["Resource"]).is_empty() || !list(&st["NotResource"]).is_empty(),
+                "every statement names its resources"
+            );
         }
     }
 }
@@ -229,4 +228,102 @@ fn the_handed_out_config_is_a_valid_sso_profile() {
     let sso = pail_auth::SsoProfile::from_profile(&profile, &path).expect("SSO settings");
     assert_eq!(sso.role_name, "S3HomeFolder");
     assert_eq!(sso.scopes, ["sso:account:access"], "refresh tokens, so sessions renew");
+}
+
+/// Issue 20: the key is used only through S3, for this bucket, with the two calls S3 makes;
+/// the key policy's role pattern also matches Identity Center's roles in us-east-1, whose ARNs
+/// have no region segment.
+#[test]
+fn the_key_is_granted_least_privilege_through_s3_only() {
+    let (permission_set, key_policy) = (&policies()[0], &policies()[2]);
+    for p in [permission_set, key_policy] {
+        let kms: Vec<&Value> = p["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .filter(|st| st["Effect"] == "Allow" && list(&st["Action"]).iter().any(|a| a.starts_with("kms:")))
+            .filter(|st| list(&st["Action"]) != ["kms:*"])
+            .collect();
+        assert_eq!(kms.len(), 1, "one statement grants the key's use");
+        let st = kms[0];
+        assert_eq!(list(&st["Action"]), ["kms:GenerateDataKey", "kms:Decrypt"]);
+        let cond = &st["Condition"]["StringEquals"];
+        assert_eq!(cond["kms:ViaService"], "s3.eu-west-1.amazonaws.com");
+        assert_eq!(
+            cond["kms:EncryptionContext:aws:s3:arn"],
+            "arn:aws:s3:::corp-home-folders"
+        );
+    }
+    let pattern = key_policy.to_string();
+    let pattern = pattern
+        .split('"')
+        .find(|s| s.contains("AWSReservedSSO_S3HomeFolder_"))
+        .expect("a role pattern");
+    for role in [
+        "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_S3HomeFolder_0123456789abcdef",
+        "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_S3HomeFolder_0123456789abcdef",
+    ] {
+        assert!(like(pattern, role), "{pattern} must match {role}");
+    }
+}
+
+/// Issue 20: whatever else a principal is granted, the bucket policy keeps it in the folder
+/// named after its own `aws:userid`, except the listed administrator roles.
+#[test]
+fn the_bucket_policy_confines_everyone_but_admins_to_their_own_folder() {
+    let bucket_policy = &policies()[1];
+    let st = bucket_policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|st| st["Effect"] == "Deny" && st.get("NotResource").is_some())
+        .expect("a deny outside the own folder");
+    assert_eq!(
+        list(&st["NotResource"]),
+        ["arn:aws:s3:::corp-home-folders/${aws:userid}/*"]
+    );
+    for action in [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+    ] {
+        assert!(list(&st["Action"]).iter().any(|a| a == action), "{action}");
+    }
+    let admins = list(&st["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
+    assert!(
+        !admins.is_empty() && admins.iter().all(|a| a.contains("Admin")),
+        "{admins:?}"
+    );
+}
+
+/// The `parliament` linter (PyPI), which `./dev test` installs: `PAIL_PARLIAMENT`, else the
+/// tests' virtual environment.
+fn parliament() -> PathBuf {
+    std::env::var_os("PAIL_PARLIAMENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME");
+            Path::new(&home).join(".cache/pail/test-venv/bin/parliament")
+        })
+}
+
+/// Issue 20: every permission, bucket and key policy in the guide passes parliament with no
+/// finding of medium severity or above (its low findings are about key policies' required
+/// `Resource: "*"` and an S3 condition key typed as a string; trust policies are not its
+/// subject).
+#[test]
+fn parliament_finds_nothing_wrong_with_the_policies() {
+    let tool = parliament();
+    for p in policies() {
+        let out = std::process::Command::new(&tool)
+            .args(["--minimum_severity", "MEDIUM", "--string", &p.to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {} ({e}): ./dev test installs it", tool.display()));
+        let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "parliament: {said}\n{p:#}"
+        );
+    }
 }

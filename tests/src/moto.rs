@@ -30,7 +30,7 @@ fn moto_server() -> PathBuf {
         return PathBuf::from(p);
     }
     let venv = std::env::var_os("HOME")
-        .map(|h| Path::new(&h).join(".cache/pail/moto-venv/bin/moto_server"))
+        .map(|h| Path::new(&h).join(".cache/pail/test-venv/bin/moto_server"))
         .filter(|p| p.exists());
     venv.unwrap_or_else(|| PathBuf::from("moto_server"))
 }
