@@ -6,16 +6,9 @@ fn main() -> eframe::Result {
     use tracing_subscriber::prelude::*;
     // The SDK and the HTTP stack never log at TRACE, whatever PAIL_LOG asks (bodies with
     // tokens and secrets).
-    let caps = tracing_subscriber::filter::Targets::new()
-        .with_default(tracing::Level::TRACE)
-        .with_targets(
-            pail_auth::SECRET_BEARING_LOG_TARGETS
-                .iter()
-                .map(|t| (*t, tracing::Level::DEBUG)),
-        );
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG").unwrap_or_else(|_| "warn".into()))
-        .with(caps)
+        .with(pail_auth::log_caps())
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
     let background = std::env::args().any(|a| a == pail_app::BACKGROUND_ARG);

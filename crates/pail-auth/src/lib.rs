@@ -35,10 +35,9 @@ pub use provider::{AuthEvent, AuthStatus, SsoProvider};
 pub use source::{Auth, AuthConfig, CallerIdentity, Source, default_config_file, default_credentials_file, substitute};
 pub use sso::{DeviceAuthorization, Endpoints};
 
-/// Tracing targets that binaries cap at `DEBUG` whatever `PAIL_LOG` asks: at `TRACE` the AWS
-/// SDK and the HTTP stack log request and response bodies, which carry refresh tokens, client
-/// secrets, ID tokens and role credentials. (A cap, not a level: a lower level asked for a
-/// target stays lower.)
+/// Tracing targets capped at `DEBUG` whatever `PAIL_LOG` asks ([`log_caps`]): at `TRACE` the
+/// AWS SDK and the HTTP stack log request and response bodies, which carry refresh tokens,
+/// client secrets, ID tokens and role credentials.
 pub const SECRET_BEARING_LOG_TARGETS: &[&str] = &[
     "aws_config",
     "aws_credential_types",
@@ -63,3 +62,12 @@ pub const SECRET_BEARING_LOG_TARGETS: &[&str] = &[
     "rustls",
     "tower",
 ];
+
+/// A filter for the binaries' log subscribers that keeps [`SECRET_BEARING_LOG_TARGETS`] at
+/// `DEBUG` or below and lets everything else through; layered beside the user's `PAIL_LOG`
+/// filter, a lower level asked for such a target stays lower.
+pub fn log_caps() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::TRACE)
+        .with_targets(SECRET_BEARING_LOG_TARGETS.iter().map(|t| (*t, tracing::Level::DEBUG)))
+}

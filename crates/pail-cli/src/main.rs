@@ -93,16 +93,9 @@ fn init_logging() {
     use tracing_subscriber::prelude::*;
     // Whatever PAIL_LOG asks, the SDK and the HTTP stack never log at TRACE: they would log
     // request and response bodies with tokens and secrets in them.
-    let caps = tracing_subscriber::filter::Targets::new()
-        .with_default(tracing::Level::TRACE)
-        .with_targets(
-            pail_auth::SECRET_BEARING_LOG_TARGETS
-                .iter()
-                .map(|t| (*t, tracing::Level::DEBUG)),
-        );
     tracing_subscriber::registry()
         .with(filter)
-        .with(caps)
+        .with(pail_auth::log_caps())
         .with(
             tracing_subscriber::fmt::layer()
                 .with_span_events(spans)
