@@ -65,6 +65,14 @@ pub enum AuthError {
         /// What is wrong.
         reason: String,
     },
+    /// An identity provider's address is plain http on another machine.
+    #[error(
+        "{url} is plain http: sign-in codes and tokens would cross the network unencrypted; use the identity provider's https address"
+    )]
+    InsecureEndpoint {
+        /// The address refused.
+        url: String,
+    },
     /// No valid sign-in: run the device flow (again).
     #[error("the IAM Identity Center session for {start_url} has ended or was never started; sign in again")]
     SignInNeeded {
@@ -140,7 +148,8 @@ impl AuthError {
             Self::ConfigFile { .. }
             | Self::NoSuchProfile { .. }
             | Self::MissingKey { .. }
-            | Self::BadProfile { .. } => AuthErrorKind::Config,
+            | Self::BadProfile { .. }
+            | Self::InsecureEndpoint { .. } => AuthErrorKind::Config,
             Self::SignInNeeded { .. } => AuthErrorKind::SignInNeeded,
             Self::Denied | Self::TimedOut => AuthErrorKind::SignInFailed,
             Self::NotAssigned { .. } => AuthErrorKind::Forbidden,

@@ -100,6 +100,25 @@ fn claim(jwt: &str, name: &str) -> Option<serde_json::Value> {
     claims.get(name).cloned()
 }
 
+/// Refuses an IdP address that is plain http on another machine: sign-in codes, refresh
+/// tokens and ID tokens travel there. (http on this machine serves tests and local IdPs.)
+fn require_https(url: &str) -> Result<(), AuthError> {
+    let insecure = || AuthError::InsecureEndpoint { url: url.to_owned() };
+    let parsed = reqwest::Url::parse(url).map_err(|_| insecure())?;
+    let host = parsed.host_str().unwrap_or("");
+    let this_machine = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if this_machine => Ok(()),
+        _ => Err(insecure()),
+    }
+}
+
 /// The HTTP client for the IdP: rustls with the system roots, plus `AWS_CA_BUNDLE` when set.
 fn http_client() -> Result<reqwest::Client, AuthError> {
     let mut b = reqwest::Client::builder()
@@ -131,6 +150,7 @@ impl OidcClient {
         endpoints: &Endpoints,
         http: Option<&SharedHttpClient>,
     ) -> Result<Self, AuthError> {
+        require_https(&profile.issuer)?;
         let region = profile.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
         let sts = sts_config(&region, endpoints, http).await;
         let sts_endpoint = endpoints
@@ -165,10 +185,13 @@ impl OidcClient {
                 message: format!("{url} answered {}", resp.status()),
             });
         }
-        resp.json().await.map_err(|e| AuthError::Service {
+        let found: Discovery = resp.json().await.map_err(|e| AuthError::Service {
             op: "OpenID discovery",
             message: format!("{url}: {e}"),
-        })
+        })?;
+        require_https(&found.authorization_endpoint)?;
+        require_https(&found.token_endpoint)?;
+        Ok(found)
     }
 
     /// Starts a browser sign-in: the page to open (no code to compare), and a loopback
@@ -241,6 +264,8 @@ impl OidcClient {
     }
 
     async fn token_call(&self, endpoint: &str, form: &[(&str, &str)]) -> Result<TokenAnswer, Fail> {
+        // The endpoint may come from a cached sign-in, not only from discovery.
+        require_https(endpoint)?;
         let resp = self
             .http
             .post(endpoint)
@@ -444,6 +469,27 @@ async fn accept_code(listener: &TcpListener, state: &str) -> Result<String, Auth
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_idp_is_reached_over_https_or_on_this_machine() {
+        for ok in [
+            "https://login.example.com/oauth2",
+            "http://127.0.0.1:8080/idp",
+            "http://[::1]:1/x",
+            "http://localhost/",
+        ] {
+            assert!(require_https(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://login.example.com/oauth2",
+            "http://10.0.0.1/idp",
+            "ftp://x",
+            "not a url",
+        ] {
+            let e = require_https(bad).expect_err(bad);
+            assert_eq!(e.kind(), crate::AuthErrorKind::Config, "{bad}");
+        }
+    }
 
     #[test]
     fn the_code_challenge_is_rfc_7636s() {

@@ -160,6 +160,17 @@ async fn a_denied_sign_in_and_bad_profiles_say_what_is_wrong() {
     let err = s.auth(&missing).await.expect_err("no client id");
     assert!(err.to_string().contains("pail_oidc_client_id"), "{err}");
 
+    // Issue 20: tokens never travel over plain http to another machine; refused before any
+    // request.
+    let plain =
+        s.config("[profile corp]\npail_oidc_issuer = http://idp.example.com\npail_oidc_client_id = x\nrole_arn = arn:aws:iam::1:role/r\n");
+    let err = s.auth(&plain).await.expect_err("plain http issuer");
+    assert_eq!(err.kind(), AuthErrorKind::Config, "{err}");
+    assert!(
+        err.to_string().contains("http://idp.example.com is plain http"),
+        "{err}"
+    );
+
     let unreachable = s.config(&format!(
         "[profile corp]\npail_oidc_issuer = http://127.0.0.1:{}/idp\npail_oidc_client_id = x\nrole_arn = arn:aws:iam::1:role/r\n",
         free_port()
