@@ -231,6 +231,26 @@ fn bad_input_gets_the_errno_programs_expect() {
         }
     }
     assert_eq!(refused.expect("refused").raw_os_error(), Some(libc::ENAMETOOLONG));
+    // Issue 17: one name over 255 bytes is ENAMETOOLONG on every call, not EINVAL or ENOENT.
+    fs::write(drive.path("short"), b"s").expect("write");
+    let too_long = drive.path(&"x".repeat(256));
+    let errno = |r: std::io::Result<()>| r.expect_err("refused").raw_os_error();
+    let enametoolong = Some(libc::ENAMETOOLONG);
+    assert_eq!(errno(fs::metadata(&too_long).map(drop)), enametoolong, "lookup");
+    assert_eq!(errno(fs::write(&too_long, b"x")), enametoolong, "create");
+    assert_eq!(errno(fs::create_dir(&too_long)), enametoolong, "mkdir");
+    assert_eq!(
+        errno(fs::rename(drive.path("short"), &too_long)),
+        enametoolong,
+        "rename"
+    );
+    assert_eq!(errno(fs::remove_file(&too_long)), enametoolong, "unlink");
+    assert_eq!(errno(fs::remove_dir(&too_long)), enametoolong, "rmdir");
+    assert_eq!(
+        errno(fs::OpenOptions::new().write(true).open(&too_long).map(drop)),
+        enametoolong,
+        "open for truncate"
+    );
     assert_eq!(
         std::os::unix::fs::symlink("x", drive.path("link"))
             .expect_err("no symlinks")

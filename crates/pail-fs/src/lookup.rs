@@ -18,6 +18,13 @@ impl Vfs {
         if path.is_root() {
             return Some(Ok(self.meta.dir_attr()));
         }
+        if path
+            .split_last()
+            .is_some_and(|(_, name)| name.len() > crate::names::MAX_NAME_BYTES)
+        {
+            // No such name can exist: answered as every other call on it is.
+            return Some(Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str())));
+        }
         if let Some(d) = self.wb.as_ref().and_then(|wb| wb.get(path)) {
             return Some(Ok(staged_attr(&d)));
         }

@@ -113,8 +113,16 @@ impl NameEncoding {
 
 /// Whether a key segment can appear as a directory entry on every platform pail serves.
 pub fn is_showable(segment: &str) -> bool {
-    !segment.is_empty() && segment != "." && segment != ".." && segment.len() <= 255 && !segment.contains('\0')
+    !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && segment.len() <= MAX_NAME_BYTES
+        && !segment.contains('\0')
 }
+
+/// The longest name a file or folder may have, in bytes (NAME_MAX): a longer one is
+/// `NameTooLong`, and a key segment longer than this is not shown.
+pub(crate) const MAX_NAME_BYTES: usize = 255;
 
 #[cfg(test)]
 mod tests {

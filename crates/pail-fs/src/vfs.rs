@@ -261,6 +261,9 @@ impl Vfs {
 
     pub(crate) fn key_of(&self, path: &VfsPath) -> FsResult<String> {
         for n in path.names() {
+            if n.len() > crate::names::MAX_NAME_BYTES {
+                return Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str()));
+            }
             // The key segment counts, not only the name shown: on Windows `．` and `.．` (full
             // width) are the keys `.` and `..`, which no listing can show.
             if !is_showable(n) || !is_showable(&self.cfg.names.encode(n)) {
