@@ -251,6 +251,20 @@ fn bad_input_gets_the_errno_programs_expect() {
         enametoolong,
         "open for truncate"
     );
+    // Issue 17: past S3's 5 TiB object limit is EFBIG, for a truncate and for a write.
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(drive.path("short"))
+        .expect("open");
+    let efbig = Some(libc::EFBIG);
+    assert_eq!(errno(f.set_len((5 << 40) + 1)), efbig, "truncate");
+    assert_eq!(
+        errno(std::os::unix::fs::FileExt::write_all_at(&f, b"x", 5 << 40)),
+        efbig,
+        "write"
+    );
+    f.set_len(1 << 20).expect("a size S3 holds");
+    drop(f);
     assert_eq!(
         std::os::unix::fs::symlink("x", drive.path("link"))
             .expect_err("no symlinks")

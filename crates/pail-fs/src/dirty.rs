@@ -24,6 +24,9 @@ use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::journal::{BaseRecord, ExpectRecord, UploadRecord};
 use crate::path::VfsPath;
 
+/// The largest object S3 holds: 5 TiB.
+const MAX_OBJECT_SIZE: u64 = 5 << 40;
+
 /// The version of the key an upload must find on S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Expect {
@@ -353,6 +356,7 @@ impl Dirty {
     fn write_ready(&self, offset: u64, data: &[u8]) -> FsResult<()> {
         let bs = self.block_size;
         let end = offset + data.len() as u64;
+        self.within_s3_limit(end, "write")?;
         self.content
             .write_at(data, offset)
             .map_err(|e| FsError::local("write", self.path_str(), &e))?;
@@ -402,6 +406,7 @@ impl Dirty {
 
     /// Sets the file's length; bytes past the old end read as zeros.
     pub(crate) async fn set_len(&self, size: u64) -> FsResult<()> {
+        self.within_s3_limit(size, "truncate")?;
         let _io = self.io.lock().await;
         {
             let mut base = self.base_lock();
@@ -422,6 +427,14 @@ impl Dirty {
         st.mtime = SystemTime::now();
         st.mtime_set = false;
         st.generation += 1;
+        Ok(())
+    }
+
+    /// `FileTooLarge` for a size S3 cannot hold as one object.
+    fn within_s3_limit(&self, size: u64, op: &'static str) -> FsResult<()> {
+        if size > MAX_OBJECT_SIZE {
+            return Err(FsError::new(FsErrorKind::FileTooLarge, op, self.path_str()));
+        }
         Ok(())
     }
 

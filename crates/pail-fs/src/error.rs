@@ -39,6 +39,8 @@ pub enum FsErrorKind {
     NoSpace,
     /// S3 cannot hold this (links, device nodes, permission bits).
     NotSupported,
+    /// Past the largest object S3 holds (5 TiB).
+    FileTooLarge,
     /// Anything else.
     Io,
 }
@@ -141,6 +143,7 @@ impl std::fmt::Display for FsErrorKind {
             FsErrorKind::NotEmpty => "the folder is not empty",
             FsErrorKind::NoSpace => "the cache directory is full",
             FsErrorKind::NotSupported => "S3 cannot store this (links, device files, permission bits)",
+            FsErrorKind::FileTooLarge => "larger than S3's largest object (5 TiB)",
             FsErrorKind::Io => "input/output error",
         })
     }

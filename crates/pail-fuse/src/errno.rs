@@ -20,6 +20,7 @@ pub fn to_errno(kind: FsErrorKind) -> i32 {
         FsErrorKind::NotEmpty => libc::ENOTEMPTY,
         FsErrorKind::NoSpace => libc::ENOSPC,
         FsErrorKind::NotSupported => libc::EPERM,
+        FsErrorKind::FileTooLarge => libc::EFBIG,
         _ => libc::EIO,
     }
 }
@@ -38,6 +39,7 @@ mod tests {
         assert_eq!(to_errno(FsErrorKind::Unavailable), libc::EIO);
         assert_eq!(to_errno(FsErrorKind::Exists), libc::EEXIST);
         assert_eq!(to_errno(FsErrorKind::NotEmpty), libc::ENOTEMPTY);
+        assert_eq!(to_errno(FsErrorKind::FileTooLarge), libc::EFBIG);
         assert_eq!(to_errno(FsErrorKind::NoSpace), libc::ENOSPC);
     }
 }

@@ -18,6 +18,8 @@ pub mod status {
     pub const MEDIA_WRITE_PROTECTED: i32 = 0xC000_00A2_u32 as i32;
     /// The disk is full.
     pub const DISK_FULL: i32 = 0xC000_007F_u32 as i32;
+    /// The file is larger than the volume allows.
+    pub const FILE_TOO_LARGE: i32 = 0xC000_0904_u32 as i32;
     /// The object name is invalid.
     pub const OBJECT_NAME_INVALID: i32 = 0xC000_0033_u32 as i32;
     /// A file was given where a directory was expected.
@@ -61,6 +63,7 @@ pub fn to_ntstatus(kind: FsErrorKind) -> i32 {
         FsErrorKind::Exists => status::OBJECT_NAME_COLLISION,
         FsErrorKind::NotEmpty => status::DIRECTORY_NOT_EMPTY,
         FsErrorKind::NoSpace => status::DISK_FULL,
+        FsErrorKind::FileTooLarge => status::FILE_TOO_LARGE,
         FsErrorKind::NotSupported => status::NOT_SUPPORTED,
         _ => status::UNEXPECTED_IO_ERROR,
     }
@@ -80,6 +83,7 @@ mod tests {
         assert_eq!(to_ntstatus(FsErrorKind::Exists) as u32, 0xC000_0035);
         assert_eq!(to_ntstatus(FsErrorKind::NotEmpty) as u32, 0xC000_0101);
         assert_eq!(to_ntstatus(FsErrorKind::NoSpace) as u32, 0xC000_007F);
+        assert_eq!(to_ntstatus(FsErrorKind::FileTooLarge) as u32, 0xC000_0904);
         assert_eq!(to_ntstatus(FsErrorKind::IsADirectory) as u32, 0xC000_00BA);
         assert_eq!(to_ntstatus(FsErrorKind::Io) as u32, 0xC000_00E9);
     }
