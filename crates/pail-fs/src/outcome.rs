@@ -21,7 +21,7 @@ pub(crate) fn may_have_landed(e: &StoreError) -> bool {
 }
 
 /// The object at `key` when it is the one an upload carrying `token` wrote.
-pub(crate) async fn landed(store: &dyn ObjectStore, key: &str, token: u64) -> Option<ObjectMeta> {
+async fn landed(store: &dyn ObjectStore, key: &str, token: u64) -> Option<ObjectMeta> {
     match store.head(key).await {
         Ok(meta) if meta.token == Some(token) => {
             tracing::debug!(key, "the upload had landed; its answer was lost");

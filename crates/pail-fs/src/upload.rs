@@ -298,7 +298,7 @@ impl Writeback {
         }
         let copy_path = parent.join(&conflict_name(name, &self.cfg.host_name, SystemTime::now(), attempt));
         d.state().conflict_copy = Some(copy_path.clone());
-        self.rewrite_record(d, copy_path.as_str())?;
+        self.write_record(d, copy_path.as_str())?;
         Ok(copy_path)
     }
 }

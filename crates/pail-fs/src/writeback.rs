@@ -294,25 +294,16 @@ impl Writeback {
             }
             (st.generation, st.path.as_str().to_owned())
         };
-        // A small file's bytes go into its record: one durable write. A larger one's staging
-        // file is flushed first, then recorded.
-        let inline = d.inline_data().map_err(|e| FsError::local("read staging", &path, &e))?;
-        if inline.is_none() {
-            d.content
-                .sync_data()
-                .map_err(|e| FsError::local("fsync staging", &path, &e))?;
-        }
-        self.journal
-            .write(d.id, &Record::Upload(d.record(inline)))
-            .map_err(|e| FsError::local("journal", &path, &e))?;
+        self.write_record(d, &path)?;
         let mut st = d.state();
         st.journaled = st.journaled.max(generation);
         Ok(())
     }
 
-    /// Writes `d`'s journal record as it stands now, after its token or conflict copy changed
-    /// (`what` names it in errors).
-    pub(crate) fn rewrite_record(&self, d: &Dirty, what: &str) -> FsResult<()> {
+    /// Writes `d`'s journal record as it stands now (`what` names it in errors): a small
+    /// file's bytes go into the record, one durable write; a larger one's staging file is
+    /// flushed first, then recorded.
+    pub(crate) fn write_record(&self, d: &Dirty, what: &str) -> FsResult<()> {
         let inline = d.inline_data().map_err(|e| FsError::local("read staging", what, &e))?;
         if inline.is_none() {
             d.content
@@ -337,7 +328,7 @@ impl Writeback {
             (st.journaled == generation, st.path.as_str().to_owned())
         };
         if journaled {
-            self.rewrite_record(d, &path)?;
+            self.write_record(d, &path)?;
         }
         Ok(())
     }
