@@ -34,7 +34,26 @@ struct Change {
     attr: Option<Attr>,
 }
 
-type DirChanges = Arc<Mutex<BTreeMap<String, Change>>>;
+/// One folder's changes by name, the newest number among them, and when old ones were last
+/// dropped (at most every `keep / 4`, so a burst of changes does not rescan them each time).
+#[derive(Debug)]
+struct DirLog {
+    by_name: BTreeMap<String, Change>,
+    newest: u64,
+    pruned: Instant,
+}
+
+impl Default for DirLog {
+    fn default() -> Self {
+        Self {
+            by_name: BTreeMap::new(),
+            newest: 0,
+            pruned: Instant::now(),
+        }
+    }
+}
+
+type DirChanges = Arc<Mutex<DirLog>>;
 
 /// The drive's own recent changes, by folder.
 #[derive(Debug)]
@@ -69,8 +88,12 @@ impl Changes {
         let at = Instant::now();
         let changes = self.by_dir.get_with(dir.clone(), DirChanges::default);
         let mut changes = changes.lock().unwrap_or_else(|e| e.into_inner());
-        changes.retain(|_, c| at.duration_since(c.at) < self.keep);
-        changes.insert(name.to_owned(), Change { seq, at, attr });
+        if at.duration_since(changes.pruned) > self.keep / 4 {
+            changes.by_name.retain(|_, c| at.duration_since(c.at) < self.keep);
+            changes.pruned = at;
+        }
+        changes.newest = changes.newest.max(seq);
+        changes.by_name.insert(name.to_owned(), Change { seq, at, attr });
     }
 
     /// `listing` of `dir` with every change made after its load began.
@@ -79,7 +102,11 @@ impl Changes {
             return listing;
         };
         let changes = changes.lock().unwrap_or_else(|e| e.into_inner());
+        if changes.newest <= listing.since {
+            return listing;
+        }
         let newer: Vec<(&String, &Option<Attr>)> = changes
+            .by_name
             .iter()
             .filter(|(_, c)| c.seq > listing.since)
             .map(|(name, c)| (name, &c.attr))
