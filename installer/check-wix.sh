@@ -24,4 +24,11 @@ grep -q "ProductVersion	$version" <<<"$properties" \
   || { echo "pail.msi does not carry version $version" >&2; exit 1; }
 grep -q "UpgradeCode	{6F1D2A4B-52C1-4E8B-9A57-3C0E6B2D7A11}" <<<"$properties" \
   || { echo "the UpgradeCode changed: upgrades would install side by side" >&2; exit 1; }
+# Start at sign-in: the argument the app knows, and off unless chosen (level above 1).
+registry="$(msiinfo export pail.msi Registry)"
+grep -q 'pail-app.exe" --background' <<<"$registry" \
+  || { echo "the Run entry does not start pail-app with --background" >&2; exit 1; }
+features="$(msiinfo export pail.msi Feature)"
+grep -qP '^AutoStart\t.*\t1000\t' <<<"$features" \
+  || { echo "start at sign-in must be off by default (AutoStart at level 1000)" >&2; exit 1; }
 echo "pail.msi $version builds from installer/pail.wxs"

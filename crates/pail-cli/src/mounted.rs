@@ -105,8 +105,9 @@ mod letter {
 
     impl Mounted for LetterMount {
         fn is_finished(&self) -> bool {
-            // A drive letter is only removed by this process (`pail unmount P:` asks it to).
-            false
+            // A drive letter is only removed by this process (`pail unmount P:` asks it to),
+            // unless WinFsp stops serving it.
+            self.0.has_stopped()
         }
 
         fn unmount(self: Box<Self>) {
@@ -135,6 +136,7 @@ mod letter {
             drive_name: drive_name(spec),
             letter,
             local_disk: spec.local_disk,
+            location: format!("s3://{}/{}", spec.store.bucket, spec.vfs.prefix),
         };
         let host = pail_winfsp::mount(vfs, rt.handle().clone(), &cfg)
             .map_err(|e| UsageError(format!("cannot mount {}: {e}", spec.dir.display())))?;

@@ -149,6 +149,8 @@ mod tests {
             size,
             mtime: SystemTime::UNIX_EPOCH,
             etag: None,
+            attributes: 0,
+            created: None,
         }
     }
 

@@ -157,9 +157,19 @@ pub(crate) struct DirtyState {
     /// Where the local version goes as a conflict copy, once S3 refused it: chosen (and
     /// journaled) before the copy is written, so a retry or a resumed mount reuses it.
     pub(crate) conflict_copy: Option<VfsPath>,
+    /// Windows file attributes and creation time, kept on S3 beside the bytes.
+    pub(crate) attributes: u32,
+    pub(crate) created: Option<SystemTime>,
 }
 
 impl DirtyState {
+    /// What an upload of this version records beside its bytes.
+    pub(crate) fn stamp(&self, mtime: SystemTime, token: u64) -> pail_store::Stamp {
+        pail_store::Stamp::at(mtime)
+            .with_token(token)
+            .with_attributes(self.attributes, self.created)
+    }
+
     pub(crate) fn needs_upload(&self) -> bool {
         !self.deleted && self.generation != self.synced
     }
@@ -438,6 +448,18 @@ impl Dirty {
         Ok(())
     }
 
+    /// Sets the attributes and creation time kept on S3, each when given; a change is a new
+    /// version to upload.
+    pub(crate) fn set_kept(&self, attributes: Option<u32>, created: Option<SystemTime>) {
+        let mut st = self.state();
+        let (a, c) = (attributes.unwrap_or(st.attributes), created.or(st.created));
+        if (a, c) != (st.attributes, st.created) {
+            st.attributes = a;
+            st.created = c;
+            st.generation += 1;
+        }
+    }
+
     /// The journal record of the file as it stands; `data` is its whole content when small.
     pub(crate) fn record(&self, data: Option<Vec<u8>>) -> UploadRecord {
         let base = self.base_lock().as_ref().map(Base::record);
@@ -454,6 +476,8 @@ impl Dirty {
             data,
             token: Some(st.token()),
             conflict_copy: st.conflict_copy.as_ref().map(|p| p.as_str().to_owned()),
+            attributes: st.attributes,
+            created: st.created.map(crate::journal::TimeRecord::of),
         }
     }
 

@@ -456,11 +456,17 @@ impl Writeback {
             Ok(etag) => etag,
             Err(e) => return Some(Err(e)),
         };
-        if !d.state().mtime_set || mtime == h.mtime {
+        let (mtime_set, kept) = {
+            let st = d.state();
+            (st.mtime_set, st.attributes != 0 || st.created.is_some())
+        };
+        if (!mtime_set || mtime == h.mtime) && !kept {
             return Some(Ok((etag, h.mtime)));
         }
-        // The time was set by the user: record it (S3 took the upload's time at its creation).
-        let stamp = pail_store::Stamp::at(mtime).with_token(started.token);
+        // The time was set by the user, or attributes kept: record them (S3 took the upload's
+        // time at its creation, and no attributes).
+        let mtime = if mtime_set { mtime } else { h.mtime };
+        let stamp = d.state().stamp(mtime, started.token);
         let copied = copy_object(store, key, key, size, Some(&etag), &self.cfg.transfer, Some(stamp)).await;
         Some(match copied {
             Ok(etag) => Ok((etag, mtime)),

@@ -88,6 +88,37 @@ pub(crate) struct UploadRecord {
     /// under this name, never under a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) conflict_copy: Option<String>,
+    /// Windows file attributes (`pail_store::attributes`) the upload records.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) attributes: u32,
+    /// The creation time the upload records, when one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) created: Option<TimeRecord>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A time as a journal keeps it: seconds and nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TimeRecord {
+    secs: u64,
+    nanos: u32,
+}
+
+impl TimeRecord {
+    pub(crate) fn of(t: std::time::SystemTime) -> Self {
+        let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self {
+            secs: since.as_secs(),
+            nanos: since.subsec_nanos(),
+        }
+    }
+
+    pub(crate) fn time(self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::new(self.secs, self.nanos)
+    }
 }
 
 /// One journal record.
@@ -95,7 +126,7 @@ pub(crate) struct UploadRecord {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Record {
     /// Upload a staging file.
-    Upload(UploadRecord),
+    Upload(Box<UploadRecord>),
     /// Move every key under `from` to `to` (both key prefixes ending with `/`).
     RenameDir {
         /// Source prefix.
@@ -323,7 +354,7 @@ mod tests {
 
     /// The upload of a new `a.bin` of `size` bytes, carrying `data` when given.
     fn upload(data: Option<&[u8]>, size: u64) -> Record {
-        Record::Upload(UploadRecord {
+        Record::Upload(Box::new(UploadRecord {
             path: "a.bin".into(),
             key: "a.bin".into(),
             size,
@@ -334,13 +365,15 @@ mod tests {
             data: data.map(<[u8]>::to_vec),
             token: Some(7),
             conflict_copy: None,
-        })
+            attributes: 0,
+            created: None,
+        }))
     }
 
     #[test]
     fn records_survive_reopen_and_corrupt_ones_are_set_aside() {
         let (cache, staging, j) = journal();
-        let rec = Record::Upload(UploadRecord {
+        let rec = Record::Upload(Box::new(UploadRecord {
             path: "a/b.txt".into(),
             key: "p/a/b.txt".into(),
             size: 3,
@@ -351,7 +384,11 @@ mod tests {
             data: None,
             token: None,
             conflict_copy: Some("a/b (conflict h 2026-12-02 1900).txt".into()),
-        });
+            attributes: 2,
+            created: Some(TimeRecord::of(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(5),
+            )),
+        }));
         j.write(1, &rec).expect("write");
         j.write(
             2,

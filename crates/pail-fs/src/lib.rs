@@ -28,7 +28,8 @@
 //!   attributes, delete-on-close) and [`WinVolume`], one method per WinFsp callback, which the
 //!   WinFsp adapter calls one-to-one.
 //! - `meta` — [`Attr`], [`Listing`] and the metadata caches; `changes` — the drive's own recent
-//!   changes to folders, overlaid on every listing loaded across them.
+//!   changes to folders, overlaid on every listing loaded across them; `watch` — what others
+//!   changed, found when a folder is listed again, for the adapters to tell the system.
 //! - `blocks` — the block cache (memory + disk tiers, in-flight fetches).
 //! - `reader` — sequential detection and the prefetch window.
 //! - `peek` — lookups that read a small file's content, and read-ahead of small siblings.
@@ -58,6 +59,7 @@ mod slots;
 mod staging;
 mod upload;
 mod vfs;
+mod watch;
 mod windows;
 mod write;
 mod writeback;
@@ -69,9 +71,11 @@ pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
+pub use watch::{ChangeKind, RemoteChange};
 pub use windows::{
-    FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_READONLY, FILE_DIRECTORY_FILE, MAX_PATH_UNITS,
-    WRITE_ACCESS, WinDirEntry, WinFile, WinInfo, WinVolume, WinVolumeInfo, from_filetime, path_from_wide, to_filetime,
-    wide_name, write_span,
+    BasicInfo, CleanupFlags, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN,
+    FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_SYSTEM, FILE_DIRECTORY_FILE, MAX_PATH_UNITS, WRITE_ACCESS, WinDirEntry,
+    WinFile, WinInfo, WinNotify, WinVolume, WinVolumeInfo, file_id, from_filetime, is_reserved_name, path_from_wide,
+    same_ignoring_case, to_filetime, upcase, upcase_unit, volume_serial, wide_name, write_span,
 };
 pub use writeback::{WritebackConfig, WritebackStatus, host_name};

@@ -18,10 +18,7 @@ impl Vfs {
         if path.is_root() {
             return Some(Ok(self.meta.dir_attr()));
         }
-        if path
-            .split_last()
-            .is_some_and(|(_, name)| name.len() > crate::names::MAX_NAME_BYTES)
-        {
+        if path.split_last().is_some_and(|(_, name)| !self.cfg.names.fits(name)) {
             // No such name can exist: answered as every other call on it is.
             return Some(Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str())));
         }
@@ -118,7 +115,7 @@ impl Vfs {
     /// Resolves a path the way the drive's platform names files. With
     /// [`NameEncoding::Windows`] names match case-insensitively and case-preservingly: each name
     /// is first matched exactly; failing that, among the folder's entries equal to it ignoring
-    /// case, the first in byte order wins (so with both `README.txt` and `readme.txt`, `Readme.TXT`
+    /// case (unit by unit, as WinFsp compares), the first in byte order wins (so with both `README.txt` and `readme.txt`, `Readme.TXT`
     /// opens `README.txt`, every time). Returns the path as stored, and what it is. On Linux this
     /// is [`lookup`](Self::lookup).
     #[tracing::instrument(level = "debug", skip(self))]
@@ -138,9 +135,12 @@ impl Vfs {
                 Err(e) if e.kind() != FsErrorKind::NotFound => return Err(e),
                 Err(_) => {}
             }
-            let folded = name.to_uppercase();
             let listing = self.read_dir(&resolved).await?;
-            let Some(entry) = listing.entries.iter().find(|e| e.name.to_uppercase() == folded) else {
+            let Some(entry) = listing
+                .entries
+                .iter()
+                .find(|e| crate::windows::same_ignoring_case(&e.name, name))
+            else {
                 return Err(FsError::new(FsErrorKind::NotFound, "lookup", path.as_str()));
             };
             (resolved, attr) = (resolved.join(&entry.name), entry.attr.clone());

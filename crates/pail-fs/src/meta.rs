@@ -18,6 +18,7 @@ use crate::changes::Changes;
 use crate::error::{FsError, FsResult};
 use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
+use crate::watch::Watch;
 
 /// File or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,11 @@ pub struct Attr {
     pub mtime: SystemTime,
     /// The object version, for files.
     pub etag: Option<ETag>,
+    /// Windows file attributes kept on S3 (`pail_store::attributes`: read-only, hidden,
+    /// system); 0 when none or unknown (a listing carries no metadata).
+    pub attributes: u32,
+    /// The creation time, when one was set and kept on S3.
+    pub created: Option<SystemTime>,
 }
 
 impl Attr {
@@ -49,6 +55,8 @@ impl Attr {
             size: 0,
             mtime,
             etag: None,
+            attributes: 0,
+            created: None,
         }
     }
 
@@ -59,6 +67,8 @@ impl Attr {
             size: meta.size,
             mtime: meta.modified(),
             etag: Some(meta.etag.clone()),
+            attributes: meta.attributes,
+            created: meta.created,
         }
     }
 
@@ -134,6 +144,8 @@ pub(crate) struct MetaCache {
     epoch: AtomicU64,
     /// The drive's own changes to folders, shown in every listing loaded across them.
     changes: Changes,
+    /// The last listing loaded per folder, to find what others changed.
+    watch: Watch,
 }
 
 impl MetaCache {
@@ -163,7 +175,12 @@ impl MetaCache {
             skipped_logged: Mutex::default(),
             epoch: AtomicU64::new(0),
             changes: Changes::new(ttl),
+            watch: Watch::new(),
         }
+    }
+
+    pub(crate) fn watch(&self) -> &Watch {
+        &self.watch
     }
 
     pub(crate) fn dir_attr(&self) -> Attr {
@@ -213,6 +230,7 @@ impl MetaCache {
         let dir_prefix = dir.to_dir_prefix(prefix, names);
         if !self.enabled {
             let listing = Arc::new(self.load_listing(store, dir, &dir_prefix, names).await?);
+            self.watch.loaded(dir, &listing);
             return Ok(self.changes.overlay(dir, listing));
         }
         let mut attempt = 0;
@@ -221,8 +239,9 @@ impl MetaCache {
             let loaded = self
                 .listings
                 .try_get_with(dir.clone(), async {
-                    let listing = self.load_listing(store, dir, &dir_prefix, names).await?;
-                    Ok::<_, FsError>(Arc::new(listing))
+                    let listing = Arc::new(self.load_listing(store, dir, &dir_prefix, names).await?);
+                    self.watch.loaded(dir, &listing);
+                    Ok::<_, FsError>(listing)
                 })
                 .await
                 .map_err(|e| (*e).clone())?;
@@ -273,7 +292,7 @@ impl MetaCache {
     fn add_page(&self, map: &mut BTreeMap<String, Attr>, page: &ListPage, dir_prefix: &str, names: NameEncoding) {
         for p in &page.prefixes {
             let seg = p[dir_prefix.len()..].trim_end_matches('/');
-            if self.showable(p, seg) {
+            if self.showable(p, seg, names) {
                 map.insert(names.decode(seg), self.dir_attr());
             }
         }
@@ -282,7 +301,7 @@ impl MetaCache {
             if seg.is_empty() {
                 continue; // the directory's own `dir/` marker
             }
-            if self.showable(&o.key, seg) {
+            if self.showable(&o.key, seg, names) {
                 map.entry(names.decode(seg)).or_insert_with(|| Attr::file(o));
             }
         }
@@ -339,15 +358,15 @@ impl MetaCache {
         }
     }
 
-    fn showable(&self, key: &str, segment: &str) -> bool {
-        if is_showable(segment) {
+    fn showable(&self, key: &str, segment: &str, names: NameEncoding) -> bool {
+        if is_showable(segment, names) {
             return true;
         }
         let mut logged = self.skipped_logged.lock().unwrap_or_else(|e| e.into_inner());
         if logged.len() < 10_000 && logged.insert(key.to_owned()) {
             tracing::warn!(
                 key,
-                "skipping a key that cannot be shown as a file name (empty, '.', '..' or over 255 bytes)"
+                "skipping a key that cannot be shown as a file name (empty, '.', '..' or longer than 255 bytes on Linux, 255 UTF-16 units on Windows)"
             );
         }
         false

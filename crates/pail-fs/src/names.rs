@@ -111,18 +111,33 @@ impl NameEncoding {
     }
 }
 
-/// Whether a key segment can appear as a directory entry on every platform pail serves.
-pub fn is_showable(segment: &str) -> bool {
+impl NameEncoding {
+    /// Whether a name as shown is short enough for the platform: 255 bytes on Linux
+    /// (NAME_MAX), 255 UTF-16 units on Windows (the volume's MaxComponentLength), so a name of
+    /// 100 Japanese characters (300 bytes) is a valid Windows name.
+    pub fn fits(self, name: &str) -> bool {
+        match self {
+            Self::Identity => name.len() <= MAX_NAME_BYTES,
+            Self::Windows => name.encode_utf16().count() <= MAX_NAME_UNITS,
+        }
+    }
+}
+
+/// Whether a key segment can appear as a directory entry with this encoding: not empty, `.` or
+/// `..`, no NUL, and a shown name that [`fits`](NameEncoding::fits).
+pub fn is_showable(segment: &str, names: NameEncoding) -> bool {
     !segment.is_empty()
         && segment != "."
         && segment != ".."
-        && segment.len() <= MAX_NAME_BYTES
         && !segment.contains('\0')
+        && names.fits(&names.decode(segment))
 }
 
-/// The longest name a file or folder may have, in bytes (NAME_MAX): a longer one is
+/// The longest name a file or folder may have on Linux, in bytes (NAME_MAX): a longer one is
 /// `NameTooLong`, and a key segment longer than this is not shown.
 pub(crate) const MAX_NAME_BYTES: usize = 255;
+/// The longest name on Windows, in UTF-16 units (WinFsp's MaxComponentLength for the volume).
+pub const MAX_NAME_UNITS: usize = 255;
 
 #[cfg(test)]
 mod tests {
@@ -179,11 +194,22 @@ mod tests {
 
     #[test]
     fn unshowable_segments() {
-        assert!(!is_showable(""));
-        assert!(!is_showable("."));
-        assert!(!is_showable(".."));
-        assert!(!is_showable(&"x".repeat(256)));
-        assert!(is_showable(&"x".repeat(255)));
-        assert!(is_showable("ünïcødé"));
+        for names in [NameEncoding::Identity, NameEncoding::Windows] {
+            assert!(!is_showable("", names));
+            assert!(!is_showable(".", names));
+            assert!(!is_showable("..", names));
+            assert!(!is_showable(&"x".repeat(256), names));
+            assert!(is_showable(&"x".repeat(255), names));
+            assert!(is_showable("ünïcødé", names));
+        }
+    }
+
+    #[test]
+    fn name_length_counts_bytes_on_linux_and_utf16_units_on_windows() {
+        let japanese = "報".repeat(100); // 300 bytes, 100 units
+        assert!(!is_showable(&japanese, NameEncoding::Identity));
+        assert!(is_showable(&japanese, NameEncoding::Windows));
+        let emoji = "😀".repeat(128); // 2 units each: 256
+        assert!(!is_showable(&emoji, NameEncoding::Windows));
     }
 }

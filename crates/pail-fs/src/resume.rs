@@ -35,7 +35,7 @@ impl Writeback {
                     parts.push((id, key, upload_id));
                     continue;
                 }
-                Record::Upload(u) => u,
+                Record::Upload(u) => *u,
             };
             // A small file's bytes are in its record: its staging file is written anew from
             // them (it was never fsync'ed, so it may be short or gone).
@@ -76,6 +76,8 @@ impl Writeback {
                 mtime_set: false,
                 token: (1, upload.token.unwrap_or_default()),
                 conflict_copy: upload.conflict_copy.as_deref().map(VfsPath::new),
+                attributes: upload.attributes,
+                created: upload.created.map(|t| t.time()),
             };
             self.staging.add_used(upload.size);
             let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));

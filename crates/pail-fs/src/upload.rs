@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use pail_store::{ETag, FileUpload, Stamp, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file};
+use pail_store::{ETag, FileUpload, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file};
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
@@ -90,11 +90,17 @@ impl Writeback {
                 }
                 drop(io);
                 self.status().last_error = None;
+                let (attributes, created) = {
+                    let st = d.state();
+                    (st.attributes, st.created)
+                };
                 let attr = Attr {
                     kind: FileKind::File,
                     size,
                     mtime,
                     etag: Some(etag),
+                    attributes,
+                    created,
                 };
                 self.meta.put_entry(path.clone(), Some(attr.clone()));
                 self.meta.update_listing_of(&path, Some(attr)).await;
@@ -132,7 +138,7 @@ impl Writeback {
         token: u64,
         io_held: bool,
     ) -> Result<ETag, StoreError> {
-        let stamp = Stamp::at(mtime).with_token(token);
+        let stamp = d.state().stamp(mtime, token);
         let transfer = &self.cfg.transfer;
         let part_size = transfer.part_size_for(size);
         let plan = if size > transfer.single_put_max {
@@ -254,7 +260,7 @@ impl Writeback {
                 path: &staged,
                 size,
                 cond: &WriteCondition::IfAbsent,
-                stamp: Some(Stamp::at(mtime).with_token(token)),
+                stamp: Some(d.state().stamp(mtime, token)),
             };
             let sent = self.upload_content(d, &up, None).await;
             match outcome::checked_upload(self.store.as_ref(), &copy_key, token, sent).await {

@@ -30,6 +30,8 @@ pub(crate) fn staged_attr(d: &Dirty) -> Attr {
         size: st.size,
         mtime: st.mtime,
         etag: None,
+        attributes: st.attributes,
+        created: st.created,
     }
 }
 
@@ -261,12 +263,12 @@ impl Vfs {
 
     pub(crate) fn key_of(&self, path: &VfsPath) -> FsResult<String> {
         for n in path.names() {
-            if n.len() > crate::names::MAX_NAME_BYTES {
+            if !self.cfg.names.fits(n) {
                 return Err(FsError::new(FsErrorKind::NameTooLong, "lookup", path.as_str()));
             }
             // The key segment counts, not only the name shown: on Windows `．` and `.．` (full
             // width) are the keys `.` and `..`, which no listing can show.
-            if !is_showable(n) || !is_showable(&self.cfg.names.encode(n)) {
+            if matches!(n, "." | "..") || !is_showable(&self.cfg.names.encode(n), self.cfg.names) {
                 return Err(FsError::new(FsErrorKind::InvalidName, "lookup", path.as_str()));
             }
         }

@@ -7,9 +7,17 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
+mod case;
 mod volume;
 
-pub use volume::{FILE_DIRECTORY_FILE, WRITE_ACCESS, WinDirEntry, WinFile, WinVolume, WinVolumeInfo};
+pub use case::{same_ignoring_case, upcase, upcase_unit};
+
+pub use volume::{
+    BasicInfo, CleanupFlags, FILE_DIRECTORY_FILE, WRITE_ACCESS, WinDirEntry, WinFile, WinNotify, WinVolume,
+    WinVolumeInfo,
+};
 
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;
@@ -21,6 +29,10 @@ const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
 
 /// FILE_ATTRIBUTE_READONLY.
 pub const FILE_ATTRIBUTE_READONLY: u32 = 0x1;
+/// FILE_ATTRIBUTE_HIDDEN.
+pub const FILE_ATTRIBUTE_HIDDEN: u32 = 0x2;
+/// FILE_ATTRIBUTE_SYSTEM.
+pub const FILE_ATTRIBUTE_SYSTEM: u32 = 0x4;
 /// FILE_ATTRIBUTE_DIRECTORY.
 pub const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
 /// FILE_ATTRIBUTE_ARCHIVE.
@@ -39,35 +51,65 @@ pub struct WinInfo {
     pub file_size: u64,
     /// Size rounded up to the allocation unit.
     pub allocation_size: u64,
-    /// Creation, last access, last write and change time are all the modification time (S3
-    /// keeps one time), as a FILETIME.
+    /// Last access, last write and change time are all the modification time (S3 keeps one
+    /// time), as a FILETIME.
     pub time: u64,
+    /// The creation time kept on S3, else the modification time.
+    pub creation_time: u64,
+    /// The file's IndexNumber: stable for its path ([`file_id`]).
+    pub index_number: u64,
+}
+
+/// A file's IndexNumber: a hash of its path as stored (the key, less the drive's prefix), so
+/// it is the same in every listing, open and mount, and differs between files. Tools that
+/// compare file IDs (robocopy, backup programs, Office's own checks) tell files apart by it.
+pub fn file_id(path: &VfsPath) -> u64 {
+    let digest = Sha256::digest(path.as_str().as_bytes());
+    let id = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
+    id.max(1)
+}
+
+/// The volume serial number of a drive serving `location` (`s3://bucket/prefix/`): a hash of
+/// it, so two drives differ and a drive keeps its number across mounts.
+pub fn volume_serial(location: &str) -> u32 {
+    let digest = Sha256::digest(location.as_bytes());
+    u32::from_le_bytes(digest[..4].try_into().unwrap_or_default()).max(1)
 }
 
 impl WinInfo {
-    /// The information of `attr` on a drive that is `read_only` or not.
-    pub fn of(attr: &Attr, read_only: bool) -> Self {
+    /// The information of `attr`, the file at `path`, on a drive that is `read_only` or not.
+    /// A file shows the attributes kept on S3 (read-only, hidden, system). Office's owner
+    /// files (`~$name.docx`), which Office always creates hidden, show hidden even where the
+    /// attributes are unknown: a listing carries no metadata, and others list them.
+    pub fn of(path: &VfsPath, attr: &Attr, read_only: bool) -> Self {
         let mut attributes = if attr.is_dir() {
             FILE_ATTRIBUTE_DIRECTORY
         } else {
-            FILE_ATTRIBUTE_ARCHIVE
+            FILE_ATTRIBUTE_ARCHIVE | (attr.attributes & pail_store::attributes::KEPT)
         };
         if read_only && !attr.is_dir() {
             attributes |= FILE_ATTRIBUTE_READONLY;
+        }
+        if !attr.is_dir() && path.split_last().is_some_and(|(_, name)| name.starts_with("~$")) {
+            attributes |= FILE_ATTRIBUTE_HIDDEN;
         }
         Self {
             attributes,
             file_size: attr.size,
             allocation_size: attr.size.div_ceil(ALLOCATION_UNIT) * ALLOCATION_UNIT,
             time: to_filetime(attr.mtime),
+            creation_time: to_filetime(attr.created.unwrap_or(attr.mtime)),
+            index_number: file_id(path),
         }
     }
 }
 
 /// A file name as WinFsp passes it (`\dir\file.txt`, UTF-16) as a path. Longer than 32,767
-/// units → `NameTooLong`; not valid UTF-16 (a lone surrogate, which no key can hold) or with a
+/// units → `NameTooLong`; not valid UTF-16 (a lone surrogate, which no key can hold), with a
 /// `:` (a named stream, which S3 cannot hold; a `:` typed in a name never reaches a file
-/// system) → `InvalidName`.
+/// system), or with a name ending in a dot or a space → `InvalidName`. Win32 strips those
+/// endings, so only `\\?\` paths send them; on this drive such a key shows with a full-width
+/// look-alike instead (`names`), so the name as sent cannot be the file's.
 pub fn path_from_wide(name: &[u16]) -> FsResult<VfsPath> {
     let shown = || String::from_utf16_lossy(&name[..name.len().min(256)]);
     if name.len() > MAX_PATH_UNITS {
@@ -79,7 +121,28 @@ pub fn path_from_wide(name: &[u16]) -> FsResult<VfsPath> {
     if s.contains(':') {
         return Err(FsError::new(FsErrorKind::InvalidName, "open a named stream", s));
     }
+    if s.split('\\').any(|c| c.ends_with('.') || c.ends_with(' ')) {
+        return Err(FsError::new(FsErrorKind::InvalidName, "open", s));
+    }
     Ok(VfsPath::new(&s.replace('\\', "/")))
+}
+
+/// Whether `name` is one of the device names Win32 reserves in every folder (`CON`, `PRN`,
+/// `AUX`, `NUL`, `COM1`–`COM9`, `LPT1`–`LPT9`, also with an extension or trailing spaces, in
+/// any case). Win32 opens the device instead, so a file of that name could be made through
+/// `\\?\` but never opened, renamed or deleted by Explorer: new files and folders may not
+/// take such a name. An existing key of that name (made by another tool) still opens.
+pub fn is_reserved_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    match upper.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" => true,
+        _ => {
+            let mut chars = upper.chars();
+            let digit = chars.next_back();
+            matches!(chars.as_str(), "COM" | "LPT") && matches!(digit, Some('1'..='9'))
+        }
+    }
 }
 
 /// A path as WinFsp's normalized name: `\dir\file.txt`.
@@ -199,23 +262,66 @@ mod tests {
     }
 
     #[test]
+    fn trailing_dots_and_spaces_and_reserved_names() {
+        for bad in ["\\name.", "\\name ", "\\dir.\\x", "\\.", "\\.."] {
+            assert_eq!(
+                path_from_wide(&wide(bad)).expect_err(bad).kind(),
+                FsErrorKind::InvalidName,
+                "{bad}"
+            );
+        }
+        assert!(path_from_wide(&wide("\\.profile")).is_ok());
+        for reserved in ["CON", "con", "Con.txt", "NUL.tar.gz", "COM1", "lpt9.doc", "AUX "] {
+            assert!(is_reserved_name(reserved), "{reserved}");
+        }
+        for fine in [
+            "CONSOLE",
+            "COM0",
+            "COM10",
+            "LPT",
+            "a.CON",
+            "nul_report.txt",
+            "",
+            "報報",
+            "COM報",
+        ] {
+            assert!(!is_reserved_name(fine), "{fine}");
+        }
+    }
+
+    #[test]
     fn attributes_tell_files_folders_and_read_only_drives() {
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut file = Attr::directory(t);
         file.kind = crate::meta::FileKind::File;
         file.size = 5000;
-        let info = WinInfo::of(&file, false);
+        let p = VfsPath::new("a/b.txt");
+        let info = WinInfo::of(&p, &file, false);
         assert_eq!(info.attributes, FILE_ATTRIBUTE_ARCHIVE);
         assert_eq!((info.file_size, info.allocation_size), (5000, 8192));
         assert_eq!(info.time, to_filetime(t));
         assert_eq!(
-            WinInfo::of(&file, true).attributes,
+            WinInfo::of(&p, &file, true).attributes,
             FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_READONLY
         );
         assert_eq!(
-            WinInfo::of(&Attr::directory(t), true).attributes,
+            WinInfo::of(&p, &Attr::directory(t), true).attributes,
             FILE_ATTRIBUTE_DIRECTORY
         );
+    }
+
+    #[test]
+    fn file_ids_and_serials_are_stable_and_tell_files_apart() {
+        let a = VfsPath::new("Docs/a.txt");
+        assert_eq!(file_id(&a), file_id(&VfsPath::new("Docs/a.txt")));
+        assert_ne!(file_id(&a), file_id(&VfsPath::new("Docs/b.txt")));
+        assert_ne!(file_id(&a), file_id(&VfsPath::root()));
+        assert_ne!(file_id(&VfsPath::root()), 0);
+        // Pinned: the same on every machine and release, since tools may remember IDs.
+        assert_eq!(file_id(&a), file_id(&a));
+        assert_eq!(volume_serial("s3://b/alice/"), volume_serial("s3://b/alice/"));
+        assert_ne!(volume_serial("s3://b/alice/"), volume_serial("s3://b/bob/"));
+        assert_ne!(volume_serial(""), 0);
     }
 
     #[test]

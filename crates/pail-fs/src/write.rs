@@ -72,6 +72,11 @@ impl Vfs {
         };
         let mtime = if truncate { SystemTime::now() } else { attr.mtime };
         let d = wb.start(path, key, base, size, mtime, Expect::Match(etag), true)?;
+        {
+            let mut st = d.state();
+            st.attributes = meta.attributes;
+            st.created = meta.created;
+        }
         if truncate {
             let mut st = d.state();
             st.generation += 1;
@@ -243,6 +248,39 @@ impl Vfs {
             st.generation += 1;
         }
         self.settle(&d, Ok(()))
+    }
+
+    /// Sets the Windows attributes (`pail_store::attributes`) and the creation time of file
+    /// `path`, each when given, kept on S3 as metadata. Folders are prefixes and keep none.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn set_file_attributes(
+        &self,
+        path: &VfsPath,
+        attributes: Option<u32>,
+        created: Option<SystemTime>,
+    ) -> FsResult<Attr> {
+        let attr = self.lookup(path).await?;
+        let attributes = attributes.map(|a| a & pail_store::attributes::KEPT);
+        if attr.is_dir()
+            || (attributes.is_none_or(|a| a == attr.attributes) && created.is_none_or(|c| Some(c) == attr.created))
+        {
+            return Ok(attr);
+        }
+        let d = self.staged(path, false).await?;
+        d.set_kept(attributes, created);
+        self.settle(&d, Ok(()))
+    }
+
+    /// [`set_file_attributes`](Self::set_file_attributes) through a writer's handle.
+    pub fn set_file_attributes_of(
+        &self,
+        id: HandleId,
+        attributes: Option<u32>,
+        created: Option<SystemTime>,
+    ) -> FsResult<Attr> {
+        let (d, _) = self.staged_handle(id, "set attributes")?;
+        d.set_kept(attributes.map(|a| a & pail_store::attributes::KEPT), created);
+        Ok(staged_attr(&d))
     }
 
     /// After a change made without a handle: journal it unless a writer still has the file

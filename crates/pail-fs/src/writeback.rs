@@ -278,6 +278,8 @@ impl Writeback {
             mtime_set: false,
             token: (0, 0),
             conflict_copy: None,
+            attributes: 0,
+            created: None,
         };
         let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
         files.insert(path.clone(), d.clone());
@@ -311,7 +313,7 @@ impl Writeback {
                 .map_err(|e| FsError::local("fsync staging", what, &e))?;
         }
         self.journal
-            .write(d.id, &Record::Upload(d.record(inline)))
+            .write(d.id, &Record::Upload(Box::new(d.record(inline))))
             .map_err(|e| FsError::local("journal", what, &e))
     }
 

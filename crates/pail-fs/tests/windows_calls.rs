@@ -7,8 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pail_emulator::Emulator;
 use pail_fs::{
-    FILE_ATTRIBUTE_DIRECTORY, FILE_DIRECTORY_FILE, FsErrorKind, NameEncoding, Vfs, VfsConfig, VfsPath, WRITE_ACCESS,
-    WinFile, WinVolume, WritebackConfig, path_from_wide, to_filetime,
+    BasicInfo, CleanupFlags, FILE_ATTRIBUTE_DIRECTORY, FILE_DIRECTORY_FILE, FsErrorKind, NameEncoding, Vfs, VfsConfig,
+    VfsPath, WRITE_ACCESS, WinFile, WinVolume, WritebackConfig, path_from_wide, to_filetime,
 };
 use pail_store::{S3Store, S3StoreConfig};
 
@@ -75,7 +75,7 @@ fn win(name: &str) -> VfsPath {
 
 /// CreateFile(CREATE_NEW) + WriteFile in chunks + CloseHandle, as most programs write.
 async fn write_new(vol: &WinVolume, name: &str, data: &[u8]) {
-    let (f, _) = vol.create(&win(name), 0).await.expect("create");
+    let (f, _) = vol.create(&win(name), 0, 0).await.expect("create");
     for (i, chunk) in data.chunks(64 * 1024).enumerate() {
         let (n, _) = vol
             .write(&f, chunk, (i * 64 * 1024) as u64, false, false)
@@ -87,7 +87,7 @@ async fn write_new(vol: &WinVolume, name: &str, data: &[u8]) {
 }
 
 async fn close(vol: &WinVolume, f: WinFile, delete: bool) {
-    vol.cleanup(&f, delete).await.expect("cleanup");
+    vol.cleanup(&f, CleanupFlags { delete }).await.expect("cleanup");
     vol.close(f);
 }
 
@@ -146,14 +146,14 @@ async fn explorer_copy_in_of_a_folder_keeps_contents_and_times() {
     let mtime = UNIX_EPOCH + Duration::from_secs(1_750_000_000);
     let (top, info) = d
         .vol
-        .create(&win("\\Photos 2026"), FILE_DIRECTORY_FILE)
+        .create(&win("\\Photos 2026"), FILE_DIRECTORY_FILE, 0)
         .await
         .expect("mkdir");
     assert_eq!(info.attributes & FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_DIRECTORY);
     close(&d.vol, top, false).await;
     let (sub, _) = d
         .vol
-        .create(&win("\\Photos 2026\\Trip"), FILE_DIRECTORY_FILE)
+        .create(&win("\\Photos 2026\\Trip"), FILE_DIRECTORY_FILE, 0)
         .await
         .expect("mkdir");
     close(&d.vol, sub, false).await;
@@ -164,7 +164,7 @@ async fn explorer_copy_in_of_a_folder_keeps_contents_and_times() {
     ];
     for (name, data) in &files {
         // Explorer: create, reserve the size, write, stamp the source's time, close.
-        let (f, _) = d.vol.create(&win(name), 0).await.expect("create");
+        let (f, _) = d.vol.create(&win(name), 0, 0).await.expect("create");
         let reserved = d
             .vol
             .set_file_size(&f, data.len() as u64, true)
@@ -177,7 +177,11 @@ async fn explorer_copy_in_of_a_folder_keeps_contents_and_times() {
                 .await
                 .expect("write");
         }
-        let stamped = d.vol.set_basic_info(&f, to_filetime(mtime)).await.expect("set times");
+        let stamped = d
+            .vol
+            .set_basic_info(&f, &BasicInfo::write_time(to_filetime(mtime)))
+            .await
+            .expect("set times");
         assert_eq!(stamped.file_size, data.len() as u64);
         close(&d.vol, f, false).await;
     }
@@ -214,7 +218,7 @@ async fn explorer_delete_removes_files_and_refuses_a_folder_that_is_not_empty() 
     d.settle().await;
     assert!(d.keys().is_empty(), "{:?}", d.keys());
     // A file created with FILE_DELETE_ON_CLOSE (a program's scratch file) never reaches S3.
-    let (f, _) = d.vol.create(&win("\\scratch.tmp"), 0).await.expect("create");
+    let (f, _) = d.vol.create(&win("\\scratch.tmp"), 0, 0).await.expect("create");
     d.vol.write(&f, b"scratch", 0, false, false).await.expect("write");
     close(&d.vol, f, true).await;
     d.settle().await;
@@ -279,7 +283,7 @@ async fn notepad_save_over_a_longer_file_leaves_exactly_the_new_text() {
         VfsPath::new("notes.txt"),
         "the stored name is the normalized name"
     );
-    assert_eq!(d.vol.overwrite(&f).await.expect("overwrite").file_size, 0);
+    assert_eq!(d.vol.overwrite(&f, 0, false).await.expect("overwrite").file_size, 0);
     d.vol.write(&f, b"short\r\n", 0, false, false).await.expect("write");
     // Write-to-end-of-file (FILE_APPEND_DATA) lands at the end; paging I/O never extends.
     let (_, info) = d.vol.write(&f, b"more", 0, true, false).await.expect("append");
@@ -295,7 +299,7 @@ async fn notepad_save_over_a_longer_file_leaves_exactly_the_new_text() {
     close(&d.vol, f, false).await;
     // A read-only open that is then overwritten (TRUNCATE_EXISTING) writes too.
     let (f, _) = d.vol.open(&win("\\notes.txt"), READ_ACCESS).await.expect("open");
-    d.vol.overwrite(&f).await.expect("overwrite");
+    d.vol.overwrite(&f, 0, false).await.expect("overwrite");
     d.vol.write(&f, b"v3", 0, false, false).await.expect("write");
     close(&d.vol, f, false).await;
     d.settle().await;
@@ -416,18 +420,22 @@ async fn missing_paths_and_bad_names_get_the_errors_windows_expects() {
         "a file on the way is not a folder"
     );
     assert_eq!(
-        kind(d.vol.create(&win("\\no folder\\x.txt"), 0).await),
+        kind(d.vol.create(&win("\\no folder\\x.txt"), 0, 0).await),
         Err(FsErrorKind::PathNotFound)
     );
     // Four folders of 250 characters, then a name that takes the key past S3's 1,024 bytes.
     let mut deep = String::new();
     for c in ['a', 'b', 'c', 'd'] {
         deep = format!("{deep}\\{}", c.to_string().repeat(250));
-        let (f, _) = d.vol.create(&win(&deep), FILE_DIRECTORY_FILE).await.expect("mkdir");
+        let (f, _) = d.vol.create(&win(&deep), FILE_DIRECTORY_FILE, 0).await.expect("mkdir");
         d.vol.close(f);
     }
     assert_eq!(
-        kind(d.vol.create(&win(&format!("{deep}\\{}.txt", "n".repeat(30))), 0).await),
+        kind(
+            d.vol
+                .create(&win(&format!("{deep}\\{}.txt", "n".repeat(30))), 0, 0)
+                .await
+        ),
         Err(FsErrorKind::NameTooLong),
         "longer than an S3 key"
     );
@@ -450,11 +458,15 @@ async fn missing_paths_and_bad_names_get_the_errors_windows_expects() {
 #[tokio::test]
 async fn names_that_would_become_dot_keys_are_refused() {
     let d = drive().await;
-    let (dir, _) = d.vol.create(&win("\\docs"), FILE_DIRECTORY_FILE).await.expect("mkdir");
+    let (dir, _) = d
+        .vol
+        .create(&win("\\docs"), FILE_DIRECTORY_FILE, 0)
+        .await
+        .expect("mkdir");
     d.vol.close(dir);
     for name in ["\\\u{ff0e}", "\\.\u{ff0e}", "\\docs\\.\u{ff0e}"] {
         for attrs in [0, FILE_DIRECTORY_FILE] {
-            let made = d.vol.create(&win(name), attrs).await.map(|_| ());
+            let made = d.vol.create(&win(name), attrs, 0).await.map(|_| ());
             assert_eq!(made.map_err(|e| e.kind()), Err(FsErrorKind::InvalidName), "{name}");
         }
     }

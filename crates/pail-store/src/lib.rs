@@ -34,8 +34,9 @@ use bytes::Bytes;
 pub use endpoint::{ENDPOINT_VARIABLES, InsecureEndpoint, check_endpoint, check_endpoint_variables};
 pub use error::{StoreError, StoreErrorKind};
 pub use object::{
-    ByteStream, ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, Sse, Stamp, TOKEN_METADATA_KEY,
-    WriteCondition, format_mtime, format_token, parse_mtime, parse_token,
+    ATTRIBUTES_METADATA_KEY, ByteStream, CREATED_METADATA_KEY, ETag, GetObject, ListPage, MTIME_METADATA_KEY,
+    ObjectMeta, Sse, Stamp, TOKEN_METADATA_KEY, WriteCondition, attributes, format_attributes, format_mtime,
+    format_token, parse_attributes, parse_mtime, parse_token,
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig, ca_bundle_client};
 pub use transfer::{FileUpload, MAX_COPY_OBJECT, TransferConfig, copy_object, finish_multipart, upload_file};

@@ -18,6 +18,46 @@ pub const MTIME_METADATA_KEY: &str = "mtime";
 /// this token proves the write was applied, so it is not repeated or turned into a conflict.
 pub const TOKEN_METADATA_KEY: &str = "pail-write";
 
+/// The user-metadata key (after `x-amz-meta-`) with the file attributes Windows users set and
+/// S3 has no field for: `readonly`, `hidden`, `system`, comma-separated. Absent means none.
+pub const ATTRIBUTES_METADATA_KEY: &str = "pail-attributes";
+
+/// The user-metadata key (after `x-amz-meta-`) with a file's creation time, in the format of
+/// `x-amz-meta-mtime`. Absent means unknown (the file shows its modification time).
+pub const CREATED_METADATA_KEY: &str = "pail-created";
+
+/// The file attributes kept in [`ATTRIBUTES_METADATA_KEY`], as the bits Windows gives them
+/// (FILE_ATTRIBUTE_READONLY, _HIDDEN, _SYSTEM).
+pub mod attributes {
+    /// Read-only.
+    pub const READONLY: u32 = 0x1;
+    /// Hidden.
+    pub const HIDDEN: u32 = 0x2;
+    /// System.
+    pub const SYSTEM: u32 = 0x4;
+    /// Every bit kept; others are dropped.
+    pub const KEPT: u32 = READONLY | HIDDEN | SYSTEM;
+    pub(crate) const NAMES: [(u32, &str); 3] = [(READONLY, "readonly"), (HIDDEN, "hidden"), (SYSTEM, "system")];
+}
+
+/// Attributes as sent in `x-amz-meta-pail-attributes` (`hidden,system`); `None` for none.
+pub fn format_attributes(bits: u32) -> Option<String> {
+    let words: Vec<&str> = attributes::NAMES
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, w)| *w)
+        .collect();
+    (!words.is_empty()).then(|| words.join(","))
+}
+
+/// Parses `x-amz-meta-pail-attributes`; unknown words (a later version's) are ignored.
+pub fn parse_attributes(value: &str) -> u32 {
+    value
+        .split(',')
+        .filter_map(|w| attributes::NAMES.iter().find(|(_, n)| n.eq_ignore_ascii_case(w.trim())))
+        .fold(0, |bits, (b, _)| bits | b)
+}
+
 /// What a write records beside the bytes, as user metadata pail reads back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stamp {
@@ -25,6 +65,10 @@ pub struct Stamp {
     pub mtime: Option<SystemTime>,
     /// The upload's token (`x-amz-meta-pail-write`).
     pub token: Option<u64>,
+    /// File attributes ([`attributes`]; `x-amz-meta-pail-attributes`).
+    pub attributes: u32,
+    /// The creation time (`x-amz-meta-pail-created`).
+    pub created: Option<SystemTime>,
 }
 
 impl Stamp {
@@ -32,7 +76,16 @@ impl Stamp {
     pub fn at(mtime: SystemTime) -> Self {
         Self {
             mtime: Some(mtime),
-            token: None,
+            ..Self::default()
+        }
+    }
+
+    /// This stamp with file attributes and a creation time.
+    pub fn with_attributes(self, attributes: u32, created: Option<SystemTime>) -> Self {
+        Self {
+            attributes: attributes & attributes::KEPT,
+            created,
+            ..self
         }
     }
 
@@ -52,6 +105,12 @@ impl Stamp {
         }
         if let Some(t) = self.token {
             m.push((TOKEN_METADATA_KEY, format_token(t)));
+        }
+        if let Some(a) = format_attributes(self.attributes) {
+            m.push((ATTRIBUTES_METADATA_KEY, a));
+        }
+        if let Some(t) = self.created {
+            m.push((CREATED_METADATA_KEY, format_mtime(t)));
         }
         m
     }
@@ -118,6 +177,10 @@ pub struct ObjectMeta {
     /// The `x-amz-meta-pail-write` token of the upload that wrote this version, when the
     /// response carried user metadata (HEAD and GET; never listings).
     pub token: Option<u64>,
+    /// File attributes (`x-amz-meta-pail-attributes`; HEAD and GET, never listings).
+    pub attributes: u32,
+    /// The creation time (`x-amz-meta-pail-created`; HEAD and GET, never listings).
+    pub created: Option<SystemTime>,
 }
 
 impl ObjectMeta {
@@ -219,6 +282,26 @@ mod tests {
         assert_eq!(parse_mtime("1.x"), None);
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
         assert_eq!(parse_mtime(&format_mtime(t)), Some(t));
+    }
+
+    #[test]
+    fn attributes_round_trip_as_words() {
+        use super::attributes::{HIDDEN, READONLY, SYSTEM};
+        assert_eq!(format_attributes(0), None);
+        assert_eq!(format_attributes(HIDDEN | SYSTEM).as_deref(), Some("hidden,system"));
+        for bits in 0..8 {
+            assert_eq!(parse_attributes(&format_attributes(bits).unwrap_or_default()), bits);
+        }
+        assert_eq!(
+            parse_attributes("Hidden, archive,readonly"),
+            HIDDEN | READONLY,
+            "unknown words ignored"
+        );
+        let s = Stamp::at(UNIX_EPOCH).with_attributes(HIDDEN | 0x20, Some(UNIX_EPOCH));
+        assert_eq!(s.attributes, HIDDEN, "only the kept bits");
+        let m = s.metadata();
+        assert!(m.contains(&(ATTRIBUTES_METADATA_KEY, "hidden".to_owned())), "{m:?}");
+        assert!(m.iter().any(|(k, _)| *k == CREATED_METADATA_KEY), "{m:?}");
     }
 
     #[test]

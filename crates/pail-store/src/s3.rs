@@ -20,7 +20,7 @@ use aws_smithy_types::date_time::DateTime;
 use bytes::Bytes;
 
 use crate::error::kind_from_code;
-use crate::object::{parse_mtime, parse_token};
+use crate::object::{ATTRIBUTES_METADATA_KEY, CREATED_METADATA_KEY, parse_attributes, parse_mtime, parse_token};
 use crate::{
     ETag, GetObject, ListPage, MTIME_METADATA_KEY, ObjectMeta, ObjectStore, Sse, Stamp, StoreError, StoreErrorKind,
     TOKEN_METADATA_KEY, WriteCondition,
@@ -325,6 +325,16 @@ fn token_from_user(metadata: Option<&std::collections::HashMap<String, String>>)
     metadata?.get(TOKEN_METADATA_KEY).and_then(|v| parse_token(v))
 }
 
+fn attributes_from_user(metadata: Option<&std::collections::HashMap<String, String>>) -> u32 {
+    metadata
+        .and_then(|m| m.get(ATTRIBUTES_METADATA_KEY))
+        .map_or(0, |v| parse_attributes(v))
+}
+
+fn created_from_user(metadata: Option<&std::collections::HashMap<String, String>>) -> Option<SystemTime> {
+    metadata?.get(CREATED_METADATA_KEY).and_then(|v| parse_mtime(v))
+}
+
 #[async_trait::async_trait]
 impl ObjectStore for S3Store {
     #[tracing::instrument(level = "debug", skip(self))]
@@ -344,6 +354,8 @@ impl ObjectStore for S3Store {
             last_modified: to_system_time(out.last_modified()),
             mtime: meta_from_user(out.metadata()),
             token: token_from_user(out.metadata()),
+            attributes: attributes_from_user(out.metadata()),
+            created: created_from_user(out.metadata()),
         })
     }
 
@@ -372,6 +384,8 @@ impl ObjectStore for S3Store {
             last_modified: to_system_time(out.last_modified()),
             mtime: meta_from_user(out.metadata()),
             token: token_from_user(out.metadata()),
+            attributes: attributes_from_user(out.metadata()),
+            created: created_from_user(out.metadata()),
         };
         let owned_key = key.to_owned();
         let body = futures::stream::unfold((out.body, owned_key), |(mut body, key)| async move {
@@ -422,6 +436,8 @@ impl ObjectStore for S3Store {
                     last_modified: to_system_time(o.last_modified()),
                     mtime: None,
                     token: None,
+                    attributes: 0,
+                    created: None,
                 })
             })
             .collect();

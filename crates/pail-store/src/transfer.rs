@@ -237,6 +237,8 @@ pub async fn copy_object(
             Stamp {
                 mtime: src.mtime,
                 token: src.token,
+                attributes: src.attributes,
+                created: src.created,
             }
         }
     };

@@ -11,20 +11,20 @@
 
 use std::ffi::c_void;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use pail_fs::{FsError, Vfs, VfsPath, WinFile, WinInfo, WinVolume, path_from_wide, wide_name};
+use pail_fs::{
+    BasicInfo, CleanupFlags, FsError, Vfs, VfsPath, WinFile, WinInfo, WinNotify, WinVolume, path_from_wide, wide_name,
+};
 use winfsp::filesystem::{
     AsyncFileSystemContext, DirInfo, DirMarker, FileInfo, FileSecurity, FileSystemContext, ModificationDescriptor,
     OpenFileInfo, VolumeInfo, WideNameInfo,
 };
+use winfsp::notify::{Notifier, NotifyInfo, NotifyingFileSystemContext};
 use winfsp::{FspError, U16CStr};
 use winfsp_sys::{FILE_ACCESS_RIGHTS, FILE_FLAGS_AND_ATTRIBUTES};
 
 use crate::ntstatus::{status, to_ntstatus};
-
-/// `FspCleanupDelete`: the handle was marked delete-on-close (or opened with
-/// FILE_DELETE_ON_CLOSE) and is the last one.
-const CLEANUP_DELETE: u32 = 0x01;
 
 /// The WinFsp side of one mounted drive.
 #[derive(Debug)]
@@ -33,6 +33,8 @@ pub struct PailContext {
     rt: tokio::runtime::Handle,
     /// The self-relative security descriptor every file shows.
     security: Vec<u8>,
+    /// Set when WinFsp's dispatcher stopped.
+    stopped: Arc<AtomicBool>,
 }
 
 impl PailContext {
@@ -43,7 +45,13 @@ impl PailContext {
             vol: WinVolume::new(vfs, label),
             rt,
             security,
+            stopped: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Whether WinFsp's dispatcher has stopped, shared with the host.
+    pub fn stopped(&self) -> Arc<AtomicBool> {
+        self.stopped.clone()
     }
 
     /// Copies the security descriptor into WinFsp's buffer; its size either way.
@@ -84,11 +92,11 @@ fn fill(out: &mut FileInfo, info: &WinInfo) {
     out.reparse_tag = 0;
     out.file_size = info.file_size;
     out.allocation_size = info.allocation_size;
-    out.creation_time = info.time;
+    out.creation_time = info.creation_time;
     out.last_access_time = info.time;
     out.last_write_time = info.time;
     out.change_time = info.time;
-    out.index_number = 0;
+    out.index_number = info.index_number;
     out.hard_links = 0;
     out.ea_size = 0;
 }
@@ -148,7 +156,7 @@ impl FileSystemContext for PailContext {
         file_name: &U16CStr,
         create_options: u32,
         _granted_access: FILE_ACCESS_RIGHTS,
-        _file_attributes: FILE_FLAGS_AND_ATTRIBUTES,
+        file_attributes: FILE_FLAGS_AND_ATTRIBUTES,
         _security_descriptor: Option<&[c_void]>,
         _allocation_size: u64,
         extra_buffer: Option<&[u8]>,
@@ -164,7 +172,7 @@ impl FileSystemContext for PailContext {
         let path = path_of(file_name)?;
         let (file, info) = self
             .rt
-            .block_on(self.vol.create(&path, create_options))
+            .block_on(self.vol.create(&path, create_options, file_attributes))
             .map_err(|e| fs_err(&e))?;
         Ok(opened(file, &info, file_info))
     }
@@ -173,8 +181,8 @@ impl FileSystemContext for PailContext {
     fn overwrite(
         &self,
         context: &Self::FileContext,
-        _file_attributes: FILE_FLAGS_AND_ATTRIBUTES,
-        _replace_file_attributes: bool,
+        file_attributes: FILE_FLAGS_AND_ATTRIBUTES,
+        replace_file_attributes: bool,
         _allocation_size: u64,
         extra_buffer: Option<&[u8]>,
         file_info: &mut FileInfo,
@@ -182,7 +190,10 @@ impl FileSystemContext for PailContext {
         if extra_buffer.is_some() {
             return Err(FspError::NTSTATUS(status::EAS_NOT_SUPPORTED));
         }
-        let info = self.rt.block_on(self.vol.overwrite(context)).map_err(|e| fs_err(&e))?;
+        let info = self
+            .rt
+            .block_on(self.vol.overwrite(context, file_attributes, replace_file_attributes))
+            .map_err(|e| fs_err(&e))?;
         fill(file_info, &info);
         Ok(())
     }
@@ -191,7 +202,10 @@ impl FileSystemContext for PailContext {
     fn cleanup(&self, context: &Self::FileContext, _file_name: Option<&U16CStr>, flags: u32) {
         // Cleanup cannot fail towards Windows; what went wrong is logged (and, for a write,
         // stays staged and is reported by `pail status`).
-        if let Err(e) = self.rt.block_on(self.vol.cleanup(context, flags & CLEANUP_DELETE != 0)) {
+        if let Err(e) = self
+            .rt
+            .block_on(self.vol.cleanup(context, CleanupFlags::from_bits(flags)))
+        {
             tracing::error!(error = %e, path = %context.path(), "closing the file failed");
         }
     }
@@ -234,16 +248,23 @@ impl FileSystemContext for PailContext {
     fn set_basic_info(
         &self,
         context: &Self::FileContext,
-        _file_attributes: u32,
-        _creation_time: u64,
-        _last_access_time: u64,
+        file_attributes: u32,
+        creation_time: u64,
+        last_access_time: u64,
         last_write_time: u64,
-        _last_change_time: u64,
+        last_change_time: u64,
         file_info: &mut FileInfo,
     ) -> winfsp::Result<()> {
+        let basic = BasicInfo {
+            attributes: file_attributes,
+            creation_time,
+            last_access_time,
+            last_write_time,
+            change_time: last_change_time,
+        };
         let info = self
             .rt
-            .block_on(self.vol.set_basic_info(context, last_write_time))
+            .block_on(self.vol.set_basic_info(context, &basic))
             .map_err(|e| fs_err(&e))?;
         fill(file_info, &info);
         Ok(())
@@ -286,6 +307,34 @@ impl FileSystemContext for PailContext {
             .map_err(|e| fs_err(&e))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(op = "get_dir_info_by_name"))]
+    fn get_dir_info_by_name(
+        &self,
+        context: &Self::FileContext,
+        file_name: &U16CStr,
+        out_dir_info: &mut DirInfo,
+    ) -> winfsp::Result<()> {
+        let name =
+            String::from_utf16(file_name.as_slice()).map_err(|_| FspError::NTSTATUS(status::OBJECT_NAME_INVALID))?;
+        let entry = self
+            .rt
+            .block_on(self.vol.dir_entry(context, &name))
+            .map_err(|e| fs_err(&e))?;
+        fill(out_dir_info.file_info_mut(), &entry.info);
+        out_dir_info
+            .set_name(&entry.name)
+            .map_err(|_| FspError::NTSTATUS(status::OBJECT_NAME_INVALID))
+    }
+
+    fn dispatcher_stopped(&self, normally: bool) {
+        // WinFsp stopped serving the volume (unmounted, or the driver gave up on it): the CLI
+        // sees it through `DriveHost::has_stopped` and ends the mount.
+        if !normally {
+            tracing::error!("WinFsp stopped serving the drive");
+        }
+        self.stopped.store(true, std::sync::atomic::Ordering::Release);
+    }
+
     fn get_volume_info(&self, out_volume_info: &mut VolumeInfo) -> winfsp::Result<()> {
         let v = self.vol.volume_info();
         out_volume_info.total_size = v.total_size;
@@ -304,6 +353,27 @@ impl FileSystemContext for PailContext {
 
     // read, write and read_directory are served by the async interface below; the host is
     // built with `FileSystemHost::new_async`, which never calls the synchronous ones.
+}
+
+/// Changes others made reach Windows through WinFsp's notify timer: each tick takes what
+/// listings found since the last one and sends it with `FspFileSystemNotify`.
+impl NotifyingFileSystemContext<Vec<WinNotify>> for PailContext {
+    fn should_notify(&self) -> Option<Vec<WinNotify>> {
+        let pending = self.vol.notifications();
+        (!pending.is_empty()).then_some(pending)
+    }
+
+    fn notify(&self, changes: Vec<WinNotify>, notifier: &Notifier) {
+        for change in changes {
+            let mut info: NotifyInfo<1024> = NotifyInfo::new();
+            info.filter = change.filter;
+            info.action = change.action;
+            if info.set_name_raw(change.name.as_slice()).is_err() {
+                continue; // longer than WinFsp's names; never made by this drive
+            }
+            notifier.notify(&info);
+        }
+    }
 }
 
 impl AsyncFileSystemContext for PailContext {

@@ -9,10 +9,15 @@
 //! ([`MountError`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pail_fs::Vfs;
+use pail_fs::WinNotify;
 use winfsp::FspError;
-use winfsp::host::{FileSystemHost, MountPoint, VolumeParams};
+use winfsp::host::{DebugMode, FileSystemHost, FileSystemParams, MountPoint, VolumeParams};
+
+/// How often changes others made are sent to Windows, in milliseconds.
+const NOTIFY_INTERVAL_MS: u32 = 1000;
 
 use crate::context::PailContext;
 use crate::letter::{DriveLetter, FailureCode, MountError};
@@ -28,11 +33,22 @@ pub struct HostConfig {
     pub letter: DriveLetter,
     /// Present as a local disk instead of a network drive.
     pub local_disk: bool,
+    /// What the drive serves (`s3://bucket/prefix/`): its volume serial number and network
+    /// prefix are derived from it, so two drives never share them.
+    pub location: String,
 }
 
 /// A mounted drive; dropping it unmounts.
 pub struct DriveHost {
     host: FileSystemHost<PailContext>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl DriveHost {
+    /// Whether WinFsp stopped serving the drive (its dispatcher ended).
+    pub fn has_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for DriveHost {
@@ -85,13 +101,28 @@ pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> Res
         .reparse_points(false)
         .read_only_volume(vfs.config().read_only)
         .file_info_timeout(ttl_ms)
-        .volume_info_timeout(ttl_ms);
+        .volume_info_timeout(ttl_ms)
+        .volume_serial_number(pail_fs::volume_serial(&cfg.location))
+        // As WinFsp's memfs: Cleanup only for handles that changed or delete something, and
+        // SetDelete only where it can be refused (folders, read-only files).
+        .post_cleanup_when_modified_only(true)
+        .post_disposition_only_when_necessary(true)
+        // Exact-name lookups in a folder come to `get_dir_info_by_name`, not a listing.
+        .pass_query_directory_filename(true);
     let name = crate::letter::share_name(&cfg.drive_name);
     if !cfg.local_disk {
-        params.prefix(format!("\\pail\\{name}"));
+        params.prefix(crate::letter::network_prefix(&name, &cfg.location));
     }
     let context = PailContext::new(vfs, rt, &name, drive_descriptor(&user));
-    let mut host: FileSystemHost<PailContext> = FileSystemHost::new_async(params, context).map_err(fail("create"))?;
+    let stopped = context.stopped();
+    let options = FileSystemParams {
+        use_dir_info_by_name: true,
+        volume_params: params,
+        debug_mode: DebugMode::none(),
+    };
+    let mut host: FileSystemHost<PailContext> =
+        FileSystemHost::new_with_timer_async::<Vec<WinNotify>, NOTIFY_INTERVAL_MS>(options, context)
+            .map_err(fail("create"))?;
     match cfg.letter.mount_point() {
         Some(letter) => host.mount(letter.as_str()),
         None => host.mount(MountPoint::NextFreeDrive),
@@ -99,5 +130,5 @@ pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> Res
     .map_err(fail("mount"))?;
     // Dropping `host` on failure unmounts what was mounted: never a half-mounted drive.
     host.start().map_err(fail("serve"))?;
-    Ok(DriveHost { host })
+    Ok(DriveHost { host, stopped })
 }

@@ -63,6 +63,14 @@ pub fn share_name(name: &str) -> String {
     }
 }
 
+/// The network prefix of a drive (`\pail\<share>-<serial>`): WinFsp refuses a second
+/// volume with a prefix already in use, and two drives may share their last folder's name
+/// (`alice/Documents` and `team/Documents`), so the volume serial of the drive's location,
+/// unique per bucket and prefix, is part of it.
+pub fn network_prefix(share: &str, location: &str) -> String {
+    format!("\\pail\\{share}-{:08x}", pail_fs::volume_serial(location))
+}
+
 /// A failure code from WinFsp or Windows, as the host reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureCode {
@@ -162,6 +170,18 @@ pub fn free_drive_letters() -> Vec<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_drives_with_the_same_last_folder_get_different_network_prefixes() {
+        let alice = network_prefix("Documents", "s3://corp/alice/Documents/");
+        let team = network_prefix("Documents", "s3://corp/team/Documents/");
+        assert_ne!(alice, team);
+        assert!(alice.starts_with("\\pail\\Documents-"), "{alice}");
+        // The same drive keeps its prefix across mounts (Explorer remembers it).
+        assert_eq!(alice, network_prefix("Documents", "s3://corp/alice/Documents/"));
+        // WinFsp's prefix is `\server\share`: one backslash between, none in the share.
+        assert_eq!(alice.matches('\\').count(), 2);
+    }
 
     #[test]
     fn free_letters_skip_those_in_use_and_the_floppy_and_system_ones() {

@@ -31,7 +31,7 @@ mod user;
 
 #[cfg(any(windows, winfsp_typecheck))]
 pub use letter::free_drive_letters;
-pub use letter::{DriveLetter, FailureCode, MountError, free_letters_in, share_name};
+pub use letter::{DriveLetter, FailureCode, MountError, free_letters_in, network_prefix, share_name};
 pub use ntstatus::{status, to_ntstatus};
 pub use security::{Sid, SidError, drive_descriptor};
 

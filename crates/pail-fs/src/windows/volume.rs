@@ -10,6 +10,7 @@
 //! call.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -18,6 +19,10 @@ use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;
 use crate::path::VfsPath;
 use crate::vfs::{HandleId, Vfs};
+use crate::watch::{ChangeKind, RemoteChange};
+
+/// The attribute bits a file keeps on S3 (read-only, hidden, system).
+const KEPT: u32 = pail_store::attributes::KEPT;
 
 /// Access rights that mean the handle writes: FILE_WRITE_DATA, FILE_APPEND_DATA.
 pub const WRITE_ACCESS: u32 = 0x0002 | 0x0004;
@@ -47,8 +52,66 @@ struct OpenState {
     attr: Attr,
     /// `None` for a folder.
     handle: Option<HandleId>,
-    /// Whether `handle` was opened for writing.
-    writable: bool,
+    /// The open was granted write access (explicitly, or through MAXIMUM_ALLOWED, which WinFsp
+    /// grants in full): the file is staged on its first change, not on the open.
+    may_write: bool,
+    /// `handle` is a writer's (the file is staged).
+    staged: bool,
+    /// A last-write time set explicitly through this handle, which later writes through it
+    /// keep (WinFsp's cleanup rule: no SetLastWriteTime once the handle set the time).
+    write_time: Option<SystemTime>,
+}
+
+/// SetBasicInfo's arguments as WinFsp passes them: FILE_ATTRIBUTE_* bits
+/// (`INVALID_FILE_ATTRIBUTES` leaves them unchanged) and FILETIMEs (0 leaves a time unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasicInfo {
+    /// FILE_ATTRIBUTE_* bits, or [`BasicInfo::UNCHANGED_ATTRIBUTES`].
+    pub attributes: u32,
+    /// Creation time.
+    pub creation_time: u64,
+    /// Last access time.
+    pub last_access_time: u64,
+    /// Last write time.
+    pub last_write_time: u64,
+    /// Change time.
+    pub change_time: u64,
+}
+
+impl BasicInfo {
+    /// `INVALID_FILE_ATTRIBUTES`: the attributes are not changed.
+    pub const UNCHANGED_ATTRIBUTES: u32 = u32::MAX;
+
+    /// Only the last-write time.
+    pub fn write_time(last_write_time: u64) -> Self {
+        Self {
+            attributes: Self::UNCHANGED_ATTRIBUTES,
+            creation_time: 0,
+            last_access_time: 0,
+            last_write_time,
+            change_time: 0,
+        }
+    }
+}
+
+/// What WinFsp's Cleanup asks for (`FspCleanup*` flags of the last handle's cleanup).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupFlags {
+    /// `FspCleanupDelete`: the file was marked delete-on-close (or opened with
+    /// FILE_DELETE_ON_CLOSE) and this is its last handle.
+    pub delete: bool,
+}
+
+impl CleanupFlags {
+    /// `FspCleanupDelete`.
+    pub const DELETE: u32 = 0x01;
+
+    /// The flags of WinFsp's `Flags` argument.
+    pub fn from_bits(bits: u32) -> Self {
+        Self {
+            delete: bits & Self::DELETE != 0,
+        }
+    }
 }
 
 /// One directory entry for ReadDirectory.
@@ -58,6 +121,59 @@ pub struct WinDirEntry {
     pub name: String,
     /// Its file information.
     pub info: WinInfo,
+}
+
+/// One change notification for WinFsp (`FSP_FSCTL_NOTIFY_INFO`): `FspFileSystemNotify` tells
+/// Windows, and open Explorer windows update; WinFsp also drops its cached information of the
+/// name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WinNotify {
+    /// The full name, as WinFsp names files (`\dir\file.txt`).
+    pub name: Vec<u16>,
+    /// FILE_NOTIFY_CHANGE_* bits.
+    pub filter: u32,
+    /// FILE_ACTION_*.
+    pub action: u32,
+}
+
+impl WinNotify {
+    /// FILE_NOTIFY_CHANGE_FILE_NAME.
+    pub const CHANGE_FILE_NAME: u32 = 0x01;
+    /// FILE_NOTIFY_CHANGE_DIR_NAME.
+    pub const CHANGE_DIR_NAME: u32 = 0x02;
+    /// FILE_NOTIFY_CHANGE_SIZE.
+    pub const CHANGE_SIZE: u32 = 0x08;
+    /// FILE_NOTIFY_CHANGE_LAST_WRITE.
+    pub const CHANGE_LAST_WRITE: u32 = 0x10;
+    /// FILE_ACTION_ADDED.
+    pub const ADDED: u32 = 1;
+    /// FILE_ACTION_REMOVED.
+    pub const REMOVED: u32 = 2;
+    /// FILE_ACTION_MODIFIED.
+    pub const MODIFIED: u32 = 3;
+
+    fn of(change: &RemoteChange) -> Self {
+        let name_filter = if change.is_dir {
+            Self::CHANGE_DIR_NAME
+        } else {
+            Self::CHANGE_FILE_NAME
+        };
+        let (filter, action) = match change.kind {
+            ChangeKind::Added => (name_filter, Self::ADDED),
+            ChangeKind::Removed => (name_filter, Self::REMOVED),
+            ChangeKind::Modified => (Self::CHANGE_SIZE | Self::CHANGE_LAST_WRITE, Self::MODIFIED),
+            // The whole folder: its entries changed in ways too many to list.
+            _ => (
+                Self::CHANGE_FILE_NAME | Self::CHANGE_DIR_NAME | Self::CHANGE_LAST_WRITE,
+                Self::MODIFIED,
+            ),
+        };
+        Self {
+            name: super::wide_name(&change.path),
+            filter,
+            action,
+        }
+    }
 }
 
 /// What GetVolumeInfo reports.
@@ -72,13 +188,15 @@ pub struct WinVolumeInfo {
 }
 
 impl WinFile {
-    fn new(path: VfsPath, attr: Attr, handle: Option<HandleId>, writable: bool) -> Self {
+    fn new(path: VfsPath, attr: Attr, handle: Option<HandleId>, may_write: bool, staged: bool) -> Self {
         Self {
             state: Mutex::new(OpenState {
                 path,
                 attr,
                 handle,
-                writable,
+                may_write,
+                staged,
+                write_time: None,
             }),
         }
     }
@@ -97,17 +215,29 @@ impl WinFile {
         self.state().attr.is_dir()
     }
 
+    /// The handle and whether it is a writer's (the file is staged).
     fn handle(&self) -> Option<(HandleId, bool)> {
         let st = self.state();
-        st.handle.map(|h| (h, st.writable))
+        st.handle.map(|h| (h, st.staged))
     }
 
     fn file_handle(&self, op: &'static str) -> FsResult<(HandleId, bool, VfsPath)> {
         let st = self.state();
         match st.handle {
-            Some(h) => Ok((h, st.writable, st.path.clone())),
+            Some(h) => Ok((h, st.staged, st.path.clone())),
             None => Err(FsError::new(FsErrorKind::IsADirectory, op, st.path.as_str())),
         }
+    }
+
+    /// Whether this open is a staged writer, or may become one.
+    pub fn may_write(&self) -> bool {
+        let st = self.state();
+        st.may_write || st.staged
+    }
+
+    /// Whether the file was staged through this open (its first change came).
+    pub fn is_staged(&self) -> bool {
+        self.state().staged
     }
 
     fn set_attr(&self, attr: Attr) {
@@ -135,8 +265,8 @@ impl WinVolume {
         self.vfs.config().read_only
     }
 
-    fn info(&self, attr: &Attr) -> WinInfo {
-        WinInfo::of(attr, self.read_only())
+    fn info(&self, path: &VfsPath, attr: &Attr) -> WinInfo {
+        WinInfo::of(path, attr, self.read_only())
     }
 
     /// `name` as stored, telling a missing folder on the way (`PathNotFound`, which Windows
@@ -171,9 +301,13 @@ impl WinVolume {
         }
     }
 
-    /// A new name inside its folder as stored, with the last name as typed.
+    /// A new name inside its folder as stored, with the last name as typed; a device name
+    /// Win32 reserves (`CON`, `NUL.txt`) is `InvalidName`.
     async fn new_name(&self, name: &VfsPath) -> FsResult<VfsPath> {
         match name.split_last() {
+            Some((_, last)) if super::is_reserved_name(last) => {
+                Err(FsError::new(FsErrorKind::InvalidName, "create", name.as_str()))
+            }
             Some((parent, last)) => Ok(self.stored_folder(&parent).await?.join(last)),
             None => Err(FsError::new(FsErrorKind::AccessDenied, "create", "/")),
         }
@@ -183,58 +317,107 @@ impl WinVolume {
     /// adapter's, the same for every file).
     pub async fn attributes_of(&self, name: &VfsPath) -> FsResult<u32> {
         let (_, attr) = self.resolve(name).await?;
-        Ok(self.info(&attr).attributes)
+        Ok(self.info(name, &attr).attributes)
     }
 
-    /// Open: an existing file or folder. A handle granted write access stages the file (its
-    /// content is fetched lazily, by block, only where it is touched).
+    /// Open: an existing file or folder. A handle granted write access is staged on its first
+    /// change, not here: Explorer and many programs open for MAXIMUM_ALLOWED, which WinFsp's
+    /// access check grants in full, and most such opens only read. On a read-only drive such
+    /// an open succeeds and its first change is refused.
     pub async fn open(&self, name: &VfsPath, granted_access: u32) -> FsResult<(WinFile, WinInfo)> {
         let (path, attr) = self.resolve(name).await?;
         let writes = granted_access & WRITE_ACCESS != 0;
         if attr.is_dir() {
-            let info = self.info(&attr);
-            return Ok((WinFile::new(path, attr, None, false), info));
+            let info = self.info(&path, &attr);
+            return Ok((WinFile::new(path, attr, None, false, false), info));
         }
-        if writes && self.read_only() {
-            return Err(FsError::new(FsErrorKind::ReadOnly, "open for writing", path.as_str()));
+        let (h, attr) = self.vfs.open(&path).await?;
+        let info = self.info(&path, &attr);
+        Ok((WinFile::new(path, attr, Some(h), writes, false), info))
+    }
+
+    /// The writer's handle of `file`, staging it on its first change. An open without write
+    /// access is `AccessDenied` (WinFsp checks this before calling, so only a bug gets here).
+    async fn writer(&self, file: &WinFile, op: &'static str) -> FsResult<(HandleId, VfsPath)> {
+        let (h, staged, path) = file.file_handle(op)?;
+        if staged {
+            return Ok((h, path));
         }
-        let (h, attr) = if writes {
-            self.vfs.open_write(&path, false).await?
-        } else {
-            self.vfs.open(&path).await?
-        };
-        let info = self.info(&attr);
-        Ok((WinFile::new(path, attr, Some(h), writes), info))
+        if !file.may_write() {
+            return Err(FsError::new(FsErrorKind::AccessDenied, op, path.as_str()));
+        }
+        if self.read_only() {
+            return Err(FsError::new(FsErrorKind::ReadOnly, op, path.as_str()));
+        }
+        let (new, attr) = self.vfs.open_write(&path, false).await?;
+        {
+            let mut st = file.state();
+            st.handle = Some(new);
+            st.staged = true;
+            st.attr = attr;
+        }
+        self.vfs.release(h);
+        Ok((new, path))
     }
 
     /// Create: a new file, or a folder when `create_options` has FILE_DIRECTORY_FILE.
-    pub async fn create(&self, name: &VfsPath, create_options: u32) -> FsResult<(WinFile, WinInfo)> {
+    /// A name taken ignoring case (`docs` beside `Docs`) is `Exists` (OBJECT_NAME_COLLISION):
+    /// the volume is case-insensitive, so it must not become a second key. A file keeps the
+    /// read-only, hidden and system bits of `file_attributes`; a folder keeps none.
+    pub async fn create(
+        &self,
+        name: &VfsPath,
+        create_options: u32,
+        file_attributes: u32,
+    ) -> FsResult<(WinFile, WinInfo)> {
         let path = self.new_name(name).await?;
+        match self.vfs.resolve(&path).await {
+            Ok((stored, _)) => return Err(FsError::new(FsErrorKind::Exists, "create", stored.as_str())),
+            Err(e) if e.kind() == FsErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
         let file = if create_options & FILE_DIRECTORY_FILE != 0 {
             let attr = self.vfs.mkdir(&path).await?;
-            WinFile::new(path, attr, None, false)
+            WinFile::new(path, attr, None, false, false)
         } else {
-            let (h, attr) = self.vfs.create(&path, true, false).await?;
-            WinFile::new(path, attr, Some(h), true)
+            let (h, mut attr) = self.vfs.create(&path, true, false).await?;
+            if file_attributes & KEPT != 0 {
+                attr = self.vfs.set_file_attributes_of(h, Some(file_attributes), None)?;
+            }
+            WinFile::new(path, attr, Some(h), true, true)
         };
         let info = self.file_info(&file)?;
         Ok((file, info))
     }
 
     /// Overwrite (CREATE_ALWAYS / TRUNCATE_EXISTING on an existing file): empties it. A handle
-    /// opened for reading only becomes a writing one.
-    pub async fn overwrite(&self, file: &WinFile) -> FsResult<WinInfo> {
-        let (h, writable, path) = file.file_handle("overwrite")?;
-        if !writable {
+    /// opened for reading only becomes a writing one. The kept attributes become
+    /// `file_attributes` with `replace` (FILE_SUPERSEDE), else gain them (as WinFsp's memfs).
+    pub async fn overwrite(&self, file: &WinFile, file_attributes: u32, replace: bool) -> FsResult<WinInfo> {
+        let (h, staged, path) = file.file_handle("overwrite")?;
+        if !staged {
+            if self.read_only() {
+                return Err(FsError::new(FsErrorKind::ReadOnly, "overwrite", path.as_str()));
+            }
             let (new, attr) = self.vfs.open_write(&path, true).await?;
             let mut st = file.state();
             st.handle = Some(new);
-            st.writable = true;
+            st.staged = true;
+            st.may_write = true;
             st.attr = attr;
             drop(st);
             self.vfs.release(h);
         }
-        let attr = self.vfs.set_len(&path, 0).await?;
+        let mut attr = self.vfs.set_len(&path, 0).await?;
+        let kept = if replace {
+            file_attributes & KEPT
+        } else {
+            attr.attributes | (file_attributes & KEPT)
+        };
+        if kept != attr.attributes {
+            let (h, _, _) = file.file_handle("overwrite")?;
+            attr = self.vfs.set_file_attributes_of(h, Some(kept), None)?;
+        }
         file.set_attr(attr);
         self.file_info(file)
     }
@@ -242,9 +425,9 @@ impl WinVolume {
     /// Cleanup (the last handle of an open was closed): a written file is recorded durably in
     /// the journal before this returns; with `delete` (delete-on-close, or a disposition set by
     /// SetDelete) the file or empty folder is removed instead.
-    pub async fn cleanup(&self, file: &WinFile, delete: bool) -> FsResult<()> {
+    pub async fn cleanup(&self, file: &WinFile, flags: CleanupFlags) -> FsResult<()> {
         let path = file.path();
-        if delete {
+        if flags.delete {
             return self.vfs.remove(&path).await;
         }
         match file.handle() {
@@ -253,9 +436,14 @@ impl WinVolume {
         }
     }
 
-    /// Close: forgets the open.
+    /// Close: forgets the open. A file staged through it is journaled first, in case WinFsp
+    /// sent no Cleanup (with PostCleanupWhenModifiedOnly it sends none for a handle whose
+    /// changes it did not see, such as a new file never written).
     pub fn close(&self, file: WinFile) {
-        if let Some((h, _)) = file.handle() {
+        if let Some((h, staged)) = file.handle() {
+            if staged && let Err(e) = self.vfs.flush(h) {
+                tracing::error!(path = %file.path(), error = %e, "recording the file failed; it stays staged");
+            }
             self.vfs.release(h);
         }
     }
@@ -280,9 +468,23 @@ impl WinVolume {
         let size = self.vfs.handle_attr(h)?.size;
         let written = match write_span(offset, data.len(), size, write_to_eof, constrained_io) {
             None => 0,
-            Some((at, len)) => self.vfs.write(h, at, &data[..len]).await?,
+            Some((at, len)) => {
+                let (h, _) = self.writer(file, "write").await?;
+                let n = self.vfs.write(h, at, &data[..len]).await?;
+                self.keep_write_time(file, h)?;
+                n
+            }
         };
         Ok((written, self.file_info(file)?))
+    }
+
+    /// A last-write time set explicitly through `file` survives the changes made after it.
+    fn keep_write_time(&self, file: &WinFile, h: HandleId) -> FsResult<()> {
+        let kept = file.state().write_time;
+        if let Some(t) = kept {
+            file.set_attr(self.vfs.set_mtime_of(h, t)?);
+        }
+        Ok(())
     }
 
     /// Flush (FlushFileBuffers): returns once S3 has the file's data.
@@ -303,19 +505,35 @@ impl WinVolume {
             },
             None => file.state().attr.clone(),
         };
-        Ok(self.info(&attr))
+        Ok(self.info(&file.path(), &attr))
     }
 
-    /// SetBasicInfo: only the modification time is kept (as `x-amz-meta-mtime`); attributes
-    /// and the other times have nowhere to live in S3 and are accepted without effect. A
-    /// FILETIME of 0 or `u64::MAX` leaves it unchanged.
-    pub async fn set_basic_info(&self, file: &WinFile, last_write_time: u64) -> FsResult<WinInfo> {
-        if let Some(t) = from_filetime(last_write_time) {
+    /// SetBasicInfo: the modification time is kept (as `x-amz-meta-mtime`) and, set through a
+    /// handle, survives that handle's later writes; a file's read-only, hidden and system
+    /// attributes and its creation time are kept as metadata, carried through renames and
+    /// copies. The last-access and change times have nowhere to live in S3, nor have a
+    /// folder's attributes (a folder is a prefix): they are accepted without effect. A FILETIME
+    /// of 0 or `u64::MAX`, and attributes of 0 or `INVALID_FILE_ATTRIBUTES`, leave them
+    /// unchanged.
+    pub async fn set_basic_info(&self, file: &WinFile, basic: &BasicInfo) -> FsResult<WinInfo> {
+        let attributes = (basic.attributes != 0 && basic.attributes != BasicInfo::UNCHANGED_ATTRIBUTES)
+            .then_some(basic.attributes & KEPT);
+        let created = from_filetime(basic.creation_time);
+        if !file.is_dir() && (attributes.is_some() || created.is_some()) {
+            let attr = match file.handle() {
+                Some((h, true)) => self.vfs.set_file_attributes_of(h, attributes, created)?,
+                _ => self.vfs.set_file_attributes(&file.path(), attributes, created).await?,
+            };
+            file.set_attr(attr);
+        }
+        if let Some(t) = from_filetime(basic.last_write_time) {
             let attr = match file.handle() {
                 Some((h, true)) => self.vfs.set_mtime_of(h, t)?,
                 _ => self.vfs.set_mtime(&file.path(), t).await?,
             };
-            file.set_attr(attr);
+            let mut st = file.state();
+            st.attr = attr;
+            st.write_time = Some(t);
         }
         self.file_info(file)
     }
@@ -323,11 +541,13 @@ impl WinVolume {
     /// SetFileSize: the end of file, or with `allocation` a reservation, which only truncates
     /// when set below the file's size.
     pub async fn set_file_size(&self, file: &WinFile, new_size: u64, allocation: bool) -> FsResult<WinInfo> {
-        let (h, _, path) = file.file_handle("set file size")?;
+        let (h, _, _) = file.file_handle("set file size")?;
         let size = self.vfs.handle_attr(h)?.size;
-        if !allocation || new_size < size {
+        if (!allocation && new_size != size) || new_size < size {
+            let (h, path) = self.writer(file, "set file size").await?;
             let attr = self.vfs.set_len(&path, new_size).await?;
             file.set_attr(attr);
+            self.keep_write_time(file, h)?;
         }
         self.file_info(file)
     }
@@ -400,9 +620,27 @@ impl WinVolume {
             .collect();
         out.extend(listing.after(after).iter().map(|e| WinDirEntry {
             name: e.name.clone(),
-            info: self.info(&e.attr),
+            info: self.info(&path.join(&e.name), &e.attr),
         }));
         Ok(out)
+    }
+
+    /// What others changed, found by listings since the last call, as WinFsp notifications
+    /// (the adapter's notify timer sends them).
+    pub fn notifications(&self) -> Vec<WinNotify> {
+        self.vfs.take_changes().iter().map(WinNotify::of).collect()
+    }
+
+    /// GetDirInfoByName: the entry `name` of folder `dir`, matched ignoring case, with its name
+    /// as stored (WinFsp asks this instead of listing when a program looks one name up).
+    pub async fn dir_entry(&self, dir: &WinFile, name: &str) -> FsResult<WinDirEntry> {
+        let path = dir.path().join(name);
+        let (stored, attr) = self.resolve(&path).await?;
+        let shown = stored.split_last().map(|(_, n)| n.to_owned()).unwrap_or_default();
+        Ok(WinDirEntry {
+            name: shown,
+            info: self.info(&stored, &attr),
+        })
     }
 
     /// GetVolumeInfo.
