@@ -31,4 +31,13 @@ grep -q 'pail-app.exe" --background' <<<"$registry" \
 features="$(msiinfo export pail.msi Feature)"
 grep -qP '^AutoStart\t.*\t1000\t' <<<"$features" \
   || { echo "start at sign-in must be off by default (AutoStart at level 1000)" >&2; exit 1; }
+# Upgrade and uninstall: drives are unmounted (after their uploads) before files are replaced.
+actions="$(msiinfo export pail.msi CustomAction)"
+grep -qP '^StopDrives\t\d+\tPAILEXE\tunmount --all' <<<"$actions" \
+  || { echo "the installer does not run pail unmount --all" >&2; exit 1; }
+sequence="$(msiinfo export pail.msi InstallExecuteSequence | tr -d '\r')"
+stop="$(awk -F'\t' '$1=="StopDrives"{print $3}' <<<"$sequence")"
+remove="$(awk -F'\t' '$1=="RemoveExistingProducts"{print $3}' <<<"$sequence")"
+[ -n "$stop" ] && [ "$stop" -lt "$remove" ] \
+  || { echo "drives must be unmounted before the old version is removed" >&2; exit 1; }
 echo "pail.msi $version builds from installer/pail.wxs"

@@ -52,7 +52,12 @@ enum Command {
     /// Unmount a pail drive, waiting while it finishes uploading what was written.
     Unmount {
         /// The directory the drive is mounted at (on Windows its letter, like `P:`).
-        dir: std::path::PathBuf,
+        #[arg(required_unless_present = "all")]
+        dir: Option<std::path::PathBuf>,
+        /// Every drive this user has mounted, one after the other (the installer runs this
+        /// before an upgrade replaces pail).
+        #[arg(long, conflicts_with = "dir")]
+        all: bool,
         /// Do not wait for uploads: they stay in the drive's journal and upload at its next mount.
         #[arg(long)]
         force: bool,
@@ -143,7 +148,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Mount(args) => mount::run_mount(&rt, *args),
-        Command::Unmount { dir, force } => unmount::run_unmount(&dir, force),
+        Command::Unmount {
+            dir: Some(dir), force, ..
+        } => unmount::run_unmount(&dir, force),
+        Command::Unmount { dir: None, force, .. } => unmount::run_unmount_all(force),
         Command::Status => status::run_status(),
         Command::Login(args) => signin::run_login(&rt, args),
         Command::Drives(cmd) => drives::run_drives(cmd),

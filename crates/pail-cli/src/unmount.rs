@@ -53,6 +53,33 @@ pub fn run_unmount(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// `pail unmount --all`: every drive of this user, each waited for as `pail unmount` waits.
+/// A drive that fails to unmount is reported and the others still are.
+pub fn run_unmount_all(force: bool) -> Result<()> {
+    let mounts = status::all();
+    if mounts.is_empty() {
+        say!("No pail drive is mounted.");
+        return Ok(());
+    }
+    let mut failed = Vec::new();
+    for rec in &mounts {
+        say!("Unmounting {}", rec.dir.display());
+        if let Err(e) = run_unmount(&rec.dir, force) {
+            eprintln!("pail: error: {e:#}");
+            failed.push(rec.dir.display().to_string());
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "could not unmount {}: see the messages above",
+            failed.join(", ")
+        ))
+        .into())
+    }
+}
+
 fn unmount_dir(dir: &Path, record: Option<&MountRecord>) -> Result<()> {
     if mounted::is_drive_letter(dir) {
         // A drive letter is removed by the process serving it; ask it through its cache dir.

@@ -477,3 +477,65 @@ fn no_credentials_is_one_line_and_never_asks_instance_metadata() {
     );
     assert!(!is_mounted(s.dir.path()));
 }
+
+/// `pail unmount --all` (what the installer runs before an upgrade replaces pail) ends every
+/// mount of the user, each after its uploads.
+#[test]
+fn unmount_all_ends_every_mount_after_its_uploads() {
+    use std::os::unix::fs::DirBuilderExt;
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: this test needs FUSE"
+    );
+    let s = setup();
+    // A registry of running mounts of this test's own, not the machine's.
+    let run = s.home.path().join("run");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&run)
+        .expect("runtime dir");
+    let second = tempfile::tempdir().expect("second mount point");
+    let mount = |target: &str, dir: &Path| {
+        let mut child = pail(&s.emu, s.home.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .args([
+                "mount",
+                target,
+                dir.to_str().expect("utf-8"),
+                "--endpoint-url",
+                &s.emu.endpoint(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().expect("a line").expect("utf-8");
+        assert!(first.starts_with("Mounted s3://"), "{first}");
+        let drain = std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        (child, drain)
+    };
+    let (mut one, one_out) = mount(BUCKET, s.dir.path());
+    let (mut two, two_out) = mount(&format!("{BUCKET}/docs"), second.path());
+    std::fs::write(s.dir.path().join("new.txt"), b"written just before").expect("write");
+    let out = pail(&s.emu, s.home.path())
+        .env("XDG_RUNTIME_DIR", &run)
+        .args(["unmount", "--all"])
+        .output()
+        .expect("unmount --all");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(one.wait().expect("wait").success());
+    assert!(two.wait().expect("wait").success());
+    one_out.join().expect("output reader");
+    two_out.join().expect("output reader");
+    assert!(!is_mounted(s.dir.path()) && !is_mounted(second.path()));
+    assert!(
+        s.emu.head(BUCKET, "new.txt").is_some(),
+        "uploaded before the mount ended"
+    );
+    let again = pail(&s.emu, s.home.path())
+        .env("XDG_RUNTIME_DIR", &run)
+        .args(["unmount", "--all"])
+        .output()
+        .expect("unmount --all");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("No pail drive is mounted"));
+}
