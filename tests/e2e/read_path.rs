@@ -357,3 +357,41 @@ fn the_mount_is_read_only() {
     let err = std::fs::write(drive.path("new.txt"), b"n").expect_err("create");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
 }
+
+/// Issue 19: when a listing finds what someone else changed, the kernel's cached names and
+/// attributes are dropped at once (FUSE notify), not when they time out. The kernel here
+/// caches for an hour and the drive lists S3 on every call, so without the invalidation `stat`
+/// would answer from the kernel's cache for an hour.
+#[test]
+fn a_listing_that_finds_changes_made_elsewhere_updates_the_kernels_cache_at_once() {
+    let opts = DriveOptions {
+        vfs: VfsConfig {
+            read_only: true,
+            metadata_ttl: Duration::ZERO,
+            ..VfsConfig::default()
+        },
+        kernel_ttl: Some(Duration::from_secs(3600)),
+        ..DriveOptions::default()
+    };
+    let drive = TestDrive::start_with(opts, |emu| {
+        emu.put(BUCKET, "docs/gone.txt", &b"soon deleted"[..]).expect("seed");
+        emu.put(BUCKET, "docs/grows.txt", &b"short"[..]).expect("seed");
+    });
+    assert_eq!(names_in(&drive.path("docs")), set(&["gone.txt", "grows.txt"]));
+    assert!(drive.path("docs/gone.txt").exists());
+    assert_eq!(std::fs::metadata(drive.path("docs/grows.txt")).expect("stat").len(), 5);
+    drive.emu.delete(BUCKET, "docs/gone.txt").expect("deleted elsewhere");
+    drive
+        .emu
+        .put(BUCKET, "docs/grows.txt", &b"much longer now"[..])
+        .expect("changed elsewhere");
+    // The refresh: the folder is listed again and both changes are found.
+    assert_eq!(names_in(&drive.path("docs")), set(&["grows.txt"]));
+    drive.wait_invalidations(2, Duration::from_secs(30));
+    assert!(!drive.path("docs/gone.txt").exists(), "the kernel's entry was dropped");
+    assert_eq!(
+        std::fs::metadata(drive.path("docs/grows.txt")).expect("stat").len(),
+        15,
+        "the kernel's attributes were dropped"
+    );
+}

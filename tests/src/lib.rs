@@ -111,7 +111,10 @@ pub(crate) fn mount_store(
     if opts.probe {
         rt.block_on(vfs.probe()).expect("the drive's root can be listed");
     }
-    let fuse = pail_fuse::FuseConfig::for_drive(&cfg);
+    let mut fuse = pail_fuse::FuseConfig::for_drive(&cfg);
+    if let Some(ttl) = opts.kernel_ttl {
+        fuse.ttl = ttl;
+    }
     let mount = pail_fuse::mount(vfs.clone(), rt.handle().clone(), dir, "pail:test", fuse)
         .expect("FUSE mount (needs /dev/fuse and fusermount3)");
     (vfs, mount)
@@ -173,6 +176,8 @@ pub struct DriveOptions {
     pub credentials: Option<(pail_store::Credentials, Duration)>,
     /// List the root before mounting, as `pail mount` does.
     pub probe: bool,
+    /// How long the kernel may cache names and attributes, when not the drive's metadata TTL.
+    pub kernel_ttl: Option<Duration>,
 }
 
 impl Default for DriveOptions {
@@ -185,6 +190,7 @@ impl Default for DriveOptions {
             sse: None,
             credentials: None,
             probe: true,
+            kernel_ttl: None,
         }
     }
 }
@@ -287,6 +293,16 @@ impl TestDrive {
         let (vfs, mount) = mount_drive(&self.rt, &self.emu, &self.opts, self.dir.path(), self.cache.path());
         self.vfs = vfs;
         self.mount = Some(mount);
+    }
+
+    /// Waits until the mount passed at least `n` changes others made to the kernel (see
+    /// `pail_fuse::Mount::wait_invalidations`); fails the test after `limit`.
+    pub fn wait_invalidations(&self, n: u64, limit: Duration) {
+        let mount = self.mount.as_ref().expect("mounted");
+        assert!(
+            mount.wait_invalidations(n, limit),
+            "{n} changes were not passed to the kernel within {limit:?}"
+        );
     }
 
     /// The drive's cache directory (staging and journal).

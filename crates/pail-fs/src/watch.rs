@@ -47,6 +47,8 @@ pub struct RemoteChange {
 pub(crate) struct Watch {
     seen: moka::sync::Cache<VfsPath, Arc<Listing>>,
     pending: Mutex<VecDeque<RemoteChange>>,
+    /// Signalled when changes are queued.
+    ready: tokio::sync::Notify,
 }
 
 impl Watch {
@@ -57,6 +59,7 @@ impl Watch {
                 .max_capacity(500_000)
                 .build(),
             pending: Mutex::default(),
+            ready: tokio::sync::Notify::new(),
         }
     }
 
@@ -81,6 +84,8 @@ impl Watch {
         } else {
             pending.extend(found);
         }
+        drop(pending);
+        self.ready.notify_one();
     }
 
     fn take(&self) -> Vec<RemoteChange> {
@@ -136,6 +141,12 @@ impl Vfs {
     /// adapters pass them to the system (WinFsp's `FspFileSystemNotify`).
     pub fn take_changes(&self) -> Vec<RemoteChange> {
         self.meta.watch().take()
+    }
+
+    /// Returns once changes are queued for [`take_changes`](Self::take_changes) (at once if
+    /// some were queued since the last wait).
+    pub async fn changes_ready(&self) {
+        self.meta.watch().ready.notified().await;
     }
 }
 

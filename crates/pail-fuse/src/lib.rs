@@ -8,11 +8,13 @@
 //! - `fs` — the `fuser::Filesystem` implementation: lookups, reads, listings.
 //! - `write` — the calls that change the drive, and what S3 cannot hold.
 //! - `inodes` — inode numbers ↔ paths with lookup counts.
+//! - `invalidate` — changes others made, passed to the kernel's caches.
 //! - `errno` — the error mapping.
 
 mod errno;
 mod fs;
 mod inodes;
+mod invalidate;
 mod write;
 
 use std::path::Path;
@@ -30,6 +32,7 @@ use pail_fs::Vfs;
 pub struct Mount {
     session: Option<fuser::BackgroundSession>,
     mountpoint: std::path::PathBuf,
+    invalidator: Option<invalidate::Invalidator>,
 }
 
 impl Mount {
@@ -41,6 +44,7 @@ impl Mount {
     }
 
     fn end(&mut self) {
+        self.invalidator.take();
         let Some(s) = self.session.take() else { return };
         if s.guard.is_finished() || self.try_unmount() {
             s.join();
@@ -76,6 +80,12 @@ impl Mount {
         false
     }
 
+    /// Waits until at least `n` changes others made (found by listings) were passed to the
+    /// kernel, or `limit` passed; whether they were. For tests, which must not sleep.
+    pub fn wait_invalidations(&self, n: u64, limit: std::time::Duration) -> bool {
+        self.invalidator.as_ref().is_some_and(|i| i.wait_sent(n, limit))
+    }
+
     /// Whether the session has ended (for example after `fusermount3 -u`).
     pub fn is_finished(&self) -> bool {
         self.session.as_ref().is_none_or(|s| s.guard.is_finished())
@@ -108,11 +118,14 @@ pub fn mount(
     } else {
         MountOption::RW
     });
-    let fs = PailFuse::new(vfs, rt, cfg);
+    let fs = PailFuse::new(vfs.clone(), rt.clone(), cfg);
+    let inodes = fs.inodes.clone();
     let session = fuser::spawn_mount2(fs, mountpoint, &options)?;
+    let invalidator = invalidate::Invalidator::start(vfs, &rt, inodes, session.notifier());
     Ok(Mount {
         session: Some(session),
         mountpoint: mountpoint.to_path_buf(),
+        invalidator: Some(invalidator),
     })
 }
 
