@@ -99,6 +99,7 @@ fn folders_files_and_renames_behave_like_a_disk() {
     assert!(drive.object("a/two.txt").is_none());
 
     fs::rename(drive.path("a"), drive.path("b")).expect("rename folder");
+    drive.drain();
     assert!(drive.emu.head(BUCKET, "b/empty/").is_some(), "markers move too");
     assert!(drive.emu.keys(BUCKET, "a/").is_empty());
     fs::remove_dir(drive.path("b/empty")).expect("rmdir");

@@ -280,6 +280,9 @@ pub fn run_status() -> Result<()> {
         for p in s.pending_paths.iter().take(10) {
             say!("    {p}");
         }
+        for m in &s.moving_folders {
+            say!("  {m}");
+        }
         if let Some(e) = &s.last_error {
             say!("  last error: {e}");
         }

@@ -21,6 +21,7 @@
 
 mod access;
 pub mod browser;
+mod hold;
 mod identity;
 mod identity_http;
 mod idp;
@@ -38,6 +39,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
+pub use hold::Held;
 pub use identity::{ACCOUNT_ID, Identity, Lifetimes, ROLE_ID, ROLE_NAME};
 pub use idp::{FEDERATED_ROLE, FEDERATED_ROLE_ID, IDP_CLIENT_ID, federated_role_arn};
 pub use lost::{LostAnswers, LostAs, S3Op};
@@ -315,6 +317,18 @@ impl Emulator {
             .lost
             .push(rule.clone());
         rule
+    }
+
+    /// Holds every request of kind `op` back, before it is applied, until the returned hold is
+    /// released (on top of the faults already set).
+    pub fn hold(&self, op: S3Op) -> Held {
+        let held = Held::new(op);
+        self.faults
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .held
+            .push(held.clone());
+        held
     }
 
     /// Every key in `bucket` under `prefix`, in order.

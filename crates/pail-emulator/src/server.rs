@@ -25,6 +25,8 @@ pub struct Faults {
     pub latency: Duration,
     /// Requests applied whose answers are then lost.
     pub lost: Vec<LostAnswers>,
+    /// Requests held back until the test releases them.
+    pub held: Vec<crate::Held>,
 }
 
 /// Stops the server when dropped.
@@ -123,6 +125,7 @@ pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLo
                         return answer;
                     }
                     let op = S3Op::of(&req);
+                    crate::Held::pass(&faults.held, op).await;
                     match LostAnswers::take(&faults.lost, op) {
                         Some(rule) => rule.apply_and_lose(op, service(req)).await,
                         None => service(req).await,

@@ -205,7 +205,7 @@ pub(crate) struct Dirty {
     pub(crate) state: Mutex<DirtyState>,
     pub(crate) base: Mutex<Option<Base>>,
     pub(crate) io: tokio::sync::Mutex<()>,
-    pub(crate) upload: tokio::sync::Mutex<()>,
+    pub(crate) upload: std::sync::Arc<tokio::sync::Mutex<()>>,
     pub(crate) block_size: u64,
     /// Parts sent while the file is still being written.
     pub(crate) eager: Eager,
@@ -220,7 +220,7 @@ impl Dirty {
             eager: Eager::new(base.is_some()),
             base: Mutex::new(base),
             io: tokio::sync::Mutex::new(()),
-            upload: tokio::sync::Mutex::new(()),
+            upload: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             block_size,
         }
     }

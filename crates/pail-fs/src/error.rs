@@ -41,6 +41,8 @@ pub enum FsErrorKind {
     NotSupported,
     /// Past the largest object S3 holds (5 TiB).
     FileTooLarge,
+    /// In use by work under way (a folder being moved): try again shortly.
+    Busy,
     /// Anything else.
     Io,
 }
@@ -144,6 +146,7 @@ impl std::fmt::Display for FsErrorKind {
             FsErrorKind::NoSpace => "the cache directory is full",
             FsErrorKind::NotSupported => "S3 cannot store this (links, device files, permission bits)",
             FsErrorKind::FileTooLarge => "larger than S3's largest object (5 TiB)",
+            FsErrorKind::Busy => "busy: a folder move is under way; try again shortly",
             FsErrorKind::Io => "input/output error",
         })
     }

@@ -46,6 +46,7 @@ mod error;
 mod journal;
 mod lookup;
 mod meta;
+mod moves;
 mod names;
 mod namespace;
 mod outcome;

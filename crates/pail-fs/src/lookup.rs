@@ -7,6 +7,7 @@ use pail_store::StoreErrorKind;
 
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::{Attr, Listing};
+use crate::moves::Touch;
 use crate::names::NameEncoding;
 use crate::path::VfsPath;
 use crate::peek::head_and_peek;
@@ -17,6 +18,10 @@ impl Vfs {
     pub fn lookup_cached(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
         if path.is_root() {
             return Some(Ok(self.meta.dir_attr()));
+        }
+        if let Some((_, touch)) = self.wb.as_ref().and_then(|wb| wb.moving(path)) {
+            // A folder being moved: its new name is a folder; inside, wait for the move.
+            return (touch == Touch::NewName).then(|| Ok(self.meta.dir_attr()));
         }
         if path.split_last().is_some_and(|(_, name)| !self.cfg.names.fits(name)) {
             // No such name can exist: answered as every other call on it is.
@@ -59,6 +64,7 @@ impl Vfs {
         if let Some(answer) = self.lookup_cached(path) {
             return answer;
         }
+        self.after_moves(path).await;
         let (parent, name) = path.split_last().expect("the root is answered by lookup_cached");
         if let Some(listing) = self.meta.cached_listing(&parent).await {
             let found = listing.get(name).map(|e| e.attr.clone());
@@ -151,6 +157,7 @@ impl Vfs {
     /// Every entry of directory `path`, sorted by name, files being written included.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn read_dir(&self, path: &VfsPath) -> FsResult<Arc<Listing>> {
+        self.after_moves(path).await;
         if !self.lookup(path).await?.is_dir() {
             return Err(FsError::new(FsErrorKind::NotADirectory, "read_dir", path.as_str()));
         }
@@ -163,7 +170,7 @@ impl Vfs {
             .await?;
         let mut staged = before;
         staged.extend(self.staged_in(path));
-        Ok(Self::with_staged(listing, staged))
+        Ok(self.with_moves(path, Self::with_staged(listing, staged)))
     }
 
     /// The files being written in `dir`, as directory entries.

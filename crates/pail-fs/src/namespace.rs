@@ -7,6 +7,7 @@
 //! crash part-way resumes the move on the next mount.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -16,6 +17,7 @@ use crate::dirty::{Dirty, Expect};
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::journal::Record;
 use crate::meta::Attr;
+use crate::moves::MoveProgress;
 use crate::outcome;
 use crate::path::VfsPath;
 use crate::vfs::Vfs;
@@ -30,6 +32,7 @@ pub(crate) async fn move_prefix(
     from: &str,
     to: &str,
     transfer: &TransferConfig,
+    progress: &MoveProgress,
 ) -> Result<usize, StoreError> {
     let mut keys = Vec::new();
     let mut token = None;
@@ -41,10 +44,14 @@ pub(crate) async fn move_prefix(
             break;
         }
     }
+    progress.total.store(keys.len() as u64, Ordering::Relaxed);
+    progress.moved.store(0, Ordering::Relaxed);
     futures::stream::iter(keys.iter().cloned())
         .map(|o| async move {
             let dst = format!("{to}{}", &o.key[from.len()..]);
-            outcome::copy(store, (&o.key, &dst), o.size, Some(&o.etag), transfer, None).await
+            let copied = outcome::copy(store, (&o.key, &dst), o.size, Some(&o.etag), transfer, None).await;
+            progress.moved.fetch_add(1, Ordering::Relaxed);
+            copied
         })
         .buffer_unordered(MOVE_PARALLELISM)
         .try_collect::<Vec<_>>()
@@ -84,6 +91,7 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn mkdir(&self, path: &VfsPath) -> FsResult<Attr> {
         self.writeback("mkdir", path)?;
+        self.after_moves(path).await;
         let parent = self.parent_dir_of(path, "mkdir")?;
         let key = self.key_of(path)?;
         self.require_dir(&parent, "mkdir").await?;
@@ -104,6 +112,7 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn rmdir(&self, path: &VfsPath) -> FsResult<()> {
         self.writeback("rmdir", path)?;
+        self.after_moves(path).await;
         self.parent_dir_of(path, "rmdir")?;
         if !self.lookup(path).await?.is_dir() {
             return Err(FsError::new(FsErrorKind::NotADirectory, "rmdir", path.as_str()));
@@ -167,6 +176,7 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn unlink(&self, path: &VfsPath) -> FsResult<()> {
         self.writeback("unlink", path)?;
+        self.after_moves(path).await;
         let remote_key = match self.discard_staged(path).await {
             Some(remote) => remote,
             None => {
@@ -194,6 +204,8 @@ impl Vfs {
         if from == to {
             return Ok(());
         }
+        self.after_moves(from).await;
+        self.after_moves(to).await;
         self.parent_dir_of(from, "rename")?;
         let to_parent = self.parent_dir_of(to, "rename")?;
         let to_key = self.key_of(to)?;
@@ -314,8 +326,9 @@ impl Vfs {
         Ok(true)
     }
 
-    /// Moves a folder: files being written under it move locally, every key under its prefix
-    /// moves server-side, under a journal record.
+    /// Moves a folder: files being written under it move locally, the move is journaled, and
+    /// every key under its prefix moves server-side in the background (`moves`); this returns
+    /// once the journal holds the move.
     async fn rename_dir(&self, from: &VfsPath, to: &VfsPath) -> FsResult<()> {
         let wb = self.writeback("rename", from)?;
         let inside = format!("{}/", from.as_str());
@@ -326,25 +339,39 @@ impl Vfs {
             .cloned()
             .collect();
         let staged: Vec<Arc<Dirty>> = paths.iter().filter_map(|p| wb.hold(p, false)).collect();
-        let result = self.move_dir(wb, &staged, from, to).await;
+        let mut held = Vec::with_capacity(staged.len());
         for d in &staged {
-            wb.unhold(d, false);
+            held.push((d.clone(), d.upload.clone().lock_owned().await));
         }
-        result
+        match self.move_dir(wb, &staged, from, to).await {
+            Ok((record, prefixes)) => {
+                let moving = wb.start_move((from.clone(), to.clone()), prefixes, record, held);
+                // A small folder is moved by the time the rename answers; a large one moves on.
+                let _ = tokio::time::timeout(wb.cfg.move_grace, moving.wait()).await;
+                Ok(())
+            }
+            Err(e) => {
+                for (d, guard) in held {
+                    drop(guard);
+                    wb.unhold(&d, false);
+                }
+                Err(e)
+            }
+        }
     }
 
+    /// The local half of a folder move: files being written under `from` take their new
+    /// paths, and the move is journaled. Returns the record and the (from, to) key prefixes.
     async fn move_dir(
         &self,
         wb: &Arc<crate::writeback::Writeback>,
         staged: &[Arc<Dirty>],
         from: &VfsPath,
         to: &VfsPath,
-    ) -> FsResult<()> {
+    ) -> FsResult<(u64, (String, String))> {
         let from_prefix = from.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
         let to_prefix = to.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
-        let mut guards = Vec::with_capacity(staged.len());
         for d in staged {
-            guards.push(d.upload.lock().await);
             d.fill(self.store.as_ref()).await?;
         }
         // Files whose upload finished meanwhile are ordinary objects: the server-side move
@@ -380,13 +407,6 @@ impl Vfs {
         wb.journal
             .write(id, &record)
             .map_err(|e| FsError::local("journal", from.as_str(), &e))?;
-        let moved = move_prefix(self.store.as_ref(), &from_prefix, &to_prefix, &wb.cfg.transfer)
-            .await
-            .map_err(|e| FsError::from_store("rename folder", from.as_str(), e))?;
-        tracing::debug!(from = %from, to = %to, keys = moved, "folder moved");
-        wb.journal.done(id);
-        self.meta.invalidate_all();
-        drop(guards);
-        Ok(())
+        Ok((id, (from_prefix, to_prefix)))
     }
 }

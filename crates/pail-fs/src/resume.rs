@@ -113,7 +113,8 @@ impl Writeback {
             }
             for (id, from, to) in moves {
                 let mut backoff = Duration::from_millis(100);
-                while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer).await {
+                let progress = crate::moves::MoveProgress::default();
+                while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer, &progress).await {
                     tracing::warn!(from, to, error = %e, "resuming a folder move failed; will retry");
                     wb.wait_or_hurry(backoff).await;
                     backoff = (backoff * 2).min(wb.cfg.max_backoff);

@@ -10,14 +10,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 mod case;
+mod notify;
+mod open;
 mod volume;
 
 pub use case::{same_ignoring_case, upcase, upcase_unit};
-
-pub use volume::{
-    BasicInfo, CleanupFlags, FILE_DIRECTORY_FILE, WRITE_ACCESS, WinDirEntry, WinFile, WinNotify, WinVolume,
-    WinVolumeInfo,
-};
+pub use notify::WinNotify;
+pub use open::{BasicInfo, CleanupFlags, WinFile};
+pub use volume::{FILE_DIRECTORY_FILE, WRITE_ACCESS, WinDirEntry, WinVolume, WinVolumeInfo};
 
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;

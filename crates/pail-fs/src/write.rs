@@ -35,6 +35,7 @@ impl Vfs {
     /// held as a writer (the caller makes a handle of it or calls `unhold`).
     async fn staged(&self, path: &VfsPath, truncate: bool) -> FsResult<Arc<Dirty>> {
         let wb = self.writeback("open for writing", path)?;
+        self.after_moves(path).await;
         if let Some(d) = wb.hold(path, true) {
             let size = d.state().size;
             if truncate
@@ -96,6 +97,7 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn create(&self, path: &VfsPath, exclusive: bool, truncate: bool) -> FsResult<(HandleId, Attr)> {
         let wb = self.writeback("create", path)?;
+        self.after_moves(path).await;
         let (parent, _) = path
             .split_last()
             .ok_or_else(|| FsError::new(FsErrorKind::Exists, "create", path.as_str()))?;

@@ -44,6 +44,10 @@ pub struct WritebackConfig {
     pub max_backoff: Duration,
     /// The machine's name, used in conflict copies.
     pub host_name: String,
+    /// How long a folder rename waits for its keys to move before it answers and lets the
+    /// move go on in the background (`moves`): a small folder is moved when the rename
+    /// returns, a large one does not hold the caller for minutes.
+    pub move_grace: Duration,
 }
 
 impl WritebackConfig {
@@ -57,6 +61,7 @@ impl WritebackConfig {
             transfer: TransferConfig::default(),
             max_backoff: Duration::from_secs(30),
             host_name: host_name(),
+            move_grace: Duration::from_secs(2),
         }
     }
 }
@@ -89,6 +94,9 @@ pub struct WritebackStatus {
     pub last_error: Option<String>,
     /// Conflict copies made, as paths.
     pub conflicts: Vec<String>,
+    /// Folder moves still under way, with their progress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moving_folders: Vec<String>,
     /// Journal records that could not be read (kept under `<cache>/corrupt/`).
     pub unreadable_journal: Vec<String>,
 }
@@ -121,6 +129,8 @@ pub(crate) struct Writeback {
     pub(crate) uploaded: AtomicU64,
     pub(crate) changed: Notify,
     pub(crate) urgent: watch::Sender<u64>,
+    /// Folder moves whose keys are still moving (`moves`).
+    pub(crate) moves: Mutex<Vec<Arc<crate::moves::FolderMove>>>,
     pub(crate) status: Mutex<StatusInner>,
     pub(crate) rt: tokio::runtime::Handle,
 }
@@ -171,6 +181,7 @@ impl Writeback {
             next_id: AtomicU64::new(start),
             uploaded: AtomicU64::new(0),
             changed: Notify::new(),
+            moves: Mutex::default(),
             urgent: watch::channel(0).0,
             status: Mutex::default(),
             rt,
@@ -436,7 +447,10 @@ impl Writeback {
             let changed = self.changed.notified();
             let status = self.status_now();
             progress(&status);
-            if status.pending_files == 0 && self.aborting.load(Ordering::Acquire) == 0 {
+            if status.pending_files == 0
+                && status.moving_folders.is_empty()
+                && self.aborting.load(Ordering::Acquire) == 0
+            {
                 let journal = self.journal.clone();
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || journal.sync()).await {
                     tracing::warn!(error = %e, "could not flush the journal's finished records");
@@ -451,7 +465,10 @@ impl Writeback {
     /// The current status.
     pub(crate) fn status_now(&self) -> WritebackStatus {
         let files: Vec<Arc<Dirty>> = self.files().values().cloned().collect();
-        let mut s = WritebackStatus::default();
+        let mut s = WritebackStatus {
+            moving_folders: self.moves_described(),
+            ..WritebackStatus::default()
+        };
         for d in files {
             let st = d.state();
             if st.needs_upload() {

@@ -21,6 +21,7 @@ pub fn to_errno(kind: FsErrorKind) -> i32 {
         FsErrorKind::NoSpace => libc::ENOSPC,
         FsErrorKind::NotSupported => libc::EPERM,
         FsErrorKind::FileTooLarge => libc::EFBIG,
+        FsErrorKind::Busy => libc::EBUSY,
         _ => libc::EIO,
     }
 }

@@ -36,6 +36,8 @@ pub mod status {
     pub const NETWORK_UNREACHABLE: i32 = 0xC000_023C_u32 as i32;
     /// An I/O error.
     pub const UNEXPECTED_IO_ERROR: i32 = 0xC000_00E9_u32 as i32;
+    /// The file is in use (another process, or a folder move under way).
+    pub const SHARING_VIOLATION: i32 = 0xC000_0043_u32 as i32;
     /// The operation is not supported (named streams, hard links, reparse points).
     pub const NOT_SUPPORTED: i32 = 0xC000_00BB_u32 as i32;
     /// Extended attributes are not supported.
@@ -65,6 +67,8 @@ pub fn to_ntstatus(kind: FsErrorKind) -> i32 {
         FsErrorKind::NoSpace => status::DISK_FULL,
         FsErrorKind::FileTooLarge => status::FILE_TOO_LARGE,
         FsErrorKind::NotSupported => status::NOT_SUPPORTED,
+        // "being used by another process": Explorer offers to try again.
+        FsErrorKind::Busy => status::SHARING_VIOLATION,
         _ => status::UNEXPECTED_IO_ERROR,
     }
 }
@@ -85,6 +89,7 @@ mod tests {
         assert_eq!(to_ntstatus(FsErrorKind::NoSpace) as u32, 0xC000_007F);
         assert_eq!(to_ntstatus(FsErrorKind::FileTooLarge) as u32, 0xC000_0904);
         assert_eq!(to_ntstatus(FsErrorKind::IsADirectory) as u32, 0xC000_00BA);
+        assert_eq!(to_ntstatus(FsErrorKind::Busy) as u32, 0xC000_0043);
         assert_eq!(to_ntstatus(FsErrorKind::Io) as u32, 0xC000_00E9);
     }
 
@@ -108,6 +113,7 @@ mod tests {
             FsErrorKind::Unauthenticated,
             FsErrorKind::Unavailable,
             FsErrorKind::Io,
+            FsErrorKind::Busy,
         ] {
             assert_eq!(
                 (to_ntstatus(kind) as u32) >> 30,

@@ -190,3 +190,64 @@ async fn names_only_winfsp_can_send_are_refused_as_windows_expects() {
     t.settle().await;
     assert_eq!(t.keys(), ["CON", "fine.txt"]);
 }
+
+/// A folder rename copies every key inside; WinFsp fails a callback after its request
+/// timeout, so the rename answers once the move is journaled and the keys move in the
+/// background. Meanwhile the folder shows under its new name, names inside answer "busy"
+/// (Explorer offers to try again) instead of holding a WinFsp thread, and `pail status` shows
+/// the move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_rename_answers_at_once_and_its_keys_move_in_the_background() {
+    use std::time::Duration;
+    let t = Drive::new().await;
+    let d = &t.d;
+    for i in 0..40 {
+        t.emu
+            .put(
+                BUCKET,
+                &format!("Projects/plan {i:02}.txt"),
+                format!("plan {i}").into_bytes(),
+            )
+            .expect("seed");
+    }
+    let held = t.emu.hold(pail_emulator::S3Op::CopyObject);
+    let renamed = tokio::time::timeout(Duration::from_secs(60), move_file(d, "\\Projects", "\\Archive", false))
+        .await
+        .expect("the rename answered while every copy was held back");
+    renamed.expect("renamed");
+    let started = held.clone();
+    let started = tokio::task::spawn_blocking(move || started.wait_arrived(1, Duration::from_secs(30)));
+    assert!(started.await.expect("wait"), "the move started");
+    assert_eq!(find_names(d, "\\", "*").await, Ok(vec!["Archive".to_owned()]));
+    assert_eq!(
+        get_file_attributes(d, "\\Archive").await,
+        Ok(FILE_ATTRIBUTE_DIRECTORY),
+        "the folder itself answers at once"
+    );
+    assert_eq!(
+        touch(d, "\\Archive\\plan 07.txt", OPEN_EXISTING, 0).await,
+        Err(SHARING_VIOLATION)
+    );
+    assert_eq!(
+        touch(d, "\\Projects\\plan 07.txt", OPEN_EXISTING, 0).await,
+        Err(SHARING_VIOLATION)
+    );
+    assert_eq!(
+        move_file(d, "\\Archive", "\\Other", false).await,
+        Err(SHARING_VIOLATION)
+    );
+    let status = d.vol.vfs().writeback_status();
+    assert_eq!(status.moving_folders.len(), 1, "{status:?}");
+    assert!(status.moving_folders[0].contains("Projects") && status.moving_folders[0].contains("Archive"));
+    held.release();
+    t.settle().await;
+    let keys = t.keys();
+    assert_eq!(keys.len(), 40);
+    assert!(keys.iter().all(|k| k.starts_with("Archive/")), "{keys:?}");
+    let h = create_file(d, "\\Archive\\plan 07.txt", GENERIC_READ, SHARE_ALL, OPEN_EXISTING, 0)
+        .await
+        .expect("open after the move");
+    assert_eq!(d.read(h, 0, 64).await.expect("read"), b"plan 7");
+    d.close(h).await.expect("close");
+    assert!(d.vol.vfs().writeback_status().moving_folders.is_empty());
+}

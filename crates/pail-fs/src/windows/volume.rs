@@ -9,17 +9,21 @@
 //! calls a handle from any thread. Lock order: a `WinFile`'s mutex is never held across a `Vfs`
 //! call.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::notify::WinNotify;
+use super::open::{BasicInfo, CleanupFlags, WinFile};
 use super::{WinInfo, from_filetime, write_span};
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;
 use crate::path::VfsPath;
 use crate::vfs::{HandleId, Vfs};
-use crate::watch::{ChangeKind, RemoteChange};
+
+/// How long a call on a name a folder move holds waits for the move before it answers busy:
+/// a small folder has moved by then; a large one must not hold a WinFsp thread.
+const MOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The attribute bits a file keeps on S3 (read-only, hidden, system).
 const KEPT: u32 = pail_store::attributes::KEPT;
@@ -38,82 +42,6 @@ pub struct WinVolume {
     label: Mutex<String>,
 }
 
-/// One open file or folder.
-#[derive(Debug)]
-pub struct WinFile {
-    state: Mutex<OpenState>,
-}
-
-#[derive(Debug)]
-struct OpenState {
-    /// The path as stored (its case may differ from what was typed).
-    path: VfsPath,
-    /// What the file was when opened or last changed through this handle.
-    attr: Attr,
-    /// `None` for a folder.
-    handle: Option<HandleId>,
-    /// The open was granted write access (explicitly, or through MAXIMUM_ALLOWED, which WinFsp
-    /// grants in full): the file is staged on its first change, not on the open.
-    may_write: bool,
-    /// `handle` is a writer's (the file is staged).
-    staged: bool,
-    /// A last-write time set explicitly through this handle, which later writes through it
-    /// keep (WinFsp's cleanup rule: no SetLastWriteTime once the handle set the time).
-    write_time: Option<SystemTime>,
-}
-
-/// SetBasicInfo's arguments as WinFsp passes them: FILE_ATTRIBUTE_* bits
-/// (`INVALID_FILE_ATTRIBUTES` leaves them unchanged) and FILETIMEs (0 leaves a time unchanged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BasicInfo {
-    /// FILE_ATTRIBUTE_* bits, or [`BasicInfo::UNCHANGED_ATTRIBUTES`].
-    pub attributes: u32,
-    /// Creation time.
-    pub creation_time: u64,
-    /// Last access time.
-    pub last_access_time: u64,
-    /// Last write time.
-    pub last_write_time: u64,
-    /// Change time.
-    pub change_time: u64,
-}
-
-impl BasicInfo {
-    /// `INVALID_FILE_ATTRIBUTES`: the attributes are not changed.
-    pub const UNCHANGED_ATTRIBUTES: u32 = u32::MAX;
-
-    /// Only the last-write time.
-    pub fn write_time(last_write_time: u64) -> Self {
-        Self {
-            attributes: Self::UNCHANGED_ATTRIBUTES,
-            creation_time: 0,
-            last_access_time: 0,
-            last_write_time,
-            change_time: 0,
-        }
-    }
-}
-
-/// What WinFsp's Cleanup asks for (`FspCleanup*` flags of the last handle's cleanup).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CleanupFlags {
-    /// `FspCleanupDelete`: the file was marked delete-on-close (or opened with
-    /// FILE_DELETE_ON_CLOSE) and this is its last handle.
-    pub delete: bool,
-}
-
-impl CleanupFlags {
-    /// `FspCleanupDelete`.
-    pub const DELETE: u32 = 0x01;
-
-    /// The flags of WinFsp's `Flags` argument.
-    pub fn from_bits(bits: u32) -> Self {
-        Self {
-            delete: bits & Self::DELETE != 0,
-        }
-    }
-}
-
 /// One directory entry for ReadDirectory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WinDirEntry {
@@ -121,59 +49,6 @@ pub struct WinDirEntry {
     pub name: String,
     /// Its file information.
     pub info: WinInfo,
-}
-
-/// One change notification for WinFsp (`FSP_FSCTL_NOTIFY_INFO`): `FspFileSystemNotify` tells
-/// Windows, and open Explorer windows update; WinFsp also drops its cached information of the
-/// name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WinNotify {
-    /// The full name, as WinFsp names files (`\dir\file.txt`).
-    pub name: Vec<u16>,
-    /// FILE_NOTIFY_CHANGE_* bits.
-    pub filter: u32,
-    /// FILE_ACTION_*.
-    pub action: u32,
-}
-
-impl WinNotify {
-    /// FILE_NOTIFY_CHANGE_FILE_NAME.
-    pub const CHANGE_FILE_NAME: u32 = 0x01;
-    /// FILE_NOTIFY_CHANGE_DIR_NAME.
-    pub const CHANGE_DIR_NAME: u32 = 0x02;
-    /// FILE_NOTIFY_CHANGE_SIZE.
-    pub const CHANGE_SIZE: u32 = 0x08;
-    /// FILE_NOTIFY_CHANGE_LAST_WRITE.
-    pub const CHANGE_LAST_WRITE: u32 = 0x10;
-    /// FILE_ACTION_ADDED.
-    pub const ADDED: u32 = 1;
-    /// FILE_ACTION_REMOVED.
-    pub const REMOVED: u32 = 2;
-    /// FILE_ACTION_MODIFIED.
-    pub const MODIFIED: u32 = 3;
-
-    fn of(change: &RemoteChange) -> Self {
-        let name_filter = if change.is_dir {
-            Self::CHANGE_DIR_NAME
-        } else {
-            Self::CHANGE_FILE_NAME
-        };
-        let (filter, action) = match change.kind {
-            ChangeKind::Added => (name_filter, Self::ADDED),
-            ChangeKind::Removed => (name_filter, Self::REMOVED),
-            ChangeKind::Modified => (Self::CHANGE_SIZE | Self::CHANGE_LAST_WRITE, Self::MODIFIED),
-            // The whole folder: its entries changed in ways too many to list.
-            _ => (
-                Self::CHANGE_FILE_NAME | Self::CHANGE_DIR_NAME | Self::CHANGE_LAST_WRITE,
-                Self::MODIFIED,
-            ),
-        };
-        Self {
-            name: super::wide_name(&change.path),
-            filter,
-            action,
-        }
-    }
 }
 
 /// What GetVolumeInfo reports.
@@ -185,64 +60,6 @@ pub struct WinVolumeInfo {
     pub free_size: u64,
     /// The volume label.
     pub label: String,
-}
-
-impl WinFile {
-    fn new(path: VfsPath, attr: Attr, handle: Option<HandleId>, may_write: bool, staged: bool) -> Self {
-        Self {
-            state: Mutex::new(OpenState {
-                path,
-                attr,
-                handle,
-                may_write,
-                staged,
-                write_time: None,
-            }),
-        }
-    }
-
-    fn state(&self) -> MutexGuard<'_, OpenState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The path as stored: WinFsp's normalized name.
-    pub fn path(&self) -> VfsPath {
-        self.state().path.clone()
-    }
-
-    /// Whether this is a folder.
-    pub fn is_dir(&self) -> bool {
-        self.state().attr.is_dir()
-    }
-
-    /// The handle and whether it is a writer's (the file is staged).
-    fn handle(&self) -> Option<(HandleId, bool)> {
-        let st = self.state();
-        st.handle.map(|h| (h, st.staged))
-    }
-
-    fn file_handle(&self, op: &'static str) -> FsResult<(HandleId, bool, VfsPath)> {
-        let st = self.state();
-        match st.handle {
-            Some(h) => Ok((h, st.staged, st.path.clone())),
-            None => Err(FsError::new(FsErrorKind::IsADirectory, op, st.path.as_str())),
-        }
-    }
-
-    /// Whether this open is a staged writer, or may become one.
-    pub fn may_write(&self) -> bool {
-        let st = self.state();
-        st.may_write || st.staged
-    }
-
-    /// Whether the file was staged through this open (its first change came).
-    pub fn is_staged(&self) -> bool {
-        self.state().staged
-    }
-
-    fn set_attr(&self, attr: Attr) {
-        self.state().attr = attr;
-    }
 }
 
 impl WinVolume {
@@ -272,6 +89,7 @@ impl WinVolume {
     /// `name` as stored, telling a missing folder on the way (`PathNotFound`, which Windows
     /// reports as "path not found") from a missing last name.
     async fn resolve(&self, name: &VfsPath) -> FsResult<(VfsPath, Attr)> {
+        self.not_moving(name, false).await?;
         match self.vfs.resolve(name).await {
             Err(e) if matches!(e.kind(), FsErrorKind::NotFound | FsErrorKind::NotADirectory) => {
                 match name.split_last() {
@@ -284,6 +102,16 @@ impl WinVolume {
             }
             other => other,
         }
+    }
+
+    /// `Busy` (SHARING_VIOLATION) for a name a folder move under way holds (`itself`: the
+    /// moving folder is to be renamed or deleted): a synchronous WinFsp callback must not wait
+    /// minutes for the move, so Windows is told to try again.
+    async fn not_moving(&self, name: &VfsPath, itself: bool) -> FsResult<()> {
+        if self.vfs.is_moving(name, itself) && !self.vfs.moves_done_within(name, MOVE_WAIT).await {
+            return Err(FsError::new(FsErrorKind::Busy, "open", name.as_str()));
+        }
+        Ok(())
     }
 
     /// The folder `dir` as stored; `PathNotFound` when it is missing or a file.
@@ -557,6 +385,8 @@ impl WinVolume {
     /// (ACCESS_DENIED, as NTFS answers); a change of case only renames the file itself.
     pub async fn rename(&self, file: &WinFile, new_name: &VfsPath, replace_if_exists: bool) -> FsResult<()> {
         let from = file.path();
+        self.not_moving(&from, true).await?;
+        self.not_moving(new_name, true).await?;
         let typed = self.new_name(new_name).await?;
         let to = match self.vfs.resolve(&typed).await {
             Ok((stored, _)) if stored == from => typed,
@@ -585,6 +415,7 @@ impl WinVolume {
     /// refused (DIRECTORY_NOT_EMPTY), as is the root.
     pub async fn set_delete(&self, file: &WinFile, delete: bool) -> FsResult<()> {
         if delete {
+            self.not_moving(&file.path(), true).await?;
             self.vfs.check_delete(&file.path()).await?;
         }
         Ok(())
