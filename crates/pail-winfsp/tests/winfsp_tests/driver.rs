@@ -350,6 +350,9 @@ impl Driver {
         {
             return refuse(file, OBJECT_NAME_INVALID).await;
         }
+        // An overwrite writes, whatever access was asked for: its share check counts
+        // FILE_WRITE_DATA (WinFsp issue #364, `FspFsvolCreateNoLock` in src/sys/create.c).
+        let access = if overwrite { access | FILE_WRITE_DATA } else { access };
         let shared = {
             let mut st = self.st();
             let node = st.nodes.entry(key.clone()).or_default();
