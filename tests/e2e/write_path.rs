@@ -118,3 +118,42 @@ fn folders_files_and_renames_behave_like_a_disk() {
     drive.drain();
     assert_eq!(drive.object("b/x").expect("uploaded"), b"0123456789");
 }
+
+/// Issue 17 (POSIX answers): a file unlinked while open for writing stays readable and
+/// writable through that descriptor, as on a disk (fstat too), and nothing of it reaches S3
+/// again; the name is free at once.
+#[test]
+fn an_unlinked_file_stays_usable_through_its_open_descriptor() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let drive = TestDrive::start_with(DriveOptions::writable(), |emu| {
+        emu.put(BUCKET, "uploaded.txt", &b"on S3 already"[..]).expect("seed");
+    });
+    fs::write(drive.path("written.txt"), b"just written").expect("write");
+    let mut old = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(drive.path("uploaded.txt"))
+        .expect("open for writing");
+    let mut new = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(drive.path("written.txt"))
+        .expect("open for writing");
+    for (name, file, content) in [
+        ("uploaded.txt", &mut old, &b"on S3 already"[..]),
+        ("written.txt", &mut new, &b"just written"[..]),
+    ] {
+        fs::remove_file(drive.path(name)).expect("unlink");
+        assert!(!drive.path(name).exists(), "{name}: the name is gone");
+        assert_eq!(file.metadata().expect("fstat").len(), content.len() as u64, "{name}");
+        file.seek(SeekFrom::End(0)).expect("seek");
+        file.write_all(b", and more").expect("write after unlink");
+        file.seek(SeekFrom::Start(0)).expect("seek");
+        let mut got = Vec::new();
+        file.read_to_end(&mut got).expect("read after unlink");
+        assert_eq!(got, [content, b", and more"].concat(), "{name}");
+    }
+    drop((old, new));
+    drive.drain();
+    assert_eq!(drive.emu.keys(BUCKET, ""), Vec::<String>::new(), "nothing comes back");
+}

@@ -105,7 +105,12 @@ pub(crate) struct Handle {
 #[derive(Debug)]
 pub(crate) enum HandleKind {
     /// Reads of an object on S3 through the block cache.
-    Remote { obj: ObjectRef, state: Mutex<ReadState> },
+    Remote {
+        obj: ObjectRef,
+        state: Mutex<ReadState>,
+        /// What the file was when opened: its attributes once its name is gone.
+        opened: Attr,
+    },
     /// Reads (and, if `writer`, writes) of a file in the staging area.
     Staged { file: Arc<Dirty>, writer: bool },
 }
@@ -340,6 +345,7 @@ impl Vfs {
             kind: HandleKind::Remote {
                 obj,
                 state: Mutex::new(state),
+                opened: attr.clone(),
             },
         });
         Ok((id, attr))
@@ -352,6 +358,20 @@ impl Vfs {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, Arc::new(handle));
         id
+    }
+
+    /// The attributes of a file open at `path`, through any handle: what `fstat` answers for a
+    /// file whose name is gone (unlinked while open). `None` when nothing is open there.
+    pub fn open_file_attr(&self, path: &VfsPath) -> Option<Attr> {
+        let ids: Vec<HandleId> = self
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, h)| h.path == *path)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().find_map(|id| self.handle_attr(id).ok())
     }
 
     pub(crate) fn handle(&self, id: HandleId) -> FsResult<Arc<Handle>> {
@@ -368,7 +388,7 @@ impl Vfs {
     pub async fn read(&self, id: HandleId, offset: u64, len: u32) -> FsResult<Bytes> {
         let h = self.handle(id)?;
         let (obj, state) = match &h.kind {
-            HandleKind::Remote { obj, state } => (obj, state),
+            HandleKind::Remote { obj, state, .. } => (obj, state),
             HandleKind::Staged { file, .. } => return file.read(self.store.as_ref(), offset, len).await,
         };
         let Some(span) = self.start_read(obj, state, offset, len) else {
@@ -391,7 +411,7 @@ impl Vfs {
             Ok(h) => h,
             Err(e) => return Some(Err(e)),
         };
-        let HandleKind::Remote { obj, state } = &h.kind else {
+        let HandleKind::Remote { obj, state, .. } = &h.kind else {
             return None;
         };
         let span = ReadSpan::new(offset, len, obj.size, self.blocks.block_size());

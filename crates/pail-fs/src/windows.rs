@@ -191,15 +191,17 @@ pub fn write_span(
 }
 
 impl Vfs {
-    /// The attributes of an open file as its handle sees them (a file being written shows its
-    /// local size).
+    /// The attributes of an open file as its handle sees them (fstat): a file being written
+    /// shows its local size; a file read from S3 what its name shows now, or, once the name is
+    /// gone (unlinked while open), what it was when opened.
     pub fn handle_attr(&self, id: HandleId) -> FsResult<Attr> {
         let h = self.handle(id)?;
         match &h.kind {
             HandleKind::Staged { file, .. } => Ok(staged_attr(file)),
-            HandleKind::Remote { .. } => self
-                .lookup_cached(&h.path)
-                .unwrap_or_else(|| Err(FsError::new(FsErrorKind::NotFound, "get file info", h.path.as_str()))),
+            HandleKind::Remote { opened, .. } => match self.lookup_cached(&h.path) {
+                Some(Ok(now)) => Ok(now),
+                _ => Ok(opened.clone()),
+            },
         }
     }
 

@@ -17,7 +17,7 @@ use fuser::{
     ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
     consts,
 };
-use pail_fs::{Attr, FsError, HandleId, Listing, Vfs, VfsPath};
+use pail_fs::{Attr, FsError, FsErrorKind, HandleId, Listing, Vfs, VfsPath};
 use tracing::Instrument;
 
 use crate::errno::to_errno;
@@ -176,12 +176,23 @@ impl Filesystem for PailFuse {
         }
     }
 
-    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, fh: Option<u64>, reply: ReplyAttr) {
+        // fstat, and the kernel's checks before reading an open file, come with the handle:
+        // answered from it, so a file unlinked while open still answers.
+        if let Some(attr) = fh.and_then(|fh| self.vfs.handle_attr(HandleId(fh)).ok()) {
+            return reply.attr(&self.cfg.ttl, &file_attr(&self.cfg, ino, &attr));
+        }
         let Some(path) = self.path(ino) else {
             return reply.error(libc::ENOENT);
         };
+        // A name that is gone may still be open (unlinked while open): fstat answers from the
+        // open file, as on a disk.
+        let open_attr = |vfs: &Vfs, e: FsError| match e.kind() {
+            FsErrorKind::NotFound => vfs.open_file_attr(&path).ok_or(e),
+            _ => Err(e),
+        };
         if let Some(result) = self.vfs.lookup_cached(&path) {
-            return match result {
+            return match result.or_else(|e| open_attr(&self.vfs, e)) {
                 Ok(attr) => reply.attr(&self.cfg.ttl, &file_attr(&self.cfg, ino, &attr)),
                 Err(e) => reply.error(log_error("getattr", &e)),
             };
@@ -190,7 +201,11 @@ impl Filesystem for PailFuse {
         let span = tracing::debug_span!("getattr", path = %path);
         self.rt.spawn(
             async move {
-                match vfs.lookup(&path).await {
+                let found = match vfs.lookup(&path).await {
+                    Err(e) if e.kind() == FsErrorKind::NotFound => vfs.open_file_attr(&path).ok_or(e),
+                    other => other,
+                };
+                match found {
                     Ok(attr) => reply.attr(&cfg.ttl, &file_attr(&cfg, ino, &attr)),
                     Err(e) => reply.error(log_error("getattr", &e)),
                 }
