@@ -152,14 +152,20 @@ fn spawn_mount(s: &Setup, target: &str) -> (std::process::Child, std::thread::Jo
         "/dev/fuse is missing: this test needs FUSE"
     );
     let dir = s.dir.path().to_str().expect("utf-8");
-    let mut child = pail(&s.emu, s.home.path())
+    let child = pail(&s.emu, s.home.path())
         .args(["mount", target, dir, "--endpoint-url", &s.emu.endpoint()])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
+    once_mounted(child, &format!("Mounted s3://{target}/"))
+}
+
+/// Waits for a `pail mount` child's first line (which must start with `first`), then keeps
+/// reading the rest so the child never writes into a closed pipe.
+fn once_mounted(mut child: std::process::Child, first: &str) -> (std::process::Child, std::thread::JoinHandle<()>) {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().expect("a line").expect("utf-8");
-    assert!(first.starts_with(&format!("Mounted s3://{target}/")), "{first}");
+    let line = lines.next().expect("a line").expect("utf-8");
+    assert!(line.starts_with(first), "{line}");
     let drain = std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
     (child, drain)
 }
@@ -252,7 +258,7 @@ fn demo_serves_its_sample_files_until_sigterm() {
 /// `pail mount` with a chosen cache directory and write-back delay; returns once mounted.
 fn spawn_writable(s: &Setup, cache: &Path, delay: &str) -> (std::process::Child, std::thread::JoinHandle<()>) {
     let dir = s.dir.path().to_str().expect("utf-8");
-    let mut child = pail(&s.emu, s.home.path())
+    let child = pail(&s.emu, s.home.path())
         .args(["mount", BUCKET, dir, "--endpoint-url", &s.emu.endpoint()])
         .args([
             "--cache-dir",
@@ -263,11 +269,7 @@ fn spawn_writable(s: &Setup, cache: &Path, delay: &str) -> (std::process::Child,
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().expect("a line").expect("utf-8");
-    assert!(first.starts_with("Mounted s3://"), "{first}");
-    let drain = std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    (child, drain)
+    once_mounted(child, "Mounted s3://")
 }
 
 fn run_pail(s: &Setup, args: &[&str]) -> String {
@@ -496,7 +498,7 @@ fn unmount_all_ends_every_mount_after_its_uploads() {
         .expect("runtime dir");
     let second = tempfile::tempdir().expect("second mount point");
     let mount = |target: &str, dir: &Path| {
-        let mut child = pail(&s.emu, s.home.path())
+        let child = pail(&s.emu, s.home.path())
             .env("XDG_RUNTIME_DIR", &run)
             .args([
                 "mount",
@@ -508,11 +510,7 @@ fn unmount_all_ends_every_mount_after_its_uploads() {
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = lines.next().expect("a line").expect("utf-8");
-        assert!(first.starts_with("Mounted s3://"), "{first}");
-        let drain = std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        (child, drain)
+        once_mounted(child, "Mounted s3://")
     };
     let (mut one, one_out) = mount(BUCKET, s.dir.path());
     let (mut two, two_out) = mount(&format!("{BUCKET}/docs"), second.path());

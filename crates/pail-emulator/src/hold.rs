@@ -2,10 +2,11 @@
 //! them go. A test uses it to look at a client while its requests are in flight (a folder
 //! move half done, an upload not yet answered) without sleeping.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::S3Op;
+use crate::tally::Tally;
 
 /// A hold on the requests of one kind; [`release`](Held::release) lets them (and all later
 /// ones) through.
@@ -13,8 +14,8 @@ use crate::S3Op;
 pub struct Held {
     op: S3Op,
     open: Arc<tokio::sync::watch::Sender<bool>>,
-    /// Requests that arrived at the hold, and a signal for each.
-    arrived: Arc<(Mutex<u32>, Condvar)>,
+    /// Requests that arrived at the hold.
+    arrived: Tally,
 }
 
 impl Held {
@@ -22,7 +23,7 @@ impl Held {
         Self {
             op,
             open: Arc::new(tokio::sync::watch::channel(false).0),
-            arrived: Arc::default(),
+            arrived: Tally::default(),
         }
     }
 
@@ -33,22 +34,13 @@ impl Held {
 
     /// Waits until `n` requests arrived at the hold, for at most `limit`; whether they did.
     pub fn wait_arrived(&self, n: u32, limit: Duration) -> bool {
-        let (count, signal) = &*self.arrived;
-        let count = count.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, _) = signal
-            .wait_timeout_while(count, limit, |c| *c < n)
-            .unwrap_or_else(|e| e.into_inner());
-        *count >= n
+        self.arrived.wait_for(n, limit)
     }
 
     /// Waits, if `op` is held, until released.
     pub(crate) async fn pass(holds: &[Held], op: S3Op) {
         for h in holds.iter().filter(|h| h.op == op) {
-            {
-                let (count, signal) = &*h.arrived;
-                *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                signal.notify_all();
-            }
+            h.arrived.note();
             let mut open = h.open.subscribe();
             let _ = open.wait_for(|o| *o).await;
         }

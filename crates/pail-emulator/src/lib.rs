@@ -30,6 +30,7 @@ mod lost;
 mod objects;
 mod s3;
 mod server;
+mod tally;
 mod writes;
 
 use std::net::SocketAddr;

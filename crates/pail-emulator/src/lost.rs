@@ -5,9 +5,11 @@
 //!
 //! A client must then treat the outcome as unknown, not as a failure: the object is there.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+use crate::tally::Tally;
 
 /// The kinds of S3 request the emulator tells apart for lost answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +88,8 @@ pub struct LostAnswers {
     op: S3Op,
     how: LostAs,
     remaining: Arc<AtomicU32>,
-    /// Requests applied whose answers were lost, and a signal for each.
-    applied: Arc<(Mutex<u32>, Condvar)>,
+    /// Requests applied whose answers were lost.
+    applied: Tally,
 }
 
 impl LostAnswers {
@@ -97,25 +99,18 @@ impl LostAnswers {
             op,
             how,
             remaining: Arc::new(AtomicU32::new(count)),
-            applied: Arc::default(),
+            applied: Tally::default(),
         }
     }
 
     /// Waits until `n` requests were applied and their answers lost, for at most `limit`;
     /// whether they were.
     pub fn wait_applied(&self, n: u32, limit: Duration) -> bool {
-        let (count, signal) = &*self.applied;
-        let count = count.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, _) = signal
-            .wait_timeout_while(count, limit, |c| *c < n)
-            .unwrap_or_else(|e| e.into_inner());
-        *count >= n
+        self.applied.wait_for(n, limit)
     }
 
     fn note_applied(&self) {
-        let (count, signal) = &*self.applied;
-        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        signal.notify_all();
+        self.applied.note();
     }
 
     /// How many answers are still to be lost.
