@@ -86,3 +86,39 @@ fn files_overwritten_while_they_upload_end_with_their_last_version() {
     }
     assert!(drive.vfs.writeback_status().conflicts.is_empty());
 }
+
+/// Issue 19: a folder move whose keys are still moving (every copy held back) answers `mv` at
+/// once, shows the folder under its new name only, and goes on after a restart from its
+/// journal record: the restarted drive shows it moved before the keys have, and S3 ends with
+/// every key under the new name only.
+#[test]
+fn a_folder_move_under_way_shows_moved_and_resumes_after_a_restart() {
+    let mut drive = TestDrive::start_with(DriveOptions::writable(), |emu| {
+        for i in 0..30 {
+            emu.put(BUCKET, &format!("old/{i:02}.txt"), format!("{i}").into_bytes())
+                .expect("seed");
+        }
+    });
+    let held = drive.emu.hold(pail_emulator::S3Op::CopyObject);
+    fs::rename(drive.path("old"), drive.path("new")).expect("mv answers while the copies wait");
+    assert!(held.wait_arrived(1, Duration::from_secs(30)), "the move started");
+    let names = |drive: &TestDrive| {
+        let mut n: Vec<String> = fs::read_dir(drive.path(""))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&drive), ["new"]);
+    assert!(drive.vfs.writeback_status().moving_folders[0].contains("old"));
+    // A restart with the move half done: the journal record carries it on.
+    drive.remount(true);
+    assert_eq!(names(&drive), ["new"], "shown moved before its keys are");
+    held.release();
+    drive.drain();
+    let keys = drive.emu.keys(BUCKET, "");
+    assert_eq!(keys.len(), 30, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("new/")), "{keys:?}");
+    assert_eq!(fs::read(drive.path("new/07.txt")).expect("read"), b"7");
+}

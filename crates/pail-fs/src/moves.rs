@@ -90,6 +90,14 @@ impl Writeback {
         moves.iter().find_map(|m| m.touch(path).map(|t| (m.clone(), t)))
     }
 
+    /// The folder a key prefix (`prefix/a/b/`) names on this drive, if it is under the
+    /// drive's prefix.
+    pub(crate) fn path_of_prefix(&self, key_prefix: &str) -> Option<VfsPath> {
+        let rel = key_prefix.strip_prefix(self.prefix.as_str())?.strip_suffix('/')?;
+        let shown: Vec<String> = rel.split('/').map(|seg| self.names.decode(seg)).collect();
+        Some(VfsPath::new(&shown.join("/")))
+    }
+
     pub(crate) fn moves_now(&self) -> Vec<Arc<FolderMove>> {
         self.moves.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

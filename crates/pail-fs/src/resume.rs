@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 use crate::content::Content;
 use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::journal::Record;
-use crate::namespace::move_prefix;
 use crate::path::VfsPath;
 use crate::staging::write_at;
 use crate::writeback::Writeback;
@@ -95,6 +94,15 @@ impl Writeback {
         self.remove_orphans(&known);
         self.aborting
             .fetch_add(parts.len() as u64, std::sync::atomic::Ordering::AcqRel);
+        // Folder moves an earlier mount journaled go on in the background, shown as moved at
+        // once (`moves`); a record whose prefixes are not this drive's is moved unseen.
+        let mut moving = Vec::new();
+        for (id, from, to) in moves {
+            match (self.path_of_prefix(&from), self.path_of_prefix(&to)) {
+                (Some(f), Some(t)) => moving.push(self.start_move((f, t), (from, to), id, Vec::new())),
+                _ => moving.push(self.start_move((VfsPath::new(&from), VfsPath::new(&to)), (from, to), id, Vec::new())),
+            }
+        }
         let wb = self.clone();
         self.rt.spawn(async move {
             // Parts an earlier mount sent for files it never completed: the files themselves
@@ -111,15 +119,9 @@ impl Writeback {
                 wb.aborting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 wb.changed.notify_waiters();
             }
-            for (id, from, to) in moves {
-                let mut backoff = Duration::from_millis(100);
-                let progress = crate::moves::MoveProgress::default();
-                while let Err(e) = move_prefix(wb.store.as_ref(), &from, &to, &wb.cfg.transfer, &progress).await {
-                    tracing::warn!(from, to, error = %e, "resuming a folder move failed; will retry");
-                    wb.wait_or_hurry(backoff).await;
-                    backoff = (backoff * 2).min(wb.cfg.max_backoff);
-                }
-                wb.journal.done(id);
+            // Uploads wait for the moves: a move must not copy an old version over a new one.
+            for m in &moving {
+                m.wait().await;
             }
             wb.meta.invalidate_all();
             let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();
