@@ -56,7 +56,9 @@ impl Watch {
         Self {
             seen: moka::sync::Cache::builder()
                 .weigher(|_k, v: &Arc<Listing>| v.entries.len().min(u32::MAX as usize) as u32 + 1)
-                .max_capacity(500_000)
+                // Entries, not folders: about 100 bytes each, so at most ~10 MB kept for
+                // folders whose listings the metadata cache already dropped.
+                .max_capacity(100_000)
                 .build(),
             pending: Mutex::default(),
             ready: tokio::sync::Notify::new(),
