@@ -157,3 +157,33 @@ fn an_unlinked_file_stays_usable_through_its_open_descriptor() {
     drive.drain();
     assert_eq!(drive.emu.keys(BUCKET, ""), Vec::<String>::new(), "nothing comes back");
 }
+
+/// Issue 17 (POSIX answers): a folder's modification time moves on when an entry is created,
+/// removed or renamed in it through the drive (S3 keeps no time for a prefix: for this mount),
+/// as `make`, rsync and pjdfstest's parent-time checks expect.
+#[test]
+fn a_folders_time_moves_on_when_its_entries_change() {
+    let drive = TestDrive::start_with(DriveOptions::writable(), |_| {});
+    fs::create_dir(drive.path("d")).expect("mkdir");
+    fs::create_dir(drive.path("e")).expect("mkdir");
+    let mtime = |p: &str| fs::metadata(drive.path(p)).expect("stat").modified().expect("mtime");
+    let (d0, e0) = (mtime("d"), mtime("e"));
+    fs::write(drive.path("d/f.txt"), b"x").expect("create");
+    let d1 = mtime("d");
+    assert!(d1 > d0, "create: {d0:?} → {d1:?}");
+    fs::rename(drive.path("d/f.txt"), drive.path("e/f.txt")).expect("rename");
+    let (d2, e2) = (mtime("d"), mtime("e"));
+    assert!(d2 >= d1 && e2 > e0, "rename: d {d1:?} → {d2:?}, e {e0:?} → {e2:?}");
+    fs::remove_file(drive.path("e/f.txt")).expect("unlink");
+    assert!(mtime("e") >= e2, "unlink");
+    let listed = fs::read_dir(drive.path(""))
+        .expect("list")
+        .map(|e| e.expect("entry"))
+        .find(|e| e.file_name() == "e")
+        .expect("e listed");
+    assert_eq!(
+        listed.metadata().expect("stat").modified().expect("mtime"),
+        mtime("e"),
+        "listings agree"
+    );
+}

@@ -16,6 +16,11 @@ use crate::vfs::{Vfs, staged_attr};
 impl Vfs {
     /// [`lookup`](Self::lookup) without waiting, when the answer is cached; `None` otherwise.
     pub fn lookup_cached(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
+        self.lookup_cached_as_listed(path)
+            .map(|r| r.map(|a| self.meta.with_dir_time(path, a)))
+    }
+
+    fn lookup_cached_as_listed(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
         if path.is_root() {
             return Some(Ok(self.meta.dir_attr()));
         }
@@ -61,6 +66,12 @@ impl Vfs {
     /// What `path` is.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn lookup(&self, path: &VfsPath) -> FsResult<Attr> {
+        self.lookup_as_listed(path)
+            .await
+            .map(|a| self.meta.with_dir_time(path, a))
+    }
+
+    async fn lookup_as_listed(&self, path: &VfsPath) -> FsResult<Attr> {
         if let Some(answer) = self.lookup_cached(path) {
             return answer;
         }
@@ -170,7 +181,8 @@ impl Vfs {
             .await?;
         let mut staged = before;
         staged.extend(self.staged_in(path));
-        Ok(self.with_moves(path, Self::with_staged(listing, staged)))
+        let listing = self.with_moves(path, Self::with_staged(listing, staged));
+        Ok(self.meta.with_dir_times(path, listing))
     }
 
     /// The files being written in `dir`, as directory entries.

@@ -146,6 +146,8 @@ pub(crate) struct MetaCache {
     changes: Changes,
     /// The last listing loaded per folder, to find what others changed.
     watch: Watch,
+    /// Folders this mount changed, and when: their modification times.
+    dir_times: moka::sync::Cache<VfsPath, SystemTime>,
 }
 
 impl MetaCache {
@@ -176,6 +178,7 @@ impl MetaCache {
             epoch: AtomicU64::new(0),
             changes: Changes::new(ttl),
             watch: Watch::new(),
+            dir_times: moka::sync::Cache::builder().max_capacity(100_000).build(),
         }
     }
 
@@ -185,6 +188,41 @@ impl MetaCache {
 
     pub(crate) fn dir_attr(&self) -> Attr {
         Attr::directory(self.dir_mtime)
+    }
+
+    /// Records that folder `dir` gained, lost or renamed an entry through this drive now: its
+    /// modification time, which S3 does not keep for prefixes, moves on for this mount.
+    pub(crate) fn touch_dir(&self, dir: &VfsPath) {
+        self.dir_times.insert(dir.clone(), SystemTime::now());
+    }
+
+    /// `attr` with a folder's time as this mount knows it (see [`touch_dir`](Self::touch_dir)).
+    pub(crate) fn with_dir_time(&self, path: &VfsPath, attr: Attr) -> Attr {
+        match self.dir_times.get(path) {
+            Some(t) if attr.is_dir() => Attr::directory(t),
+            _ => attr,
+        }
+    }
+
+    /// `listing` of `dir` with its folders' times as this mount knows them.
+    pub(crate) fn with_dir_times(&self, dir: &VfsPath, listing: Arc<Listing>) -> Arc<Listing> {
+        if self.dir_times.entry_count() == 0
+            || !listing
+                .entries
+                .iter()
+                .any(|e| e.attr.is_dir() && self.dir_times.contains_key(&dir.join(&e.name)))
+        {
+            return listing;
+        }
+        let map = listing
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), self.with_dir_time(&dir.join(&e.name), e.attr.clone())))
+            .collect();
+        Arc::new(Listing {
+            since: listing.since,
+            ..Listing::from_map(map)
+        })
     }
 
     pub(crate) fn entry(&self, path: &VfsPath) -> Option<Option<Attr>> {

@@ -64,6 +64,13 @@ pub(crate) async fn move_prefix(
 }
 
 impl Vfs {
+    /// `path`'s folder gained or lost an entry now (see `MetaCache::touch_dir`).
+    pub(crate) fn touch_parent(&self, path: &VfsPath) {
+        if let Some((parent, _)) = path.split_last() {
+            self.meta.touch_dir(&parent);
+        }
+    }
+
     fn parent_dir_of(&self, path: &VfsPath, op: &'static str) -> FsResult<VfsPath> {
         path.split_last()
             .map(|(p, _)| p)
@@ -105,6 +112,7 @@ impl Vfs {
         let attr = self.meta.dir_attr();
         self.meta.put_entry(path.clone(), Some(attr.clone()));
         self.meta.update_listing_of(path, Some(attr.clone())).await;
+        self.meta.touch_dir(&parent);
         Ok(attr)
     }
 
@@ -127,6 +135,7 @@ impl Vfs {
             .map_err(|e| FsError::from_store("rmdir", path.as_str(), e))?;
         self.meta.put_entry(path.clone(), None);
         self.meta.update_listing_of(path, None).await;
+        self.touch_parent(path);
         Ok(())
     }
 
@@ -193,6 +202,7 @@ impl Vfs {
         }
         self.meta.put_entry(path.clone(), None);
         self.meta.update_listing_of(path, None).await;
+        self.touch_parent(path);
         Ok(())
     }
 
@@ -247,6 +257,8 @@ impl Vfs {
         self.meta.put_entry(from.clone(), None);
         self.meta.update_listing_of(from, None).await;
         self.meta.invalidate_listing_of(to).await;
+        self.touch_parent(from);
+        self.touch_parent(to);
         Ok(())
     }
 

@@ -142,6 +142,7 @@ impl Vfs {
     fn create_new(&self, wb: &Writeback, path: &VfsPath, key: String) -> FsResult<(HandleId, Attr)> {
         let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent, true)?;
         d.state().generation += 1;
+        self.touch_parent(path);
         // Listings show it through the write-back overlay; the upload records it.
         Ok(self.writer_handle(d, path))
     }
