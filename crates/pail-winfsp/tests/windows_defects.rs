@@ -4,6 +4,9 @@
 #[path = "winfsp_tests/driver.rs"]
 #[allow(dead_code)]
 mod driver;
+#[path = "winfsp_tests/rules.rs"]
+#[allow(dead_code)]
+mod rules;
 #[path = "winfsp_tests/win32.rs"]
 #[allow(dead_code)]
 mod win32;
