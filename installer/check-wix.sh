@@ -13,31 +13,32 @@ echo "placeholder" > "$work/bin/pail.exe"
 echo "placeholder" > "$work/bin/pail-app.exe"
 cd "$work"
 wixl -a x64 -D Version="$version" -D BinDir=bin -D SourceDir=. -o pail.msi pail.wxs
+fail() { echo "$1" >&2; exit 1; }
 tables="$(msiinfo tables pail.msi)"
 for t in File Component Feature Shortcut Registry Upgrade CustomAction Binary AppSearch RegLocator; do
-  grep -qx "$t" <<<"$tables" || { echo "pail.msi lacks the $t table" >&2; exit 1; }
+  grep -qx "$t" <<<"$tables" || fail "pail.msi lacks the $t table"
 done
 # The table is read once into a variable: `msiinfo … | grep -q` under pipefail fails at random
 # when grep exits at its first match and msiinfo dies of SIGPIPE writing the rest.
 properties="$(msiinfo export pail.msi Property)"
 grep -q "ProductVersion	$version" <<<"$properties" \
-  || { echo "pail.msi does not carry version $version" >&2; exit 1; }
+  || fail "pail.msi does not carry version $version"
 grep -q "UpgradeCode	{6F1D2A4B-52C1-4E8B-9A57-3C0E6B2D7A11}" <<<"$properties" \
-  || { echo "the UpgradeCode changed: upgrades would install side by side" >&2; exit 1; }
+  || fail "the UpgradeCode changed: upgrades would install side by side"
 # Start at sign-in: the argument the app knows, and off unless chosen (level above 1).
 registry="$(msiinfo export pail.msi Registry)"
 grep -q 'pail-app.exe" --background' <<<"$registry" \
-  || { echo "the Run entry does not start pail-app with --background" >&2; exit 1; }
+  || fail "the Run entry does not start pail-app with --background"
 features="$(msiinfo export pail.msi Feature)"
 grep -qP '^AutoStart\t.*\t1000\t' <<<"$features" \
-  || { echo "start at sign-in must be off by default (AutoStart at level 1000)" >&2; exit 1; }
+  || fail "start at sign-in must be off by default (AutoStart at level 1000)"
 # Upgrade and uninstall: drives are unmounted (after their uploads) before files are replaced.
 actions="$(msiinfo export pail.msi CustomAction)"
 grep -qP '^StopDrives\t\d+\tPAILEXE\tunmount --all' <<<"$actions" \
-  || { echo "the installer does not run pail unmount --all" >&2; exit 1; }
+  || fail "the installer does not run pail unmount --all"
 sequence="$(msiinfo export pail.msi InstallExecuteSequence | tr -d '\r')"
 stop="$(awk -F'\t' '$1=="StopDrives"{print $3}' <<<"$sequence")"
 remove="$(awk -F'\t' '$1=="RemoveExistingProducts"{print $3}' <<<"$sequence")"
 [ -n "$stop" ] && [ "$stop" -lt "$remove" ] \
-  || { echo "drives must be unmounted before the old version is removed" >&2; exit 1; }
+  || fail "drives must be unmounted before the old version is removed"
 echo "pail.msi $version builds from installer/pail.wxs"

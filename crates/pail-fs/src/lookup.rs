@@ -72,7 +72,7 @@ impl Vfs {
     }
 
     async fn lookup_as_listed(&self, path: &VfsPath) -> FsResult<Attr> {
-        if let Some(answer) = self.lookup_cached(path) {
+        if let Some(answer) = self.lookup_cached_as_listed(path) {
             return answer;
         }
         self.after_moves(path).await;
@@ -132,8 +132,8 @@ impl Vfs {
     /// Resolves a path the way the drive's platform names files. With
     /// [`NameEncoding::Windows`] names match case-insensitively and case-preservingly: each name
     /// is first matched exactly; failing that, among the folder's entries equal to it ignoring
-    /// case (unit by unit, as WinFsp compares), the first in byte order wins (so with both `README.txt` and `readme.txt`, `Readme.TXT`
-    /// opens `README.txt`, every time). Returns the path as stored, and what it is. On Linux this
+    /// case (unit by unit, as WinFsp compares), the first in byte order wins (so with both
+    /// `README.txt` and `readme.txt`, `Readme.TXT` opens `README.txt`, every time). Returns the path as stored, and what it is. On Linux this
     /// is [`lookup`](Self::lookup).
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn resolve(&self, path: &VfsPath) -> FsResult<(VfsPath, Attr)> {

@@ -96,13 +96,11 @@ impl Writeback {
             .fetch_add(parts.len() as u64, std::sync::atomic::Ordering::AcqRel);
         // Folder moves an earlier mount journaled go on in the background, shown as moved at
         // once (`moves`); a record whose prefixes are not this drive's is moved unseen.
-        let mut moving = Vec::new();
-        for (id, from, to) in moves {
-            match (self.path_of_prefix(&from), self.path_of_prefix(&to)) {
-                (Some(f), Some(t)) => moving.push(self.start_move((f, t), (from, to), id, Vec::new())),
-                _ => moving.push(self.start_move((VfsPath::new(&from), VfsPath::new(&to)), (from, to), id, Vec::new())),
-            }
-        }
+        let path = |prefix: &str| self.path_of_prefix(prefix).unwrap_or_else(|| VfsPath::new(prefix));
+        let moving: Vec<_> = moves
+            .into_iter()
+            .map(|(id, from, to)| self.start_move((path(&from), path(&to)), (from, to), id, Vec::new()))
+            .collect();
         let wb = self.clone();
         self.rt.spawn(async move {
             // Parts an earlier mount sent for files it never completed: the files themselves

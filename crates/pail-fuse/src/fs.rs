@@ -50,6 +50,15 @@ impl FuseConfig {
     }
 }
 
+/// `found`, or, for a name that is gone but still open (unlinked while open), the open file's
+/// attributes: what fstat answers on a disk.
+fn or_open_file(vfs: &Vfs, path: &VfsPath, found: Result<Attr, FsError>) -> Result<Attr, FsError> {
+    match found {
+        Err(e) if e.kind() == FsErrorKind::NotFound => vfs.open_file_attr(path).ok_or(e),
+        other => other,
+    }
+}
+
 /// The FUSE side of one mounted drive.
 #[derive(Debug)]
 pub struct PailFuse {
@@ -185,14 +194,8 @@ impl Filesystem for PailFuse {
         let Some(path) = self.path(ino) else {
             return reply.error(libc::ENOENT);
         };
-        // A name that is gone may still be open (unlinked while open): fstat answers from the
-        // open file, as on a disk.
-        let open_attr = |vfs: &Vfs, e: FsError| match e.kind() {
-            FsErrorKind::NotFound => vfs.open_file_attr(&path).ok_or(e),
-            _ => Err(e),
-        };
         if let Some(result) = self.vfs.lookup_cached(&path) {
-            return match result.or_else(|e| open_attr(&self.vfs, e)) {
+            return match or_open_file(&self.vfs, &path, result) {
                 Ok(attr) => reply.attr(&self.cfg.ttl, &file_attr(&self.cfg, ino, &attr)),
                 Err(e) => reply.error(log_error("getattr", &e)),
             };
@@ -201,11 +204,7 @@ impl Filesystem for PailFuse {
         let span = tracing::debug_span!("getattr", path = %path);
         self.rt.spawn(
             async move {
-                let found = match vfs.lookup(&path).await {
-                    Err(e) if e.kind() == FsErrorKind::NotFound => vfs.open_file_attr(&path).ok_or(e),
-                    other => other,
-                };
-                match found {
+                match or_open_file(&vfs, &path, vfs.lookup(&path).await) {
                     Ok(attr) => reply.attr(&cfg.ttl, &file_attr(&cfg, ino, &attr)),
                     Err(e) => reply.error(log_error("getattr", &e)),
                 }

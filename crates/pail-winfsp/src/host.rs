@@ -17,8 +17,9 @@ use winfsp::FspError;
 use winfsp::host::{DebugMode, FileSystemHost, FileSystemParams, MountPoint, VolumeParams};
 
 /// How long WinFsp waits for a callback before failing it: its maximum, 10 minutes (the
-/// default is 5). A folder rename copies every key under the folder within one callback; at
-/// 16 copies in flight of 20 ms each that is about 480,000 keys.
+/// default is 5). A folder rename answers within `move_grace` (its keys move in the
+/// background), but a callback that waits on S3 under throttling retries, with backoff up to
+/// 30 s between attempts, must not be failed while it can still succeed.
 const IRP_TIMEOUT_MS: u32 = 600_000;
 
 /// How often changes others made are sent to Windows, in milliseconds.
@@ -108,7 +109,6 @@ pub fn mount(vfs: Arc<Vfs>, rt: tokio::runtime::Handle, cfg: &HostConfig) -> Res
         .file_info_timeout(ttl_ms)
         .volume_info_timeout(ttl_ms)
         .volume_serial_number(pail_fs::volume_serial(&cfg.location))
-        // WinFsp's longest: a folder rename copies every key inside before it answers.
         .irp_timeout(IRP_TIMEOUT_MS)
         // As WinFsp's memfs: Cleanup only for handles that changed or delete something, and
         // SetDelete only where it can be refused (folders, read-only files).

@@ -144,8 +144,8 @@ impl WinVolume {
     /// GetSecurityByName: the file attributes of `name` (the security descriptor is the
     /// adapter's, the same for every file).
     pub async fn attributes_of(&self, name: &VfsPath) -> FsResult<u32> {
-        let (_, attr) = self.resolve(name).await?;
-        Ok(self.info(name, &attr).attributes)
+        let (stored, attr) = self.resolve(name).await?;
+        Ok(self.info(&stored, &attr).attributes)
     }
 
     /// Open: an existing file or folder. A handle granted write access is staged on its first
