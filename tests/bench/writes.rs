@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use pail_emulator::Emulator;
-use pail_store::{FileUpload, S3Store, TransferConfig, WriteCondition, upload_file};
+use pail_store::{FileUpload, LocalFile, S3Store, TransferConfig, WriteCondition, upload_file};
 use pail_tests::store_config;
 
 use crate::peers::Tool;
@@ -38,7 +38,7 @@ pub async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
     write_file(&path, size)?;
     let up = FileUpload {
         key: "ceiling/big.bin",
-        path: &path,
+        source: &LocalFile(&path),
         size,
         cond: &WriteCondition::None,
         stamp: None,

@@ -209,6 +209,8 @@ impl DriveOptions {
             vfs: VfsConfig {
                 read_only: false,
                 writeback: Some(wb),
+                // Encrypted at rest, as `pail mount` is: every write-path test runs sealed.
+                cache_key: Some(pail_fs::CacheKey::generate().expect("a cache key")),
                 ..VfsConfig::default()
             },
             ..Self::default()
@@ -279,7 +281,11 @@ impl TestDrive {
 
     /// [`remount`](Self::remount) with other settings. The old drive core is dropped by the
     /// mount, not drained: what it had pending stays in its journal.
-    pub fn remount_with(&mut self, keep_cache: bool, opts: DriveOptions) {
+    /// A kept cache keeps its key, as the drive's key in the secret store outlives a restart.
+    pub fn remount_with(&mut self, keep_cache: bool, mut opts: DriveOptions) {
+        if keep_cache && opts.vfs.cache_key.is_some() && self.opts.vfs.cache_key.is_some() {
+            opts.vfs.cache_key = self.opts.vfs.cache_key.clone();
+        }
         self.opts = opts;
         if let Some(m) = self.mount.take() {
             m.unmount();

@@ -172,6 +172,8 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
         vfs: VfsConfig {
             prefix: folder.clone(),
             writeback: Some(WritebackConfig::new(cache.path())),
+            // Encrypted like any drive's; the cache goes with the demo, so its key does too.
+            cache_key: Some(pail_fs::CacheKey::generate().context("making the demo's cache key")?),
             ..VfsConfig::default()
         },
         dir: dir.clone(),

@@ -72,7 +72,7 @@ fn check_size(s: &str) -> Result<String, String> {
     crate::mount::parse_size(s).map(|_| s.trim().to_owned())
 }
 
-fn load() -> Result<(PathBuf, DrivesFile)> {
+pub(crate) fn load() -> Result<(PathBuf, DrivesFile)> {
     let path = default_path();
     let file = DrivesFile::load(&path).map_err(|e| UsageError(e.to_string()))?;
     Ok((path, file))

@@ -10,6 +10,7 @@
 //! - `drives` — `pail drives list|add|remove` and `pail mount <drive-name>` (the drives file).
 //! - `demo` — `pail demo`: the emulator with sample files, mounted.
 //! - `signin` — credentials from options and environment, SSO sign-in prompts, `pail login`.
+//! - `cache` — a cache directory's encryption key in the secret store, and `pail forget`.
 //! - `status` — `pail status`, the mount registry and status files it reads, and the
 //!   `--events json` lines the settings app follows.
 
@@ -22,6 +23,7 @@ macro_rules! say {
     }};
 }
 
+mod cache;
 mod demo;
 mod drives;
 mod mount;
@@ -71,6 +73,19 @@ enum Command {
     Drives(drives::DrivesCommand),
     /// Start a local S3 emulator with sample files and mount it.
     Demo(demo::DemoArgs),
+    /// Delete a drive's cache folder and its encryption key, once its uploads are done, so
+    /// nothing readable of it is left on this machine.
+    Forget {
+        /// A drive of the drives file, or `bucket[/prefix]` as mounted.
+        #[arg(required_unless_present = "cache_dir")]
+        target: Option<String>,
+        /// The cache folder itself (as `pail mount --cache-dir` or `pail status` name it).
+        #[arg(long, value_name = "DIR", conflicts_with = "target")]
+        cache_dir: Option<std::path::PathBuf>,
+        /// Also drop uploads still pending in it (they are lost).
+        #[arg(long)]
+        discard: bool,
+    },
 }
 
 /// An error whose message already says what to do; exits with code 2.
@@ -84,6 +99,16 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+fn run_forget(target: Option<&str>, cache_dir: Option<std::path::PathBuf>, discard: bool) -> anyhow::Result<()> {
+    let dir = match cache_dir {
+        Some(d) => d,
+        None => cache::resolve(target.unwrap_or_default())?,
+    };
+    cache::forget(&dir, discard)?;
+    say!("Forgot the cache {} and its key", dir.display());
+    Ok(())
+}
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAIL_LOG")
@@ -156,6 +181,11 @@ fn main() -> ExitCode {
         Command::Login(args) => signin::run_login(&rt, args),
         Command::Drives(cmd) => drives::run_drives(cmd),
         Command::Demo(args) => demo::run_demo(&rt, args),
+        Command::Forget {
+            target,
+            cache_dir,
+            discard,
+        } => run_forget(target.as_deref(), cache_dir, discard),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,6 +80,10 @@ pub struct MountArgs {
     /// Virtual-hosted-style addressing even with --endpoint-url (path-style is used otherwise).
     #[arg(long)]
     pub virtual_host_style: bool,
+    /// Keep the cache's copies of files in the clear instead of encrypted with the drive's key
+    /// (for measurements; a cache already encrypted is then refused).
+    #[arg(long)]
+    pub no_cache_encryption: bool,
     /// Windows: present the drive as a local disk instead of a network location (Explorer then
     /// reads whole files for thumbnails and previews).
     #[arg(long)]
@@ -176,7 +180,7 @@ pub struct DriveSpec {
 
 /// `~/.cache/pail/<bucket>/<prefix>` (the XDG cache directory when set; `%LOCALAPPDATA%` on
 /// Windows).
-fn default_cache_dir(bucket: &str, prefix: &str) -> Result<PathBuf, UsageError> {
+pub(crate) fn default_cache_dir(bucket: &str, prefix: &str) -> Result<PathBuf, UsageError> {
     // XDG_CACHE_HOME or ~/.cache on Linux, %LOCALAPPDATA% on Windows.
     let base = dirs::cache_dir()
         .ok_or_else(|| UsageError("no cache directory is known (HOME is not set): give --cache-dir".into()))?;
@@ -188,7 +192,7 @@ fn default_cache_dir(bucket: &str, prefix: &str) -> Result<PathBuf, UsageError> 
 }
 
 /// Takes the cache directory for this process: two mounts must not share staging files.
-fn lock_cache_dir(dir: &Path) -> Result<std::fs::File, UsageError> {
+pub(crate) fn lock_cache_dir(dir: &Path) -> Result<std::fs::File, UsageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("cannot create the cache directory {}: {e}", dir.display())))?;
     let lock = std::fs::OpenOptions::new()
@@ -517,9 +521,12 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
         })?;
         anyhow::Ok((auth, prompter, target))
     })?;
-    let spec = DriveSpec::from_args(&args, &target, &auth)?;
+    let mut spec = DriveSpec::from_args(&args, &target, &auth)?;
     mounted::check_target(&spec.dir)?;
     let _lock = lock_cache_dir(&spec.cache_dir)?;
+    if !args.no_cache_encryption {
+        spec.vfs.cache_key = Some(crate::cache::cache_key(&spec.cache_dir, args.read_only)?);
+    }
     // A stop request left by an earlier, forced unmount is not for this mount.
     let _ = std::fs::remove_file(status::stop_now_flag(&spec.cache_dir));
     let vfs = rt.block_on(open_drive(&spec))?;

@@ -123,6 +123,14 @@ pub enum DrivesError {
         message: String,
     },
     /// No drive of that name.
+    /// A drive's secret could not be kept or read.
+    #[error("the secret of drive {name:?}: {message}")]
+    Secret {
+        /// The drive.
+        name: String,
+        /// Why (from the secret store; says what to do).
+        message: String,
+    },
     #[error("no drive named {name:?}; drives: {}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") })]
     NoSuchDrive {
         /// The name asked for.

@@ -13,5 +13,5 @@ mod secrets;
 mod size;
 
 pub use file::{Drive, DriveAuth, DrivesError, DrivesFile, default_path};
-pub use secrets::{load_secret, remove_secret, store_secret};
+pub use secrets::{key_store, load_secret, remove_secret, store_secret};
 pub use size::parse_size;

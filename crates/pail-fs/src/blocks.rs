@@ -19,6 +19,7 @@ use pail_store::{ETag, ObjectStore};
 use tokio::sync::{Semaphore, watch};
 
 use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::seal::Cipher;
 
 /// One block of one version of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,10 +67,13 @@ pub struct DiskCacheConfig {
 struct DiskTier {
     dir: PathBuf,
     index: moka::sync::Cache<BlockKey, u32>,
+    /// Blocks are sealed under the cache's key when it has one, with their file name as
+    /// associated data.
+    cipher: Cipher,
 }
 
 impl DiskTier {
-    fn open(cfg: &DiskCacheConfig) -> std::io::Result<Self> {
+    fn open(cfg: &DiskCacheConfig, cipher: Cipher) -> std::io::Result<Self> {
         let dir = cfg.dir.join("blocks");
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -84,17 +88,28 @@ impl DiskTier {
                 let _ = std::fs::remove_file(evict_dir.join(file_name(&k)));
             })
             .build();
-        Ok(Self { dir, index })
+        Ok(Self { dir, index, cipher })
     }
 
     fn read(&self, k: &BlockKey) -> Option<Bytes> {
         self.index.get(k)?;
-        std::fs::read(self.dir.join(file_name(k))).ok().map(Bytes::from)
+        let name = file_name(k);
+        let data = std::fs::read(self.dir.join(&name)).ok()?;
+        match self.cipher.unwrap(name.as_bytes(), data, "a cached block") {
+            Ok(plain) => Some(Bytes::from(plain)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a cached block is unreadable; it is fetched again");
+                self.index.invalidate(k);
+                None
+            }
+        }
     }
 
     fn write(&self, k: BlockKey, data: &Bytes) {
-        let path = self.dir.join(file_name(&k));
-        if crate::private::write(&path, data).is_ok() {
+        let name = file_name(&k);
+        let path = self.dir.join(&name);
+        let sealed = self.cipher.wrap(name.as_bytes(), data.to_vec());
+        if crate::private::write(&path, &sealed).is_ok() {
             self.index.insert(k, data.len() as u32);
         }
     }
@@ -111,6 +126,7 @@ pub(crate) struct BlockCacheConfig {
     pub block_size: u64,
     pub memory_bytes: u64,
     pub disk: Option<DiskCacheConfig>,
+    pub cipher: Cipher,
     pub max_concurrent_gets: usize,
 }
 
@@ -127,7 +143,12 @@ pub(crate) struct BlockCache {
 
 impl BlockCache {
     pub(crate) fn new(store: Arc<dyn ObjectStore>, cfg: BlockCacheConfig) -> std::io::Result<Arc<Self>> {
-        let disk = cfg.disk.as_ref().map(DiskTier::open).transpose()?.map(Arc::new);
+        let disk = cfg
+            .disk
+            .as_ref()
+            .map(|d| DiskTier::open(d, cfg.cipher.clone()))
+            .transpose()?
+            .map(Arc::new);
         Ok(Arc::new(Self {
             store,
             block_size: cfg.block_size,

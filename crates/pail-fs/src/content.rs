@@ -13,12 +13,12 @@
 //! just the lengths) of the contents held in memory. A content grows its buffer itself, with
 //! `reserve_exact`, after charging the allowance for it.
 
-use std::fs::File;
 use std::io;
 use std::sync::{Arc, Mutex};
 
 use crate::journal::INLINE_MAX;
-use crate::staging::{Staging, read_vec_at, write_at};
+use crate::staged::StagedFile;
+use crate::staging::Staging;
 
 /// Bytes of small files a drive holds in memory at most (pending files beyond it are staged
 /// on disk as larger files are).
@@ -27,7 +27,7 @@ pub(crate) const MEMORY_MAX: u64 = 64 << 20;
 #[derive(Debug)]
 enum Inner {
     Memory(Vec<u8>),
-    File(Arc<File>),
+    File(Arc<StagedFile>),
 }
 
 /// The bytes of one file being written.
@@ -54,7 +54,7 @@ impl Content {
     }
 
     /// The content of staging file `id`, already open.
-    pub(crate) fn staged(id: u64, file: File, staging: &Arc<Staging>) -> Self {
+    pub(crate) fn staged(id: u64, file: StagedFile, staging: &Arc<Staging>) -> Self {
         Self {
             id,
             staging: staging.clone(),
@@ -72,14 +72,14 @@ impl Content {
     }
 
     /// The staging file, which the bytes move to first if they are in memory.
-    fn file(&self) -> io::Result<Arc<File>> {
+    fn file(&self) -> io::Result<Arc<StagedFile>> {
         let mut inner = self.lock();
         let bytes = match &*inner {
             Inner::File(f) => return Ok(f.clone()),
             Inner::Memory(bytes) => bytes,
         };
         let file = self.staging.file(self.id, true)?;
-        write_at(&file, bytes, 0)?;
+        file.write_at(bytes, 0)?;
         self.staging.uncharge_memory(bytes.capacity() as u64);
         let file = Arc::new(file);
         *inner = Inner::File(file.clone());
@@ -122,7 +122,7 @@ impl Content {
                 return Ok(());
             }
         }
-        write_at(&*self.file()?, data, offset)
+        self.file()?.write_at(data, offset)
     }
 
     /// Reads up to `len` bytes at `offset` into a new buffer; fewer only at the end.
@@ -138,7 +138,7 @@ impl Content {
                 Inner::File(f) => f.clone(),
             }
         };
-        read_vec_at(&file, len, offset)
+        file.read_vec(len, offset)
     }
 
     /// Sets the length; bytes past the old end read as zeros.
@@ -200,7 +200,7 @@ mod tests {
 
     fn staging(dir: &std::path::Path) -> Arc<Staging> {
         let recycle = Arc::new(Recycler::open(&dir.join("recycle")).expect("recycle"));
-        Arc::new(Staging::open(&dir.join("staging"), 1 << 30, recycle).expect("staging"))
+        Arc::new(Staging::open(&dir.join("staging"), 1 << 30, recycle, Default::default()).expect("staging"))
     }
 
     fn read_all(c: &Content, len: usize) -> Vec<u8> {

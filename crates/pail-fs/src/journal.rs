@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::recycle::Recycler;
+use crate::seal::{Cipher, is_sealed};
 use crate::slots::Slots;
 
 /// Files up to this size carry their bytes in the journal record, so their staging file needs
@@ -157,6 +158,34 @@ pub(crate) struct Journal {
     /// Ids with a record file: they never go back to a slot, so after a crash a record file
     /// beside a slot of the same id is always the newer.
     in_files: Arc<Mutex<HashSet<u64>>>,
+    /// Records are sealed under the cache's key (`seal`) when it has one.
+    cipher: Cipher,
+}
+
+/// The associated data of record `id`: a record opens only as itself.
+fn aad(id: u64) -> [u8; 15] {
+    let mut a = *b"journal\0\0\0\0\0\0\0\0";
+    a[7..].copy_from_slice(&id.to_le_bytes());
+    a
+}
+
+/// How many items the write-back cache at `cache` still owes S3 (record files and slots),
+/// without reading them: `pail forget` refuses a cache that has any.
+pub fn pending_records(cache: &Path) -> io::Result<usize> {
+    let files = match std::fs::read_dir(cache.join("journal")) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e),
+    };
+    let slots = if cache.join("slots.bin").exists() {
+        Slots::open(&cache.join("slots.bin"), &cache.join("slots"))?.records()?.len()
+    } else {
+        0
+    };
+    Ok(files + slots)
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -173,7 +202,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Journal {
-    pub(crate) fn open(cache: &Path, recycle: Arc<Recycler>) -> io::Result<Self> {
+    pub(crate) fn open(cache: &Path, recycle: Arc<Recycler>, cipher: Cipher) -> io::Result<Self> {
         let dir = cache.join("journal");
         crate::private::create_dir_all(cache)?;
         crate::private::create_dir_all(&dir)?;
@@ -183,6 +212,7 @@ impl Journal {
             recycle,
             slots: Arc::new(Slots::open(&cache.join("slots.bin"), &cache.join("slots"))?),
             in_files: Arc::default(),
+            cipher,
         })
     }
 
@@ -196,7 +226,7 @@ impl Journal {
 
     /// Writes record `id` durably, replacing any earlier version.
     pub(crate) fn write(&self, id: u64, record: &Record) -> io::Result<()> {
-        let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let json = self.cipher.wrap(&aad(id), serde_json::to_vec(record).map_err(io::Error::other)?);
         let inline = matches!(record, Record::Upload(u) if u.data.is_some());
         if inline && crate::slots::fits(&json) && !self.in_files().contains(&id) {
             return self.slots.write(id, &json);
@@ -273,6 +303,8 @@ impl Journal {
     pub(crate) fn load(&self, staging: &Path) -> io::Result<Loaded> {
         let mut good = Vec::new();
         let mut bad = Vec::new();
+        // Records an older version wrote in the clear, sealed again below when there is a key.
+        let mut legacy = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
             let name = path
@@ -287,11 +319,19 @@ impl Journal {
             let id = path
                 .file_stem()
                 .and_then(|s| u64::from_str_radix(&s.to_string_lossy(), 16).ok());
-            let parsed = std::fs::read(&path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok());
+            let parsed = id.and_then(|id| {
+                let bytes = std::fs::read(&path).ok()?;
+                let clear = !is_sealed(&bytes);
+                let json = self.cipher.unwrap(&aad(id), bytes, "a journal record").ok()?;
+                Some((clear, serde_json::from_slice::<Record>(&json).ok()?))
+            });
             match (id, parsed) {
-                (Some(id), Some(record)) => good.push((id, record)),
+                (Some(id), Some((clear, record))) => {
+                    if clear {
+                        legacy.push(id);
+                    }
+                    good.push((id, record));
+                }
                 _ => {
                     crate::private::create_dir_all(&self.corrupt)?;
                     std::fs::rename(&path, self.corrupt.join(&name))?;
@@ -317,8 +357,18 @@ impl Journal {
                 self.slots.free(id)?;
                 continue;
             }
-            match serde_json::from_slice::<Record>(&payload) {
-                Ok(record) => good.push((id, record)),
+            let clear = !is_sealed(&payload);
+            let parsed = self
+                .cipher
+                .unwrap(&aad(id), payload.clone(), "a journal record")
+                .and_then(|json| serde_json::from_slice::<Record>(&json).map_err(io::Error::other));
+            match parsed {
+                Ok(record) => {
+                    if clear {
+                        legacy.push(id);
+                    }
+                    good.push((id, record));
+                }
                 Err(e) => {
                     let name = format!("{id:016x}.json");
                     crate::private::create_dir_all(&self.corrupt)?;
@@ -331,6 +381,11 @@ impl Journal {
         }
         *self.in_files() = files;
         good.sort_by_key(|(id, _)| *id);
+        if self.cipher.sealer().is_some() {
+            for (id, record) in good.iter().filter(|(id, _)| legacy.contains(id)) {
+                self.write(*id, record)?;
+            }
+        }
         Ok((good, bad))
     }
 }
@@ -348,7 +403,7 @@ mod tests {
         let cache = tempfile::tempdir().expect("tempdir");
         let staging = cache.path().join("staging");
         std::fs::create_dir_all(&staging).expect("staging");
-        let j = Journal::open(cache.path(), recycler(cache.path())).expect("open");
+        let j = Journal::open(cache.path(), recycler(cache.path()), Cipher::default()).expect("open");
         (cache, staging, j)
     }
 
@@ -402,7 +457,7 @@ mod tests {
         std::fs::write(cache.path().join("journal/0000000000000003.json"), b"{not json").expect("corrupt");
         std::fs::write(staging.join("0000000000000003.data"), b"precious").expect("data");
 
-        let again = Journal::open(cache.path(), recycler(cache.path())).expect("reopen");
+        let again = Journal::open(cache.path(), recycler(cache.path()), Cipher::default()).expect("reopen");
         let (good, bad) = again.load(&staging).expect("load");
         assert_eq!(good, vec![(1, rec)]);
         assert_eq!(bad, ["0000000000000003.json"]);
@@ -422,7 +477,7 @@ mod tests {
             "base64 text in the slot"
         );
         j.write(7, &small(b"second")).expect("replacing record");
-        let again = Journal::open(cache.path(), recycler(cache.path())).expect("reopen");
+        let again = Journal::open(cache.path(), recycler(cache.path()), Cipher::default()).expect("reopen");
         let (good, bad) = again.load(&staging).expect("load");
         assert!(bad.is_empty());
         assert_eq!(good, vec![(7, small(b"second"))]);
@@ -439,13 +494,13 @@ mod tests {
         j.write(3, &upload(Some(b"small"), 5)).expect("slot");
         j.write(3, &upload(None, 1 << 20)).expect("file");
         j.write(3, &upload(Some(b"small again"), 11)).expect("still the file");
-        let (good, _) = Journal::open(cache.path(), recycler(cache.path()))
+        let (good, _) = Journal::open(cache.path(), recycler(cache.path()), Cipher::default())
             .expect("reopen")
             .load(&staging)
             .expect("load");
         assert_eq!(good, vec![(3, upload(Some(b"small again"), 11))]);
         j.remove(3).expect("remove");
-        let (good, _) = Journal::open(cache.path(), recycler(cache.path()))
+        let (good, _) = Journal::open(cache.path(), recycler(cache.path()), Cipher::default())
             .expect("reopen")
             .load(&staging)
             .expect("load");

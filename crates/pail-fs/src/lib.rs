@@ -56,7 +56,9 @@ mod private;
 mod reader;
 mod recycle;
 mod resume;
+mod seal;
 mod slots;
+mod staged;
 mod staging;
 mod upload;
 mod vfs;
@@ -71,6 +73,8 @@ pub use meta::{Attr, DirEntry, FileKind, Listing};
 pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
+pub use journal::pending_records;
+pub use seal::{CacheKey, cache_key_id};
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
 pub use watch::{ChangeKind, RemoteChange};
 pub use windows::{

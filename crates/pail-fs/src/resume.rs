@@ -9,7 +9,6 @@ use crate::content::Content;
 use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::journal::Record;
 use crate::path::VfsPath;
-use crate::staging::write_at;
 use crate::writeback::Writeback;
 
 impl Writeback {
@@ -41,8 +40,7 @@ impl Writeback {
             let mut upload = upload;
             let opened = match upload.data.take() {
                 Some(data) => self.staging.file(id, true).and_then(|f| {
-                    f.set_len(0)?;
-                    write_at(&f, &data, 0)?;
+                    f.write_at(&data, 0)?;
                     upload.size = data.len() as u64;
                     Ok(f)
                 }),

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 
 use crate::recycle::Recycler;
+use crate::seal::Cipher;
+use crate::staged::{StagedFile, is_sealed_file};
 
 /// Staging files from this size on are unlinked on the blocking pool (see [`Staging::remove`]).
 const REMOVE_IN_BACKGROUND: u64 = 64 << 20;
@@ -91,12 +93,15 @@ pub(crate) struct Staging {
     recycle: Arc<Recycler>,
     /// Bytes of small files held in memory instead of staging files (`content`).
     memory: AtomicU64,
+    /// Whether staging files are sealed, and with which key.
+    cipher: Cipher,
 }
 
 impl Staging {
-    pub(crate) fn open(dir: &Path, limit: u64, recycle: Arc<Recycler>) -> io::Result<Self> {
+    pub(crate) fn open(dir: &Path, limit: u64, recycle: Arc<Recycler>, cipher: Cipher) -> io::Result<Self> {
         crate::private::create_dir_all(dir)?;
         Ok(Self {
+            cipher,
             dir: dir.to_path_buf(),
             recycle,
             limit,
@@ -117,17 +122,67 @@ impl Staging {
         self.dir.join(format!("{id:016x}.data"))
     }
 
-    /// Creates (a kept file reused and emptied, when there is one) or, after a restart, reopens
-    /// staging file `id` for reading and writing.
-    pub(crate) fn file(&self, id: u64, create: bool) -> io::Result<File> {
+    /// Creates (a kept file reused, when there is one) an empty staging file `id`, or, after a
+    /// restart, reopens it for reading and writing. A file an older version wrote in the clear
+    /// is sealed first when the cache is encrypted (see [`Staging::seal_legacy`]).
+    pub(crate) fn file(&self, id: u64, create: bool) -> io::Result<StagedFile> {
         let path = self.path(id);
-        let reused = create && self.recycle.take(&path);
-        crate::private::options()
+        if create {
+            self.recycle.take(&path);
+        }
+        let file = crate::private::options()
             .read(true)
             .write(true)
             .create(create)
-            .truncate(reused)
-            .open(path)
+            .truncate(create)
+            .open(&path)?;
+        match self.cipher.sealer() {
+            None if !create && is_sealed_file(&file)? => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a staging file is encrypted and this mount has no cache key",
+            )),
+            None => Ok(StagedFile::plain(file)),
+            Some(_) if !create && file.metadata()?.len() > 0 && !is_sealed_file(&file)? => {
+                drop(file);
+                self.seal_legacy(id)?;
+                self.file(id, false)
+            }
+            Some(sealer) => StagedFile::sealed(file, sealer.clone(), id),
+        }
+    }
+
+    /// Rewrites staging file `id`, which a version without encryption wrote in the clear, sealed
+    /// under the cache's key: into a new file that replaces it, so a crash leaves one or the
+    /// other whole.
+    fn seal_legacy(&self, id: u64) -> io::Result<()> {
+        let Some(sealer) = self.cipher.sealer() else {
+            return Ok(());
+        };
+        let path = self.path(id);
+        let tmp = self.dir.join(format!("{id:016x}.sealing"));
+        let clear = std::fs::File::open(&path)?;
+        let size = clear.metadata()?.len();
+        let out = crate::private::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let sealed = StagedFile::sealed(out, sealer.clone(), id)?;
+        let mut at = 0;
+        while at < size {
+            let chunk = read_vec_at(&clear, (8 << 20).min(size - at) as usize, at)?;
+            if chunk.is_empty() {
+                break;
+            }
+            sealed.write_at(&chunk, at)?;
+            at += chunk.len() as u64;
+        }
+        sealed.set_len(size)?;
+        sealed.sync_data()?;
+        std::fs::rename(&tmp, &path)?;
+        tracing::info!(id, size, "a staging file written in the clear by an older version is now encrypted");
+        Ok(())
     }
 
     /// Removes staging file `id` (kept for reuse when small) and returns `size` bytes to the
@@ -249,22 +304,20 @@ mod tests {
     #[test]
     fn a_reused_staging_file_starts_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Arc::new(Staging::open(&dir.path().join("staging"), 1 << 20, recycler(dir.path())).expect("open"));
+        let s = Arc::new(Staging::open(&dir.path().join("staging"), 1 << 20, recycler(dir.path()), Cipher::default()).expect("open"));
         let f = s.file(1, true).expect("file");
-        write_at(&f, b"someone else's bytes", 0).expect("write");
+        f.write_at(b"someone else's bytes", 0).expect("write");
         s.remove(1, 20);
         let again = s.file(2, true).expect("reused");
         again.set_len(4).expect("grow");
-        let mut buf = [9u8; 8];
-        let n = read_at(&again, &mut buf, 0).expect("read");
-        assert_eq!(&buf[..n], &[0, 0, 0, 0]);
+        assert_eq!(again.read_vec(8, 0).expect("read"), [0, 0, 0, 0]);
         assert!(!s.path(1).exists());
     }
 
     #[tokio::test]
     async fn budget_pauses_writers_only_while_uploads_can_free_space() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = std::sync::Arc::new(Staging::open(dir.path(), 100, recycler(dir.path())).expect("open"));
+        let s = std::sync::Arc::new(Staging::open(dir.path(), 100, recycler(dir.path()), Cipher::default()).expect("open"));
         s.reserve(80).await;
         assert!(!s.try_reserve(30));
         // Nothing is uploading: an open file may overrun.
@@ -286,12 +339,26 @@ mod tests {
     #[test]
     fn positional_io_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Staging::open(dir.path(), 1 << 20, recycler(dir.path())).expect("open");
+        let s = Staging::open(dir.path(), 1 << 20, recycler(dir.path()), Cipher::default()).expect("open");
         let f = s.file(7, true).expect("file");
-        write_at(&f, b"world", 6).expect("write");
-        write_at(&f, b"hello ", 0).expect("write");
-        let mut buf = [0u8; 16];
-        let n = read_at(&f, &mut buf, 0).expect("read");
-        assert_eq!(&buf[..n], b"hello world");
+        f.write_at(b"world", 6).expect("write");
+        f.write_at(b"hello ", 0).expect("write");
+        assert_eq!(f.read_vec(16, 0).expect("read"), b"hello world");
+    }
+
+    #[test]
+    fn a_staging_file_an_older_version_wrote_in_the_clear_is_sealed_when_reopened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = crate::seal::CacheKey::generate().expect("key");
+        let s = Staging::open(dir.path(), 1 << 20, recycler(dir.path()), Cipher::new(Some(&key))).expect("open");
+        let clear: Vec<u8> = b"CLEAR-TEXT ".iter().cycle().take(50_000).copied().collect();
+        std::fs::write(s.path(3), &clear).expect("legacy file");
+        let f = s.file(3, false).expect("reopened");
+        assert_eq!(f.read_vec(60_000, 0).expect("read"), clear);
+        let disk = std::fs::read(s.path(3)).expect("disk");
+        assert!(!disk.windows(10).any(|w| w == b"CLEAR-TEXT"), "sealed on disk");
+        let off = Staging::open(dir.path(), 1 << 20, recycler(dir.path()), Cipher::default()).expect("open");
+        let e = off.file(3, false).expect_err("no key");
+        assert!(e.to_string().contains("no cache key"), "{e}");
     }
 }

@@ -11,7 +11,9 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use pail_store::{ETag, FileUpload, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file};
+use pail_store::{
+    ETag, FileUpload, PartSource, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file,
+};
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
@@ -153,10 +155,10 @@ impl Writeback {
                 d.fill(self.store.as_ref()).await
             };
             filled.map_err(|e| fs_to_store(key, e))?;
-            let staged = self.staging.path(d.id);
+            let staged = StagedBytes(d);
             let up = FileUpload {
                 key,
-                path: &staged,
+                source: &staged,
                 size,
                 cond,
                 stamp: Some(stamp),
@@ -218,16 +220,29 @@ impl Writeback {
     }
 
     pub(crate) fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
-        let len = (range.end - range.start) as usize;
-        let mut buf = d
-            .content
-            .read_vec(len, range.start)
-            .map_err(|e| FsError::local("read staging", "", &e))?;
-        // Past the end of the staging file the file reads as zeros (it was extended).
-        buf.resize(len, 0);
+        StagedBytes(d)
+            .read_part(range.start, range.end - range.start)
+            .map_err(|e| FsError::local("read staging", "", &e))
+    }
+}
+
+/// A pending file's bytes as an upload reads them (from memory, or its staging file, sealed or
+/// not). Past the end of the staging file the file reads as zeros (it was extended).
+struct StagedBytes<'a>(&'a Dirty);
+
+impl PartSource for StagedBytes<'_> {
+    fn read_part(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        let mut buf = self.0.content.read_vec(len as usize, offset)?;
+        buf.resize(len as usize, 0);
         Ok(buf.into())
     }
 
+    fn describe(&self) -> String {
+        self.0.state().path.as_str().to_owned()
+    }
+}
+
+impl Writeback {
     /// The object changed on the server: keep the local version beside it as
     /// `name (conflict <host> <date time>).ext`, and show the server's version at the path.
     ///
@@ -254,10 +269,10 @@ impl Writeback {
                 Err(e) => return Outcome::Retry(e),
             };
             let copy_key = copy_path.to_key(&self.prefix, self.names);
-            let staged = self.staging.path(d.id);
+            let staged = StagedBytes(d);
             let up = FileUpload {
                 key: &copy_key,
-                path: &staged,
+                source: &staged,
                 size,
                 cond: &WriteCondition::IfAbsent,
                 stamp: Some(d.state().stamp(mtime, token)),

@@ -20,6 +20,7 @@ use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
 use crate::peek::SiblingPeeks;
 use crate::reader::{ReadState, WindowConfig};
+use crate::seal::{CacheKey, Cipher};
 use crate::writeback::{Writeback, WritebackConfig};
 
 /// What a file being written looks like.
@@ -70,6 +71,10 @@ pub struct VfsConfig {
     pub lookup_read_bytes: u64,
     /// Write-back (staging, journal, uploads); `None` makes every change fail with `ReadOnly`.
     pub writeback: Option<WritebackConfig>,
+    /// The key that encrypts what the cache keeps of files' content (staging files, journal
+    /// records, cached blocks); `None` keeps it in the clear (a cache encrypted earlier is then
+    /// refused). The binaries keep one key per cache directory in the OS secret store.
+    pub cache_key: Option<CacheKey>,
 }
 
 impl Default for VfsConfig {
@@ -88,6 +93,7 @@ impl Default for VfsConfig {
             names: NameEncoding::Identity,
             lookup_read_bytes: 256 * 1024,
             writeback: None,
+            cache_key: None,
         }
     }
 }
@@ -205,6 +211,7 @@ impl Vfs {
                 block_size: cfg.block_size,
                 memory_bytes: cfg.memory_cache_bytes,
                 disk: cfg.disk_cache.clone(),
+                cipher: Cipher::new(cfg.cache_key.as_ref()),
                 max_concurrent_gets: cfg.max_concurrent_gets,
             },
         )
@@ -223,6 +230,7 @@ impl Vfs {
                     wcfg.clone(),
                     cfg.block_size,
                     (cfg.prefix.clone(), cfg.names),
+                    cfg.cache_key.as_ref(),
                     rt,
                 )
                 .map_err(|e| FsError::local("opening the cache directory", wcfg.cache_dir.to_string_lossy(), &e))?;

@@ -25,6 +25,7 @@ use crate::meta::MetaCache;
 use crate::names::NameEncoding;
 use crate::path::VfsPath;
 use crate::recycle::Recycler;
+use crate::seal::{CacheKey, Cipher, KeyCheck};
 use crate::staging::Staging;
 
 /// Settings of write-back.
@@ -152,15 +153,27 @@ impl Writeback {
         cfg: WritebackConfig,
         block_size: u64,
         (prefix, names): (String, NameEncoding),
+        key: Option<&CacheKey>,
         rt: tokio::runtime::Handle,
     ) -> std::io::Result<Arc<Self>> {
+        crate::private::create_dir_all(&cfg.cache_dir)?;
+        // A cache written under another key, or encrypted while this mount has no key, is
+        // refused before anything in it is read. Files an older version left in the clear are
+        // sealed as they are loaded (`journal`, `staging`), so the key is recorded at once.
+        if crate::seal::check_key(&cfg.cache_dir, key)? == KeyCheck::Adopt
+            && let Some(k) = key
+        {
+            crate::seal::record_key(&cfg.cache_dir, k)?;
+        }
+        let cipher = Cipher::new(key);
         let recycle = Arc::new(Recycler::open(&cfg.cache_dir.join("recycle"))?);
         let staging = Arc::new(Staging::open(
             &cfg.cache_dir.join("staging"),
             cfg.staging_bytes,
             recycle.clone(),
+            cipher.clone(),
         )?);
-        let journal = Journal::open(&cfg.cache_dir, recycle)?;
+        let journal = Journal::open(&cfg.cache_dir, recycle, cipher)?;
         let start = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()

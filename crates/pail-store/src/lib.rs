@@ -39,7 +39,9 @@ pub use object::{
     format_token, parse_attributes, parse_mtime, parse_token,
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig, ca_bundle_client};
-pub use transfer::{FileUpload, MAX_COPY_OBJECT, TransferConfig, copy_object, finish_multipart, upload_file};
+pub use transfer::{
+    FileUpload, LocalFile, MAX_COPY_OBJECT, PartSource, TransferConfig, copy_object, finish_multipart, upload_file,
+};
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).
 #[async_trait::async_trait]

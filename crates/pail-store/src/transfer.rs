@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::{ETag, ObjectStore, Stamp, StoreError, StoreErrorKind, WriteCondition};
 
@@ -67,41 +66,74 @@ fn within_part_limits(part: u64, size: u64) -> u64 {
     part.max(MIN_PART).max(size.div_ceil(MAX_PARTS))
 }
 
-fn local_error(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::new(
-        StoreErrorKind::LocalIo,
-        "reading",
-        path.to_string_lossy(),
-        Some(e.into()),
-    )
+/// Where [`upload_file`] reads the bytes it sends.
+pub trait PartSource: Send + Sync {
+    /// `len` bytes at `offset`.
+    fn read_part(&self, offset: u64, len: u64) -> std::io::Result<Bytes>;
+    /// What the bytes are, for error messages (a path).
+    fn describe(&self) -> String;
 }
 
-/// Reads `len` bytes at `offset` of the file at `path`; a file that became shorter is an error
-/// (the caller's snapshot is stale).
-async fn read_part(path: &Path, offset: u64, len: u64) -> Result<Bytes, StoreError> {
-    let mut f = tokio::fs::File::open(path).await.map_err(|e| local_error(path, e))?;
-    f.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(|e| local_error(path, e))?;
-    let mut buf = vec![0; len as usize];
-    f.read_exact(&mut buf).await.map_err(|e| local_error(path, e))?;
-    Ok(buf.into())
-}
-
-/// What [`upload_file`] sends: the first `size` bytes of the file at `path`, to `key`, under
-/// `cond`, with `stamp` as user metadata.
+/// A local file read as it is on disk.
 #[derive(Debug, Clone, Copy)]
+pub struct LocalFile<'a>(pub &'a Path);
+
+impl PartSource for LocalFile<'_> {
+    /// A file that became shorter is an error (the caller's snapshot is stale).
+    fn read_part(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        let f = std::fs::File::open(self.0)?;
+        let mut buf = vec![0; len as usize];
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, offset)?;
+        #[cfg(windows)]
+        {
+            let mut done = 0;
+            while done < buf.len() {
+                let n = std::os::windows::fs::FileExt::seek_read(&f, &mut buf[done..], offset + done as u64)?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                done += n;
+            }
+        }
+        Ok(buf.into())
+    }
+
+    fn describe(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+fn read_part(source: &dyn PartSource, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+    source
+        .read_part(offset, len)
+        .map_err(|e| StoreError::new(StoreErrorKind::LocalIo, "reading", source.describe(), Some(e.into())))
+}
+
+/// What [`upload_file`] sends: the first `size` bytes of `source`, to `key`, under `cond`,
+/// with `stamp` as user metadata.
+#[derive(Clone, Copy)]
 pub struct FileUpload<'a> {
     /// Destination key.
     pub key: &'a str,
-    /// Local file.
-    pub path: &'a Path,
+    /// The bytes.
+    pub source: &'a dyn PartSource,
     /// Bytes to send from its start.
     pub size: u64,
     /// Precondition on the key.
     pub cond: &'a WriteCondition,
     /// Modification time and upload token to record.
     pub stamp: Option<Stamp>,
+}
+
+impl std::fmt::Debug for FileUpload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileUpload")
+            .field("key", &self.key)
+            .field("source", &self.source.describe())
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Uploads a local file (one PUT when small, parallel multipart when large, aborted on
@@ -115,7 +147,7 @@ pub async fn upload_file(
 ) -> Result<ETag, StoreError> {
     let FileUpload {
         key,
-        path,
+        source,
         size,
         cond,
         stamp,
@@ -124,7 +156,7 @@ pub async fn upload_file(
         let body = if size == 0 {
             Bytes::new()
         } else {
-            read_part(path, 0, size).await?
+            read_part(source, 0, size)?
         };
         let etag = store.put(key, body, cond, stamp).await?;
         if let Some(p) = progress {
@@ -141,7 +173,7 @@ pub async fn upload_file(
             async move {
                 let offset = i * part_size;
                 let len = part_size.min(size - offset);
-                let body = read_part(path, offset, len).await?;
+                let body = read_part(source, offset, len)?;
                 let etag = store.upload_part(key, upload_id, i as u32 + 1, body).await?;
                 if let Some(p) = progress {
                     p.fetch_add(len, Ordering::Relaxed);

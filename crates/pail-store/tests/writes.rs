@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pail_emulator::{Emulator, Faults};
 use pail_store::{
-    FileUpload, ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig, WriteCondition,
+    FileUpload, LocalFile, ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig, WriteCondition,
     copy_object, upload_file,
 };
 
@@ -80,7 +80,7 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
     let progress = std::sync::atomic::AtomicU64::new(0);
     let up = FileUpload {
         key: "big",
-        path: &path,
+        source: &LocalFile(&path),
         size: data.len() as u64,
         cond: &WriteCondition::IfAbsent,
         stamp: None,
@@ -140,7 +140,7 @@ async fn failed_multipart_upload_is_aborted() {
     // The file is shorter than claimed: the last part cannot be read.
     let up = FileUpload {
         key: "k",
-        path: &path,
+        source: &LocalFile(&path),
         size: 11 << 20,
         cond: &WriteCondition::None,
         stamp: None,
