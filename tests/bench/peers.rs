@@ -12,6 +12,8 @@ use pail_emulator::Emulator;
 #[derive(Debug, Clone, Copy)]
 pub enum Tool {
     Pail,
+    /// pail with its cache in the clear (`--no-cache-encryption`): the cost of encryption.
+    PailClear,
     RcloneFull,
     RcloneOff,
     S3fs,
@@ -23,7 +25,7 @@ fn installed(program: &str) -> bool {
 
 /// pail first, then every peer found on this machine.
 pub fn mounted_tools() -> Vec<Tool> {
-    let mut tools = vec![Tool::Pail];
+    let mut tools = vec![Tool::Pail, Tool::PailClear];
     if installed("rclone") {
         tools.extend([Tool::RcloneFull, Tool::RcloneOff]);
     }
@@ -45,6 +47,7 @@ impl Tool {
     pub fn name(self) -> String {
         match self {
             Tool::Pail => "pail".into(),
+            Tool::PailClear => "pail, cache in the clear".into(),
             Tool::RcloneFull => "rclone (vfs-cache-mode full)".into(),
             Tool::RcloneOff => "rclone (vfs-cache-mode off)".into(),
             Tool::S3fs => "s3fs".into(),
@@ -67,9 +70,12 @@ impl Tool {
         let ep = emu.endpoint();
         let mountpoint = dir.path().to_str().context("utf-8 path")?.to_owned();
         let mut cmd = match self {
-            Tool::Pail => {
+            Tool::Pail | Tool::PailClear => {
                 let mut c = Command::new(super::bin_dir().join("pail"));
                 c.args(["mount", bucket, &mountpoint, "--endpoint-url", &ep]);
+                if matches!(self, Tool::PailClear) {
+                    c.arg("--no-cache-encryption");
+                }
                 // The cache directory defaults to ~/.cache/pail/… under this scratch HOME; an
                 // explicit --cache-dir would also turn on the on-disk block cache.
                 if writing {

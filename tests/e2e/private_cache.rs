@@ -90,7 +90,10 @@ fn the_cache_is_private_after_writes_a_resume_and_a_conflict() {
     let mine = b"my edit of the plan, which became a conflict copy".to_vec();
     fs::write(drive.path("small.txt"), &small).expect("write");
     fs::write(drive.path("big.bin"), &big).expect("write");
-    assert_eq!(fs::read(drive.path("read.bin")).expect("read through the block cache"), read);
+    assert_eq!(
+        fs::read(drive.path("read.bin")).expect("read through the block cache"),
+        read
+    );
     assert_private(drive.cache_dir(), "pending writes");
     assert_private(blocks.path(), "blocks read");
     assert_sealed(drive.cache_dir(), &[&small, &big], "pending writes");
@@ -127,15 +130,27 @@ fn a_cache_written_in_the_clear_is_sealed_when_the_drive_starts_with_a_key() {
     let big = random_bytes(3 << 20, 7);
     fs::write(drive.path("small.txt"), &small).expect("write");
     fs::write(drive.path("big.bin"), &big).expect("write");
-    let staged = || fs::read_dir(drive.cache_dir().join("staging")).expect("staging").count();
+    let staged = || {
+        fs::read_dir(drive.cache_dir().join("staging"))
+            .expect("staging")
+            .count()
+    };
     assert!(staged() > 0, "the large file is staged");
 
     // The next version starts with a key: what is pending is sealed before anything else.
     drive.remount_with(true, DriveOptions::holding_uploads());
     assert_sealed(drive.cache_dir(), &[&small, &big], "migrated");
-    assert_eq!(fs::read(drive.path("big.bin")).expect("read"), big, "readable through the drive");
+    assert_eq!(
+        fs::read(drive.path("big.bin")).expect("read"),
+        big,
+        "readable through the drive"
+    );
     drive.remount_with(true, DriveOptions::writable());
     drive.drain();
     assert_eq!(drive.object("small.txt").as_deref(), Some(&small[..]));
-    assert_eq!(drive.object("big.bin").as_deref(), Some(&big[..]), "nothing pending was lost");
+    assert_eq!(
+        drive.object("big.bin").as_deref(),
+        Some(&big[..]),
+        "nothing pending was lost"
+    );
 }

@@ -113,12 +113,40 @@ impl App {
             Some(Click::Reopen(url)) => (self.open_url)(&url),
             Some(Click::Remove(name)) => {
                 self.sessions.remove(&name);
+                let target = self.drives.get(&name).ok().map(|d| d.target());
                 self.drives.remove(&name);
                 pail_drives::remove_secret(&self.drives_path, &name);
                 self.message = self
                     .keep_unreadable_file()
                     .and_then(|()| self.drives.save(&self.drives_path).map_err(|e| e.to_string()))
                     .err();
+                if let Some(t) = target
+                    && self.message.is_none()
+                {
+                    self.message = self.forget_caches(&t);
+                }
+            }
+        }
+    }
+
+    /// Deletes the caches of a removed drive and their keys (`pail forget`), so nothing
+    /// readable of it stays on this machine; a cache with uploads still pending is kept, and
+    /// the returned message says so.
+    fn forget_caches(&self, target: &str) -> Option<String> {
+        let out = std::process::Command::new(&self.pail_binary)
+            .args(["forget", target])
+            .env("PAIL_DRIVES_FILE", &self.drives_path)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                err.contains("pending")
+                    .then(|| err.trim().trim_start_matches("pail: error: ").to_owned())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not run pail forget");
+                None
             }
         }
     }

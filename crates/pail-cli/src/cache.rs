@@ -53,7 +53,7 @@ pub fn cache_key(cache_dir: &Path, read_only: bool) -> Result<CacheKey, UsageErr
             store
                 .set(&name, &key.to_hex())
                 .map_err(|e| UsageError(format!("cannot keep the cache's key: {e}")))?;
-            tracing::info!(cache = %shown, key = key.id(), "a new cache key is in the secret store");
+            tracing::debug!(cache = %shown, key = key.id(), "a new cache key is in the secret store");
             Ok(key)
         }
         Err(e) => Err(UsageError(format!(
@@ -72,8 +72,11 @@ pub fn forget(cache_dir: &Path, discard: bool) -> Result<(), UsageError> {
             .map_err(|e| UsageError(format!("cannot remove the cache's key: {e}")))?;
         return Err(UsageError(format!("there is no cache at {shown}")));
     }
-    let lock = crate::mount::lock_cache_dir(cache_dir)
-        .map_err(|_| UsageError(format!("the cache {shown} is in use by a mount: unmount the drive first")))?;
+    let lock = crate::mount::lock_cache_dir(cache_dir).map_err(|_| {
+        UsageError(format!(
+            "the cache {shown} is in use by a mount: unmount the drive first"
+        ))
+    })?;
     let pending = pail_fs::pending_records(&write_dir(cache_dir))
         .map_err(|e| UsageError(format!("cannot read the journal in {shown}: {e}")))?;
     if pending > 0 && !discard {
@@ -90,17 +93,31 @@ pub fn forget(cache_dir: &Path, discard: bool) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// The cache directory of a drive of the drives file, or of `bucket[/prefix]`.
-pub fn resolve(target: &str) -> Result<PathBuf, UsageError> {
+/// The cache directories of a drive of the drives file, or of `bucket[/prefix]`. A folder
+/// per signed-in user (`${aws:userid}` in the prefix) matches every such folder cached here.
+pub fn resolve(target: &str) -> Result<Vec<PathBuf>, UsageError> {
     let target = match crate::drives::load() {
-        Ok((_, file)) => file.get(target).map(|d| d.target()).unwrap_or_else(|_| target.to_owned()),
+        Ok((_, file)) => file
+            .get(target)
+            .map(|d| d.target())
+            .unwrap_or_else(|_| target.to_owned()),
         Err(_) => target.to_owned(),
     };
-    if target.contains("${") {
-        return Err(UsageError(format!(
-            "{target:?} names a folder per signed-in user: give its cache with --cache-dir (pail status shows it)"
-        )));
-    }
     let (bucket, prefix) = crate::mount::split_target(&target)?;
-    crate::mount::default_cache_dir(&bucket, &prefix)
+    let root = crate::mount::default_cache_dir(&bucket, "")?;
+    let mut dirs = vec![root];
+    for part in prefix.split('/').filter(|p| !p.is_empty()) {
+        dirs = if part.contains("${") {
+            dirs.iter()
+                .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        } else {
+            let last = crate::mount::default_cache_dir("x", part)?;
+            let name = last.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            dirs.into_iter().map(|d| d.join(&name)).collect()
+        };
+    }
+    Ok(dirs)
 }

@@ -190,7 +190,8 @@ pub fn run_demo(rt: &tokio::runtime::Runtime, args: DemoArgs) -> Result<()> {
     } else {
         say!("S3 emulator at {} (bucket {BUCKET}, key {ak})", emulator.endpoint());
     }
-    let vfs = rt.block_on(open_drive(&spec))?;
+    let key = spec.vfs.cache_key.clone();
+    let vfs = rt.block_on(open_drive(&spec, || Ok(key)))?;
     say!(
         "Try: ls -la {0}  ·  cat {0}/README.txt  ·  echo hi > {0}/new.txt  ·  sha256sum {0}/Large/*",
         dir.display()

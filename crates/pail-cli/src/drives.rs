@@ -159,12 +159,24 @@ pub fn run_drives(cmd: DrivesCommand) -> Result<()> {
             );
         }
         DrivesCommand::Remove { name } => {
+            let caches = file.get(&name).ok().map(|d| d.target());
             if !file.remove(&name) {
                 return Err(UsageError(file.get(&name).err().map(|e| e.to_string()).unwrap_or_default()).into());
             }
             file.save(&path).map_err(|e| UsageError(e.to_string()))?;
             remove_secret(&path, &name);
             say!("Drive {name:?} removed (its files in S3 are untouched)");
+            // Its caches and their keys go too, unless uploads are still pending in one.
+            let dirs = caches
+                .map(|t| crate::cache::resolve(&t))
+                .transpose()?
+                .unwrap_or_default();
+            for dir in dirs.iter().filter(|d| d.exists()) {
+                match crate::cache::forget(dir, false) {
+                    Ok(()) => say!("Its cache {} and the cache's key are deleted", dir.display()),
+                    Err(e) => say!("Its cache is kept: {e}"),
+                }
+            }
         }
     }
     Ok(())

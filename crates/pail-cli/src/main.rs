@@ -79,7 +79,7 @@ enum Command {
         /// A drive of the drives file, or `bucket[/prefix]` as mounted.
         #[arg(required_unless_present = "cache_dir")]
         target: Option<String>,
-        /// The cache folder itself (as `pail mount --cache-dir` or `pail status` name it).
+        /// The cache folder itself, as pail status names it or as pail mount was given it.
         #[arg(long, value_name = "DIR", conflicts_with = "target")]
         cache_dir: Option<std::path::PathBuf>,
         /// Also drop uploads still pending in it (they are lost).
@@ -101,12 +101,22 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn run_forget(target: Option<&str>, cache_dir: Option<std::path::PathBuf>, discard: bool) -> anyhow::Result<()> {
-    let dir = match cache_dir {
-        Some(d) => d,
+    let dirs = match cache_dir {
+        Some(d) => vec![d],
         None => cache::resolve(target.unwrap_or_default())?,
     };
-    cache::forget(&dir, discard)?;
-    say!("Forgot the cache {} and its key", dir.display());
+    if dirs.is_empty() || !dirs.iter().any(|d| d.exists()) {
+        return Err(UsageError(format!(
+            "no cache of {} is on this machine",
+            dirs.first()
+                .map_or_else(|| target.unwrap_or_default().to_owned(), |d| d.display().to_string())
+        ))
+        .into());
+    }
+    for dir in dirs.iter().filter(|d| d.exists()) {
+        cache::forget(dir, discard)?;
+        say!("Forgot the cache {} and its key", dir.display());
+    }
     Ok(())
 }
 

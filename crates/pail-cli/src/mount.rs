@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pail_fs::{DiskCacheConfig, FsErrorKind, NameEncoding, Vfs, VfsConfig, WritebackConfig};
+use pail_fs::{CacheKey, DiskCacheConfig, FsErrorKind, NameEncoding, Vfs, VfsConfig, WritebackConfig};
 use pail_store::{Credentials, S3Store, S3StoreConfig, Sse, StoreErrorKind};
 
 use crate::UsageError;
@@ -323,12 +323,25 @@ fn probe_hint(spec: &DriveSpec, kind: Option<StoreErrorKind>) -> String {
 }
 
 /// Builds the store and drive, and checks with one listing that the drive can be served.
-pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
-    let store = S3Store::new(spec.store.clone())
-        .await
-        .map_err(|e| UsageError(format!("cannot configure S3: {e}")))?;
-    let vfs = Vfs::new(Arc::new(store), spec.vfs.clone()).context("preparing the drive")?;
-    if let Err(e) = vfs.probe().await {
+pub async fn open_drive(
+    spec: &DriveSpec,
+    cache_key: impl FnOnce() -> Result<Option<CacheKey>, UsageError>,
+) -> Result<Arc<Vfs>> {
+    let store: Arc<S3Store> = Arc::new(
+        S3Store::new(spec.store.clone())
+            .await
+            .map_err(|e| UsageError(format!("cannot configure S3: {e}")))?,
+    );
+    // The bucket and credentials are checked by a drive core without a cache, before the
+    // cache's key is made or its journal read: a mistyped bucket leaves nothing behind.
+    let bare = VfsConfig {
+        writeback: None,
+        disk_cache: None,
+        read_only: true,
+        ..spec.vfs.clone()
+    };
+    let probe = Vfs::new(store.clone(), bare).context("preparing the drive")?;
+    if let Err(e) = probe.probe().await {
         let kind = e.store_error().map(|s| s.kind());
         tracing::debug!(error = ?e, "probe failed");
         let hint = match (kind, e.kind()) {
@@ -337,7 +350,10 @@ pub async fn open_drive(spec: &DriveSpec) -> Result<Arc<Vfs>> {
         };
         return Err(UsageError(hint).into());
     }
-    Ok(vfs)
+    drop(probe);
+    let mut cfg = spec.vfs.clone();
+    cfg.cache_key = cache_key()?;
+    Vfs::new(store, cfg).context("preparing the drive")
 }
 
 /// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount, then waits
@@ -521,15 +537,16 @@ pub fn run_mount(rt: &tokio::runtime::Runtime, mut args: MountArgs) -> Result<()
         })?;
         anyhow::Ok((auth, prompter, target))
     })?;
-    let mut spec = DriveSpec::from_args(&args, &target, &auth)?;
+    let spec = DriveSpec::from_args(&args, &target, &auth)?;
     mounted::check_target(&spec.dir)?;
     let _lock = lock_cache_dir(&spec.cache_dir)?;
-    if !args.no_cache_encryption {
-        spec.vfs.cache_key = Some(crate::cache::cache_key(&spec.cache_dir, args.read_only)?);
-    }
     // A stop request left by an earlier, forced unmount is not for this mount.
     let _ = std::fs::remove_file(status::stop_now_flag(&spec.cache_dir));
-    let vfs = rt.block_on(open_drive(&spec))?;
+    let vfs = rt.block_on(open_drive(&spec, || {
+        (!args.no_cache_encryption)
+            .then(|| crate::cache::cache_key(&spec.cache_dir, args.read_only))
+            .transpose()
+    }))?;
     serve(rt, &spec, vfs)
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 fn cli_options() -> (BTreeSet<String>, Vec<(String, String)>) {
     let mut out = BTreeSet::new();
     let mut defaults = Vec::new();
-    for cmd in ["mount", "unmount", "status", "login", "demo", "drives add"] {
+    for cmd in ["mount", "unmount", "status", "login", "demo", "drives add", "forget"] {
         let help = std::process::Command::new(env!("CARGO_BIN_EXE_pail"))
             .args(cmd.split(' '))
             .arg("--help")

@@ -24,7 +24,13 @@ fn entry(drive: &str) -> String {
 fn legacy_path(drives_file: &Path, drive: &str) -> PathBuf {
     let safe: String = drive
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     drives_file
         .parent()

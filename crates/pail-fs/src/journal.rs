@@ -181,7 +181,9 @@ pub fn pending_records(cache: &Path) -> io::Result<usize> {
         Err(e) => return Err(e),
     };
     let slots = if cache.join("slots.bin").exists() {
-        Slots::open(&cache.join("slots.bin"), &cache.join("slots"))?.records()?.len()
+        Slots::open(&cache.join("slots.bin"), &cache.join("slots"))?
+            .records()?
+            .len()
     } else {
         0
     };
@@ -226,7 +228,9 @@ impl Journal {
 
     /// Writes record `id` durably, replacing any earlier version.
     pub(crate) fn write(&self, id: u64, record: &Record) -> io::Result<()> {
-        let json = self.cipher.wrap(&aad(id), serde_json::to_vec(record).map_err(io::Error::other)?);
+        let json = self
+            .cipher
+            .wrap(&aad(id), serde_json::to_vec(record).map_err(io::Error::other)?);
         let inline = matches!(record, Record::Upload(u) if u.data.is_some());
         if inline && crate::slots::fits(&json) && !self.in_files().contains(&id) {
             return self.slots.write(id, &json);

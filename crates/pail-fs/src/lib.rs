@@ -69,11 +69,11 @@ mod writeback;
 
 pub use blocks::DiskCacheConfig;
 pub use error::{FsError, FsErrorKind, FsResult};
+pub use journal::pending_records;
 pub use meta::{Attr, DirEntry, FileKind, Listing};
 pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
-pub use journal::pending_records;
 pub use seal::{CacheKey, cache_key_id};
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
 pub use watch::{ChangeKind, RemoteChange};

@@ -92,7 +92,10 @@ impl fmt::Debug for Sealer {
 impl Sealer {
     pub(crate) fn new(key: &CacheKey) -> Self {
         let sealing = RandomizedNonceKey::new(&AES_256_GCM, &key.0[..]).expect("a 32-byte key is an AES-256 key");
-        Self { id: key.id(), key: sealing }
+        Self {
+            id: key.id(),
+            key: sealing,
+        }
     }
 
     /// Encrypts `buf` in place; returns the nonce and tag.
@@ -263,9 +266,18 @@ mod tests {
         let s = Sealer::new(&key);
         let sealed = s.seal(b"record 7", b"the quarterly figures");
         assert!(is_sealed(&sealed));
-        assert!(!sealed.windows(9).any(|w| w == b"quarterly"), "no plaintext in the sealed form");
-        assert_eq!(s.open(b"record 7", &sealed, "record").expect("opens"), b"the quarterly figures");
-        assert!(s.open(b"record 8", &sealed, "record").is_err(), "moved to another record");
+        assert!(
+            !sealed.windows(9).any(|w| w == b"quarterly"),
+            "no plaintext in the sealed form"
+        );
+        assert_eq!(
+            s.open(b"record 7", &sealed, "record").expect("opens"),
+            b"the quarterly figures"
+        );
+        assert!(
+            s.open(b"record 8", &sealed, "record").is_err(),
+            "moved to another record"
+        );
         let other = Sealer::new(&CacheKey::generate().expect("key"));
         assert!(other.open(b"record 7", &sealed, "record").is_err(), "another key");
         let mut flipped = sealed.clone();
@@ -282,7 +294,10 @@ mod tests {
         assert!(!key.to_hex().contains(&key.id()));
         assert!(CacheKey::from_hex("not hex").is_none());
         assert!(CacheKey::from_hex("abcd").is_none(), "too short");
-        assert!(!format!("{key:?}").contains(key.to_hex().as_str()), "Debug never shows the key");
+        assert!(
+            !format!("{key:?}").contains(key.to_hex().as_str()),
+            "Debug never shows the key"
+        );
     }
 
     #[test]

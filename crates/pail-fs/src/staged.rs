@@ -96,7 +96,12 @@ impl StagedFile {
         } else if physical > HEADER {
             let n = (physical - HEADER).div_ceil(SLOT);
             let tail = me.read_block(n - 1)?.map_or(BLOCK, |b| b.len() as u64);
-            *me.sealed.as_ref().expect("sealed").len.write().unwrap_or_else(|e| e.into_inner()) = (n - 1) * BLOCK + tail;
+            *me.sealed
+                .as_ref()
+                .expect("sealed")
+                .len
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = (n - 1) * BLOCK + tail;
         }
         Ok(me)
     }
@@ -166,7 +171,8 @@ impl StagedFile {
             if plain.len() < need {
                 plain.resize(need, 0);
             }
-            plain[(from - bstart) as usize..need].copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+            plain[(from - bstart) as usize..need]
+                .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
             seal_slot(s, b, plain, &mut out);
         }
         write_at(&self.file, &out, slot_at(first))?;
@@ -180,7 +186,7 @@ impl StagedFile {
             return self.file.set_len(len);
         };
         let mut size = s.len.write().unwrap_or_else(|e| e.into_inner());
-        if len < *size && len % BLOCK != 0 {
+        if len < *size && !len.is_multiple_of(BLOCK) {
             let b = len / BLOCK;
             if let Some(mut plain) = self.read_block(b)? {
                 plain.truncate((len - b * BLOCK) as usize);
@@ -213,7 +219,8 @@ fn open_slot(s: &Sealed, b: u64, mut raw: Vec<u8>) -> io::Result<Option<Vec<u8>>
     }
     raw.truncate(SLOT_HEAD + n);
     raw.drain(..SLOT_HEAD);
-    s.sealer.open_in_place(&aad(s.id, b), &nonce, &tag, &mut raw, "a staging block")?;
+    s.sealer
+        .open_in_place(&aad(s.id, b), &nonce, &tag, &mut raw, "a staging block")?;
     Ok(Some(raw))
 }
 
@@ -268,7 +275,10 @@ mod tests {
         assert_eq!(f.read_vec(10, 16_384).expect("read"), m[16_384..16_394].to_vec());
         assert_eq!(f.read_vec(5, 50_000).expect("hole"), vec![0; 5]);
         let disk = std::fs::read(dir.path().join("f")).expect("disk");
-        assert!(!disk.windows(14).any(|w| w == b"SECRET-PAYLOAD"), "no plaintext on disk");
+        assert!(
+            !disk.windows(14).any(|w| w == b"SECRET-PAYLOAD"),
+            "no plaintext on disk"
+        );
 
         f.set_len(16_390).expect("shrink");
         f.set_len(20_000).expect("grow");

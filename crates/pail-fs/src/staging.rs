@@ -181,7 +181,11 @@ impl Staging {
         sealed.set_len(size)?;
         sealed.sync_data()?;
         std::fs::rename(&tmp, &path)?;
-        tracing::info!(id, size, "a staging file written in the clear by an older version is now encrypted");
+        tracing::info!(
+            id,
+            size,
+            "a staging file written in the clear by an older version is now encrypted"
+        );
         Ok(())
     }
 
@@ -304,7 +308,15 @@ mod tests {
     #[test]
     fn a_reused_staging_file_starts_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Arc::new(Staging::open(&dir.path().join("staging"), 1 << 20, recycler(dir.path()), Cipher::default()).expect("open"));
+        let s = Arc::new(
+            Staging::open(
+                &dir.path().join("staging"),
+                1 << 20,
+                recycler(dir.path()),
+                Cipher::default(),
+            )
+            .expect("open"),
+        );
         let f = s.file(1, true).expect("file");
         f.write_at(b"someone else's bytes", 0).expect("write");
         s.remove(1, 20);
@@ -317,7 +329,8 @@ mod tests {
     #[tokio::test]
     async fn budget_pauses_writers_only_while_uploads_can_free_space() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = std::sync::Arc::new(Staging::open(dir.path(), 100, recycler(dir.path()), Cipher::default()).expect("open"));
+        let s =
+            std::sync::Arc::new(Staging::open(dir.path(), 100, recycler(dir.path()), Cipher::default()).expect("open"));
         s.reserve(80).await;
         assert!(!s.try_reserve(30));
         // Nothing is uploading: an open file may overrun.

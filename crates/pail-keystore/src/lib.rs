@@ -32,7 +32,9 @@ pub enum KeyStoreError {
     )]
     Locked(String),
     /// No store is reachable and the file fallback is refused (`PAIL_SECRET_STORE=system`).
-    #[error("no system secret store is reachable ({0}): start one (GNOME Keyring, KWallet), or unset PAIL_SECRET_STORE")]
+    #[error(
+        "no system secret store is reachable ({0}): start one (GNOME Keyring, KWallet), or unset PAIL_SECRET_STORE"
+    )]
     Unavailable(String),
     /// The store failed otherwise.
     #[error("the system's secret store failed: {0}")]
@@ -206,7 +208,9 @@ fn open_system() -> Result<Arc<CredentialStore>, String> {
 
 #[cfg(windows)]
 fn open_system() -> Result<Arc<CredentialStore>, String> {
+    // Entries are generic credentials named `<name>.pail` in Credential Manager.
     let store = windows_native_keyring_store::Store::new().map_err(|e| e.to_string())?;
+    let store: Arc<CredentialStore> = store;
     Ok(store)
 }
 
@@ -282,8 +286,14 @@ mod tests {
         let ks = file_store(&dir.path().join("secrets"));
         assert!(matches!(ks.set("drive:a.b", "one").expect("set"), Kept::File(_)));
         ks.set("drive:a_b", "two").expect("set");
-        assert_eq!(ks.get("drive:a.b").expect("get").as_deref().map(String::as_str), Some("one"));
-        assert_eq!(ks.get("drive:a_b").expect("get").as_deref().map(String::as_str), Some("two"));
+        assert_eq!(
+            ks.get("drive:a.b").expect("get").as_deref().map(String::as_str),
+            Some("one")
+        );
+        assert_eq!(
+            ks.get("drive:a_b").expect("get").as_deref().map(String::as_str),
+            Some("two")
+        );
         ks.delete("drive:a.b").expect("delete");
         assert!(ks.get("drive:a.b").expect("get").is_none());
         assert!(ks.get("drive:a_b").expect("get").is_some());

@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pail_emulator::{Emulator, Faults};
 use pail_store::{
-    FileUpload, LocalFile, ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig, WriteCondition,
-    copy_object, upload_file,
+    FileUpload, LocalFile, ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig,
+    WriteCondition, copy_object, upload_file,
 };
 
 async fn store_with(emu: &Emulator, sse: Option<Sse>) -> S3Store {
