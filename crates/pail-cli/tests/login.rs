@@ -132,6 +132,15 @@ fn login_then_mount_my_folder_with_the_cached_sign_in() {
         0o600
     );
 
+    // The cached access token has expired (as it will by the next morning): the mount renews
+    // it with the refresh token, without a new sign-in, and the renewal's secrets stay out of
+    // its trace log too.
+    let mut cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).expect("token cache")).expect("json");
+    let before = cached["accessToken"].as_str().expect("an access token").to_owned();
+    cached["expiresAt"] = serde_json::Value::String("2020-01-01T00:00:00Z".into());
+    std::fs::write(&cache, serde_json::to_vec(&cached).expect("json")).expect("expire the token");
+
     // Mounting the per-user folder needs no new sign-in: the cache is used.
     let dir = tempfile::tempdir().expect("dir");
     let mut mount = pail(&emu, home.path())
@@ -183,6 +192,13 @@ fn login_then_mount_my_folder_with_the_cached_sign_in() {
     assert!(
         !err.contains("Sign in with your company account"),
         "no new sign-in: {err}"
+    );
+    let renewed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).expect("token cache")).expect("json");
+    assert_ne!(
+        renewed["accessToken"].as_str(),
+        Some(before.as_str()),
+        "the token was renewed"
     );
     assert_no_secrets(&emu, &err);
 }

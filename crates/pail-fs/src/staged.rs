@@ -2,8 +2,8 @@
 //! cache key, of blocks sealed one by one (see `seal`).
 //!
 //! Sealed layout: a [`HEADER`]-byte header ([`MAGIC`], then zeros), then one [`SLOT`]-byte slot
-//! per [`BLOCK`] bytes of the file: nonce (12), plaintext length (u32 LE), tag (16), ciphertext.
-//! A slot of zeros is a hole and reads as zeros, so a file extended with `set_len` stays sparse
+//! per [`BLOCK`] bytes of the file: nonce (12), plaintext length (u32 LE), ciphertext, tag (16),
+//! so a slot read from disk opens where it lies, without a copy. A slot of zeros is a hole and reads as zeros, so a file extended with `set_len` stays sparse
 //! as a plain one does. A block's plaintext may be shorter than [`BLOCK`]; the rest reads as
 //! zeros. The associated data of a block is the staging file's id and the block's index.
 //!
@@ -12,13 +12,15 @@
 //! exclusively: a read overlapping a half-written slot would fail to open). After a restart a
 //! file's length is read from its last slot; the journal record's size is what counts.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::aead::NONCE_LEN;
 
-use crate::seal::Sealer;
+use crate::seal::{Sealer, TAG_LEN};
 use crate::staging::{read_vec_at, write_at};
 
 /// How a sealed staging file starts.
@@ -26,16 +28,79 @@ pub(crate) const MAGIC: &[u8; 8] = b"pailstg1";
 pub(crate) const HEADER: u64 = 32;
 /// Plaintext bytes per sealed block.
 pub(crate) const BLOCK: u64 = 16 << 10;
-const TAG_LEN: usize = 16;
-const SLOT_HEAD: usize = NONCE_LEN + 4 + TAG_LEN;
+const SLOT_HEAD: usize = NONCE_LEN + 4;
 /// Bytes per sealed block on disk.
-pub(crate) const SLOT: u64 = BLOCK + SLOT_HEAD as u64;
+pub(crate) const SLOT: u64 = BLOCK + (SLOT_HEAD + TAG_LEN) as u64;
 
 #[derive(Debug)]
 struct Sealed {
     sealer: Arc<Sealer>,
     id: u64,
     len: RwLock<u64>,
+    /// What the latest appends wrote, in the clear, changed only under `len`'s write lock.
+    recent: Mutex<Recent>,
+}
+
+/// Plaintext of the last [`RECENT_MAX`] bytes a sequential writer appended in whole blocks: an
+/// upload sends a large file's parts as soon as they are written (`eager`), and finds them here
+/// instead of reading and opening them again (which cost a fifth of a large write's speed).
+/// Any other change to the file empties it.
+#[derive(Debug, Default)]
+struct Recent {
+    chunks: VecDeque<(u64, Vec<u8>)>,
+    bytes: usize,
+}
+
+/// Bound of [`Recent`] per file: two parts of the default size.
+const RECENT_MAX: usize = 16 << 20;
+/// Bound of all files' [`Recent`] copies in the process: files closed and waiting for their
+/// upload keep theirs, so without it a hundred pending large files would hold 1.6 GB.
+const RECENT_TOTAL: usize = 64 << 20;
+static RECENT_USED: AtomicUsize = AtomicUsize::new(0);
+
+impl Recent {
+    fn clear(&mut self) {
+        RECENT_USED.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.chunks.clear();
+        self.bytes = 0;
+    }
+
+    fn push(&mut self, offset: u64, data: &[u8]) {
+        if self.chunks.back().map(|(o, d)| o + d.len() as u64) != Some(offset) {
+            self.clear();
+        }
+        let charged = RECENT_USED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+            (u + data.len() <= RECENT_TOTAL).then_some(u + data.len())
+        });
+        if charged.is_err() {
+            // The process's allowance is spent: this file's parts are read from disk.
+            self.clear();
+            return;
+        }
+        self.chunks.push_back((offset, data.to_vec()));
+        self.bytes += data.len();
+        while self.bytes > RECENT_MAX {
+            let Some((_, d)) = self.chunks.pop_front() else { break };
+            self.bytes -= d.len();
+            RECENT_USED.fetch_sub(d.len(), Ordering::AcqRel);
+        }
+    }
+
+    /// Bytes `offset..end`, if all of them are here.
+    fn read(&self, offset: u64, end: u64) -> Option<Vec<u8>> {
+        let (first, _) = self.chunks.front()?;
+        if offset < *first {
+            return None;
+        }
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        for (o, d) in &self.chunks {
+            let (from, to) = (offset.max(*o), end.min(o + d.len() as u64));
+            if from < to {
+                out.extend_from_slice(&d[(from - o) as usize..(to - o) as usize]);
+            }
+        }
+        (out.len() as u64 == end - offset).then_some(out)
+    }
 }
 
 /// One staging file, plain or sealed.
@@ -43,6 +108,18 @@ struct Sealed {
 pub(crate) struct StagedFile {
     file: File,
     sealed: Option<Sealed>,
+}
+
+impl Drop for Recent {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl Sealed {
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn aad(id: u64, block: u64) -> [u8; 16] {
@@ -82,6 +159,7 @@ impl StagedFile {
                 sealer,
                 id,
                 len: RwLock::new(0),
+                recent: Mutex::default(),
             }),
         };
         if physical == 0 {
@@ -109,8 +187,12 @@ impl StagedFile {
     /// The plaintext of block `b`; `None` for a hole (zeros), empty past the end of the file.
     fn read_block(&self, b: u64) -> io::Result<Option<Vec<u8>>> {
         let s = self.sealed.as_ref().expect("sealed");
-        let raw = read_vec_at(&self.file, SLOT as usize, slot_at(b))?;
-        open_slot(s, b, raw)
+        let mut raw = read_vec_at(&self.file, SLOT as usize, slot_at(b))?;
+        Ok(open_slot(s, b, &mut raw)?.map(|plain| {
+            raw.truncate(plain.end);
+            raw.drain(..plain.start);
+            raw
+        }))
     }
 
     /// Reads up to `len` bytes at `offset`; fewer only at the end.
@@ -123,21 +205,30 @@ impl StagedFile {
         if offset >= end {
             return Ok(Vec::new());
         }
+        if let Some(clear) = s.recent().read(offset, end) {
+            return Ok(clear);
+        }
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
-        let raw = read_vec_at(&self.file, ((last - first + 1) * SLOT) as usize, slot_at(first))?;
+        let mut raw = read_vec_at(&self.file, ((last - first + 1) * SLOT) as usize, slot_at(first))?;
+        // The slots are read whole under the lock; they open after it, while writers go on.
+        drop(size);
         let mut out = Vec::with_capacity((end - offset) as usize);
-        for (i, chunk) in raw.chunks(SLOT as usize).enumerate() {
+        for (i, chunk) in raw.chunks_mut(SLOT as usize).enumerate() {
             let b = first + i as u64;
-            let from = offset.max(b * BLOCK) - b * BLOCK;
-            let to = end.min((b + 1) * BLOCK) - b * BLOCK;
-            let start = out.len();
-            out.resize(start + (to - from) as usize, 0);
-            if let Some(plain) = open_slot(s, b, chunk.to_vec())? {
-                let have = (plain.len() as u64).min(to);
-                if have > from {
-                    out[start..start + (have - from) as usize].copy_from_slice(&plain[from as usize..have as usize]);
+            let from = (offset.max(b * BLOCK) - b * BLOCK) as usize;
+            let to = (end.min((b + 1) * BLOCK) - b * BLOCK) as usize;
+            let have = match open_slot(s, b, chunk)? {
+                Some(plain) => {
+                    let have = (plain.len()).min(to);
+                    if have > from {
+                        out.extend_from_slice(&chunk[plain.start + from..plain.start + have]);
+                    }
+                    have.max(from)
                 }
-            }
+                None => from,
+            };
+            // A hole, or bytes past a block's plaintext, read as zeros.
+            out.resize(out.len() + (to - have), 0);
         }
         // Slots missing at the end of the file (a crash shortened it) read as zeros.
         out.resize((end - offset) as usize, 0);
@@ -152,17 +243,39 @@ impl StagedFile {
         if data.is_empty() {
             return Ok(());
         }
-        let mut size = s.len.write().unwrap_or_else(|e| e.into_inner());
         let end = offset + data.len() as u64;
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        // A write of whole blocks (a sequential writer's) is sealed before the lock is taken,
+        // so readers (an upload sending earlier parts) are held only while it is written. It
+        // keeps nothing of the blocks it covers, unless its last block is partial and the file
+        // has grown past it meanwhile: then it is sealed again below, under the lock.
+        let whole = offset.is_multiple_of(BLOCK).then(|| {
+            let mut out = Vec::with_capacity(((last - first + 1) * SLOT) as usize);
+            for (i, part) in data.chunks(BLOCK as usize).enumerate() {
+                seal_slot(s, first + i as u64, part, &mut out);
+            }
+            out
+        });
+        let mut size = s.len.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(out) = whole.filter(|_| end.is_multiple_of(BLOCK) || end >= *size) {
+            write_at(&self.file, &out, slot_at(first))?;
+            *size = (*size).max(end);
+            s.recent().push(offset, data);
+            return Ok(());
+        }
+        s.recent().clear();
         let mut out = Vec::with_capacity(((last - first + 1) * SLOT) as usize);
         for b in first..=last {
             let (bstart, bend) = (b * BLOCK, (b + 1) * BLOCK);
             let from = offset.max(bstart);
             let to = end.min(bend);
-            let mut plain = if from == bstart && to == bend {
-                Vec::with_capacity(BLOCK as usize)
-            } else if bstart < *size {
+            let part = &data[(from - offset) as usize..(to - offset) as usize];
+            if from == bstart && (to == bend || bstart >= *size) {
+                // A whole block, or the start of a new last one: nothing of it to keep.
+                seal_slot(s, b, part, &mut out);
+                continue;
+            }
+            let mut plain = if bstart < *size {
                 self.read_block(b)?.unwrap_or_default()
             } else {
                 Vec::new()
@@ -171,9 +284,8 @@ impl StagedFile {
             if plain.len() < need {
                 plain.resize(need, 0);
             }
-            plain[(from - bstart) as usize..need]
-                .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
-            seal_slot(s, b, plain, &mut out);
+            plain[(from - bstart) as usize..need].copy_from_slice(part);
+            seal_slot(s, b, &plain, &mut out);
         }
         write_at(&self.file, &out, slot_at(first))?;
         *size = (*size).max(end);
@@ -186,12 +298,13 @@ impl StagedFile {
             return self.file.set_len(len);
         };
         let mut size = s.len.write().unwrap_or_else(|e| e.into_inner());
+        s.recent().clear();
         if len < *size && !len.is_multiple_of(BLOCK) {
             let b = len / BLOCK;
             if let Some(mut plain) = self.read_block(b)? {
                 plain.truncate((len - b * BLOCK) as usize);
                 let mut out = Vec::with_capacity(SLOT as usize);
-                seal_slot(s, b, plain, &mut out);
+                seal_slot(s, b, &plain, &mut out);
                 write_at(&self.file, &out, slot_at(b))?;
             }
         }
@@ -206,34 +319,37 @@ impl StagedFile {
     }
 }
 
-fn open_slot(s: &Sealed, b: u64, mut raw: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+/// Opens the slot at the start of `raw` in place: where its plaintext lies in `raw`, or `None`
+/// for a hole.
+fn open_slot(s: &Sealed, b: u64, raw: &mut [u8]) -> io::Result<Option<std::ops::Range<usize>>> {
     if raw.len() < SLOT_HEAD || raw[..SLOT_HEAD].iter().all(|&x| x == 0) {
         return Ok(None);
     }
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&raw[..NONCE_LEN]);
-    let n = u32::from_le_bytes(raw[NONCE_LEN..NONCE_LEN + 4].try_into().expect("4 bytes")) as usize;
-    let tag: [u8; TAG_LEN] = raw[NONCE_LEN + 4..SLOT_HEAD].try_into().expect("16 bytes");
-    if n as u64 > BLOCK || raw.len() < SLOT_HEAD + n {
+    let nonce: [u8; NONCE_LEN] = raw[..NONCE_LEN].try_into().expect("12 bytes");
+    let n = u32::from_le_bytes(raw[NONCE_LEN..SLOT_HEAD].try_into().expect("4 bytes")) as usize;
+    if n as u64 > BLOCK || raw.len() < SLOT_HEAD + n + TAG_LEN {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "a staging block is damaged"));
     }
-    raw.truncate(SLOT_HEAD + n);
-    raw.drain(..SLOT_HEAD);
-    s.sealer
-        .open_in_place(&aad(s.id, b), &nonce, &tag, &mut raw, "a staging block")?;
-    Ok(Some(raw))
+    let opened = s.sealer.open_in_place(
+        &aad(s.id, b),
+        &nonce,
+        &mut raw[SLOT_HEAD..SLOT_HEAD + n + TAG_LEN],
+        "a staging block",
+    )?;
+    Ok(Some(SLOT_HEAD..SLOT_HEAD + opened))
 }
 
-/// Appends block `b` sealed, as a whole slot, to `out`.
-fn seal_slot(s: &Sealed, b: u64, mut plain: Vec<u8>, out: &mut Vec<u8>) {
-    let n = plain.len();
-    let (nonce, tag) = s.sealer.seal_in_place(&aad(s.id, b), &mut plain);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&(n as u32).to_le_bytes());
+/// Appends block `b` (`plain`) sealed, as a whole slot, to `out`: one copy, sealed in place.
+fn seal_slot(s: &Sealed, b: u64, plain: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + SLOT_HEAD, 0);
+    out.extend_from_slice(plain);
+    let (nonce, tag) = s.sealer.seal_in_place(&aad(s.id, b), &mut out[start + SLOT_HEAD..]);
+    out[start..start + NONCE_LEN].copy_from_slice(&nonce);
+    out[start + NONCE_LEN..start + SLOT_HEAD].copy_from_slice(&(plain.len() as u32).to_le_bytes());
     out.extend_from_slice(&tag);
-    out.extend_from_slice(&plain);
-    // Every slot but the file's last is written whole, so the next one starts at its place.
-    out.resize(out.len() + (BLOCK as usize - n), 0);
+    // Every slot is written whole, so the next one starts at its place.
+    out.resize(start + SLOT as usize, 0);
 }
 
 #[cfg(test)]
@@ -270,6 +386,7 @@ mod tests {
         let secret: Vec<u8> = b"SECRET-PAYLOAD-".iter().cycle().take(40_000).copied().collect();
         put(&f, &secret, 0);
         put(&f, b"edit in the middle", 16_380);
+        put(&f, b"aligned, short of the end", BLOCK);
         let m = put(&f, b"after a gap", 70_000);
         assert_eq!(f.read_vec(200_000, 0).expect("read"), m);
         assert_eq!(f.read_vec(10, 16_384).expect("read"), m[16_384..16_394].to_vec());
@@ -295,6 +412,26 @@ mod tests {
     }
 
     #[test]
+    fn appends_read_back_from_the_recent_copy_and_any_other_change_empties_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = sealed_file(dir.path(), &CacheKey::generate().expect("key"));
+        let a = vec![1u8; 2 * BLOCK as usize];
+        let b = vec![2u8; BLOCK as usize + 100];
+        f.write_at(&a, 0).expect("append");
+        f.write_at(&b, 2 * BLOCK).expect("append");
+        let s = f.sealed.as_ref().expect("sealed");
+        assert_eq!(
+            s.recent().read(BLOCK, 3 * BLOCK + 50).expect("cached").len(),
+            2 * BLOCK as usize + 50
+        );
+        assert_eq!(f.read_vec(10, 3 * BLOCK + 95).expect("read"), [2, 2, 2, 2, 2]);
+        f.write_at(b"x", 5).expect("an edit");
+        assert!(s.recent().read(0, 10).is_none(), "emptied");
+        let back = f.read_vec(8, 0).expect("read");
+        assert_eq!(back, [1, 1, 1, 1, 1, b'x', 1, 1]);
+    }
+
+    #[test]
     fn a_block_moved_to_another_place_does_not_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = CacheKey::generate().expect("key");
@@ -303,6 +440,8 @@ mod tests {
         let disk = std::fs::read(dir.path().join("f")).expect("disk");
         let slot0 = disk[HEADER as usize..(HEADER + SLOT) as usize].to_vec();
         write_at(&f.file, &slot0, slot_at(1)).expect("swap");
+        // Read from disk, not from the appends' copy in memory.
+        f.sealed.as_ref().expect("sealed").recent().clear();
         assert!(f.read_vec(10, BLOCK).is_err());
     }
 }
