@@ -281,11 +281,22 @@ impl App {
     fn save(&mut self) -> Result<(), String> {
         let editor = self.editor.as_ref().ok_or("no dialog")?;
         let (drive, secret) = editor.to_drive()?;
+        let renamed = editor.editing.clone().filter(|o| *o != drive.name);
+        // A renamed drive takes its secret along: a secret is kept per name, and the old name's
+        // must not outlive it.
+        let secret = match (secret, &renamed, &drive.auth) {
+            (Some(s), _, _) => Some(s),
+            (None, Some(old), pail_drives::DriveAuth::Keys { .. }) => {
+                Some(pail_drives::load_secret(&self.drives_path, old).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
         if let Some(s) = secret {
             pail_drives::store_secret(&self.drives_path, &drive.name, &s).map_err(|e| e.to_string())?;
         }
-        if let Some(old) = editor.editing.clone().filter(|o| *o != drive.name) {
+        if let Some(old) = renamed {
             self.drives.remove(&old);
+            pail_drives::remove_secret(&self.drives_path, &old);
         }
         self.drives.upsert(drive);
         self.keep_unreadable_file()?;

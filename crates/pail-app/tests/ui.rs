@@ -144,6 +144,21 @@ fn access_keys_keep_the_secret_out_of_the_drives_file() {
         "very-secret-value"
     );
     assert_eq!(s.saved().get("Team").expect("saved").target(), "team-share/projects/x");
+
+    // Renamed, the drive takes its secret along, and the old name keeps none.
+    click(&mut h, "Edit Team");
+    h.state_mut().editor.as_mut().expect("dialog").name = "Team share".into();
+    h.run();
+    click(&mut h, "OK");
+    assert!(h.state().editor.is_none());
+    assert_eq!(
+        pail_drives::load_secret(&s.drives_path(), "Team share").expect("moved"),
+        "very-secret-value"
+    );
+    assert!(
+        pail_drives::load_secret(&s.drives_path(), "Team").is_err(),
+        "the old name's secret is gone"
+    );
 }
 
 #[test]
