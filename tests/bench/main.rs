@@ -11,7 +11,8 @@
 //! process whose peak RSS (VmHWM) is read before it is unmounted. Prints a markdown table.
 //! Then the writes (`writes`): a large file, 1,000 small files and a 2,000-file `cp -r`, each
 //! until it is in S3, against the raw multipart-upload ceiling. `--writes-only` skips the reads,
-//! `--no-writes` the writes; `--write-size-mib N` sets the large file (default 1024).
+//! `--no-writes` the writes; `--write-size-mib N` sets the large file (default 1024);
+//! `--network wan` measures through pail-emulator's WAN profile (`pail_emulator::Network`).
 
 #![allow(clippy::print_stdout)]
 
@@ -83,6 +84,22 @@ fn main() -> Result<()> {
     }
     for i in 0..1_000 {
         emu.put(BUCKET, &format!("small/s-{i:04}.bin"), random_bytes(4096, 100 + i))?;
+    }
+
+    // `--network wan` puts a client outside AWS between the mounts and the emulator (latency
+    // per kind of request, jitter, 85 MB/s per connection); seeding above went around it.
+    let network = match args.iter().position(|a| a == "--network").and_then(|i| args.get(i + 1)) {
+        Some(name) => {
+            pail_emulator::Network::named(name).with_context(|| format!("no network profile {name:?}: none, wan"))?
+        }
+        None => pail_emulator::Network::NONE,
+    };
+    if !network.is_none() {
+        println!("network profile: {network:?}");
+        emu.set_faults(pail_emulator::Faults {
+            network,
+            ..Default::default()
+        });
     }
 
     let write_mib = args

@@ -1,7 +1,8 @@
 //! The HTTP accept loop: one task per connection, HTTP/1.1 and HTTP/2, TCP_NODELAY set so
 //! small requests are not held back by Nagle's algorithm (≈40 ms per request otherwise).
 //!
-//! Every request passes through [`Faults`] first: added latency, and at the configured rate a
+//! Every request passes through [`Faults`] first: added latency (a fixed delay, or a network
+//! profile: `network`), and at the configured rate a
 //! 500 InternalError, a 503 SlowDown or a connection reset instead of an answer. Requests
 //! matching a [`LostAnswers`] rule are applied, then their answer is lost (`lost`).
 
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::lost::{LostAnswers, S3Op};
+use crate::network::{RequestKind, content_length};
 
 /// Failures the emulator injects, as a flaky network and a busy S3 would.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +25,8 @@ pub struct Faults {
     pub error_rate: f64,
     /// Delay added before every answer.
     pub latency: Duration,
+    /// A network profile: latency per kind of request, jitter, bandwidth per connection.
+    pub network: crate::network::Network,
     /// Requests applied whose answers are then lost.
     pub lost: Vec<LostAnswers>,
     /// Requests held back until the test releases them.
@@ -118,18 +122,34 @@ pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLo
                 let service = service.clone();
                 let faults = faults.read().unwrap_or_else(|e| e.into_inner()).clone();
                 async move {
-                    if !faults.latency.is_zero() {
-                        tokio::time::sleep(faults.latency).await;
+                    let net = faults.network;
+                    let wait = if net.is_none() {
+                        faults.latency
+                    } else {
+                        let kind = RequestKind::of(&req);
+                        let body = content_length(req.headers());
+                        faults.latency + net.before_serving(kind, body, rand::random::<f64>())
+                    };
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
                     }
                     if let Some(answer) = injected(&faults) {
                         return answer;
                     }
                     let op = S3Op::of(&req);
                     crate::Held::pass(&faults.held, op).await;
-                    match LostAnswers::take(&faults.lost, op) {
+                    let answer = match LostAnswers::take(&faults.lost, op) {
                         Some(rule) => rule.apply_and_lose(op, service(req)).await,
                         None => service(req).await,
+                    };
+                    // The answer's body crosses the same link.
+                    if let Ok(resp) = &answer {
+                        let back = net.transfer(content_length(resp.headers()));
+                        if !back.is_zero() {
+                            tokio::time::sleep(back).await;
+                        }
                     }
+                    answer
                 }
             });
             let mut conn_stopped = stopped.clone();
