@@ -103,17 +103,17 @@ impl Recent {
     }
 }
 
+impl Drop for Recent {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// One staging file, plain or sealed.
 #[derive(Debug)]
 pub(crate) struct StagedFile {
     file: File,
     sealed: Option<Sealed>,
-}
-
-impl Drop for Recent {
-    fn drop(&mut self) {
-        self.clear();
-    }
 }
 
 impl Sealed {
