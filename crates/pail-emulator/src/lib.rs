@@ -307,18 +307,18 @@ impl Emulator {
 
     /// Injects failures and latency into every request from now on.
     pub fn set_faults(&self, faults: Faults) {
-        *self.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
+        *self.faults_mut() = faults;
+    }
+
+    fn faults_mut(&self) -> std::sync::RwLockWriteGuard<'_, Faults> {
+        self.faults.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies the next `count` requests of kind `op`, then loses their answers `how` (on top of
     /// the faults already set). Returns the rule, whose `remaining` tells how many are left.
     pub fn lose_answers(&self, op: S3Op, how: LostAs, count: u32) -> LostAnswers {
         let rule = LostAnswers::new(op, how, count);
-        self.faults
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .lost
-            .push(rule.clone());
+        self.faults_mut().lost.push(rule.clone());
         rule
     }
 
@@ -326,11 +326,7 @@ impl Emulator {
     /// released (on top of the faults already set).
     pub fn hold(&self, op: S3Op) -> Held {
         let held = Held::new(op);
-        self.faults
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .held
-            .push(held.clone());
+        self.faults_mut().held.push(held.clone());
         held
     }
 

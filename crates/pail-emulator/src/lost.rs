@@ -63,7 +63,7 @@ impl S3Op {
 }
 
 /// Whether a path-style path is `/<bucket>/<key>` rather than `/<bucket>`.
-fn names_a_key(path: &str) -> bool {
+pub(crate) fn names_a_key(path: &str) -> bool {
     path.trim_start_matches('/')
         .split_once('/')
         .is_some_and(|(_, key)| !key.is_empty())
@@ -171,10 +171,11 @@ fn lose(op: S3Op, how: LostAs, resp: s3s::HttpResponse) -> Result<s3s::HttpRespo
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn req(method: &str, uri: &str, copy: bool) -> http::Request<()> {
+    /// A request of `method` to `uri` (path-style), a copy when `copy`.
+    pub(crate) fn req(method: &str, uri: &str, copy: bool) -> http::Request<()> {
         let mut b = http::Request::builder().method(method).uri(uri);
         if copy {
             b = b.header("x-amz-copy-source", "b/src");

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use crate::lost::S3Op;
+use crate::lost::{S3Op, names_a_key};
 
 /// What a request is, as far as its latency goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,15 +40,8 @@ impl RequestKind {
             | S3Op::AbortMultipartUpload => Self::Write,
             S3Op::CopyObject | S3Op::UploadPartCopy => Self::Copy,
             S3Op::DeleteObject | S3Op::DeleteObjects => Self::Delete,
-            S3Op::Other => {
-                let path = req.uri().path().trim_start_matches('/');
-                let names_key = path.split_once('/').is_some_and(|(_, k)| !k.is_empty());
-                if req.method() == http::Method::GET && !names_key {
-                    Self::List
-                } else {
-                    Self::Read
-                }
-            }
+            S3Op::Other if req.method() == http::Method::GET && !names_a_key(req.uri().path()) => Self::List,
+            S3Op::Other => Self::Read,
         }
     }
 }
@@ -152,14 +145,7 @@ pub(crate) fn content_length(headers: &http::HeaderMap) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(method: &str, uri: &str, copy: bool) -> http::Request<()> {
-        let mut b = http::Request::builder().method(method).uri(uri);
-        if copy {
-            b = b.header("x-amz-copy-source", "/b/src");
-        }
-        b.body(()).expect("request")
-    }
+    use crate::lost::tests::req;
 
     #[test]
     fn requests_are_told_apart_as_their_latency_needs() {

@@ -1,19 +1,13 @@
 //! Issue 19's defects in the WinFsp adapter's core, each replayed through the WinFsp driver
 //! model with the calls Windows makes, over HTTP against pail-emulator.
 
-#[path = "winfsp_tests/driver.rs"]
-#[allow(dead_code)]
-mod driver;
-#[path = "winfsp_tests/rules.rs"]
-#[allow(dead_code)]
-mod rules;
-#[path = "winfsp_tests/win32.rs"]
-#[allow(dead_code)]
-mod win32;
+#[path = "winfsp_tests/mod.rs"]
+#[allow(dead_code)] // shared by the three test binaries, which use different parts
+mod kit;
 
-use driver::*;
+use kit::driver::*;
+use kit::win32::*;
 use pail_fs::BasicInfo;
-use win32::*;
 
 /// Defect 3: Explorer opens for MAXIMUM_ALLOWED, which WinFsp grants in full (write included);
 /// such an open that only reads must not stage the file (a HEAD and a local copy per open).

@@ -2,17 +2,11 @@
 //! ported by name and replayed through the WinFsp driver model onto pail's `WinVolume`, as
 //! `winfsp_tests.rs` does for the create and info cases.
 
-#[path = "winfsp_tests/driver.rs"]
-#[allow(dead_code)]
-mod driver;
-#[path = "winfsp_tests/rules.rs"]
-#[allow(dead_code)]
-mod rules;
-#[path = "winfsp_tests/win32.rs"]
-#[allow(dead_code)]
-mod win32;
+#[path = "winfsp_tests/mod.rs"]
+#[allow(dead_code)] // shared by the three test binaries, which use different parts
+mod kit;
 
-use win32::*;
+use kit::win32::*;
 
 #[tokio::test]
 async fn querydir_test() {

@@ -7,18 +7,12 @@
 //! semantics), the test asserts pail's answer and says why.
 //! Statuses are NTSTATUS; the Win32 error the original checks is in a comment.
 
-#[path = "winfsp_tests/driver.rs"]
-#[allow(dead_code)] // shared with the other test binaries, which use other parts
-mod driver;
-#[path = "winfsp_tests/rules.rs"]
-#[allow(dead_code)]
-mod rules;
-#[path = "winfsp_tests/win32.rs"]
-#[allow(dead_code)]
-mod win32;
+#[path = "winfsp_tests/mod.rs"]
+#[allow(dead_code)] // shared by the three test binaries, which use different parts
+mod kit;
 
-use driver::*;
-use win32::*;
+use kit::driver::*;
+use kit::win32::*;
 
 #[tokio::test]
 async fn create_test() {
