@@ -12,24 +12,34 @@ use std::path::Path;
 use pail_fs::DiskCacheConfig;
 use pail_tests::{BUCKET, DriveOptions, TestDrive, random_bytes, save_while_changed_elsewhere};
 
-/// Every folder below `root` 0700 and every file 0600 (`root` itself is the test's).
-fn assert_private(root: &Path, when: &str) {
-    let mut seen = 0;
+/// Everything below `root` (not `root` itself), with its metadata, links not followed.
+fn entries_below(root: &Path) -> Vec<(std::path::PathBuf, fs::Metadata)> {
+    let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in fs::read_dir(&dir).expect("read_dir").flatten() {
             let meta = fs::symlink_metadata(e.path()).expect("metadata");
-            let mode = meta.permissions().mode() & 0o777;
             if meta.is_dir() {
-                assert_eq!(mode, 0o700, "{when}: folder {}", e.path().display());
                 stack.push(e.path());
-            } else {
-                assert_eq!(mode, 0o600, "{when}: file {}", e.path().display());
             }
-            seen += 1;
+            out.push((e.path(), meta));
         }
     }
-    assert!(seen > 0, "{when}: {} holds something", root.display());
+    out
+}
+
+/// Every folder below `root` 0700 and every file 0600 (`root` itself is the test's).
+fn assert_private(root: &Path, when: &str) {
+    let entries = entries_below(root);
+    for (path, meta) in &entries {
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{when}: folder {}", path.display());
+        } else {
+            assert_eq!(mode, 0o600, "{when}: file {}", path.display());
+        }
+    }
+    assert!(!entries.is_empty(), "{when}: {} holds something", root.display());
 }
 
 /// Every form in which `content` could sit on disk in the clear: runs of its bytes, and of
@@ -49,21 +59,17 @@ fn needles(content: &[u8]) -> Vec<Vec<u8>> {
 /// No file below `root` holds any of `contents` in the clear.
 fn assert_sealed(root: &Path, contents: &[&[u8]], when: &str) {
     let all: Vec<Vec<u8>> = contents.iter().flat_map(|c| needles(c)).collect();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).expect("read_dir").flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-                continue;
-            }
-            let bytes = fs::read(e.path()).expect("read");
-            for n in &all {
-                assert!(
-                    !bytes.windows(n.len()).any(|w| w == &n[..]),
-                    "{when}: {} holds file content in the clear",
-                    e.path().display()
-                );
-            }
+    for (path, meta) in entries_below(root) {
+        if meta.is_dir() {
+            continue;
+        }
+        let bytes = fs::read(&path).expect("read");
+        for n in &all {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == &n[..]),
+                "{when}: {} holds file content in the clear",
+                path.display()
+            );
         }
     }
 }

@@ -62,16 +62,10 @@ pub fn cache_key(cache_dir: &Path, read_only: bool) -> Result<CacheKey, UsageErr
     }
 }
 
-/// Deletes the cache in `cache_dir` and its key: refused while a mount uses it, or while
-/// uploads are pending in it unless `discard`.
+/// Deletes the cache in `cache_dir` (which exists: callers pick existing ones) and its key:
+/// refused while a mount uses it, or while uploads are pending in it unless `discard`.
 pub fn forget(cache_dir: &Path, discard: bool) -> Result<(), UsageError> {
     let shown = cache_dir.display();
-    if !cache_dir.exists() {
-        key_store()
-            .delete(&entry(cache_dir))
-            .map_err(|e| UsageError(format!("cannot remove the cache's key: {e}")))?;
-        return Err(UsageError(format!("there is no cache at {shown}")));
-    }
     let lock = crate::mount::lock_cache_dir(cache_dir).map_err(|_| {
         UsageError(format!(
             "the cache {shown} is in use by a mount: unmount the drive first"

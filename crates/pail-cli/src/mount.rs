@@ -332,16 +332,9 @@ pub async fn open_drive(
             .await
             .map_err(|e| UsageError(format!("cannot configure S3: {e}")))?,
     );
-    // The bucket and credentials are checked by a drive core without a cache, before the
+    // The bucket and credentials are checked before the drive core exists, so before the
     // cache's key is made or its journal read: a mistyped bucket leaves nothing behind.
-    let bare = VfsConfig {
-        writeback: None,
-        disk_cache: None,
-        read_only: true,
-        ..spec.vfs.clone()
-    };
-    let probe = Vfs::new(store.clone(), bare).context("preparing the drive")?;
-    if let Err(e) = probe.probe().await {
+    if let Err(e) = pail_fs::probe(store.as_ref(), &spec.vfs.prefix).await {
         let kind = e.store_error().map(|s| s.kind());
         tracing::debug!(error = ?e, "probe failed");
         let hint = match (kind, e.kind()) {
@@ -350,7 +343,6 @@ pub async fn open_drive(
         };
         return Err(UsageError(hint).into());
     }
-    drop(probe);
     let mut cfg = spec.vfs.clone();
     cfg.cache_key = cache_key()?;
     Vfs::new(store, cfg).context("preparing the drive")

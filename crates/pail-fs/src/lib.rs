@@ -75,7 +75,7 @@ pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use seal::{CacheKey, cache_key_id};
-pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats};
+pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats, probe};
 pub use watch::{ChangeKind, RemoteChange};
 pub use windows::{
     BasicInfo, CleanupFlags, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN,

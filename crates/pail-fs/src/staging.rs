@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 
 use crate::recycle::Recycler;
-use crate::seal::Cipher;
+use crate::seal::{Cipher, Sealer};
 use crate::staged::{StagedFile, is_sealed_file};
 
 /// Staging files from this size on are unlinked on the blocking pool (see [`Staging::remove`]).
@@ -81,6 +81,16 @@ pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     }
 }
 
+/// Opens `path` for reading and writing, private; `create` makes it, or empties what is there.
+fn open_rw(path: &Path, create: bool) -> io::Result<File> {
+    crate::private::options()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(create)
+        .open(path)
+}
+
 /// The staging directory and its budget.
 #[derive(Debug)]
 pub(crate) struct Staging {
@@ -130,48 +140,30 @@ impl Staging {
         if create {
             self.recycle.take(&path);
         }
-        let file = crate::private::options()
-            .read(true)
-            .write(true)
-            .create(create)
-            .truncate(create)
-            .open(&path)?;
+        let file = open_rw(&path, create)?;
         match self.cipher.sealer() {
             None if !create && is_sealed_file(&file)? => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "a staging file is encrypted and this mount has no cache key",
             )),
             None => Ok(StagedFile::plain(file)),
-            Some(_) if !create && file.metadata()?.len() > 0 && !is_sealed_file(&file)? => {
-                drop(file);
-                self.seal_legacy(id)?;
-                self.file(id, false)
+            Some(sealer) if !create && file.metadata()?.len() > 0 && !is_sealed_file(&file)? => {
+                self.seal_legacy(id, &file, sealer)
             }
             Some(sealer) => StagedFile::sealed(file, sealer.clone(), id),
         }
     }
 
-    /// Rewrites staging file `id`, which a version without encryption wrote in the clear, sealed
-    /// under the cache's key: into a new file that replaces it, so a crash leaves one or the
-    /// other whole.
-    fn seal_legacy(&self, id: u64) -> io::Result<()> {
-        let Some(sealer) = self.cipher.sealer() else {
-            return Ok(());
-        };
-        let path = self.path(id);
+    /// Rewrites staging file `id` (open as `clear`), which a version without encryption wrote
+    /// in the clear, sealed under the cache's key: into a new file that replaces it, so a crash
+    /// leaves one or the other whole. Returns the sealed file.
+    fn seal_legacy(&self, id: u64, clear: &File, sealer: &Arc<Sealer>) -> io::Result<StagedFile> {
         let tmp = self.dir.join(format!("{id:016x}.sealing"));
-        let clear = std::fs::File::open(&path)?;
         let size = clear.metadata()?.len();
-        let out = crate::private::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let sealed = StagedFile::sealed(out, sealer.clone(), id)?;
+        let sealed = StagedFile::sealed(open_rw(&tmp, true)?, sealer.clone(), id)?;
         let mut at = 0;
         while at < size {
-            let chunk = read_vec_at(&clear, (8 << 20).min(size - at) as usize, at)?;
+            let chunk = read_vec_at(clear, (8 << 20).min(size - at) as usize, at)?;
             if chunk.is_empty() {
                 break;
             }
@@ -180,13 +172,13 @@ impl Staging {
         }
         sealed.set_len(size)?;
         sealed.sync_data()?;
-        std::fs::rename(&tmp, &path)?;
+        std::fs::rename(&tmp, self.path(id))?;
         tracing::info!(
             id,
             size,
             "a staging file written in the clear by an older version is now encrypted"
         );
-        Ok(())
+        Ok(sealed)
     }
 
     /// Removes staging file `id` (kept for reuse when small) and returns `size` bytes to the

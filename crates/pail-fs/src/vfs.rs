@@ -98,6 +98,16 @@ impl Default for VfsConfig {
     }
 }
 
+/// Checks with one listing of `prefix` that `store` can serve a drive (the bucket exists, the
+/// credentials are good): what [`Vfs::probe`] does, before a drive core exists.
+pub async fn probe(store: &dyn ObjectStore, prefix: &str) -> FsResult<()> {
+    store
+        .list_page(prefix, Some("/"), None, Some(1))
+        .await
+        .map(|_| ())
+        .map_err(|e| FsError::from_store("probe", "/", e))
+}
+
 /// An open file handle's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HandleId(pub u64);
@@ -267,11 +277,7 @@ impl Vfs {
     /// Checks, with one small listing, that the bucket exists and the credentials may list the
     /// drive's root. Meant for mount time, so a wrong bucket, endpoint or key fails at once.
     pub async fn probe(&self) -> FsResult<()> {
-        self.store
-            .list_page(&self.cfg.prefix, Some("/"), None, Some(1))
-            .await
-            .map(|_| ())
-            .map_err(|e| FsError::from_store("probe", "/", e))
+        probe(self.store.as_ref(), &self.cfg.prefix).await
     }
 
     pub(crate) fn key_of(&self, path: &VfsPath) -> FsResult<String> {
