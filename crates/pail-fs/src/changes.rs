@@ -144,14 +144,7 @@ mod tests {
     use super::*;
 
     fn file(size: u64) -> Attr {
-        Attr {
-            kind: crate::meta::FileKind::File,
-            size,
-            mtime: SystemTime::UNIX_EPOCH,
-            etag: None,
-            attributes: 0,
-            created: None,
-        }
+        Attr::sized_file(size, SystemTime::UNIX_EPOCH)
     }
 
     fn names(l: &Listing) -> Vec<&str> {

@@ -17,7 +17,7 @@ impl Vfs {
     /// [`lookup`](Self::lookup) without waiting, when the answer is cached; `None` otherwise.
     pub fn lookup_cached(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
         self.lookup_cached_as_listed(path)
-            .map(|r| r.map(|a| self.meta.with_dir_time(path, a)))
+            .map(|r| r.map(|a| self.meta.with_kept(path, a)))
     }
 
     fn lookup_cached_as_listed(&self, path: &VfsPath) -> Option<FsResult<Attr>> {
@@ -66,9 +66,7 @@ impl Vfs {
     /// What `path` is.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn lookup(&self, path: &VfsPath) -> FsResult<Attr> {
-        self.lookup_as_listed(path)
-            .await
-            .map(|a| self.meta.with_dir_time(path, a))
+        self.lookup_as_listed(path).await.map(|a| self.meta.with_kept(path, a))
     }
 
     async fn lookup_as_listed(&self, path: &VfsPath) -> FsResult<Attr> {
@@ -182,7 +180,7 @@ impl Vfs {
         let mut staged = before;
         staged.extend(self.staged_in(path));
         let listing = self.with_moves(path, Self::with_staged(listing, staged));
-        Ok(self.meta.with_dir_times(path, listing))
+        Ok(self.meta.with_kept_times(path, listing))
     }
 
     /// The files being written in `dir`, as directory entries.

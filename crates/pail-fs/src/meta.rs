@@ -12,71 +12,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use pail_store::{ETag, ListPage, ObjectMeta, ObjectStore};
+use pail_store::{ListPage, ObjectStore};
 
 use crate::changes::Changes;
 use crate::error::{FsError, FsResult};
 use crate::names::{NameEncoding, is_showable};
 use crate::path::VfsPath;
+use crate::times::Times;
+
+pub use crate::attr::{Attr, FileKind};
 use crate::watch::Watch;
-
-/// File or directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// A regular file (an object).
-    File,
-    /// A directory (a prefix, or a `dir/` marker).
-    Directory,
-}
-
-/// What the core knows about a path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attr {
-    /// File or directory.
-    pub kind: FileKind,
-    /// Exact size in bytes (0 for directories).
-    pub size: u64,
-    /// Modification time: `x-amz-meta-mtime` when known, else LastModified.
-    pub mtime: SystemTime,
-    /// The object version, for files.
-    pub etag: Option<ETag>,
-    /// Windows file attributes kept on S3 (`pail_store::attributes`: read-only, hidden,
-    /// system); 0 when none or unknown (a listing carries no metadata).
-    pub attributes: u32,
-    /// The creation time, when one was set and kept on S3.
-    pub created: Option<SystemTime>,
-}
-
-impl Attr {
-    /// A directory; S3 prefixes have no time of their own, so the caller picks one.
-    pub fn directory(mtime: SystemTime) -> Self {
-        Self {
-            kind: FileKind::Directory,
-            size: 0,
-            mtime,
-            etag: None,
-            attributes: 0,
-            created: None,
-        }
-    }
-
-    /// A file from its object metadata.
-    pub fn file(meta: &ObjectMeta) -> Self {
-        Self {
-            kind: FileKind::File,
-            size: meta.size,
-            mtime: meta.modified(),
-            etag: Some(meta.etag.clone()),
-            attributes: meta.attributes,
-            created: meta.created,
-        }
-    }
-
-    /// Whether this is a directory.
-    pub fn is_dir(&self) -> bool {
-        self.kind == FileKind::Directory
-    }
-}
 
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,8 +91,8 @@ pub(crate) struct MetaCache {
     changes: Changes,
     /// The last listing loaded per folder, to find what others changed.
     watch: Watch,
-    /// Folders this mount changed, and when: their modification times.
-    dir_times: moka::sync::Cache<VfsPath, SystemTime>,
+    /// The times S3 does not keep.
+    times: Times,
 }
 
 impl MetaCache {
@@ -178,7 +123,7 @@ impl MetaCache {
             epoch: AtomicU64::new(0),
             changes: Changes::new(ttl),
             watch: Watch::new(),
-            dir_times: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            times: Times::new(),
         }
     }
 
@@ -190,39 +135,50 @@ impl MetaCache {
         Attr::directory(self.dir_mtime)
     }
 
-    /// Records that folder `dir` gained, lost or renamed an entry through this drive now: its
-    /// modification time, which S3 does not keep for prefixes, moves on for this mount.
-    pub(crate) fn touch_dir(&self, dir: &VfsPath) {
-        self.dir_times.insert(dir.clone(), SystemTime::now());
+    pub(crate) fn times(&self) -> &Times {
+        &self.times
     }
 
-    /// `attr` with a folder's time as this mount knows it (see [`touch_dir`](Self::touch_dir)).
-    pub(crate) fn with_dir_time(&self, path: &VfsPath, attr: Attr) -> Attr {
-        match self.dir_times.get(path) {
-            Some(t) if attr.is_dir() => Attr::directory(t),
-            _ => attr,
+    /// `attr` with what this mount knows beyond S3: kept times (see [`Times`]), and a
+    /// folder's link count when its listing is cached.
+    pub(crate) fn with_kept(&self, path: &VfsPath, attr: Attr) -> Attr {
+        let mut attr = self.times.apply(path, attr);
+        if attr.is_dir() && attr.links.is_none() {
+            attr.links = self.cached_listing_now(path).map(|l| {
+                let subdirs = l.entries.iter().filter(|e| e.attr.is_dir()).count();
+                2 + u32::try_from(subdirs).unwrap_or(u32::MAX - 2)
+            });
         }
+        attr
     }
 
-    /// `listing` of `dir` with its folders' times as this mount knows them.
-    pub(crate) fn with_dir_times(&self, dir: &VfsPath, listing: Arc<Listing>) -> Arc<Listing> {
-        if self.dir_times.entry_count() == 0
-            || !listing
-                .entries
-                .iter()
-                .any(|e| e.attr.is_dir() && self.dir_times.contains_key(&dir.join(&e.name)))
-        {
+    /// `listing` of `dir` with its entries' times as this mount knows them.
+    pub(crate) fn with_kept_times(&self, dir: &VfsPath, listing: Arc<Listing>) -> Arc<Listing> {
+        if self.times.is_empty() || !listing.entries.iter().any(|e| self.times.contains(&dir.join(&e.name))) {
             return listing;
         }
         let map = listing
             .entries
             .iter()
-            .map(|e| (e.name.clone(), self.with_dir_time(&dir.join(&e.name), e.attr.clone())))
+            .map(|e| (e.name.clone(), self.times.apply(&dir.join(&e.name), e.attr.clone())))
             .collect();
         Arc::new(Listing {
             since: listing.since,
             ..Listing::from_map(map)
         })
+    }
+
+    /// Folder `dir` was just made by this drive: it is known to be empty, so lookups inside it
+    /// need no request until the metadata TTL ends.
+    pub(crate) async fn made_dir(&self, dir: &VfsPath) {
+        self.times.created(dir, true);
+        if self.enabled {
+            let empty = Listing {
+                since: self.changes.now(),
+                ..Listing::default()
+            };
+            self.listings.insert(dir.clone(), Arc::new(empty)).await;
+        }
     }
 
     pub(crate) fn entry(&self, path: &VfsPath) -> Option<Option<Attr>> {

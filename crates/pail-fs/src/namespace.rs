@@ -64,10 +64,10 @@ pub(crate) async fn move_prefix(
 }
 
 impl Vfs {
-    /// `path`'s folder gained or lost an entry now (see `MetaCache::touch_dir`).
+    /// `path`'s folder gained or lost an entry now (see `Times::touch_dir`).
     pub(crate) fn touch_parent(&self, path: &VfsPath) {
         if let Some((parent, _)) = path.split_last() {
-            self.meta.touch_dir(&parent);
+            self.meta.times().touch_dir(&parent);
         }
     }
 
@@ -112,8 +112,9 @@ impl Vfs {
         let attr = self.meta.dir_attr();
         self.meta.put_entry(path.clone(), Some(attr.clone()));
         self.meta.update_listing_of(path, Some(attr.clone())).await;
-        self.meta.touch_dir(&parent);
-        Ok(attr)
+        self.meta.made_dir(path).await;
+        self.meta.times().touch_dir(&parent);
+        Ok(self.meta.with_kept(path, attr))
     }
 
     /// Removes folder `path` if it is empty.
@@ -135,6 +136,7 @@ impl Vfs {
             .map_err(|e| FsError::from_store("rmdir", path.as_str(), e))?;
         self.meta.put_entry(path.clone(), None);
         self.meta.update_listing_of(path, None).await;
+        self.meta.times().removed(path);
         self.touch_parent(path);
         Ok(())
     }
@@ -202,6 +204,7 @@ impl Vfs {
         }
         self.meta.put_entry(path.clone(), None);
         self.meta.update_listing_of(path, None).await;
+        self.meta.times().removed(path);
         self.touch_parent(path);
         Ok(())
     }
@@ -212,7 +215,8 @@ impl Vfs {
     pub async fn rename(&self, from: &VfsPath, to: &VfsPath, no_replace: bool) -> FsResult<()> {
         let wb = self.writeback("rename", from)?.clone();
         if from == to {
-            return Ok(());
+            // Nothing moves, but a name that is not there is still not there (rename(2)).
+            return self.lookup(from).await.map(|_| ());
         }
         self.after_moves(from).await;
         self.after_moves(to).await;
@@ -244,7 +248,14 @@ impl Vfs {
             }
         }
         if src.is_dir() {
+            let known = self.meta.cached_listing_now(&to_parent).is_some();
             self.rename_dir(from, to).await?;
+            if known {
+                // A moved folder drops every cached listing; the one the user was looking at
+                // is loaded again (one request), so its link count stays known.
+                self.meta.invalidate_listing_of(to).await;
+                let _ = self.read_dir(&to_parent).await;
+            }
         } else if let Some(d) = wb.hold(from, false) {
             let renamed = self.rename_staged(&d, from, to, to_key.clone(), replacing).await;
             wb.unhold(&d, false);
@@ -256,7 +267,12 @@ impl Vfs {
         }
         self.meta.put_entry(from.clone(), None);
         self.meta.update_listing_of(from, None).await;
-        self.meta.invalidate_listing_of(to).await;
+        if src.is_dir() {
+            self.meta.update_listing_of(to, Some(self.meta.dir_attr())).await;
+        } else {
+            self.meta.invalidate_listing_of(to).await;
+        }
+        self.meta.times().moved(from, to);
         self.touch_parent(from);
         self.touch_parent(to);
         Ok(())

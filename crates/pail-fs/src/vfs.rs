@@ -27,12 +27,9 @@ use crate::writeback::{Writeback, WritebackConfig};
 pub(crate) fn staged_attr(d: &Dirty) -> Attr {
     let st = d.state();
     Attr {
-        kind: crate::meta::FileKind::File,
-        size: st.size,
-        mtime: st.mtime,
-        etag: None,
         attributes: st.attributes,
         created: st.created,
+        ..Attr::sized_file(st.size, st.mtime)
     }
 }
 
@@ -125,7 +122,7 @@ pub(crate) enum HandleKind {
         obj: ObjectRef,
         state: Mutex<ReadState>,
         /// What the file was when opened: its attributes once its name is gone.
-        opened: Attr,
+        opened: Box<Attr>,
     },
     /// Reads (and, if `writer`, writes) of a file in the staging area.
     Staged { file: Arc<Dirty>, writer: bool },
@@ -359,7 +356,7 @@ impl Vfs {
             kind: HandleKind::Remote {
                 obj,
                 state: Mutex::new(state),
-                opened: attr.clone(),
+                opened: Box::new(attr.clone()),
             },
         });
         Ok((id, attr))

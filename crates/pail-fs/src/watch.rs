@@ -157,18 +157,14 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::meta::{Attr, FileKind};
+    use crate::meta::Attr;
 
     fn file(name: &str, etag: &str) -> DirEntry {
         DirEntry {
             name: name.to_owned(),
             attr: Attr {
-                kind: FileKind::File,
-                size: 1,
-                mtime: SystemTime::UNIX_EPOCH,
                 etag: Some(pail_store::ETag::new(etag)),
-                attributes: 0,
-                created: None,
+                ..Attr::sized_file(1, SystemTime::UNIX_EPOCH)
             },
         }
     }

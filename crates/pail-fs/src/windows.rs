@@ -51,9 +51,12 @@ pub struct WinInfo {
     pub file_size: u64,
     /// Size rounded up to the allocation unit.
     pub allocation_size: u64,
-    /// Last access, last write and change time are all the modification time (S3 keeps one
-    /// time), as a FILETIME.
+    /// The last write time (the modification time), as a FILETIME.
     pub time: u64,
+    /// The last access time ([`Attr::atime`]), as a FILETIME.
+    pub access_time: u64,
+    /// The change time ([`Attr::ctime`]), as a FILETIME.
+    pub change_time: u64,
     /// The creation time kept on S3, else the modification time.
     pub creation_time: u64,
     /// The file's IndexNumber: stable for its path ([`file_id`]).
@@ -98,6 +101,8 @@ impl WinInfo {
             file_size: attr.size,
             allocation_size: attr.size.div_ceil(ALLOCATION_UNIT) * ALLOCATION_UNIT,
             time: to_filetime(attr.mtime),
+            access_time: to_filetime(attr.atime()),
+            change_time: to_filetime(attr.ctime()),
             creation_time: to_filetime(attr.created.unwrap_or(attr.mtime)),
             index_number: file_id(path),
         }
@@ -197,10 +202,18 @@ impl Vfs {
     pub fn handle_attr(&self, id: HandleId) -> FsResult<Attr> {
         let h = self.handle(id)?;
         match &h.kind {
-            HandleKind::Staged { file, .. } => Ok(staged_attr(file)),
+            HandleKind::Staged { file, .. } if file.state().deleted => Ok(Attr {
+                links: Some(0),
+                ..staged_attr(file)
+            }),
+            HandleKind::Staged { file, .. } => Ok(self.meta.with_kept(&h.path, staged_attr(file))),
             HandleKind::Remote { opened, .. } => match self.lookup_cached(&h.path) {
                 Some(Ok(now)) => Ok(now),
-                _ => Ok(opened.clone()),
+                Some(Err(e)) if e.kind() == FsErrorKind::NotFound => Ok(Attr {
+                    links: Some(0),
+                    ..(**opened).clone()
+                }),
+                _ => Ok((**opened).clone()),
             },
         }
     }

@@ -11,8 +11,9 @@ use crate::dirty::{Base, Dirty, Expect};
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;
 use crate::path::VfsPath;
+use crate::status::WritebackStatus;
 use crate::vfs::{Handle, HandleId, HandleKind, Vfs, staged_attr};
-use crate::writeback::{Writeback, WritebackStatus};
+use crate::writeback::Writeback;
 
 impl Vfs {
     pub(crate) fn writeback(&self, op: &'static str, path: &VfsPath) -> FsResult<&Arc<Writeback>> {
@@ -232,13 +233,35 @@ impl Vfs {
         self.settle(&d, changed)
     }
 
+    /// Sets the access and modification times of `path`, each when given (`utimensat`,
+    /// `chmod`); either way its change time moves on. A file's modification time is kept on
+    /// S3; the others, and a folder's (a prefix has none), for the life of the mount.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn set_times(
+        &self,
+        path: &VfsPath,
+        accessed: Option<SystemTime>,
+        modified: Option<SystemTime>,
+    ) -> FsResult<Attr> {
+        let attr = self.lookup(path).await?;
+        let attr = match modified {
+            Some(t) if !attr.is_dir() => self.set_mtime(path, t).await?,
+            _ => attr,
+        };
+        self.meta
+            .times()
+            .changed(path, accessed, modified.filter(|_| attr.is_dir()));
+        Ok(self.meta.with_kept(path, attr))
+    }
+
     /// Sets the modification time of `path`.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn set_mtime(&self, path: &VfsPath, mtime: SystemTime) -> FsResult<Attr> {
         let attr = self.lookup(path).await?;
         if attr.is_dir() {
-            // Folders are prefixes: they have no time of their own to keep.
-            return Ok(attr);
+            // Folders are prefixes: this mount keeps their time.
+            self.meta.times().changed(path, None, Some(mtime));
+            return Ok(self.meta.with_kept(path, attr));
         }
         if attr.mtime == mtime {
             return Ok(attr);

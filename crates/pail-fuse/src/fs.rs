@@ -95,23 +95,23 @@ impl PailFuse {
 }
 
 pub(crate) fn file_attr(cfg: &FuseConfig, ino: u64, attr: &Attr) -> FileAttr {
-    let (kind, perm, nlink) = if attr.is_dir() {
-        (FileType::Directory, 0o755, 2)
+    let (kind, perm) = if attr.is_dir() {
+        (FileType::Directory, 0o755)
     } else {
-        (FileType::RegularFile, 0o644, 1)
+        (FileType::RegularFile, 0o644)
     };
     let perm = if cfg.read_only { perm & 0o555 } else { perm };
     FileAttr {
         ino,
         size: attr.size,
         blocks: attr.size.div_ceil(512),
-        atime: attr.mtime,
+        atime: attr.atime(),
         mtime: attr.mtime,
-        ctime: attr.mtime,
-        crtime: attr.mtime,
+        ctime: attr.ctime(),
+        crtime: attr.created.unwrap_or(attr.mtime),
         kind,
         perm,
-        nlink,
+        nlink: attr.nlink(),
         uid: cfg.uid,
         gid: cfg.gid,
         rdev: 0,
@@ -319,7 +319,7 @@ impl Filesystem for PailFuse {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         _fh: Option<u64>,
@@ -334,6 +334,7 @@ impl Filesystem for PailFuse {
             uid,
             gid,
             size,
+            atime,
             mtime,
         };
         self.do_setattr(ino, set, reply);

@@ -23,7 +23,15 @@ pub(crate) struct SetAttr {
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     pub(crate) size: Option<u64>,
+    pub(crate) atime: Option<TimeOrNow>,
     pub(crate) mtime: Option<TimeOrNow>,
+}
+
+fn time_of(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
 }
 
 impl PailFuse {
@@ -128,7 +136,7 @@ impl PailFuse {
             tracing::debug!(path = %path, ?set, "refusing setuid/setgid/sticky bits or a change of owner: S3 cannot hold them");
             return reply.error(libc::EPERM);
         }
-        let changes = set.size.is_some() || set.mtime.is_some();
+        let changes = set.size.is_some() || set.mtime.is_some() || set.atime.is_some();
         if changes && self.cfg.read_only {
             return reply.error(libc::EROFS);
         }
@@ -138,12 +146,11 @@ impl PailFuse {
             if let (Some(size), Ok(_)) = (set.size, &result) {
                 result = vfs.set_len(&path, size).await;
             }
-            if let (Some(t), Ok(_)) = (set.mtime, &result) {
-                let t = match t {
-                    TimeOrNow::SpecificTime(t) => t,
-                    TimeOrNow::Now => SystemTime::now(),
-                };
-                result = vfs.set_mtime(&path, t).await;
+            if result.is_ok() {
+                // Every successful setattr (chmod included) moves the change time on.
+                result = vfs
+                    .set_times(&path, set.atime.map(time_of), set.mtime.map(time_of))
+                    .await;
             }
             match result {
                 Ok(attr) => reply.attr(&cfg.ttl, &file_attr(&cfg, ino, &attr)),

@@ -93,9 +93,9 @@ fn fill(out: &mut FileInfo, info: &WinInfo) {
     out.file_size = info.file_size;
     out.allocation_size = info.allocation_size;
     out.creation_time = info.creation_time;
-    out.last_access_time = info.time;
+    out.last_access_time = info.access_time;
     out.last_write_time = info.time;
-    out.change_time = info.time;
+    out.change_time = info.change_time;
     out.index_number = info.index_number;
     out.hard_links = 0;
     out.ea_size = 0;

@@ -13,13 +13,16 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::notify::WinNotify;
 use super::open::{BasicInfo, CleanupFlags, WinFile};
 use super::{WinInfo, from_filetime, write_span};
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::Attr;
 use crate::path::VfsPath;
 use crate::vfs::{HandleId, Vfs};
+
+mod dir;
+
+pub use dir::WinDirEntry;
 
 /// How long a call on a name a folder move holds waits for the move before it answers busy:
 /// a small folder has moved by then; a large one must not hold a WinFsp thread.
@@ -40,15 +43,6 @@ const MAX_LABEL_UNITS: usize = 32;
 pub struct WinVolume {
     vfs: Arc<Vfs>,
     label: Mutex<String>,
-}
-
-/// One directory entry for ReadDirectory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WinDirEntry {
-    /// The name as shown.
-    pub name: String,
-    /// Its file information.
-    pub info: WinInfo,
 }
 
 /// What GetVolumeInfo reports.
@@ -339,10 +333,11 @@ impl WinVolume {
     /// SetBasicInfo: the modification time is kept (as `x-amz-meta-mtime`) and, set through a
     /// handle, survives that handle's later writes; a file's read-only, hidden and system
     /// attributes and its creation time are kept as metadata, carried through renames and
-    /// copies. The last-access and change times have nowhere to live in S3, nor have a
-    /// folder's attributes (a folder is a prefix): they are accepted without effect. A FILETIME
-    /// of 0 or `u64::MAX`, and attributes of 0 or `INVALID_FILE_ATTRIBUTES`, leave them
-    /// unchanged.
+    /// copies. The last-access time, and a folder's last-write time, have nowhere to live in
+    /// S3: this mount keeps them while it runs ([`Vfs::set_times`]). A folder's attributes (a
+    /// folder is a prefix) and a change time set explicitly are accepted without effect. A
+    /// FILETIME of 0 or `u64::MAX`, and attributes of 0 or `INVALID_FILE_ATTRIBUTES`, leave
+    /// them unchanged.
     pub async fn set_basic_info(&self, file: &WinFile, basic: &BasicInfo) -> FsResult<WinInfo> {
         let attributes = (basic.attributes != 0 && basic.attributes != BasicInfo::UNCHANGED_ATTRIBUTES)
             .then_some(basic.attributes & KEPT);
@@ -362,6 +357,10 @@ impl WinVolume {
             let mut st = file.state();
             st.attr = attr;
             st.write_time = Some(t);
+        }
+        if let Some(t) = from_filetime(basic.last_access_time) {
+            let attr = self.vfs.set_times(&file.path(), Some(t), None).await?;
+            file.set_attr(attr);
         }
         self.file_info(file)
     }
@@ -419,59 +418,6 @@ impl WinVolume {
             self.vfs.check_delete(&file.path()).await?;
         }
         Ok(())
-    }
-
-    /// ReadDirectory: the entries after `marker` (the last name WinFsp was given), with `.` and
-    /// `..` first outside the root. Entries come in byte order of their names, the order the
-    /// marker is searched in, so a listing resumes exactly after the marker even if entries
-    /// were added or removed in between.
-    pub async fn read_directory(&self, dir: &WinFile, marker: Option<&str>) -> FsResult<Vec<WinDirEntry>> {
-        let path = dir.path();
-        if !dir.is_dir() {
-            return Err(FsError::new(FsErrorKind::NotADirectory, "list", path.as_str()));
-        }
-        let listing = self.vfs.read_dir(&path).await?;
-        let own = self.file_info(dir)?;
-        let dots: &[&str] = match (path.is_root(), marker) {
-            (true, _) => &[],
-            (false, None) => &[".", ".."],
-            (false, Some(".")) => &[".."],
-            (false, Some(_)) => &[],
-        };
-        let after = match marker {
-            Some("." | "..") | None => None,
-            Some(m) => Some(m),
-        };
-        let mut out: Vec<WinDirEntry> = dots
-            .iter()
-            .map(|d| WinDirEntry {
-                name: (*d).to_owned(),
-                info: own.clone(),
-            })
-            .collect();
-        out.extend(listing.after(after).iter().map(|e| WinDirEntry {
-            name: e.name.clone(),
-            info: self.info(&path.join(&e.name), &e.attr),
-        }));
-        Ok(out)
-    }
-
-    /// What others changed, found by listings since the last call, as WinFsp notifications
-    /// (the adapter's notify timer sends them).
-    pub fn notifications(&self) -> Vec<WinNotify> {
-        self.vfs.take_changes().iter().map(WinNotify::of).collect()
-    }
-
-    /// GetDirInfoByName: the entry `name` of folder `dir`, matched ignoring case, with its name
-    /// as stored (WinFsp asks this instead of listing when a program looks one name up).
-    pub async fn dir_entry(&self, dir: &WinFile, name: &str) -> FsResult<WinDirEntry> {
-        let path = dir.path().join(name);
-        let (stored, attr) = self.resolve(&path).await?;
-        let shown = stored.split_last().map(|(_, n)| n.to_owned()).unwrap_or_default();
-        Ok(WinDirEntry {
-            name: shown,
-            info: self.info(&stored, &attr),
-        })
     }
 
     /// GetVolumeInfo.
