@@ -18,10 +18,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use pail_store::{ETag, ObjectStore, WriteCondition};
 
+pub(crate) use crate::base::Base;
 use crate::content::Content;
 use crate::eager::Eager;
 use crate::error::{FsError, FsErrorKind, FsResult};
-use crate::journal::{BaseRecord, ExpectRecord, UploadRecord};
+use crate::journal::{ExpectRecord, UploadRecord};
 use crate::path::VfsPath;
 
 /// The largest object S3 holds: 5 TiB.
@@ -61,68 +62,6 @@ impl Expect {
             ExpectRecord::Match(e) => Expect::Match(ETag::new(e)),
             ExpectRecord::Any => Expect::Any,
         }
-    }
-}
-
-/// The remote version whose bytes the staging file starts from.
-#[derive(Debug)]
-pub(crate) struct Base {
-    pub(crate) key: String,
-    pub(crate) etag: ETag,
-    /// Bytes `0..limit` of the file come from the base unless overwritten.
-    pub(crate) limit: u64,
-    /// Per block of `0..limit`: copied into the staging file (or overwritten) already.
-    pub(crate) present: Vec<bool>,
-}
-
-impl Base {
-    pub(crate) fn new(key: String, etag: ETag, size: u64, block_size: u64) -> Self {
-        Self {
-            key,
-            etag,
-            limit: size,
-            present: vec![false; size.div_ceil(block_size) as usize],
-        }
-    }
-
-    /// Runs of missing blocks within `blocks`.
-    fn missing(&self, blocks: Range<u64>) -> Vec<Range<u64>> {
-        let mut runs: Vec<Range<u64>> = Vec::new();
-        let end = blocks.end.min(self.present.len() as u64);
-        for b in blocks.start..end {
-            if self.present[b as usize] {
-                continue;
-            }
-            match runs.last_mut() {
-                Some(r) if r.end == b => r.end = b + 1,
-                _ => runs.push(b..b + 1),
-            }
-        }
-        runs
-    }
-
-    fn record(&self) -> BaseRecord {
-        BaseRecord {
-            key: self.key.clone(),
-            etag: self.etag.as_str().to_owned(),
-            limit: self.limit,
-            missing: self
-                .missing(0..self.present.len() as u64)
-                .into_iter()
-                .map(|r| (r.start, r.end))
-                .collect(),
-        }
-    }
-
-    pub(crate) fn from_record(r: &BaseRecord, block_size: u64) -> Self {
-        let mut base = Self::new(r.key.clone(), ETag::new(&r.etag), r.limit, block_size);
-        base.present.iter_mut().for_each(|p| *p = true);
-        for &(a, b) in &r.missing {
-            for i in a..b.min(base.present.len() as u64) {
-                base.present[i as usize] = false;
-            }
-        }
-        base
     }
 }
 

@@ -12,8 +12,9 @@
 //!
 //! Durability does not change: the file is journaled at close as any other, and resuming after
 //! a crash uploads it from its staging file. The multipart upload's id is journaled (a
-//! [`Record::Parts`]) before its first part is sent, so parts a crash leaves behind are aborted
-//! by the next mount instead of lingering unseen on S3.
+//! [`Record::Parts`](crate::journal::Record::Parts), through `multipart`) before its first part
+//! is sent, so parts a crash leaves behind are aborted by the next mount instead of lingering
+//! unseen on S3.
 //!
 //! S3 fixes an object's metadata when its multipart upload is created, so the stored
 //! `x-amz-meta-mtime` is the time the first part was sent. When the user set the time
@@ -33,13 +34,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use futures::{StreamExt, TryStreamExt};
-use pail_store::{ETag, StoreError, WriteCondition, copy_object, finish_multipart};
+use pail_store::{ETag, StoreError, WriteCondition, copy_object};
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use crate::dirty::Dirty;
-use crate::journal::{Journal, Record};
+use crate::journal::Journal;
+use crate::multipart::{self, Layout, MAX_PARTS};
 use crate::upload::fs_to_store;
 use crate::writeback::Writeback;
 
@@ -57,9 +58,7 @@ pub(crate) struct Eager {
 /// A multipart upload begun for a file's eager parts.
 #[derive(Debug, Clone)]
 struct Started {
-    upload_id: String,
-    /// Journal id of its `Parts` record.
-    record: u64,
+    upload: multipart::Started,
     /// The token recorded with the object (S3 fixes metadata when the upload is created), by
     /// which a completion whose answer was lost is recognised.
     token: u64,
@@ -81,50 +80,6 @@ struct EagerState {
     changes: Vec<u64>,
     sent: Vec<Option<(ETag, u64)>>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-/// Parts per size tier of a [`Layout`].
-const TIER: u64 = 1_000;
-/// S3's part-count limit.
-const MAX_PARTS: u64 = 10_000;
-
-/// Where the parts of an eager upload lie. Its size is not known while it is written, so the
-/// parts grow: 1,000 parts of `base` bytes, then 1,000 of twice that, and so on. A file of up
-/// to 1,000 parts keeps the drive's part size, and 10,000 parts of the default 8 MiB base reach
-/// past S3's 5 TiB object limit with no part over its 5 GiB limit (S3 takes parts of different
-/// sizes; only the last may be under 5 MiB). A file past 10,000 parts is sent whole instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    base: u64,
-}
-
-impl Layout {
-    fn tier_start(&self, tier: u64) -> u64 {
-        let parts_before = TIER.saturating_mul(1u64.checked_shl(tier as u32).unwrap_or(u64::MAX).saturating_sub(1));
-        self.base.saturating_mul(parts_before)
-    }
-
-    /// The bytes of part `i` (0-based).
-    fn range(&self, i: u64) -> Range<u64> {
-        let tier = i / TIER;
-        let size = self.base.saturating_mul(1 << tier.min(40));
-        let start = self.tier_start(tier).saturating_add((i % TIER).saturating_mul(size));
-        start..start.saturating_add(size)
-    }
-
-    /// The part holding byte `offset`.
-    fn part_of(&self, offset: u64) -> u64 {
-        let mut tier = 0;
-        while tier < 40 && offset >= self.tier_start(tier + 1) {
-            tier += 1;
-        }
-        tier * TIER + (offset - self.tier_start(tier)) / self.base.saturating_mul(1 << tier)
-    }
-
-    /// How many parts a file of `size` bytes has.
-    fn count(&self, size: u64) -> u64 {
-        if size == 0 { 0 } else { self.part_of(size - 1) + 1 }
-    }
 }
 
 /// Where and how the parts go.
@@ -358,7 +313,7 @@ impl Writeback {
         let sent = match self.read_staged(d, &range) {
             Ok(body) => {
                 self.store
-                    .upload_part(&plan.key, &started.upload_id, part as u32 + 1, body)
+                    .upload_part(&plan.key, &started.upload.upload_id, part as u32 + 1, body)
                     .await
             }
             Err(e) => return tracing::debug!(error = %e, "eager part not read; the upload will send it"),
@@ -372,31 +327,12 @@ impl Writeback {
         }
     }
 
-    /// Creates the multipart upload and journals its id before any part is sent.
+    /// Creates the multipart upload, journaled, with a token of its own.
     async fn start_upload(&self, key: &str, mtime: SystemTime) -> Result<Started, StoreError> {
         let token = crate::dirty::fresh_token();
         let stamp = pail_store::Stamp::at(mtime).with_token(token);
-        let upload_id = self.store.create_multipart(key, Some(stamp)).await?;
-        let record = self.next_record_id();
-        let parts = Record::Parts {
-            key: key.to_owned(),
-            upload_id: upload_id.clone(),
-        };
-        if let Err(e) = self.journal.write(record, &parts) {
-            tracing::warn!(error = %e, "could not journal a multipart upload; aborting it");
-            let _ = self.store.abort_multipart(key, &upload_id).await;
-            return Err(StoreError::new(
-                pail_store::StoreErrorKind::LocalIo,
-                "journal",
-                key,
-                Some(Box::new(e)),
-            ));
-        }
-        Ok(Started {
-            upload_id,
-            record,
-            token,
-        })
+        let upload = self.start_multipart(key, stamp).await?;
+        Ok(Started { upload, token })
     }
 
     /// The upload of `d` through the parts already sent, when it has some and they fit:
@@ -418,23 +354,22 @@ impl Writeback {
             return None;
         };
         let store = self.store.as_ref();
-        let sent = futures::stream::iter(0..parts)
-            .map(|i| {
-                let (h, upload_id) = (&h, &started.upload_id);
+        let sent = self
+            .send_parts(parts, |n| {
+                let (h, upload_id) = (&h, &started.upload.upload_id);
                 async move {
+                    let i = u64::from(n - 1);
                     if let Some(Some(etag)) = h.fresh.get(i as usize) {
-                        return Ok::<_, StoreError>((i as u32 + 1, etag.clone()));
+                        return Ok(etag.clone());
                     }
                     let range = h.layout.range(i);
                     let range = range.start..range.end.min(size);
                     let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
-                    let etag = store.upload_part(key, upload_id, i as u32 + 1, body).await?;
+                    let etag = store.upload_part(key, upload_id, n, body).await?;
                     self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
-                    Ok((i as u32 + 1, etag))
+                    Ok(etag)
                 }
             })
-            .buffer_unordered(self.cfg.transfer.concurrency.max(1))
-            .try_collect::<Vec<_>>()
             .await;
         // S3 records the upload's own token, fixed when it was created: journal it as this
         // version's, so a mount resuming after a crash past the completion knows the object.
@@ -445,13 +380,8 @@ impl Writeback {
                 .map_err(|e| fs_to_store(key, e)),
             Err(e) => Err(e),
         };
-        let done = finish_multipart(store, key, &started.upload_id, sent, cond, &self.cfg.transfer).await;
+        let done = self.complete_or_abort(&started.upload, sent, cond).await;
         let done = crate::outcome::checked_upload(store, key, started.token, done).await;
-        // Completed, or aborted by `finish_multipart` (a failure to abort leaves the record for
-        // the next mount).
-        if done.is_ok() {
-            self.journal.done(started.record);
-        }
         let etag = match done {
             Ok(etag) => etag,
             Err(e) => return Some(Err(e)),
@@ -484,52 +414,22 @@ impl Writeback {
             return;
         }
         let (store, journal, d) = (self.store.clone(), self.journal.clone(), d.clone());
+        // Counted, so a drain (an unmount) waits for the abort instead of cutting it off.
+        let (aborting, changed) = (self.aborting.clone(), self.changed.clone());
+        aborting.fetch_add(1, Ordering::AcqRel);
         self.rt.spawn(async move {
             if let Some(h) = d.eager.hand_over().await {
                 abort_eager(store.as_ref(), &journal, h).await;
             }
+            aborting.fetch_sub(1, Ordering::AcqRel);
+            changed.notify_waiters();
         });
     }
 }
 
 /// Aborts the multipart upload of unused eager parts, then forgets its record.
 async fn abort_eager(store: &dyn pail_store::ObjectStore, journal: &Journal, h: Handover) {
-    let Some(started) = h.started else { return };
-    match store.abort_multipart(&h.key, &started.upload_id).await {
-        Ok(()) => journal.done(started.record),
-        Err(e) => {
-            tracing::debug!(key = h.key, error = %e, "an unused multipart upload is left for the next mount to abort")
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parts_grow_by_tiers_and_reach_s3s_object_limit_within_its_part_limits() {
-        let l = Layout { base: 5 << 20 };
-        assert_eq!(l.range(0), 0..5 << 20);
-        assert_eq!(l.range(999).end, 1000 * (5 << 20));
-        assert_eq!(l.range(1000), 1000 * (5 << 20)..1000 * (5 << 20) + (10 << 20));
-        for i in [0, 1, 998, 999, 1000, 1001, 4321, 9_999] {
-            let r = l.range(i);
-            assert_eq!(
-                r.start,
-                if i == 0 { 0 } else { l.range(i - 1).end },
-                "contiguous at {i}"
-            );
-            assert_eq!((l.part_of(r.start), l.part_of(r.end - 1)), (i, i), "part {i}");
-            assert!(r.end - r.start <= 5 << 30, "part {i} within S3's 5 GiB");
-        }
-        let default = Layout { base: 8 << 20 };
-        assert!(default.range(MAX_PARTS - 1).end >= 5 << 40, "10,000 parts hold 5 TiB");
-        assert!(default.range(MAX_PARTS - 1).end - default.range(MAX_PARTS - 1).start <= 5 << 30);
-        assert_eq!(l.count(0), 0);
-        assert_eq!(l.count(1), 1);
-        assert_eq!(l.count(5 << 20), 1);
-        assert_eq!(l.count((5 << 20) + 1), 2);
-        assert!(l.part_of(u64::MAX) >= MAX_PARTS, "no overflow at the end of the range");
+    if let Some(started) = h.started {
+        multipart::abort(store, journal, &started.upload).await;
     }
 }

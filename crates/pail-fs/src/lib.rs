@@ -19,7 +19,8 @@
 //!   being written, their bytes (in memory while new and small, else in a staging file), the
 //!   durable journal of pending work, the uploads (retries, conflict copies, server-side copy
 //!   of untouched parts, draining), the parts of a large file sent while it is still being
-//!   written, and resuming after a restart; `recycle` keeps finished staging files and journal
+//!   written, and resuming after a restart; `multipart` is the one multipart loop all of them
+//!   use (journaled before its first part, completed or aborted); `recycle` keeps finished staging files and journal
 //!   records for reuse, since creating files is dear, and `slots` holds small files' records
 //!   written in place in one file (one device flush per close, frees carried by the next).
 //! - `outcome` — writes whose answer was lost: S3 is asked whether an upload, copy or delete
@@ -37,6 +38,8 @@
 //! - `private` — cache folders 0700 and files 0600: what pail keeps is the user's alone.
 //! - `error` — [`FsError`] and [`FsErrorKind`].
 
+mod attr;
+mod base;
 mod blocks;
 mod changes;
 mod content;
@@ -47,6 +50,7 @@ mod journal;
 mod lookup;
 mod meta;
 mod moves;
+mod multipart;
 mod names;
 mod namespace;
 mod outcome;
@@ -54,12 +58,15 @@ mod path;
 mod peek;
 mod private;
 mod reader;
+mod records;
 mod recycle;
 mod resume;
 mod seal;
 mod slots;
 mod staged;
 mod staging;
+mod status;
+mod times;
 mod upload;
 mod vfs;
 mod watch;
@@ -75,6 +82,7 @@ pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use seal::{CacheKey, cache_key_id};
+pub use status::WritebackStatus;
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats, probe};
 pub use watch::{ChangeKind, RemoteChange};
 pub use windows::{
@@ -83,4 +91,4 @@ pub use windows::{
     WinFile, WinInfo, WinNotify, WinVolume, WinVolumeInfo, file_id, from_filetime, is_reserved_name, path_from_wide,
     same_ignoring_case, to_filetime, upcase, upcase_unit, volume_serial, wide_name, write_span,
 };
-pub use writeback::{WritebackConfig, WritebackStatus, host_name};
+pub use writeback::{WritebackConfig, host_name};

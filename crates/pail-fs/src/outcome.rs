@@ -11,7 +11,7 @@
 //!   ETag or the same upload token).
 //! - A delete landed when the key is gone.
 
-use pail_store::{ETag, ObjectMeta, ObjectStore, Stamp, StoreError, StoreErrorKind, TransferConfig, copy_object};
+use pail_store::{ETag, ObjectStore, Stamp, StoreError, StoreErrorKind, TransferConfig, copy_object};
 
 /// Whether a failed write may still have been applied by S3: anything but a failure to read
 /// the local data, which stops a request before it is sent. (Even a `Throttled` or an
@@ -20,31 +20,30 @@ pub(crate) fn may_have_landed(e: &StoreError) -> bool {
     e.kind() != StoreErrorKind::LocalIo
 }
 
-/// The object at `key` when it is the one an upload carrying `token` wrote.
-async fn landed(store: &dyn ObjectStore, key: &str, token: u64) -> Option<ObjectMeta> {
-    match store.head(key).await {
-        Ok(meta) if meta.token == Some(token) => {
-            tracing::debug!(key, "the upload had landed; its answer was lost");
-            Some(meta)
-        }
-        _ => None,
-    }
-}
-
 /// `result` of an upload that carried `token` to `key`, with a failure whose answer may have
-/// been lost checked against S3: `Ok` with the object's ETag when the upload landed.
+/// been lost checked against S3: `Ok` with the object's ETag when the upload landed. When S3
+/// cannot be asked, the failure is answered as the HEAD's (a network error, retried), never
+/// as the upload's own: a `Conflict` that may be the upload's own retry refused is not proof
+/// that someone else wrote the key, and would make a needless conflict copy.
 pub(crate) async fn checked_upload(
     store: &dyn ObjectStore,
     key: &str,
     token: u64,
     result: Result<ETag, StoreError>,
 ) -> Result<ETag, StoreError> {
-    match result {
-        Err(e) if may_have_landed(&e) => match landed(store, key, token).await {
-            Some(meta) => Ok(meta.etag),
-            None => Err(e),
-        },
-        r => r,
+    let e = match result {
+        Err(e) if may_have_landed(&e) => e,
+        r => return r,
+    };
+    match store.head(key).await {
+        Ok(meta) if meta.token == Some(token) => {
+            tracing::debug!(key, "the upload had landed; its answer was lost");
+            Ok(meta.etag)
+        }
+        // Another version, or none: the upload did not land, and its error stands.
+        Ok(_) => Err(e),
+        Err(h) if h.kind() == StoreErrorKind::NotFound => Err(e),
+        Err(h) => Err(h),
     }
 }
 
@@ -116,4 +115,47 @@ async fn copied(
             None => to.etag == from.etag || (from.token.is_some() && to.token == from.token),
         };
     (same_version && same_bytes).then_some(to.etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use pail_store::{FaultPlan, Faulty, MemStore, WriteCondition};
+
+    use super::*;
+
+    fn refused(key: &str) -> Result<ETag, StoreError> {
+        Err(StoreError::new(StoreErrorKind::Conflict, "PutObject", key, None))
+    }
+
+    /// Found by the reference model (tests/model.rs): a PUT that landed with its answer lost,
+    /// its retry refused by its own condition, and the HEAD that would tell failing too. The
+    /// refusal is no proof of another client's version: it must be retried, not copied aside.
+    #[tokio::test]
+    async fn a_refusal_that_cannot_be_checked_is_retried_not_taken_for_a_conflict() {
+        let mem = MemStore::new();
+        let stamp = Stamp::at(SystemTime::now()).with_token(7);
+        mem.put("k", "mine".into(), &WriteCondition::IfAbsent, Some(stamp))
+            .await
+            .expect("put");
+
+        let unreachable = Faulty::new(
+            mem.clone(),
+            FaultPlan {
+                fail: 1000,
+                ..FaultPlan::default()
+            },
+            1,
+        );
+        let e = checked_upload(&unreachable, "k", 7, refused("k"))
+            .await
+            .expect_err("unknown");
+        assert_ne!(e.kind(), StoreErrorKind::Conflict, "{e}");
+
+        let etag = checked_upload(&mem, "k", 7, refused("k")).await.expect("it landed");
+        assert_eq!(etag, mem.head("k").await.expect("head").etag);
+        let other = checked_upload(&mem, "k", 8, refused("k")).await.expect_err("another's");
+        assert_eq!(other.kind(), StoreErrorKind::Conflict);
+    }
 }

@@ -55,9 +55,17 @@ impl Writeback {
                 }
             };
             let expect = Expect::from_record(&upload.expect);
+            tracing::debug!(
+                id,
+                path = upload.path,
+                size = upload.size,
+                ?expect,
+                "resuming an upload"
+            );
             let state = DirtyState {
                 path: VfsPath::new(&upload.path),
-                remote_key: matches!(expect, Expect::Match(_)).then(|| upload.key.clone()),
+                // `Any` replaced an object (a rename over it): that key, too, holds an earlier version.
+                remote_key: (!matches!(expect, Expect::Absent)).then(|| upload.key.clone()),
                 key: upload.key,
                 size: upload.size,
                 mtime: SystemTime::UNIX_EPOCH + Duration::new(upload.mtime_secs, upload.mtime_nanos),

@@ -10,14 +10,12 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
-use pail_store::{
-    ETag, FileUpload, PartSource, StoreError, StoreErrorKind, WriteCondition, finish_multipart, upload_file,
-};
+use pail_store::{ETag, FileUpload, PartSource, StoreError, StoreErrorKind, WriteCondition};
 
 use crate::dirty::{Dirty, Expect};
 use crate::error::FsError;
-use crate::meta::{Attr, FileKind};
+use crate::meta::Attr;
+use crate::multipart::part_range;
 use crate::outcome;
 use crate::path::VfsPath;
 use crate::writeback::{Outcome, Writeback};
@@ -97,12 +95,10 @@ impl Writeback {
                     (st.attributes, st.created)
                 };
                 let attr = Attr {
-                    kind: FileKind::File,
-                    size,
-                    mtime,
                     etag: Some(etag),
                     attributes,
                     created,
+                    ..Attr::sized_file(size, mtime)
                 };
                 self.meta.put_entry(path.clone(), Some(attr.clone()));
                 self.meta.update_listing_of(&path, Some(attr)).await;
@@ -166,15 +162,14 @@ impl Writeback {
             return self.upload_content(d, &up, Some(&self.uploaded)).await;
         };
         let store = self.store.as_ref();
-        let upload_id = store.create_multipart(key, Some(stamp)).await?;
-        let parts = size.div_ceil(part_size);
-        let sent = futures::stream::iter(0..parts)
-            .map(|i| {
-                let (upload_id, base_key, base_etag, untouched) = (&upload_id, &base_key, &base_etag, &untouched);
+        let started = self.start_multipart(key, stamp).await?;
+        let sent = self
+            .send_parts(size.div_ceil(part_size), |n| {
+                let (upload_id, base_key, base_etag, untouched) =
+                    (&started.upload_id, &base_key, &base_etag, &untouched);
                 async move {
-                    let range: Range<u64> = i * part_size..((i + 1) * part_size).min(size);
-                    let n = i as u32 + 1;
-                    let etag = if untouched[i as usize] {
+                    let range = part_range(n, part_size, size);
+                    let etag = if untouched[n as usize - 1] {
                         store
                             .upload_part_copy(key, upload_id, n, base_key, range.clone(), Some(base_etag))
                             .await?
@@ -191,32 +186,48 @@ impl Writeback {
                         store.upload_part(key, upload_id, n, body).await?
                     };
                     self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
-                    Ok::<_, StoreError>((n, etag))
+                    Ok(etag)
                 }
             })
-            .buffer_unordered(transfer.concurrency.max(1))
-            .try_collect::<Vec<_>>()
             .await;
-        finish_multipart(store, key, &upload_id, sent, cond, transfer).await
+        self.complete_or_abort(&started, sent, cond).await
     }
 
-    /// Uploads `up.size` bytes of `d`: with one PUT from memory when they are there (`content`),
-    /// else from its staging file.
+    /// Uploads `up.size` bytes of `d`: one PUT up to `single_put_max`, else a multipart
+    /// upload (journaled, so a crash between its parts leaves nothing behind on S3).
     async fn upload_content(
         &self,
         d: &Dirty,
         up: &FileUpload<'_>,
         progress: Option<&std::sync::atomic::AtomicU64>,
     ) -> Result<ETag, StoreError> {
-        if up.size <= self.cfg.transfer.single_put_max && d.content.in_memory() {
-            let body = self.read_staged(d, &(0..up.size)).map_err(|e| fs_to_store(up.key, e))?;
-            let etag = self.store.put(up.key, body, up.cond, up.stamp).await?;
+        let count = |len: u64| {
             if let Some(p) = progress {
-                p.fetch_add(up.size, std::sync::atomic::Ordering::Relaxed);
+                p.fetch_add(len, Ordering::Relaxed);
             }
+        };
+        let key = up.key;
+        if up.size <= self.cfg.transfer.single_put_max.max(1) {
+            let body = self.read_staged(d, &(0..up.size)).map_err(|e| fs_to_store(key, e))?;
+            let etag = self.store.put(key, body, up.cond, up.stamp).await?;
+            count(up.size);
             return Ok(etag);
         }
-        upload_file(self.store.as_ref(), up, &self.cfg.transfer, progress).await
+        let part_size = self.cfg.transfer.part_size_for(up.size);
+        let started = self.start_multipart(key, up.stamp.unwrap_or_default()).await?;
+        let sent = self
+            .send_parts(up.size.div_ceil(part_size), |n| {
+                let upload_id = &started.upload_id;
+                async move {
+                    let range = part_range(n, part_size, up.size);
+                    let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
+                    let etag = self.store.upload_part(key, upload_id, n, body).await?;
+                    count(range.end - range.start);
+                    Ok(etag)
+                }
+            })
+            .await;
+        self.complete_or_abort(&started, sent, up.cond).await
     }
 
     pub(crate) fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {

@@ -27,6 +27,7 @@ use crate::path::VfsPath;
 use crate::recycle::Recycler;
 use crate::seal::{CacheKey, Cipher, KeyCheck};
 use crate::staging::Staging;
+use crate::status::{StatusInner, WritebackStatus};
 
 /// Settings of write-back.
 #[derive(Debug, Clone)]
@@ -77,38 +78,6 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "pail".to_owned())
 }
 
-/// What write-back has pending, for `pail status` and the app (serializable, so another
-/// process can read it from a status file).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct WritebackStatus {
-    /// Files waiting for (or in) upload.
-    pub pending_files: usize,
-    /// Their total size.
-    pub pending_bytes: u64,
-    /// Bytes sent by uploads so far (a running counter).
-    pub uploaded_bytes: u64,
-    /// Bytes the staging area holds now.
-    pub staged_bytes: u64,
-    /// Paths of pending files (up to 100).
-    pub pending_paths: Vec<String>,
-    /// The last upload error, if the last attempt failed.
-    pub last_error: Option<String>,
-    /// Conflict copies made, as paths.
-    pub conflicts: Vec<String>,
-    /// Folder moves still under way, with their progress.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub moving_folders: Vec<String>,
-    /// Journal records that could not be read (kept under `<cache>/corrupt/`).
-    pub unreadable_journal: Vec<String>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct StatusInner {
-    pub(crate) last_error: Option<String>,
-    pub(crate) conflicts: Vec<String>,
-    pub(crate) unreadable: Vec<String>,
-}
-
 /// Write-back of one drive.
 #[derive(Debug)]
 pub(crate) struct Writeback {
@@ -125,10 +94,11 @@ pub(crate) struct Writeback {
     pub(crate) uploads: Semaphore,
     /// Eager parts in flight, drive-wide (bounds the memory they hold).
     pub(crate) eager_slots: Semaphore,
-    /// Multipart uploads left by an earlier mount still to be aborted (`drain` waits for them).
-    pub(crate) aborting: AtomicU64,
+    /// Multipart uploads being aborted: left by an earlier mount, or eager parts no longer
+    /// wanted (`drain` waits for them).
+    pub(crate) aborting: Arc<AtomicU64>,
     pub(crate) uploaded: AtomicU64,
-    pub(crate) changed: Notify,
+    pub(crate) changed: Arc<Notify>,
     pub(crate) urgent: watch::Sender<u64>,
     /// Folder moves whose keys are still moving (`moves`).
     pub(crate) moves: Mutex<Vec<Arc<crate::moves::FolderMove>>>,
@@ -185,7 +155,7 @@ impl Writeback {
             journal,
             uploads: Semaphore::new(cfg.concurrent_uploads.max(1)),
             eager_slots: Semaphore::new(cfg.transfer.concurrency.max(1)),
-            aborting: AtomicU64::new(0),
+            aborting: Arc::default(),
             cfg,
             block_size,
             prefix,
@@ -193,7 +163,7 @@ impl Writeback {
             files: Mutex::default(),
             next_id: AtomicU64::new(start),
             uploaded: AtomicU64::new(0),
-            changed: Notify::new(),
+            changed: Arc::default(),
             moves: Mutex::default(),
             urgent: watch::channel(0).0,
             status: Mutex::default(),
@@ -283,7 +253,7 @@ impl Writeback {
             file.set_len(size).map_err(staging_err)?;
             Content::staged(id, file, &self.staging)
         };
-        let remote_key = matches!(expect, Expect::Match(_)).then(|| key.clone());
+        let remote_key = (!matches!(expect, Expect::Absent)).then(|| key.clone());
         let state = DirtyState {
             path: path.clone(),
             key,

@@ -19,9 +19,15 @@
 //! - `s3_write` — the write calls of [`S3Store`]: PUT, multipart, copy, delete.
 //! - `transfer` — whole-object operations built on the trait: [`upload_file`] (single PUT or
 //!   parallel multipart, aborted on failure) and [`copy_object`] (CopyObject or multipart copy).
+//! - `mem`, `faults` (feature `testing`) — `MemStore`, a bucket in memory, and `Faulty`, a
+//!   wrapper that injects errors, lost answers, delays and crashes: the core's tests without HTTP.
 
 mod endpoint;
 mod error;
+#[cfg(any(test, feature = "testing"))]
+mod faults;
+#[cfg(any(test, feature = "testing"))]
+mod mem;
 mod object;
 mod s3;
 mod s3_write;
@@ -33,6 +39,10 @@ use bytes::Bytes;
 
 pub use endpoint::{ENDPOINT_VARIABLES, InsecureEndpoint, check_endpoint, check_endpoint_variables};
 pub use error::{StoreError, StoreErrorKind};
+#[cfg(any(test, feature = "testing"))]
+pub use faults::{FaultPlan, Faulty};
+#[cfg(any(test, feature = "testing"))]
+pub use mem::MemStore;
 pub use object::{
     ATTRIBUTES_METADATA_KEY, ByteStream, CREATED_METADATA_KEY, ETag, GetObject, ListPage, MTIME_METADATA_KEY,
     ObjectMeta, Sse, Stamp, TOKEN_METADATA_KEY, WriteCondition, attributes, format_attributes, format_mtime,
@@ -40,7 +50,8 @@ pub use object::{
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig, ca_bundle_client};
 pub use transfer::{
-    FileUpload, LocalFile, MAX_COPY_OBJECT, PartSource, TransferConfig, copy_object, finish_multipart, upload_file,
+    FileUpload, LocalFile, MAX_COPY_OBJECT, PartSource, TransferConfig, complete_multipart, copy_object,
+    finish_multipart, upload_file,
 };
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).

@@ -200,22 +200,7 @@ pub async fn finish_multipart(
     cfg: &TransferConfig,
 ) -> Result<ETag, StoreError> {
     let result = match sent {
-        Ok(mut done) => match precheck(store, key, cond).await {
-            Ok(()) => {
-                done.sort_by_key(|(n, _)| *n);
-                let completing = store.complete_multipart(key, upload_id, &done, cond);
-                match tokio::time::timeout(cfg.complete_timeout, completing).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(StoreError::new(
-                        StoreErrorKind::Network,
-                        "CompleteMultipartUpload (no answer)",
-                        key,
-                        None,
-                    )),
-                }
-            }
-            Err(e) => Err(e),
-        },
+        Ok(parts) => complete_multipart(store, key, upload_id, parts, cond, cfg).await,
         Err(e) => Err(e),
     };
     if result.is_err()
@@ -224,6 +209,31 @@ pub async fn finish_multipart(
         tracing::warn!(key, error = %abort, "could not abort a failed multipart upload; a lifecycle rule will remove its parts");
     }
     result
+}
+
+/// Completes a multipart upload with `parts` (in any order) under `cond`, checked first where
+/// servers ignore it ([`precheck`]); unanswered after `cfg.complete_timeout`, it fails as
+/// `Network`. A failure leaves the upload open: the caller aborts it.
+pub async fn complete_multipart(
+    store: &dyn ObjectStore,
+    key: &str,
+    upload_id: &str,
+    mut parts: Vec<(u32, ETag)>,
+    cond: &WriteCondition,
+    cfg: &TransferConfig,
+) -> Result<ETag, StoreError> {
+    precheck(store, key, cond).await?;
+    parts.sort_by_key(|(n, _)| *n);
+    let completing = store.complete_multipart(key, upload_id, &parts, cond);
+    match tokio::time::timeout(cfg.complete_timeout, completing).await {
+        Ok(answer) => answer,
+        Err(_) => Err(StoreError::new(
+            StoreErrorKind::Network,
+            "CompleteMultipartUpload (no answer)",
+            key,
+            None,
+        )),
+    }
 }
 
 /// Checks `cond` with a HEAD before a multipart upload is completed under it. S3 checks the
