@@ -93,6 +93,10 @@ pub(crate) struct DirtyState {
     pub(crate) mtime_set: bool,
     /// The upload token of one generation (generation, token); see [`DirtyState::token`].
     pub(crate) token: (u64, u64),
+    /// An upload of this token may have landed at `key` unknown to us (an attempt failed with
+    /// its outcome unknown, or an earlier mount's was cut off): a delete or a move of the file
+    /// removes the object there if it carries the token.
+    pub(crate) maybe_landed: bool,
     /// Where the local version goes as a conflict copy, once S3 refused it: chosen (and
     /// journaled) before the copy is written, so a retry or a resumed mount reuses it.
     pub(crate) conflict_copy: Option<VfsPath>,

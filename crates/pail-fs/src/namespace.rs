@@ -168,11 +168,18 @@ impl Vfs {
             // Uploaded and forgotten meanwhile: an ordinary object now.
             return Some(d.state().key.clone());
         }
-        let remote = {
+        let (remote, maybe_ours) = {
             let mut st = d.state();
             st.deleted = true;
-            st.remote_key.take()
+            let maybe_ours = st.maybe_landed.then(|| (st.key.clone(), st.token.1));
+            (st.remote_key.take(), maybe_ours)
         };
+        if remote.is_none()
+            && let Some((key, token)) = maybe_ours
+            && let Err(e) = outcome::delete_if_ours(self.store.as_ref(), &key, token).await
+        {
+            tracing::warn!(key, error = %e, "an upload whose answer was lost may have left the deleted file on S3");
+        }
         let path = d.state().path.clone();
         {
             let mut files = wb.files();
@@ -323,8 +330,10 @@ impl Vfs {
             return Ok(false);
         }
         d.fill(self.store.as_ref()).await?;
-        let old_remote = {
+        let (old_remote, maybe_ours) = {
             let mut st = d.state();
+            let maybe_ours = st.maybe_landed.then(|| (st.key.clone(), st.token.1));
+            st.maybe_landed = false;
             st.path = to.clone();
             st.key = to_key.clone();
             st.expect = if replacing { Expect::Any } else { Expect::Absent };
@@ -332,7 +341,7 @@ impl Vfs {
             st.journaled = 0;
             let old = st.remote_key.take();
             st.remote_key = replacing.then(|| to_key.clone());
-            old
+            (old, maybe_ours)
         };
         {
             let mut files = wb.files();
@@ -344,6 +353,10 @@ impl Vfs {
         }
         if let Some(old) = old_remote.filter(|k| *k != to_key) {
             outcome::delete(self.store.as_ref(), &old)
+                .await
+                .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
+        } else if let Some((old, token)) = maybe_ours.filter(|(k, _)| *k != to_key) {
+            outcome::delete_if_ours(self.store.as_ref(), &old, token)
                 .await
                 .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
         }

@@ -61,6 +61,20 @@ pub(crate) async fn delete(store: &dyn ObjectStore, key: &str) -> Result<(), Sto
     }
 }
 
+/// Deletes `key` if it holds the object an upload carrying `token` wrote (an upload whose
+/// outcome was unknown when its file was deleted or moved); another's object there is kept.
+pub(crate) async fn delete_if_ours(store: &dyn ObjectStore, key: &str, token: u64) -> Result<(), StoreError> {
+    match store.head(key).await {
+        Ok(meta) if meta.token == Some(token) => {
+            tracing::debug!(key, "an upload whose answer was lost had landed; deleting it");
+            delete(store, key).await
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == StoreErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Tries a copy gets: repeating a copy of one source version is harmless, so a copy whose
 /// answer was lost and whose destination cannot prove it landed is simply sent again.
 const COPY_TRIES: u32 = 3;

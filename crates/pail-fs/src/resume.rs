@@ -81,6 +81,8 @@ impl Writeback {
                 mtime_set: false,
                 token: (1, upload.token.unwrap_or_default()),
                 conflict_copy: upload.conflict_copy.as_deref().map(VfsPath::new),
+                // The earlier mount may have been cut off after its upload landed.
+                maybe_landed: true,
                 attributes: upload.attributes,
                 created: upload.created.map(|t| t.time()),
             };

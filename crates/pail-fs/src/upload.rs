@@ -117,7 +117,12 @@ impl Writeback {
                 tracing::debug!(path = %path, "changed during upload; uploading again");
                 Outcome::Done
             }
-            Err(e) => Outcome::Retry(FsError::from_store("upload", path.as_str(), e)),
+            Err(e) => {
+                if outcome::may_have_landed(&e) {
+                    d.state().maybe_landed = true;
+                }
+                Outcome::Retry(FsError::from_store("upload", path.as_str(), e))
+            }
         };
         self.staging.uploading(false);
         outcome

@@ -272,6 +272,7 @@ impl Writeback {
             mtime_set: false,
             token: (0, 0),
             conflict_copy: None,
+            maybe_landed: false,
             attributes: 0,
             created: None,
         };

@@ -51,3 +51,88 @@ fn a_resumed_upload_of_a_deleted_file_stays_deleted() {
     ];
     run(&ops, 0);
 }
+
+/// A resumed upload landed with its answer lost (and the HEAD that would tell failed), then
+/// the file was moved: its old name stayed on S3. A move or delete of a file whose upload may
+/// have landed removes the object there when it carries the upload's token.
+#[test]
+fn a_file_moved_after_an_upload_of_unknown_outcome_leaves_nothing_at_its_old_name() {
+    let ops = vec![
+        Op::Open {
+            slot: 0,
+            file: 1,
+            truncate: false,
+        },
+        Op::Open {
+            slot: 0,
+            file: 0,
+            truncate: false,
+        },
+        Op::Open {
+            slot: 0,
+            file: 0,
+            truncate: false,
+        },
+        Op::Open {
+            slot: 0,
+            file: 0,
+            truncate: false,
+        },
+        Op::Mkdir { dir: 2 },
+        Op::Write {
+            slot: 0,
+            offset: 0,
+            len: 1,
+            byte: 0,
+        },
+        Op::Open {
+            slot: 2,
+            file: 3,
+            truncate: false,
+        },
+        Op::Write {
+            slot: 0,
+            offset: 0,
+            len: 1,
+            byte: 0,
+        },
+        Op::Open {
+            slot: 0,
+            file: 0,
+            truncate: false,
+        },
+        Op::Drain,
+        Op::Open {
+            slot: 1,
+            file: 0,
+            truncate: false,
+        },
+        Op::Fsync { slot: 2 },
+        Op::Write {
+            slot: 1,
+            offset: 0,
+            len: 1,
+            byte: 0,
+        },
+        Op::Write {
+            slot: 1,
+            offset: 0,
+            len: 1,
+            byte: 0,
+        },
+        Op::Open {
+            slot: 0,
+            file: 0,
+            truncate: false,
+        },
+        Op::Crash,
+        Op::Open {
+            slot: 2,
+            file: 6,
+            truncate: false,
+        },
+        Op::WriteBig { slot: 2, byte: 0 },
+        Op::Rename { from: 0, to: 6 },
+    ];
+    run(&ops, 5061858184210863035);
+}
