@@ -232,3 +232,42 @@ fn a_delete_whose_answers_are_all_lost_still_deletes() {
     assert!(drive.emu.keys(BUCKET, "").is_empty());
     assert!(!drive.path("old.txt").exists());
 }
+
+/// Runs `f` on a thread of its own and returns its result, or fails when it has not returned
+/// within `limit` (a hang guard: a stalled call must fail the test, not hang it).
+fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        panic!("{what} still hangs after {limit:?}: a request that is never answered stalls the drive")
+    })
+}
+
+/// A server that never answers a request (issue 18, bad input): the request times out and is
+/// sent again, and the drive goes on. Here a read of a file and a part of a large upload each
+/// meet one request that is applied but never answered.
+#[test]
+fn a_request_that_is_never_answered_is_sent_again_and_the_drive_goes_on() {
+    let mut opts = kms(DriveOptions::writable());
+    opts.answer_timeout = Some(Duration::from_secs(1));
+    let drive = TestDrive::start_with(opts, |emu| {
+        emu.put(BUCKET, "notes.txt", b"kept notes".to_vec()).expect("seed");
+    });
+
+    let read = drive.emu.lose_answers(S3Op::Other, LostAs::Stall, 1);
+    let path = drive.path("notes.txt");
+    let got = within(SETTLE, "a read", move || fs::read(path));
+    assert_eq!(got.expect("read"), b"kept notes");
+    assert_eq!(read.remaining(), 0, "a read request was stalled");
+
+    let part = drive.emu.lose_answers(S3Op::UploadPart, LostAs::Stall, 1);
+    let data = random_bytes(12 << 20, 21);
+    let (path, sent) = (drive.path("big.bin"), data.clone());
+    within(SETTLE, "a large write", move || fs::write(path, sent)).expect("write");
+    drive.drain_within(SETTLE);
+    assert!(part.wait_applied(1, SETTLE), "a part was stalled");
+    assert_eq!(drive.object("big.bin").expect("uploaded"), data);
+    assert_no_conflict(&drive);
+}

@@ -95,6 +95,10 @@ pub(crate) fn mount_store(
     cache: &Path,
 ) -> (Arc<Vfs>, pail_fuse::Mount) {
     store_cfg.sse = opts.sse.clone();
+    if let Some(t) = opts.answer_timeout {
+        store_cfg.answer_timeout = t;
+        store_cfg.slowest_uplink = u64::MAX;
+    }
     if let Some((creds, wait)) = &opts.credentials {
         store_cfg.credentials = creds.clone();
         store_cfg.credentials_wait = *wait;
@@ -178,6 +182,9 @@ pub struct DriveOptions {
     pub probe: bool,
     /// How long the kernel may cache names and attributes, when not the drive's metadata TTL.
     pub kernel_ttl: Option<Duration>,
+    /// How long a request may wait for its answer, bodies included (the emulator is local),
+    /// when not the store's default.
+    pub answer_timeout: Option<Duration>,
 }
 
 impl Default for DriveOptions {
@@ -191,6 +198,7 @@ impl Default for DriveOptions {
             credentials: None,
             probe: true,
             kernel_ttl: None,
+            answer_timeout: None,
         }
     }
 }

@@ -48,7 +48,7 @@ pub use object::{
     ObjectMeta, Sse, Stamp, TOKEN_METADATA_KEY, WriteCondition, attributes, format_attributes, format_mtime,
     format_token, parse_attributes, parse_mtime, parse_token,
 };
-pub use s3::{Credentials, S3Store, S3StoreConfig, ca_bundle_client};
+pub use s3::{Credentials, S3Store, S3StoreConfig, SLOW_ANSWER, SLOWEST_UPLINK, ca_bundle_client};
 pub use transfer::{
     FileUpload, LocalFile, MAX_COPY_OBJECT, PartSource, TransferConfig, complete_multipart, copy_object,
     finish_multipart, upload_file,

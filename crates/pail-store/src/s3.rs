@@ -76,6 +76,14 @@ pub struct S3StoreConfig {
     pub credentials: Credentials,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// How long a request may wait for the first byte of its answer, past the time its body
+    /// needs at `slowest_uplink`: a request a server (or a middlebox) never answers is then
+    /// retried instead of holding the mount forever. Copies and completions, which S3 may work
+    /// on for minutes, wait [`SLOW_ANSWER`].
+    pub answer_timeout: Duration,
+    /// The slowest uplink, in bytes per second, a request body is given time for
+    /// ([`SLOWEST_UPLINK`] by default).
+    pub slowest_uplink: u64,
     /// Server-side encryption sent with every write and copy.
     pub sse: Option<Sse>,
     /// Attempts per request, counting the first, with the SDK's standard backoff.
@@ -113,6 +121,8 @@ impl S3StoreConfig {
             force_path_style: false,
             credentials: Credentials::DefaultChain { profile: None },
             connect_timeout: Duration::from_secs(5),
+            answer_timeout: Duration::from_secs(30),
+            slowest_uplink: SLOWEST_UPLINK,
             sse: None,
             max_attempts: 5,
             credentials_wait: Duration::from_secs(5),
@@ -121,12 +131,32 @@ impl S3StoreConfig {
     }
 }
 
+/// The slowest uplink a request body is given time for by default (64 KiB/s): an 8 MiB part
+/// may take 128 s more than [`S3StoreConfig::answer_timeout`] before it is taken as stalled.
+pub const SLOWEST_UPLINK: u64 = 64 << 10;
+
+/// How long a copy or a multipart completion may wait for its answer: S3 may work on a large
+/// one for minutes before it answers.
+pub const SLOW_ANSWER: Duration = Duration::from_secs(600);
+
+/// The SDK's timeouts: connecting, and the first byte of an answer (per attempt, so a stalled
+/// request is retried).
+fn timeouts(connect: Duration, answer: Duration) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .read_timeout(answer)
+        .build()
+}
+
 /// The aws-sdk-s3 implementation of [`ObjectStore`].
 #[derive(Debug, Clone)]
 pub struct S3Store {
     pub(crate) client: Client,
     pub(crate) bucket: String,
     pub(crate) sse: Option<Sse>,
+    connect_timeout: Duration,
+    answer_timeout: Duration,
+    slowest_uplink: u64,
 }
 
 impl S3Store {
@@ -156,11 +186,7 @@ impl S3Store {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
             .app_name(aws_config::AppName::new(concat!("pail-", env!("CARGO_PKG_VERSION"))).expect("valid app name"))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(config.connect_timeout)
-                    .build(),
-            )
+            .timeout_config(timeouts(config.connect_timeout, config.answer_timeout))
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)))
             .identity_cache(
                 aws_config::identity::IdentityCache::lazy()
@@ -199,7 +225,20 @@ impl S3Store {
             client: Client::from_conf(s3),
             bucket: config.bucket,
             sse: config.sse,
+            connect_timeout: config.connect_timeout,
+            answer_timeout: config.answer_timeout,
+            slowest_uplink: config.slowest_uplink.max(1),
         })
+    }
+
+    /// A per-request override giving a request that sends `body` bytes time to send them
+    /// before its answer is due, or a request S3 may work on for minutes ([`SLOW_ANSWER`]).
+    pub(crate) fn answer_within(&self, body: Option<u64>) -> aws_sdk_s3::config::Builder {
+        let wait = match body {
+            Some(len) => self.answer_timeout + Duration::from_secs(len / self.slowest_uplink),
+            None => SLOW_ANSWER.max(self.answer_timeout),
+        };
+        aws_sdk_s3::config::Builder::default().timeout_config(timeouts(self.connect_timeout, wait))
     }
 
     /// The bucket this store addresses.

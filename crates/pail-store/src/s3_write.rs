@@ -55,6 +55,7 @@ impl S3Store {
     ) -> Result<ETag, StoreError> {
         let (if_match, if_none_match) = condition_headers(cond);
         let (sse, kms_key) = self.sse_headers();
+        let len = body.len() as u64;
         let mut req = self
             .client
             .put_object()
@@ -71,6 +72,7 @@ impl S3Store {
         // The body is not hashed into the signature (see `upload_one_part`).
         let out = req
             .customize()
+            .config_override(self.answer_within(Some(len)))
             .disable_payload_signing()
             .send()
             .await
@@ -105,6 +107,7 @@ impl S3Store {
         part: u32,
         body: Bytes,
     ) -> Result<ETag, StoreError> {
+        let len = body.len() as u64;
         let out = self
             .client
             .upload_part()
@@ -117,6 +120,7 @@ impl S3Store {
             // CPU while writing a large file. The body's CRC32 checksum, which S3 verifies,
             // still guards it end to end (and TLS on the way).
             .customize()
+            .config_override(self.answer_within(Some(len)))
             .disable_payload_signing()
             .send()
             .await
@@ -144,6 +148,8 @@ impl S3Store {
             .copy_source(copy_source(&self.bucket, src))
             .copy_source_range(format!("bytes={}-{}", range.start, range.end.saturating_sub(1)))
             .set_copy_source_if_match(src_etag.map(ETag::quoted))
+            .customize()
+            .config_override(self.answer_within(None))
             .send()
             .await
             .map_err(|e| map_err("UploadPartCopy", key, e))?;
@@ -182,6 +188,9 @@ impl S3Store {
             .multipart_upload(completed)
             .set_if_match(if_match)
             .set_if_none_match(if_none_match)
+            // Bounded by the transfer's `complete_timeout` instead.
+            .customize()
+            .config_override(self.answer_within(None))
             .send()
             .await
             .map_err(|e| map_err("CompleteMultipartUpload", key, e))?;
@@ -230,6 +239,8 @@ impl S3Store {
             .set_copy_source_if_match(src_etag.map(ETag::quoted))
             .set_server_side_encryption(sse)
             .set_ssekms_key_id(kms_key)
+            .customize()
+            .config_override(self.answer_within(None))
             .send()
             .await
             .map_err(|e| map_err("CopyObject", src, e))?;
