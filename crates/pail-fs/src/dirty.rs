@@ -113,6 +113,12 @@ impl DirtyState {
             .with_attributes(self.attributes, self.created)
     }
 
+    /// Where an upload of this file may have landed unknown to us, with its token
+    /// ([`maybe_landed`](Self::maybe_landed)).
+    pub(crate) fn maybe_ours(&self) -> Option<(String, u64)> {
+        self.maybe_landed.then(|| (self.key.clone(), self.token.1))
+    }
+
     pub(crate) fn needs_upload(&self) -> bool {
         !self.deleted && self.generation != self.synced
     }

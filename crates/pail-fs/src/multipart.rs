@@ -50,8 +50,9 @@ impl Writeback {
         Ok(started)
     }
 
-    /// Sends parts `1..=count` of `started`, `transfer.concurrency` at a time: `part(n)` sends
-    /// part `n` (or names one sent before) and answers its ETag. The first failure stops it.
+    /// Sends parts `1..=count` of an upload begun with [`start_multipart`](Self::start_multipart),
+    /// `transfer.concurrency` at a time: `part(n)` sends part `n` (or names one sent before) and
+    /// answers its ETag. The first failure stops it.
     pub(crate) async fn send_parts<F, Fut>(&self, count: u64, part: F) -> Result<Vec<(u32, ETag)>, StoreError>
     where
         F: Fn(u32) -> Fut,

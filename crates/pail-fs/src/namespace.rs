@@ -171,8 +171,7 @@ impl Vfs {
         let (remote, maybe_ours) = {
             let mut st = d.state();
             st.deleted = true;
-            let maybe_ours = st.maybe_landed.then(|| (st.key.clone(), st.token.1));
-            (st.remote_key.take(), maybe_ours)
+            (st.remote_key.take(), st.maybe_ours())
         };
         if remote.is_none()
             && let Some((key, token)) = maybe_ours
@@ -332,7 +331,7 @@ impl Vfs {
         d.fill(self.store.as_ref()).await?;
         let (old_remote, maybe_ours) = {
             let mut st = d.state();
-            let maybe_ours = st.maybe_landed.then(|| (st.key.clone(), st.token.1));
+            let maybe_ours = st.maybe_ours();
             st.maybe_landed = false;
             st.path = to.clone();
             st.key = to_key.clone();

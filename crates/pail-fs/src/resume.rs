@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::content::Content;
 use crate::dirty::{Base, Dirty, DirtyState, Expect};
 use crate::journal::Record;
+use crate::multipart::{self, Started};
 use crate::path::VfsPath;
 use crate::writeback::Writeback;
 
@@ -30,7 +31,11 @@ impl Writeback {
                     continue;
                 }
                 Record::Parts { key, upload_id } => {
-                    parts.push((id, key, upload_id));
+                    parts.push(Started {
+                        key,
+                        upload_id,
+                        record: id,
+                    });
                     continue;
                 }
                 Record::Upload(u) => *u,
@@ -114,14 +119,8 @@ impl Writeback {
             // Parts an earlier mount sent for files it never completed: the files themselves
             // are re-sent whole from their journal records.
             // One attempt each: a failure keeps the record for the next mount.
-            for (id, key, upload_id) in parts {
-                match wb.store.abort_multipart(&key, &upload_id).await {
-                    Err(e) if e.kind() != pail_store::StoreErrorKind::NotFound => {
-                        tracing::warn!(key, error = %e, "could not abort a multipart upload left by an earlier mount");
-                    }
-                    // Aborted now, or gone already.
-                    _ => wb.journal.done(id),
-                }
+            for started in &parts {
+                multipart::abort(wb.store.as_ref(), &wb.journal, started).await;
                 wb.aborting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 wb.changed.notify_waiters();
             }

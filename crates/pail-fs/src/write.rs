@@ -243,14 +243,12 @@ impl Vfs {
         accessed: Option<SystemTime>,
         modified: Option<SystemTime>,
     ) -> FsResult<Attr> {
-        let attr = self.lookup(path).await?;
+        // `set_mtime` looks `path` up itself, and keeps a folder's time.
         let attr = match modified {
-            Some(t) if !attr.is_dir() => self.set_mtime(path, t).await?,
-            _ => attr,
+            Some(t) => self.set_mtime(path, t).await?,
+            None => self.lookup(path).await?,
         };
-        self.meta
-            .times()
-            .changed(path, accessed, modified.filter(|_| attr.is_dir()));
+        self.meta.times().changed(path, accessed, None);
         Ok(self.meta.with_kept(path, attr))
     }
 

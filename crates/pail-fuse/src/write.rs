@@ -142,16 +142,19 @@ impl PailFuse {
         }
         let (vfs, cfg) = (self.vfs.clone(), self.cfg.clone());
         self.spawn(tracing::debug_span!("setattr", path = %path), async move {
-            let mut result = vfs.lookup(&path).await;
-            if let (Some(size), Ok(_)) = (set.size, &result) {
-                result = vfs.set_len(&path, size).await;
-            }
-            if result.is_ok() {
-                // Every successful setattr (chmod included) moves the change time on.
-                result = vfs
-                    .set_times(&path, set.atime.map(time_of), set.mtime.map(time_of))
-                    .await;
-            }
+            let resized = match set.size {
+                Some(size) => vfs.set_len(&path, size).await.map(drop),
+                None => Ok(()),
+            };
+            // Every successful setattr (chmod included) moves the change time on; `set_times`
+            // looks the path up, so a missing one answers ENOENT.
+            let result = match resized {
+                Ok(()) => {
+                    vfs.set_times(&path, set.atime.map(time_of), set.mtime.map(time_of))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(attr) => reply.attr(&cfg.ttl, &file_attr(&cfg, ino, &attr)),
                 Err(e) => reply.error(log_error("setattr", &e)),
