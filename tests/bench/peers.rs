@@ -1,12 +1,13 @@
 //! The mounts the benchmark compares: pail and, when installed, rclone and s3fs, each started
-//! as its own process against the same emulator and unmounted when dropped.
+//! as its own process against the same server and unmounted when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pail_emulator::Emulator;
+
+use crate::server::Server;
 
 /// A mount program under test.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +18,8 @@ pub enum Tool {
     RcloneFull,
     RcloneOff,
     S3fs,
+    /// Mountpoint for S3, when a `mount-s3` binary is on PATH (it has no Debian package).
+    Mountpoint,
 }
 
 fn installed(program: &str) -> bool {
@@ -31,6 +34,9 @@ pub fn mounted_tools() -> Vec<Tool> {
     }
     if installed("s3fs") {
         tools.push(Tool::S3fs);
+    }
+    if installed("mount-s3") {
+        tools.push(Tool::Mountpoint);
     }
     tools
 }
@@ -51,19 +57,20 @@ impl Tool {
             Tool::RcloneFull => "rclone (vfs-cache-mode full)".into(),
             Tool::RcloneOff => "rclone (vfs-cache-mode off)".into(),
             Tool::S3fs => "s3fs".into(),
+            Tool::Mountpoint => "Mountpoint for S3".into(),
         }
     }
 
-    pub fn mount(self, emu: &Emulator, bucket: &str) -> Result<Mounted> {
+    pub fn mount(self, emu: &Server, bucket: &str) -> Result<Mounted> {
         self.start(emu, bucket, false)
     }
 
     /// A mount set up to upload as soon as files are closed (no write-back delay).
-    pub fn mount_for_writing(self, emu: &Emulator, bucket: &str) -> Result<Mounted> {
+    pub fn mount_for_writing(self, emu: &Server, bucket: &str) -> Result<Mounted> {
         self.start(emu, bucket, true)
     }
 
-    fn start(self, emu: &Emulator, bucket: &str, writing: bool) -> Result<Mounted> {
+    fn start(self, emu: &Server, bucket: &str, writing: bool) -> Result<Mounted> {
         let dir = tempfile::Builder::new().prefix("pail-bench-mnt-").tempdir()?;
         let scratch = tempfile::Builder::new().prefix("pail-bench-scratch-").tempdir()?;
         let (ak, sk) = emu.credentials();
@@ -105,12 +112,10 @@ impl Tool {
                     "--vfs-cache-mode",
                     mode,
                 ]);
-                c.args([
-                    "--cache-dir",
-                    scratch.path().to_str().context("utf-8")?,
-                    "--dir-cache-time",
-                    "5s",
-                ]);
+                // rclone's default --dir-cache-time (5 minutes): with a shorter one, a listing
+                // that takes longer than it (10,000 keys through the WAN profile) is listed
+                // again for every entry `ls -l` stats, which measures the setting, not rclone.
+                c.args(["--cache-dir", scratch.path().to_str().context("utf-8")?]);
                 if writing {
                     c.args(["--vfs-write-back", "0s"]);
                 }
@@ -140,6 +145,22 @@ impl Tool {
                     "endpoint=us-east-1",
                 ]);
                 c.args(["-o", &format!("passwd_file={}", passwd.display())]);
+                c
+            }
+            Tool::Mountpoint => {
+                let mut c = Command::new("mount-s3");
+                c.args([
+                    bucket,
+                    &mountpoint,
+                    "--foreground",
+                    "--endpoint-url",
+                    &ep,
+                    "--force-path-style",
+                ]);
+                c.args(["--region", "us-east-1", "--allow-delete", "--allow-overwrite"]);
+                c.env("AWS_ACCESS_KEY_ID", ak)
+                    .env("AWS_SECRET_ACCESS_KEY", sk)
+                    .env("AWS_EC2_METADATA_DISABLED", "true");
                 c
             }
         };
@@ -172,6 +193,10 @@ impl Tool {
     }
 }
 
+/// Dropping it stops its [`Mounted::watchdog`].
+#[derive(Debug)]
+pub struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
 fn is_mounted(dir: &Path) -> bool {
     let dir = dir.to_string_lossy();
     std::fs::read_to_string("/proc/self/mounts")
@@ -194,6 +219,21 @@ impl Mounted {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// Kills the mount process if the returned guard is still held after `limit`: its
+    /// connection is then aborted and a workload stuck in it fails instead of hanging the run
+    /// (s3fs 1.90 was seen waiting forever in an `ls -l` against s3s-fs).
+    pub fn watchdog(&self, limit: Duration) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let pid = self.child.id();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("  workload still running after {limit:?}: killing the mount");
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        });
+        Watchdog(tx)
     }
 
     /// Peak resident set size of the mount process so far, in bytes.

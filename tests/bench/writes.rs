@@ -2,18 +2,17 @@
 //! local file straight through pail-store, best of three runs; (g) one large file written through each mount until
 //! S3 has all of it; (h) 1,000 4 KiB files created until all are listed in S3; (i) `cp -r` of a
 //! 2,000-file tree until all of it is in S3. "Until in S3" is measured by polling the
-//! emulator's own table, so a mount that acknowledges writes early is not credited for it.
+//! server (the emulator's own table, or a LIST or HEAD of s3s-fs), so a mount that acknowledges writes early is not credited for it.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pail_emulator::Emulator;
 use pail_store::{FileUpload, LocalFile, S3Store, TransferConfig, WriteCondition, upload_file};
-use pail_tests::store_config;
 
 use crate::peers::Tool;
+use crate::server::Server;
 use crate::{BUCKET, MIB};
 
 /// Results of one mount's write runs.
@@ -31,8 +30,8 @@ pub struct WriteRow {
 
 /// (f) A multipart upload of a local file of `size` bytes through pail-store, with the
 /// transfer settings a pail drive uses.
-pub async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
-    let store = S3Store::new(store_config(emu, BUCKET)).await?;
+pub async fn raw_ceiling(server: &Server, size: u64) -> Result<f64> {
+    let store = S3Store::new(server.store_config()).await?;
     let dir = tempfile::Builder::new().prefix("pail-bench-src-").tempdir()?;
     let path = dir.path().join("big.bin");
     write_file(&path, size)?;
@@ -46,7 +45,6 @@ pub async fn raw_ceiling(emu: &Emulator, size: u64) -> Result<f64> {
     let start = Instant::now();
     upload_file(&store, &up, &TransferConfig::default(), None).await?;
     let secs = start.elapsed().as_secs_f64();
-    emu.delete(BUCKET, "ceiling/big.bin")?;
     Ok(size as f64 / 1e6 / secs)
 }
 
@@ -85,7 +83,7 @@ fn wait_for(what: &str, limit: Duration, done: impl Fn() -> bool) -> Result<()> 
 }
 
 /// (g)–(i) for one mount.
-pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
+pub fn measure(tool: &Tool, server: &Server, size: u64) -> Result<WriteRow> {
     let mut row = WriteRow {
         tool: tool.name(),
         ..WriteRow::default()
@@ -93,18 +91,18 @@ pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
     let limit = Duration::from_secs(600);
     {
         settle_disk()?;
-        let m = tool.mount_for_writing(emu, BUCKET)?;
+        let m = tool.mount_for_writing(server, BUCKET)?;
+        let _watchdog = m.watchdog(limit);
         let start = Instant::now();
         write_file(&m.dir().join("w-big.bin"), size)?;
         row.big_closed_s = start.elapsed().as_secs_f64();
-        wait_for("large file", limit, || {
-            emu.head(BUCKET, "w-big.bin").is_some_and(|o| o.size == size)
-        })?;
+        wait_for("large file", limit, || server.size_of("w-big.bin") == Some(size))?;
         row.big_mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
         row.peak_rss_mib = m.peak_rss()? as f64 / MIB as f64;
     }
     {
-        let m = tool.mount_for_writing(emu, BUCKET)?;
+        let m = tool.mount_for_writing(server, BUCKET)?;
+        let _watchdog = m.watchdog(limit);
         let dir = m.dir().join("w-small");
         std::fs::create_dir(&dir)?;
         let data = vec![0x42u8; 4096];
@@ -113,7 +111,7 @@ pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
             std::fs::write(dir.join(format!("s-{i:04}.bin")), &data)?;
         }
         wait_for("1,000 small files", limit, || {
-            emu.keys(BUCKET, "w-small/").len() >= 1_000
+            server.keys("w-small/").is_ok_and(|k| k.len() >= 1_000)
         })?;
         row.small_files_s = 1000.0 / start.elapsed().as_secs_f64();
     }
@@ -124,7 +122,8 @@ pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
             std::fs::create_dir_all(p.parent().context("parent")?)?;
             std::fs::write(&p, vec![b'x'; 1000 + i % 3000])?;
         }
-        let m = tool.mount_for_writing(emu, BUCKET)?;
+        let m = tool.mount_for_writing(server, BUCKET)?;
+        let _watchdog = m.watchdog(limit);
         let start = Instant::now();
         let out = std::process::Command::new("cp")
             .arg("-r")
@@ -137,14 +136,14 @@ pub fn measure(tool: &Tool, emu: &Emulator, size: u64) -> Result<WriteRow> {
             String::from_utf8_lossy(&out.stderr)
         );
         wait_for("2,000-file tree", limit, || {
-            emu.keys(BUCKET, "w-tree/").iter().filter(|k| !k.ends_with('/')).count() >= 2_000
+            server
+                .keys("w-tree/")
+                .is_ok_and(|k| k.iter().filter(|k| !k.ends_with('/')).count() >= 2_000)
         })?;
         row.tree_files_s = 2000.0 / start.elapsed().as_secs_f64();
     }
     for prefix in ["w-big.bin", "w-small/", "w-tree/"] {
-        for k in emu.keys(BUCKET, prefix) {
-            emu.delete(BUCKET, &k)?;
-        }
+        server.delete_prefix(prefix)?;
     }
     Ok(row)
 }

@@ -23,6 +23,9 @@ use crate::network::{RequestKind, content_length};
 pub struct Faults {
     /// Share of requests (0.0–1.0) answered with a 500, a 503 SlowDown or a reset, in equal parts.
     pub error_rate: f64,
+    /// Share of requests (0.0–1.0) never answered: the connection stays open and silent, as
+    /// behind a stalled proxy or a server that lost the request. Clients must time out.
+    pub stall_rate: f64,
     /// Delay added before every answer.
     pub latency: Duration,
     /// A network profile: latency per kind of request, jitter, bandwidth per connection.
@@ -132,6 +135,10 @@ pub(crate) fn serve_on(listener: TcpListener, service: Handler, faults: Arc<RwLo
                     };
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
+                    }
+                    if faults.stall_rate > 0.0 && rand::random::<f64>() < faults.stall_rate {
+                        // Until the client gives up on it and closes the connection.
+                        std::future::pending::<()>().await;
                     }
                     if let Some(answer) = injected(&faults) {
                         return answer;

@@ -310,8 +310,8 @@ impl Writeback {
         };
         let at = d.eager.change_count(part);
         let range = plan.layout.range(part);
-        let sent = match self.read_staged(d, &range) {
-            Ok(body) => {
+        let sent = match self.read_staged(d, &range).await {
+            Ok((body, _held)) => {
                 self.store
                     .upload_part(&plan.key, &started.upload.upload_id, part as u32 + 1, body)
                     .await
@@ -364,7 +364,7 @@ impl Writeback {
                     }
                     let range = h.layout.range(i);
                     let range = range.start..range.end.min(size);
-                    let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
+                    let (body, _held) = self.read_staged(d, &range).await.map_err(|e| fs_to_store(key, e))?;
                     let etag = store.upload_part(key, upload_id, n, body).await?;
                     self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
                     Ok(etag)

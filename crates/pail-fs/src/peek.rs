@@ -22,9 +22,9 @@ use crate::names::NameEncoding;
 use crate::path::VfsPath;
 
 /// How many small siblings after the one looked up are peeked ahead.
-const SIBLINGS_AHEAD: usize = 32;
+const SIBLINGS_AHEAD: usize = 64;
 /// How many sibling peeks run at once.
-const SIBLING_PEEKS_AT_ONCE: usize = 8;
+const SIBLING_PEEKS_AT_ONCE: usize = 32;
 
 /// The object's metadata from a GET of its first `bytes` (a HEAD when `bytes` is 0); objects
 /// no larger than that are put in the block cache whole. Empty objects, which answer a ranged

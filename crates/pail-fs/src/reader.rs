@@ -2,8 +2,11 @@
 //!
 //! A reader is sequential while each read starts where the previous one ended (with slack for
 //! the kernel's parallel read-ahead, whose requests may arrive slightly out of order). While it
-//! stays sequential the window of blocks fetched ahead doubles from `initial` up to `max`; a
-//! random read resets it, and random readers fetch only the blocks they touch.
+//! stays sequential the window of blocks fetched ahead doubles from `initial` up to `max`, and
+//! it is topped up as soon as the reader has consumed one GET's worth (`step`), so about a
+//! whole window is always in flight: over a network each GET waits a round trip, and
+//! throughput is what is in flight divided by it. A random read resets the window, and random
+//! readers fetch only the blocks they touch.
 
 /// Prefetch window bounds, in bytes.
 #[derive(Debug, Clone, Copy)]
@@ -11,6 +14,8 @@ pub(crate) struct WindowConfig {
     pub initial: u64,
     pub max: u64,
     pub block_size: u64,
+    /// Bytes of one ranged GET ahead: the window is topped up once this much is missing.
+    pub step: u64,
 }
 
 /// What a read should prefetch.
@@ -18,6 +23,9 @@ pub(crate) struct WindowConfig {
 pub(crate) struct Plan {
     /// Blocks to start fetching ahead of the reader (may be empty).
     pub prefetch: std::ops::Range<u64>,
+    /// The read is not where the previous one ended: a random reader, for which a whole block
+    /// would mostly be bytes nobody reads (`Vfs::read` then fetches only what it needs).
+    pub random: bool,
 }
 
 /// Read-pattern tracking for one open file.
@@ -55,19 +63,30 @@ impl ReadState {
             self.window = self.cfg.initial;
             self.next_offset = end;
             self.prefetched_to = 0;
-            return Plan { prefetch: 0..0 };
+            return Plan {
+                prefetch: 0..0,
+                random: true,
+            };
         }
         let current = offset / bs;
         let window_blocks = self.window.div_ceil(bs).max(1);
-        // Refill once the reader has consumed half of what was requested ahead.
-        if self.prefetched_to <= current + window_blocks / 2 {
+        // Top up once the reader has consumed a GET's worth of what was requested ahead (or,
+        // while the window is smaller than that, half of it).
+        let step = self.cfg.step.div_ceil(bs).clamp(1, window_blocks.div_ceil(2).max(1));
+        if self.prefetched_to + step <= current + window_blocks {
             let from = self.prefetched_to.max(current);
             let to = current + window_blocks;
             self.prefetched_to = to;
             self.window = (self.window * 2).min(self.cfg.max);
-            return Plan { prefetch: from..to };
+            return Plan {
+                prefetch: from..to,
+                random: false,
+            };
         }
-        Plan { prefetch: 0..0 }
+        Plan {
+            prefetch: 0..0,
+            random: false,
+        }
     }
 }
 
@@ -82,6 +101,7 @@ mod tests {
             initial: 8 * MIB,
             max: 64 * MIB,
             block_size: MIB,
+            step: 8 * MIB,
         }
     }
 
@@ -101,11 +121,36 @@ mod tests {
     }
 
     #[test]
+    fn a_full_window_stays_in_flight_topped_up_a_get_at_a_time() {
+        let mut s = ReadState::new(cfg());
+        let mut offset = 0;
+        let mut requested_to = 0;
+        while offset < 512 * MIB {
+            let p = s.on_read(offset, 128 * 1024);
+            if !p.prefetch.is_empty() {
+                assert_eq!(p.prefetch.start, requested_to, "contiguous");
+                requested_to = p.prefetch.end;
+            }
+            if offset >= 128 * MIB {
+                let ahead = requested_to - offset / MIB;
+                assert!(ahead > 64 - 8, "at {offset}: only {ahead} MiB ahead");
+                if !p.prefetch.is_empty() {
+                    assert!(p.prefetch.end - p.prefetch.start >= 8, "a GET's worth at a time");
+                }
+            }
+            offset += 128 * 1024;
+        }
+    }
+
+    #[test]
     fn random_reader_prefetches_nothing() {
         let mut s = ReadState::new(cfg());
         s.on_read(0, 4096);
+        assert!(!s.on_read(4096, 4096).random, "a read where the last one ended");
         for off in [900 * MIB, 3 * MIB, 500 * MIB, 70 * MIB] {
-            assert_eq!(s.on_read(off, 4096).prefetch, 0..0);
+            let plan = s.on_read(off, 4096);
+            assert_eq!(plan.prefetch, 0..0);
+            assert!(plan.random);
         }
     }
 

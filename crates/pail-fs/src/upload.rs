@@ -187,7 +187,7 @@ impl Writeback {
                             d.fill_range(store, range.clone()).await
                         };
                         filled.map_err(|e| fs_to_store(key, e))?;
-                        let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
+                        let (body, _held) = self.read_staged(d, &range).await.map_err(|e| fs_to_store(key, e))?;
                         store.upload_part(key, upload_id, n, body).await?
                     };
                     self.uploaded.fetch_add(range.end - range.start, Ordering::Relaxed);
@@ -213,7 +213,10 @@ impl Writeback {
         };
         let key = up.key;
         if up.size <= self.cfg.transfer.single_put_max.max(1) {
-            let body = self.read_staged(d, &(0..up.size)).map_err(|e| fs_to_store(key, e))?;
+            let (body, _held) = self
+                .read_staged(d, &(0..up.size))
+                .await
+                .map_err(|e| fs_to_store(key, e))?;
             let etag = self.store.put(key, body, up.cond, up.stamp).await?;
             count(up.size);
             return Ok(etag);
@@ -225,7 +228,7 @@ impl Writeback {
                 let upload_id = &started.upload_id;
                 async move {
                     let range = part_range(n, part_size, up.size);
-                    let body = self.read_staged(d, &range).map_err(|e| fs_to_store(key, e))?;
+                    let (body, _held) = self.read_staged(d, &range).await.map_err(|e| fs_to_store(key, e))?;
                     let etag = self.store.upload_part(key, upload_id, n, body).await?;
                     count(range.end - range.start);
                     Ok(etag)
@@ -235,11 +238,34 @@ impl Writeback {
         self.complete_or_abort(&started, sent, up.cond).await
     }
 
-    pub(crate) fn read_staged(&self, d: &Dirty, range: &Range<u64>) -> Result<Bytes, FsError> {
-        StagedBytes(d)
+    /// Reads `range` of `d` to send it, once the drive's budget of bytes held by uploads has
+    /// room for it; the body counts against the budget until the returned permit is dropped.
+    pub(crate) async fn read_staged(
+        &self,
+        d: &Dirty,
+        range: &Range<u64>,
+    ) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>), FsError> {
+        let permit = self
+            .bodies
+            .acquire_many(body_units(range.end - range.start, self.cfg.transfer_memory))
+            .await
+            .map_err(|_| FsError::new(crate::FsErrorKind::Io, "read staging", ""))?;
+        let body = StagedBytes(d)
             .read_part(range.start, range.end - range.start)
-            .map_err(|e| FsError::local("read staging", "", &e))
+            .map_err(|e| FsError::local("read staging", "", &e))?;
+        Ok((body, permit))
     }
+}
+
+/// The budget of bytes held by uploads is counted in units of this size.
+pub(crate) const BODY_UNIT: u64 = 64 << 10;
+
+/// Units of the budget `total` that a body of `len` bytes takes (a body larger than the whole
+/// budget takes all of it, and waits for it to be free).
+pub(crate) fn body_units(len: u64, total: u64) -> u32 {
+    len.div_ceil(BODY_UNIT)
+        .clamp(1, total.div_ceil(BODY_UNIT).max(1))
+        .min(u64::from(u32::MAX)) as u32
 }
 
 /// A pending file's bytes as an upload reads them (from memory, or its staging file, sealed or
@@ -368,6 +394,26 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn upload_bodies_take_their_size_from_the_budget_and_never_more_than_all_of_it() {
+        let budget = 64 << 20;
+        assert_eq!(body_units(0, budget), 1, "an empty body still takes a unit");
+        assert_eq!(body_units(4096, budget), 1);
+        assert_eq!(body_units(BODY_UNIT + 1, budget), 2);
+        assert_eq!(body_units(8 << 20, budget), 128);
+        assert_eq!(
+            body_units(5 << 30, budget),
+            body_units(u64::MAX, budget),
+            "clamped to the budget"
+        );
+        assert_eq!(body_units(u64::MAX, budget), 1024);
+        assert_eq!(
+            body_units(u64::MAX, 0),
+            1,
+            "a budget of nothing still lets one body through"
+        );
+    }
 
     #[test]
     fn conflict_names_keep_the_extension() {

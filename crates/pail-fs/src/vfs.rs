@@ -128,6 +128,10 @@ pub(crate) enum HandleKind {
     Staged { file: Arc<Dirty>, writer: bool },
 }
 
+/// What a random reader's read fetches at least (aligned): a few pages, as the kernel would
+/// read around them, not a whole block.
+const NARROW_READ: u64 = 64 << 10;
+
 /// The byte range of one read, clipped to the file, and the blocks it covers.
 #[derive(Debug, Clone, Copy)]
 struct ReadSpan {
@@ -350,6 +354,7 @@ impl Vfs {
             initial: self.cfg.initial_window,
             max: self.cfg.max_window,
             block_size: self.cfg.block_size,
+            step: self.cfg.part_size,
         });
         let id = self.add_handle(Handle {
             path: path.clone(),
@@ -402,10 +407,23 @@ impl Vfs {
             HandleKind::Remote { obj, state, .. } => (obj, state),
             HandleKind::Staged { file, .. } => return file.read(self.store.as_ref(), offset, len).await,
         };
-        let Some(span) = self.start_read(obj, state, offset, len) else {
+        let Some((span, random)) = self.start_read(obj, state, offset, len) else {
             return Ok(Bytes::new());
         };
-        let blocks = futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(obj, i))).await;
+        let blocks = if random {
+            // A random reader gets the pages it asked for, not whole blocks: over a network a
+            // 1 MiB block costs a 4 KiB read several times its round trip, and its memory.
+            match span
+                .blocks()
+                .map(|i| self.blocks.cached(obj, i))
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(blocks) => Ok(blocks),
+                None => return self.read_narrow(&h.path, obj, &span).await,
+            }
+        } else {
+            futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(obj, i))).await
+        };
         if let Err(e) = &blocks
             && e.kind() == FsErrorKind::Stale
         {
@@ -437,9 +455,38 @@ impl Vfs {
         Some(Ok(span.assemble(&blocks)))
     }
 
+    /// The bytes of `span` straight from S3 (rounded out to `NARROW_READ` bytes, not cached),
+    /// for a random reader.
+    async fn read_narrow(&self, path: &VfsPath, obj: &ObjectRef, span: &ReadSpan) -> FsResult<Bytes> {
+        let start = span.offset / NARROW_READ * NARROW_READ;
+        let end = span.end.div_ceil(NARROW_READ).saturating_mul(NARROW_READ).min(obj.size);
+        let got = self.store.get_range(&obj.key, start..end, Some(&obj.etag)).await;
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => {
+                let e = FsError::from_store("read", &*obj.path, e);
+                if e.kind() == FsErrorKind::Stale {
+                    self.meta.invalidate(path).await;
+                }
+                return Err(e);
+            }
+        };
+        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.body)
+            .await
+            .map_err(|e| FsError::from_store("read", &*obj.path, e))?;
+        let body = Bytes::from(chunks.concat());
+        let from = (span.offset - start) as usize;
+        let to = ((span.end - start) as usize).min(body.len());
+        if from > to {
+            return Err(FsError::new(FsErrorKind::Io, "read", &*obj.path));
+        }
+        Ok(body.slice(from..to))
+    }
+
     /// Records the read in the handle's pattern, starts any prefetch it calls for, and says
-    /// which blocks it covers (`None` at or past the end of the file).
-    fn start_read(&self, obj: &ObjectRef, state: &Mutex<ReadState>, offset: u64, len: u32) -> Option<ReadSpan> {
+    /// which blocks it covers (`None` at or past the end of the file) and whether the reader
+    /// reads at random.
+    fn start_read(&self, obj: &ObjectRef, state: &Mutex<ReadState>, offset: u64, len: u32) -> Option<(ReadSpan, bool)> {
         let bs = self.blocks.block_size();
         let span = ReadSpan::new(offset, len, obj.size, bs)?;
         let plan = state
@@ -449,7 +496,7 @@ impl Vfs {
         if !plan.prefetch.is_empty() {
             self.blocks.prefetch(obj, plan.prefetch, self.cfg.part_size / bs);
         }
-        Some(span)
+        Some((span, plan.random))
     }
 
     /// Returns once the background read-ahead of small files has finished (for tests, and for

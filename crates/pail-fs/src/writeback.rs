@@ -38,8 +38,12 @@ pub struct WritebackConfig {
     pub staging_bytes: u64,
     /// How long after the last close a file waits before it is uploaded.
     pub delay: Duration,
-    /// Uploads in flight at once.
+    /// Files being uploaded at once. Small files cost one round trip each, so many are in
+    /// flight; what they hold in memory is bounded by `transfer_memory`, not by this count.
     pub concurrent_uploads: usize,
+    /// Bound of the file content all uploads hold in memory at once (PUT bodies and parts,
+    /// eager or not): one budget for the drive, which the uploads wait for.
+    pub transfer_memory: u64,
     /// Multipart sizes and parallelism.
     pub transfer: TransferConfig,
     /// Longest wait between retries of a failing upload.
@@ -59,7 +63,8 @@ impl WritebackConfig {
             cache_dir: cache_dir.into(),
             staging_bytes: 10 << 30,
             delay: Duration::from_secs(1),
-            concurrent_uploads: 8,
+            concurrent_uploads: 32,
+            transfer_memory: 64 << 20,
             transfer: TransferConfig::default(),
             max_backoff: Duration::from_secs(30),
             host_name: host_name(),
@@ -92,6 +97,8 @@ pub(crate) struct Writeback {
     pub(crate) files: Mutex<HashMap<VfsPath, Arc<Dirty>>>,
     pub(crate) next_id: AtomicU64,
     pub(crate) uploads: Semaphore,
+    /// What upload bodies in memory may take, in units of `upload::BODY_UNIT`.
+    pub(crate) bodies: Semaphore,
     /// Eager parts in flight, drive-wide (bounds the memory they hold).
     pub(crate) eager_slots: Semaphore,
     /// Multipart uploads being aborted: left by an earlier mount, or eager parts no longer
@@ -154,6 +161,7 @@ impl Writeback {
             staging,
             journal,
             uploads: Semaphore::new(cfg.concurrent_uploads.max(1)),
+            bodies: Semaphore::new(crate::upload::body_units(u64::MAX, cfg.transfer_memory) as usize),
             eager_slots: Semaphore::new(cfg.transfer.concurrency.max(1)),
             aborting: Arc::default(),
             cfg,

@@ -197,6 +197,9 @@ impl Drive {
         wb.max_backoff = Duration::from_millis(20);
         wb.transfer.single_put_max = 1 << 20;
         wb.transfer.part_size = 5 << 20;
+        // Less memory for upload bodies than one part: every part waits for the whole budget,
+        // so uploads, eager parts and their retries must never hold it while waiting for it.
+        wb.transfer_memory = 4 << 20;
         let cfg = VfsConfig {
             // Another client's changes are seen at once (no metadata caching to go stale).
             metadata_ttl: Duration::ZERO,

@@ -21,6 +21,8 @@ struct Counting {
     inner: S3Store,
     heads: AtomicUsize,
     gets: AtomicUsize,
+    /// Bytes asked for by ranged GETs.
+    got: AtomicUsize,
     lists: AtomicUsize,
     copies: AtomicUsize,
 }
@@ -33,6 +35,7 @@ impl ObjectStore for Counting {
     }
     async fn get_range(&self, key: &str, range: Range<u64>, if_match: Option<&ETag>) -> Result<GetObject, StoreError> {
         self.gets.fetch_add(1, Ordering::SeqCst);
+        self.got.fetch_add((range.end - range.start) as usize, Ordering::SeqCst);
         self.inner.get_range(key, range, if_match).await
     }
     async fn list_page(
@@ -98,6 +101,7 @@ async fn counting_store(emu: &Emulator) -> Arc<Counting> {
         inner,
         heads: AtomicUsize::new(0),
         gets: AtomicUsize::new(0),
+        got: AtomicUsize::new(0),
         lists: AtomicUsize::new(0),
         copies: AtomicUsize::new(0),
     })
@@ -193,6 +197,49 @@ async fn a_small_file_is_one_get() {
     let vfs = Vfs::new(store.clone(), VfsConfig::default()).expect("vfs");
     assert_eq!(read_all(&vfs, "s.bin").await, pattern(4096));
     assert_eq!(store.gets.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_random_reader_fetches_the_pages_it_reads_not_whole_blocks() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    let data = pattern((32 * MIB) as usize);
+    emu.put(BUCKET, "db.bin", data.clone()).expect("seed");
+    let store = counting_store(&emu).await;
+    let vfs = Vfs::new(store.clone(), VfsConfig::default()).expect("vfs");
+    let (h, _) = vfs.open(&VfsPath::new("db.bin")).await.expect("open");
+    let (gets, got) = (store.gets.load(Ordering::SeqCst), store.got.load(Ordering::SeqCst));
+    // 4 KiB at scattered offsets, one crossing a block boundary, as a database or fio would
+    // (each further than the read-ahead window from the last: nearer counts as sequential).
+    let offsets = [
+        20 * MIB + 123,
+        3 * MIB - 2048,
+        30 * MIB,
+        10 * MIB + 700 * 1024,
+        25 * MIB + 65_000,
+    ];
+    for &off in &offsets {
+        let read = vfs.read(h, off, 4096).await.expect("read");
+        assert_eq!(&read[..], &data[off as usize..off as usize + 4096], "at {off}");
+    }
+    let fetched = store.got.load(Ordering::SeqCst) - got;
+    assert_eq!(store.gets.load(Ordering::SeqCst) - gets, offsets.len());
+    assert!(
+        fetched <= offsets.len() * 2 * 64 * 1024,
+        "{fetched} bytes fetched for {} reads of 4 KiB",
+        offsets.len()
+    );
+    // A reader that turns sequential gets whole blocks again, read ahead.
+    let mut off = 0;
+    while off < 4 * MIB {
+        let read = vfs.read(h, off, 128 * 1024).await.expect("read");
+        assert_eq!(&read[..], &data[off as usize..off as usize + read.len()]);
+        off += read.len() as u64;
+    }
+    assert!(
+        store.got.load(Ordering::SeqCst) - got >= 4 * MIB as usize,
+        "blocks, read ahead"
+    );
+    vfs.release(h);
 }
 
 #[tokio::test]

@@ -154,6 +154,32 @@ async fn failed_multipart_upload_is_aborted() {
 }
 
 #[tokio::test]
+async fn requests_the_server_never_answers_time_out_and_are_sent_again() {
+    let emu = Emulator::start_with_buckets(&["bkt"]).await.expect("emulator");
+    let (ak, sk) = emu.credentials();
+    let mut cfg = S3StoreConfig::for_endpoint("bkt", &emu.endpoint(), pail_emulator::REGION, ak, sk);
+    cfg.answer_timeout = Duration::from_millis(300);
+    let store = S3Store::new(cfg).await.expect("store");
+    // One request in ten is never answered; each is cut off and retried by the client, so every
+    // call still succeeds (without the answer timeout, the first stall would hang forever).
+    emu.set_faults(Faults {
+        stall_rate: 0.1,
+        ..Faults::default()
+    });
+    for i in 0..30u32 {
+        let body = pattern(1000 + i as usize);
+        let key = format!("s{i}");
+        store
+            .put(&key, body.clone().into(), &WriteCondition::None, None)
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e}"));
+        let got = store.get_range(&key, 0..body.len() as u64, None).await.expect("get");
+        let bytes: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(got.body).await.expect("body");
+        assert_eq!(bytes.concat(), body, "{key}");
+    }
+}
+
+#[tokio::test]
 async fn uploads_land_intact_through_injected_faults() {
     let emu = Emulator::start_with_buckets(&["bkt"]).await.expect("emulator");
     let store = store_with(&emu, None).await;
