@@ -180,16 +180,16 @@ fn main() -> Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
-        let rss: Vec<String> = r.rss_mib.iter().map(|m| format!("{m:.0}")).collect();
+        let rss: Vec<String> = r.rss_mib.iter().map(|&m| fig(m, 0)).collect();
         println!(
-            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.tool,
-            r.seq_mb_s,
-            r.seq_mb_s / ceiling,
-            r.random_ops,
-            r.parallel_random_ops,
-            r.ls_entries_s,
-            r.small_files_s,
+            fig(r.seq_mb_s, 0),
+            fig(r.seq_mb_s / ceiling, 2),
+            fig(r.random_ops, 0),
+            fig(r.parallel_random_ops, 0),
+            fig(r.ls_entries_s, 0),
+            fig(r.small_files_s, 0),
             rss.join(" / "),
             r.note
         );
@@ -236,15 +236,15 @@ fn write_report(rt: &tokio::runtime::Runtime, server: &Server, size: u64, only: 
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {:.0} | {:.2} | {:.1} of {:.1} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {} | {} of {} | {} | {} | {} | {} |",
             r.tool,
-            r.big_mb_s,
-            r.big_mb_s / ceiling,
-            r.big_closed_s,
-            size as f64 / 1e6 / r.big_mb_s.max(f64::MIN_POSITIVE),
-            r.small_files_s,
-            r.tree_files_s,
-            r.peak_rss_mib,
+            fig(r.big_mb_s, 0),
+            fig(r.big_mb_s / ceiling, 2),
+            fig(r.big_closed_s, 1),
+            fig(size as f64 / 1e6 / r.big_mb_s, 1),
+            fig(r.small_files_s, 0),
+            fig(r.tree_files_s, 0),
+            fig(r.peak_rss_mib, 0),
             r.note
         );
     }
@@ -295,13 +295,19 @@ async fn raw_ceiling(server: &Server, size: u64, at_once: usize) -> Result<f64> 
 fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
     let mut row = Row {
         tool: tool.name(),
-        ..Row::default()
+        seq_mb_s: f64::NAN,
+        random_ops: f64::NAN,
+        ls_entries_s: f64::NAN,
+        small_files_s: f64::NAN,
+        parallel_random_ops: f64::NAN,
+        rss_mib: [f64::NAN; 5],
+        note: String::new(),
     };
 
     // (b) cold sequential read, 1 MiB reads as `cat` or `cp` would issue.
-    {
+    let got = (|| -> Result<(f64, f64)> {
         let m = tool.mount(server, BUCKET)?;
-        let _watchdog = m.watchdog(WORKLOAD_LIMIT);
+        let _watchdog = m.watchdog(workload_limit());
         let path = m.dir().join("big/object.bin");
         let start = Instant::now();
         let mut f = std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
@@ -315,13 +321,16 @@ fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
             total += n as u64;
         }
         anyhow::ensure!(total == size, "read {total} of {size} bytes");
-        row.seq_mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
-        row.rss_mib[0] = m.peak_rss()? as f64 / MIB as f64;
-    }
+        Ok((
+            size as f64 / 1e6 / start.elapsed().as_secs_f64(),
+            m.peak_rss()? as f64 / MIB as f64,
+        ))
+    })();
+    (row.seq_mb_s, row.rss_mib[0]) = row.record("sequential read", got);
     // (c) 4 KiB random reads over the whole object, cold mount.
-    {
+    let got = (|| -> Result<(f64, f64)> {
         let m = tool.mount(server, BUCKET)?;
-        let _watchdog = m.watchdog(WORKLOAD_LIMIT);
+        let _watchdog = m.watchdog(workload_limit());
         let f = std::fs::File::open(m.dir().join("big/object.bin"))?;
         let mut rng = rand::rngs::SmallRng::seed_from_u64(42);
         let mut buf = vec![0u8; 4096];
@@ -331,14 +340,17 @@ fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
             let off = rng.random_range(0..size - 4096);
             f.read_exact_at(&mut buf, off)?;
         }
-        row.random_ops = f64::from(n) / start.elapsed().as_secs_f64();
-        row.rss_mib[1] = m.peak_rss()? as f64 / MIB as f64;
-    }
+        Ok((
+            f64::from(n) / start.elapsed().as_secs_f64(),
+            m.peak_rss()? as f64 / MIB as f64,
+        ))
+    })();
+    (row.random_ops, row.rss_mib[1]) = row.record("random reads", got);
     // (c') four readers at once, each 500 4 KiB random reads (as fio's 4 jobs), cold mount:
     // what pushes a mount's memory furthest.
-    {
+    let got = (|| -> Result<(f64, f64)> {
         let m = tool.mount(server, BUCKET)?;
-        let _watchdog = m.watchdog(WORKLOAD_LIMIT);
+        let _watchdog = m.watchdog(workload_limit());
         let path = m.dir().join("big/object.bin");
         let start = Instant::now();
         let n: u32 = 500;
@@ -361,13 +373,16 @@ fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
                 .into_iter()
                 .try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("reader panicked"))?)
         })?;
-        row.parallel_random_ops = f64::from(4 * n) / start.elapsed().as_secs_f64();
-        row.rss_mib[2] = m.peak_rss()? as f64 / MIB as f64;
-    }
+        Ok((
+            f64::from(4 * n) / start.elapsed().as_secs_f64(),
+            m.peak_rss()? as f64 / MIB as f64,
+        ))
+    })();
+    (row.parallel_random_ops, row.rss_mib[2]) = row.record("four readers", got);
     // (d) cold `ls -l` of the 10,000-key folder.
-    {
+    let got = (|| -> Result<(f64, f64)> {
         let m = tool.mount(server, BUCKET)?;
-        let _watchdog = m.watchdog(WORKLOAD_LIMIT);
+        let _watchdog = m.watchdog(workload_limit());
         let start = Instant::now();
         let out = std::process::Command::new("ls")
             .arg("-l")
@@ -376,27 +391,59 @@ fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
         anyhow::ensure!(out.status.success(), "ls failed");
         let lines = out.stdout.iter().filter(|&&b| b == b'\n').count().saturating_sub(1);
         anyhow::ensure!(lines == 10_000, "ls -l showed {lines} entries");
-        row.ls_entries_s = lines as f64 / start.elapsed().as_secs_f64();
-        row.rss_mib[3] = m.peak_rss()? as f64 / MIB as f64;
-    }
+        Ok((
+            lines as f64 / start.elapsed().as_secs_f64(),
+            m.peak_rss()? as f64 / MIB as f64,
+        ))
+    })();
+    (row.ls_entries_s, row.rss_mib[3]) = row.record("ls -l", got);
     // (e) read 1,000 4 KiB files one after the other, cold mount.
-    {
+    let got = (|| -> Result<(f64, f64)> {
         let m = tool.mount(server, BUCKET)?;
-        let _watchdog = m.watchdog(WORKLOAD_LIMIT);
+        let _watchdog = m.watchdog(workload_limit());
         let dir = m.dir().join("small");
         let start = Instant::now();
         for i in 0..1_000 {
             let data = std::fs::read(dir.join(format!("s-{i:04}.bin")))?;
             anyhow::ensure!(data.len() == 4096, "short small file");
         }
-        row.small_files_s = 1000.0 / start.elapsed().as_secs_f64();
-        row.rss_mib[4] = m.peak_rss()? as f64 / MIB as f64;
-    }
+        Ok((
+            1000.0 / start.elapsed().as_secs_f64(),
+            m.peak_rss()? as f64 / MIB as f64,
+        ))
+    })();
+    (row.small_files_s, row.rss_mib[4]) = row.record("small files", got);
     Ok(row)
 }
 
-/// How long one workload may take before its mount is killed (and the workload fails).
-pub(crate) const WORKLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+impl Row {
+    /// A workload's figure and peak RSS, or "—" for both and the reason in the note.
+    fn record(&mut self, what: &str, got: Result<(f64, f64)>) -> (f64, f64) {
+        got.unwrap_or_else(|e| {
+            self.note.push_str(&format!("{what}: {e:#}; "));
+            (f64::NAN, f64::NAN)
+        })
+    }
+}
+
+/// A figure for the table: "—" when its workload failed.
+pub(crate) fn fig(v: f64, decimals: usize) -> String {
+    if v.is_nan() {
+        "—".into()
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
+/// How long one workload may take before its mount is killed (and the workload fails):
+/// `PAIL_BENCH_LIMIT` seconds, else 300.
+pub(crate) fn workload_limit() -> std::time::Duration {
+    let secs = std::env::var("PAIL_BENCH_LIMIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    std::time::Duration::from_secs(secs)
+}
 
 /// The directory the running binary lives in (the `pail` binary is built beside it).
 fn bin_dir() -> PathBuf {

@@ -82,27 +82,33 @@ fn wait_for(what: &str, limit: Duration, done: impl Fn() -> bool) -> Result<()> 
     Ok(())
 }
 
-/// (g)–(i) for one mount.
+/// (g)–(i) for one mount; a workload that fails shows "—" and its reason in the note.
 pub fn measure(tool: &Tool, server: &Server, size: u64) -> Result<WriteRow> {
     let mut row = WriteRow {
         tool: tool.name(),
         ..WriteRow::default()
     };
-    let limit = Duration::from_secs(600);
-    {
+    // A workload stuck in a mount is cut off by the watchdog before the wait gives up.
+    let watch = crate::workload_limit();
+    let limit = watch + Duration::from_secs(30);
+    let big = (|| -> Result<(f64, f64, f64)> {
         settle_disk()?;
         let m = tool.mount_for_writing(server, BUCKET)?;
-        let _watchdog = m.watchdog(limit);
+        let _watchdog = m.watchdog(watch);
         let start = Instant::now();
         write_file(&m.dir().join("w-big.bin"), size)?;
-        row.big_closed_s = start.elapsed().as_secs_f64();
+        let closed = start.elapsed().as_secs_f64();
         wait_for("large file", limit, || server.size_of("w-big.bin") == Some(size))?;
-        row.big_mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
-        row.peak_rss_mib = m.peak_rss()? as f64 / MIB as f64;
-    }
-    {
+        let mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
+        Ok((mb_s, closed, m.peak_rss()? as f64 / MIB as f64))
+    })();
+    (row.big_mb_s, row.big_closed_s, row.peak_rss_mib) = big.unwrap_or_else(|e| {
+        row.note.push_str(&format!("large file: {e:#}; "));
+        (f64::NAN, f64::NAN, f64::NAN)
+    });
+    let small = (|| -> Result<f64> {
         let m = tool.mount_for_writing(server, BUCKET)?;
-        let _watchdog = m.watchdog(limit);
+        let _watchdog = m.watchdog(watch);
         let dir = m.dir().join("w-small");
         std::fs::create_dir(&dir)?;
         let data = vec![0x42u8; 4096];
@@ -113,9 +119,10 @@ pub fn measure(tool: &Tool, server: &Server, size: u64) -> Result<WriteRow> {
         wait_for("1,000 small files", limit, || {
             server.keys("w-small/").is_ok_and(|k| k.len() >= 1_000)
         })?;
-        row.small_files_s = 1000.0 / start.elapsed().as_secs_f64();
-    }
-    {
+        Ok(1000.0 / start.elapsed().as_secs_f64())
+    })();
+    row.small_files_s = row.record("small files", small);
+    let tree = (|| -> Result<f64> {
         let src = tempfile::Builder::new().prefix("pail-bench-tree-").tempdir()?;
         for i in 0..2_000 {
             let p = src.path().join(format!("d{:02}/f{i:04}.txt", i % 40));
@@ -123,7 +130,7 @@ pub fn measure(tool: &Tool, server: &Server, size: u64) -> Result<WriteRow> {
             std::fs::write(&p, vec![b'x'; 1000 + i % 3000])?;
         }
         let m = tool.mount_for_writing(server, BUCKET)?;
-        let _watchdog = m.watchdog(limit);
+        let _watchdog = m.watchdog(watch);
         let start = Instant::now();
         let out = std::process::Command::new("cp")
             .arg("-r")
@@ -140,10 +147,20 @@ pub fn measure(tool: &Tool, server: &Server, size: u64) -> Result<WriteRow> {
                 .keys("w-tree/")
                 .is_ok_and(|k| k.iter().filter(|k| !k.ends_with('/')).count() >= 2_000)
         })?;
-        row.tree_files_s = 2000.0 / start.elapsed().as_secs_f64();
-    }
+        Ok(2000.0 / start.elapsed().as_secs_f64())
+    })();
+    row.tree_files_s = row.record("cp -r", tree);
     for prefix in ["w-big.bin", "w-small/", "w-tree/"] {
         server.delete_prefix(prefix)?;
     }
     Ok(row)
+}
+
+impl WriteRow {
+    fn record(&mut self, what: &str, got: Result<f64>) -> f64 {
+        got.unwrap_or_else(|e| {
+            self.note.push_str(&format!("{what}: {e:#}; "));
+            f64::NAN
+        })
+    }
 }

@@ -52,6 +52,7 @@ pub use buckets::{BucketList, list_buckets};
 pub use check::{CheckLine, test_connection};
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
 pub use jobs::JobResult;
+pub use list::Badge;
 pub use mounts::{DriveProcess, MountState};
 pub use notice::{Notice, Notify};
 pub use signin::{DriveSession, SignInState};
@@ -113,6 +114,8 @@ pub struct App {
     pub token_cache_dir: Option<PathBuf>,
     /// Opens a page in the browser.
     pub open_url: OpenUrl,
+    /// Opens a mounted drive in the file manager (Explorer on Windows, `xdg-open` elsewhere).
+    pub open_folder: OpenUrl,
     /// The dialog's connection test: `None` before one, an empty list while it runs.
     pub check: JobResult<Vec<CheckLine>>,
     /// The dialog's Browse buckets list: `None` before one.
@@ -140,6 +143,20 @@ pub struct App {
     /// The tray icon, once the window has attached one.
     pub tray: Option<Tray>,
     rt: tokio::runtime::Runtime,
+}
+
+/// Opens `dir` in the platform's file manager; a failure is logged (the drive still works).
+fn open_in_file_manager(dir: &str) {
+    let program = if cfg!(windows) {
+        "explorer"
+    } else if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    if let Err(e) = std::process::Command::new(program).arg(dir).spawn() {
+        tracing::warn!(error = %e, program, "could not open the drive in the file manager");
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -188,6 +205,7 @@ impl App {
             token_cache_dir: None,
             notify: notice::desktop(open_url.clone()),
             open_url,
+            open_folder: Arc::new(open_in_file_manager),
             check: Arc::new(tokio::sync::watch::channel(None).0),
             buckets: Arc::new(tokio::sync::watch::channel(None).0),
             mounts: BTreeMap::new(),

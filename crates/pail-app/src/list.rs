@@ -1,6 +1,10 @@
-//! Drawing the drive list — each drive's name, where it mounts, bucket and folder, sign-in,
-//! state and buttons — with start at sign-in and Quit under it, and, once Quit was asked, the
-//! uploads each drive still has to finish.
+//! Drawing the drive list — each drive's state as a coloured badge, its name, where it mounts,
+//! bucket and folder, and sign-in; one primary action per row (Start or Stop) and the rest
+//! (Open, Sign in, Edit, Remove) in the row's menu — with start at sign-in and Quit under it,
+//! and, once Quit was asked, the uploads each drive still has to finish.
+//!
+//! Buttons show short words ("Start", "Edit…"); their accessible labels name the drive ("Start
+//! Home", "Edit Home"), so a screen reader, and the tests, tell the rows apart.
 
 use eframe::egui;
 use pail_drives::DriveAuth;
@@ -15,6 +19,46 @@ enum Click {
     Start(String),
     Stop(String),
     Reopen(String),
+    Open(String),
+}
+
+/// What a drive's badge says at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badge {
+    /// Not running.
+    Stopped,
+    /// Signing in or mounting.
+    Busy,
+    /// Serving, nothing pending.
+    Mounted,
+    /// Serving, uploads under way.
+    Uploading,
+    /// The user must act (sign in again).
+    NeedsYou,
+    /// Failed.
+    Error,
+}
+
+impl Badge {
+    /// Its colour, readable on the light and the dark theme.
+    pub fn colour(self) -> egui::Color32 {
+        match self {
+            Badge::Stopped => egui::Color32::from_rgb(0x8a, 0x8a, 0x8a),
+            Badge::Busy => egui::Color32::from_rgb(0x3b, 0x82, 0xf6),
+            Badge::Mounted => egui::Color32::from_rgb(0x22, 0xa0, 0x4b),
+            Badge::Uploading => egui::Color32::from_rgb(0x0e, 0x9f, 0xc4),
+            Badge::NeedsYou => egui::Color32::from_rgb(0xe0, 0x8e, 0x0b),
+            Badge::Error => egui::Color32::from_rgb(0xdc, 0x35, 0x45),
+        }
+    }
+}
+
+/// A button showing `text` whose accessible label is `label`; whether it was clicked.
+fn labelled_button(ui: &mut egui::Ui, text: &str, label: &str) -> bool {
+    let response = ui.button(text);
+    let label = label.to_owned();
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+    response.clicked()
 }
 
 impl App {
@@ -29,6 +73,23 @@ impl App {
         }
     }
 
+    /// The badge of drive `name`.
+    pub fn badge(&self, name: &str) -> Badge {
+        let session = self.sessions.get(name).map(|s| s.state());
+        let mount = self.mounts.get(name).map(|m| m.state());
+        match (&mount, &session) {
+            (Some(MountState::Mounted { .. }), _) => Badge::Mounted,
+            (Some(MountState::Uploading { .. } | MountState::Stopping { .. }), _) => Badge::Uploading,
+            (Some(MountState::SessionExpired { .. }), _) => Badge::NeedsYou,
+            (Some(MountState::Mounting), _) => Badge::Busy,
+            (Some(MountState::Error(_)), _) => Badge::Error,
+            (_, Some(SignInState::SessionExpired { .. } | SignInState::Waiting { .. })) => Badge::NeedsYou,
+            (_, Some(SignInState::Starting)) => Badge::Busy,
+            (_, Some(SignInState::Failed(_))) => Badge::Error,
+            _ => Badge::Stopped,
+        }
+    }
+
     /// The drive list.
     pub(crate) fn drive_list(&mut self, ui: &mut egui::Ui) {
         ui.heading("Drives");
@@ -38,12 +99,18 @@ impl App {
         self.sign_in_panels(ui);
         let mut click = None;
         egui::Grid::new("drives").striped(true).show(ui, |ui| {
-            for h in ["Name", "Where", "Bucket / folder", "Sign-in", "State", ""] {
+            for h in ["State", "Name", "Where", "Bucket / folder", "Sign-in", ""] {
                 ui.strong(h);
             }
             ui.end_row();
             for d in &self.drives.drives {
                 let name = &d.name;
+                let badge = self.badge(name);
+                ui.horizontal(|ui| {
+                    let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                    ui.painter().circle_filled(dot.center(), 5.0, badge.colour());
+                    ui.colored_label(badge.colour(), self.state_label(name));
+                });
                 ui.label(name);
                 ui.label(d.mount_point.as_deref().unwrap_or("next free letter"));
                 ui.label(d.target());
@@ -52,7 +119,6 @@ impl App {
                     DriveAuth::Keys { access_key_id } => format!("keys {access_key_id}"),
                     DriveAuth::Default => "default".to_owned(),
                 });
-                ui.label(self.state_label(name));
                 let session = self.sessions.get(name).map(|s| s.state());
                 let mount = self.mounts.get(name).map(|m| m.state());
                 ui.horizontal(|ui| {
@@ -62,25 +128,47 @@ impl App {
                         && !running
                         && !starting
                         && matches!(session, None | Some(SignInState::NotSignedIn | SignInState::Failed(_)));
-                    let mut button = |ui: &mut egui::Ui, label: String, c: Click| {
-                        if ui.button(label).clicked() {
-                            click = Some(c);
-                        }
-                    };
-                    if can_sign_in {
-                        button(ui, format!("Sign in {name}"), Click::SignIn(name.clone()));
-                    }
-                    if !running && !starting {
-                        button(ui, format!("Start {name}"), Click::Start(name.clone()));
-                    }
+                    // The one primary action: Start (it signs in first when it must) or Stop.
                     if mount.as_ref().is_some_and(MountState::can_stop) {
-                        button(ui, format!("Stop {name}"), Click::Stop(name.clone()));
+                        if labelled_button(ui, "Stop", &format!("Stop {name}")) {
+                            click = Some(Click::Stop(name.clone()));
+                        }
+                    } else if !running && !starting && labelled_button(ui, "Start", &format!("Start {name}")) {
+                        click = Some(Click::Start(name.clone()));
                     }
-                    if let Some(MountState::SessionExpired { url, .. }) = &mount {
-                        button(ui, format!("Sign in again {name}"), Click::Reopen(url.clone()));
-                    }
-                    button(ui, format!("Edit {name}"), Click::Edit(name.clone()));
-                    button(ui, format!("Remove {name}"), Click::Remove(name.clone()));
+                    let open = match &mount {
+                        Some(MountState::Mounted { dir }) => Some(dir.clone()),
+                        Some(m) if m.can_stop() => d.mount_point.clone(),
+                        _ => None,
+                    };
+                    let menu = ui.menu_button("…", |ui| {
+                        let mut item = |ui: &mut egui::Ui, text: &str, label: String, c: Click| {
+                            if labelled_button(ui, text, &label) {
+                                click = Some(c);
+                                ui.close();
+                            }
+                        };
+                        if let Some(dir) = open {
+                            item(ui, "Open", format!("Open {name}"), Click::Open(dir));
+                        }
+                        if let Some(MountState::SessionExpired { url, .. }) = &mount {
+                            item(
+                                ui,
+                                "Sign in again",
+                                format!("Sign in again {name}"),
+                                Click::Reopen(url.clone()),
+                            );
+                        }
+                        if can_sign_in {
+                            item(ui, "Sign in", format!("Sign in {name}"), Click::SignIn(name.clone()));
+                        }
+                        item(ui, "Edit…", format!("Edit {name}"), Click::Edit(name.clone()));
+                        item(ui, "Remove", format!("Remove {name}"), Click::Remove(name.clone()));
+                    });
+                    let more = format!("More for {name}");
+                    menu.response
+                        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &more));
+                    menu.response.on_hover_text("Open, sign in, edit or remove");
                 });
                 ui.end_row();
             }
@@ -111,6 +199,7 @@ impl App {
             Some(Click::Start(name)) => self.start(&name),
             Some(Click::Stop(name)) => self.stop(&name),
             Some(Click::Reopen(url)) => (self.open_url)(&url),
+            Some(Click::Open(dir)) => (self.open_folder)(&dir),
             Some(Click::Remove(name)) => {
                 self.sessions.remove(&name);
                 let target = self.drives.get(&name).ok().map(|d| d.target());

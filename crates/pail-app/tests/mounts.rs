@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pail_app::{App, MountState, SignInState, TrayCommand};
+use pail_app::{App, Badge, MountState, SignInState, TrayCommand};
 use pail_drives::{Drive, DriveAuth, DrivesFile};
 use pail_emulator::Emulator;
 
@@ -33,6 +33,8 @@ struct Setup {
     emu: Emulator,
     home: tempfile::TempDir,
     mount_point: tempfile::TempDir,
+    /// Folders the app asked the file manager to open.
+    opened_folders: Arc<std::sync::Mutex<Vec<String>>>,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -70,6 +72,7 @@ fn setup(bucket: &str) -> Setup {
         emu,
         home,
         mount_point,
+        opened_folders: Arc::default(),
         _rt: rt,
     }
 }
@@ -85,6 +88,8 @@ fn harness(s: &Setup) -> Harness<'static, App> {
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
     ];
     app.open_url = Arc::new(|_| {});
+    let opened = s.opened_folders.clone();
+    app.open_folder = Arc::new(move |dir| opened.lock().expect("opened").push(dir.to_owned()));
     Harness::builder()
         .with_size(pail_app::WINDOW_SIZE)
         .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
@@ -121,6 +126,19 @@ fn start_mounts_the_drive_and_stop_unmounts_after_uploading() {
     );
     h.run_steps(3);
     assert!(h.query_by_label("Mounted").is_some());
+    // A green badge, one primary action (Stop), and Open in the row's menu.
+    assert_eq!(h.state().badge("Team"), Badge::Mounted);
+    assert!(h.query_by_label("Start Team").is_none(), "one primary action");
+    assert!(h.query_by_label("Open Team").is_none(), "Open waits in the menu");
+    h.get_by_label("More for Team").click();
+    h.run();
+    h.get_by_label("Open Team").click();
+    h.run();
+    assert_eq!(
+        *s.opened_folders.lock().expect("opened"),
+        vec![s.mount_point.path().display().to_string()],
+        "Open shows the mounted folder in the file manager"
+    );
     assert_eq!(
         std::fs::read_to_string(s.mount_point.path().join("hello.txt")).expect("read through the mount"),
         "hello team"
@@ -131,6 +149,7 @@ fn start_mounts_the_drive_and_stop_unmounts_after_uploading() {
     wait_for(&h, |st| *st == MountState::Stopped);
     h.run_steps(3);
     assert!(h.query_by_label("Start Team").is_some(), "it can start again");
+    assert_eq!(h.state().badge("Team"), Badge::Stopped);
     let uploaded = h.state().runtime().block_on(s.emu.get("team", "from-app.txt"));
     assert_eq!(
         uploaded.as_deref(),
@@ -152,6 +171,7 @@ fn a_bucket_that_does_not_exist_ends_in_an_error_that_says_so() {
     h.run_steps(3);
     assert!(h.query_by_label(&format!("Error: {why}")).is_some());
     assert!(h.query_by_label("Start Team").is_some());
+    assert_eq!(h.state().badge("Team"), Badge::Error);
 }
 
 fn has_tray_item(h: &Harness<'_, App>, command: &TrayCommand) -> Option<String> {

@@ -109,6 +109,7 @@ fn the_panel_shows_the_code_opens_the_browser_and_closes_when_approved() {
     let s = Setup::new();
     let mut h = s.harness();
     assert!(h.query_by_label("Stopped").is_some());
+    click(&mut h, "More for Home");
     click(&mut h, "Sign in Home");
     let SignInState::Waiting { url, code } = wait_for(&h, "Home", |st| matches!(st, SignInState::Waiting { .. }))
     else {
@@ -135,6 +136,7 @@ fn the_panel_shows_the_code_opens_the_browser_and_closes_when_approved() {
 fn a_denied_sign_in_says_so_and_retry_starts_again() {
     let s = Setup::new();
     let mut h = s.harness();
+    click(&mut h, "More for Home");
     click(&mut h, "Sign in Home");
     let SignInState::Waiting { url, .. } = wait_for(&h, "Home", |st| matches!(st, SignInState::Waiting { .. })) else {
         unreachable!()
@@ -161,6 +163,7 @@ fn a_denied_sign_in_says_so_and_retry_starts_again() {
 fn an_ended_session_shows_sign_in_again_and_waiting_work_resumes_after_consent() {
     let s = Setup::new();
     let mut h = s.harness();
+    click(&mut h, "More for Home");
     click(&mut h, "Sign in Home");
     let SignInState::Waiting { url, .. } = wait_for(&h, "Home", |st| matches!(st, SignInState::Waiting { .. })) else {
         unreachable!()

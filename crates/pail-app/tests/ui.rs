@@ -146,6 +146,7 @@ fn access_keys_keep_the_secret_out_of_the_drives_file() {
     assert_eq!(s.saved().get("Team").expect("saved").target(), "team-share/projects/x");
 
     // Renamed, the drive takes its secret along, and the old name keeps none.
+    click(&mut h, "More for Team");
     click(&mut h, "Edit Team");
     h.state_mut().editor.as_mut().expect("dialog").name = "Team share".into();
     h.run();
@@ -168,6 +169,7 @@ fn edit_and_remove_a_drive() {
     click(&mut h, "Add drive…");
     add_home_drive(&mut h, &s);
 
+    click(&mut h, "More for Home");
     click(&mut h, "Edit Home");
     click(&mut h, "Read-only");
     click(&mut h, "Mount when pail starts");
@@ -186,10 +188,12 @@ fn edit_and_remove_a_drive() {
     assert!(d.read_only && d.mount_at_start, "{d:?}");
     assert_eq!(d.cache_size.as_deref(), Some("20GiB"));
     // Opening and saving again keeps what the dialog did not change.
+    click(&mut h, "More for Home");
     click(&mut h, "Edit Home");
     click(&mut h, "OK");
     assert_eq!(s.saved().get("Home").expect("saved"), &d);
 
+    click(&mut h, "More for Home");
     click(&mut h, "Remove Home");
     assert!(s.saved().drives.is_empty());
 }
