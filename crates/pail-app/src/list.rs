@@ -53,6 +53,30 @@ impl Badge {
     }
 }
 
+/// The one-line state shown for a drive whose mount and sign-in stand so.
+fn label_of(mount: Option<&MountState>, session: Option<&SignInState>) -> String {
+    match (mount, session) {
+        (Some(m), _) if *m != MountState::Stopped => m.label(),
+        (_, Some(s)) if *s != SignInState::NotSignedIn => s.label(),
+        _ => "Stopped".to_owned(),
+    }
+}
+
+/// The badge of a drive whose mount and sign-in stand so.
+fn badge_of(mount: Option<&MountState>, session: Option<&SignInState>) -> Badge {
+    match (mount, session) {
+        (Some(MountState::Mounted { .. }), _) => Badge::Mounted,
+        (Some(MountState::Uploading { .. } | MountState::Stopping { .. }), _) => Badge::Uploading,
+        (Some(MountState::SessionExpired { .. }), _) => Badge::NeedsYou,
+        (Some(MountState::Mounting), _) => Badge::Busy,
+        (Some(MountState::Error(_)), _) => Badge::Error,
+        (_, Some(SignInState::SessionExpired { .. } | SignInState::Waiting { .. })) => Badge::NeedsYou,
+        (_, Some(SignInState::Starting)) => Badge::Busy,
+        (_, Some(SignInState::Failed(_))) => Badge::Error,
+        _ => Badge::Stopped,
+    }
+}
+
 /// A button showing `text` whose accessible label is `label`; whether it was clicked.
 fn labelled_button(ui: &mut egui::Ui, text: &str, label: &str) -> bool {
     let response = ui.button(text);
@@ -62,32 +86,24 @@ fn labelled_button(ui: &mut egui::Ui, text: &str, label: &str) -> bool {
 }
 
 impl App {
+    /// Where drive `name` stands: its mount, if started, and its sign-in, if any.
+    fn states(&self, name: &str) -> (Option<MountState>, Option<SignInState>) {
+        (
+            self.mounts.get(name).map(|m| m.state()),
+            self.sessions.get(name).map(|s| s.state()),
+        )
+    }
+
     /// The one-line state of drive `name` in the list.
     pub fn state_label(&self, name: &str) -> String {
-        let session = self.sessions.get(name).map(|s| s.state());
-        let mount = self.mounts.get(name).map(|m| m.state());
-        match (&mount, &session) {
-            (Some(m), _) if *m != MountState::Stopped => m.label(),
-            (_, Some(s)) if *s != SignInState::NotSignedIn => s.label(),
-            _ => "Stopped".to_owned(),
-        }
+        let (mount, session) = self.states(name);
+        label_of(mount.as_ref(), session.as_ref())
     }
 
     /// The badge of drive `name`.
     pub fn badge(&self, name: &str) -> Badge {
-        let session = self.sessions.get(name).map(|s| s.state());
-        let mount = self.mounts.get(name).map(|m| m.state());
-        match (&mount, &session) {
-            (Some(MountState::Mounted { .. }), _) => Badge::Mounted,
-            (Some(MountState::Uploading { .. } | MountState::Stopping { .. }), _) => Badge::Uploading,
-            (Some(MountState::SessionExpired { .. }), _) => Badge::NeedsYou,
-            (Some(MountState::Mounting), _) => Badge::Busy,
-            (Some(MountState::Error(_)), _) => Badge::Error,
-            (_, Some(SignInState::SessionExpired { .. } | SignInState::Waiting { .. })) => Badge::NeedsYou,
-            (_, Some(SignInState::Starting)) => Badge::Busy,
-            (_, Some(SignInState::Failed(_))) => Badge::Error,
-            _ => Badge::Stopped,
-        }
+        let (mount, session) = self.states(name);
+        badge_of(mount.as_ref(), session.as_ref())
     }
 
     /// The drive list.
@@ -105,11 +121,13 @@ impl App {
             ui.end_row();
             for d in &self.drives.drives {
                 let name = &d.name;
-                let badge = self.badge(name);
+                // Read once per row: the badge, the label and the actions agree on one state.
+                let (mount, session) = self.states(name);
+                let badge = badge_of(mount.as_ref(), session.as_ref());
                 ui.horizontal(|ui| {
                     let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                     ui.painter().circle_filled(dot.center(), 5.0, badge.colour());
-                    ui.colored_label(badge.colour(), self.state_label(name));
+                    ui.colored_label(badge.colour(), label_of(mount.as_ref(), session.as_ref()));
                 });
                 ui.label(name);
                 ui.label(d.mount_point.as_deref().unwrap_or("next free letter"));
@@ -119,8 +137,6 @@ impl App {
                     DriveAuth::Keys { access_key_id } => format!("keys {access_key_id}"),
                     DriveAuth::Default => "default".to_owned(),
                 });
-                let session = self.sessions.get(name).map(|s| s.state());
-                let mount = self.mounts.get(name).map(|m| m.state());
                 ui.horizontal(|ui| {
                     let running = mount.as_ref().is_some_and(MountState::is_running);
                     let starting = self.start_after_sign_in.contains(name);

@@ -410,27 +410,30 @@ impl Vfs {
         let Some((span, random)) = self.start_read(obj, state, offset, len) else {
             return Ok(Bytes::new());
         };
-        let blocks = if random {
-            // A random reader gets the pages it asked for, not whole blocks: over a network a
-            // 1 MiB block costs a 4 KiB read several times its round trip, and its memory.
-            match span
-                .blocks()
-                .map(|i| self.blocks.cached(obj, i))
-                .collect::<Option<Vec<_>>>()
-            {
-                Some(blocks) => Ok(blocks),
-                None => return self.read_narrow(&h.path, obj, &span).await,
-            }
-        } else {
-            futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(obj, i))).await
+        // A random reader gets the pages it asked for, not whole blocks (unless they are
+        // cached): over a network a 1 MiB block costs a 4 KiB read several times its round
+        // trip, and its memory.
+        let cached = random
+            .then(|| {
+                span.blocks()
+                    .map(|i| self.blocks.cached(obj, i))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten();
+        let read = match cached {
+            Some(blocks) => Ok(span.assemble(&blocks)),
+            None if random => self.read_narrow(obj, &span).await,
+            None => futures::future::try_join_all(span.blocks().map(|i| self.blocks.block(obj, i)))
+                .await
+                .map(|blocks| span.assemble(&blocks)),
         };
-        if let Err(e) = &blocks
+        if let Err(e) = &read
             && e.kind() == FsErrorKind::Stale
         {
             // The object changed: the next open must see the new version.
             self.meta.invalidate(&h.path).await;
         }
-        Ok(span.assemble(&blocks?))
+        read
     }
 
     /// [`read`](Self::read) without waiting, when every block it needs is in memory; `None`
@@ -457,23 +460,16 @@ impl Vfs {
 
     /// The bytes of `span` straight from S3 (rounded out to `NARROW_READ` bytes, not cached),
     /// for a random reader.
-    async fn read_narrow(&self, path: &VfsPath, obj: &ObjectRef, span: &ReadSpan) -> FsResult<Bytes> {
+    async fn read_narrow(&self, obj: &ObjectRef, span: &ReadSpan) -> FsResult<Bytes> {
         let start = span.offset / NARROW_READ * NARROW_READ;
         let end = span.end.div_ceil(NARROW_READ).saturating_mul(NARROW_READ).min(obj.size);
-        let got = self.store.get_range(&obj.key, start..end, Some(&obj.etag)).await;
-        let got = match got {
-            Ok(got) => got,
-            Err(e) => {
-                let e = FsError::from_store("read", &*obj.path, e);
-                if e.kind() == FsErrorKind::Stale {
-                    self.meta.invalidate(path).await;
-                }
-                return Err(e);
-            }
-        };
-        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.body)
+        let failed = |e| FsError::from_store("read", &*obj.path, e);
+        let got = self
+            .store
+            .get_range(&obj.key, start..end, Some(&obj.etag))
             .await
-            .map_err(|e| FsError::from_store("read", &*obj.path, e))?;
+            .map_err(failed)?;
+        let chunks: Vec<Bytes> = futures::TryStreamExt::try_collect(got.body).await.map_err(failed)?;
         let body = Bytes::from(chunks.concat());
         let from = (span.offset - start) as usize;
         let to = ((span.end - start) as usize).min(body.len());
