@@ -20,6 +20,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod cpu;
 mod peers;
 mod server;
 mod writes;
@@ -269,6 +270,7 @@ fn best_of(runs: usize, mut measure: impl FnMut() -> Result<f64>) -> Result<f64>
 async fn raw_ceiling(server: &Server, size: u64, at_once: usize) -> Result<f64> {
     let store = Arc::new(S3Store::new(server.store_config()).await?);
     let part = 8 * MIB;
+    let cpu = cpu::Span::start(None, server.pid());
     let start = Instant::now();
     let parts: Vec<u64> = (0..size.div_ceil(part)).collect();
     let total: u64 = futures::stream::iter(parts)
@@ -289,6 +291,7 @@ async fn raw_ceiling(server: &Server, size: u64, at_once: usize) -> Result<f64> 
         .try_fold(0u64, |acc, n| async move { Ok(acc + n) })
         .await?;
     anyhow::ensure!(total == size, "ceiling read {total} of {size} bytes");
+    println!("  {}", cpu.report(&format!("{at_once}-way GETs"), size));
     Ok(size as f64 / 1e6 / start.elapsed().as_secs_f64())
 }
 
@@ -309,6 +312,7 @@ fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
         let m = tool.mount(server, BUCKET)?;
         let _watchdog = m.watchdog(workload_limit());
         let path = m.dir().join("big/object.bin");
+        let cpu = cpu::Span::start(Some(m.pid()), server.pid());
         let start = Instant::now();
         let mut f = std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
         let mut buf = vec![0u8; MIB as usize];
@@ -321,10 +325,9 @@ fn measure(tool: &Tool, server: &Server, size: u64) -> Result<Row> {
             total += n as u64;
         }
         anyhow::ensure!(total == size, "read {total} of {size} bytes");
-        Ok((
-            size as f64 / 1e6 / start.elapsed().as_secs_f64(),
-            m.peak_rss()? as f64 / MIB as f64,
-        ))
+        let mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
+        println!("  {}", cpu.report("sequential read", size));
+        Ok((mb_s, m.peak_rss()? as f64 / MIB as f64))
     })();
     (row.seq_mb_s, row.rss_mib[0]) = row.record("sequential read", got);
     // (c) 4 KiB random reads over the whole object, cold mount.

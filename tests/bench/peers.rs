@@ -236,6 +236,10 @@ impl Mounted {
         Watchdog(tx)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Peak resident set size of the mount process so far, in bytes.
     pub fn peak_rss(&self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;

@@ -125,6 +125,14 @@ impl Server {
         }
     }
 
+    /// The server's process, when it is not this one.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Server::Emulator(_) => None,
+            Server::S3sFs(s) => Some(s.child.id()),
+        }
+    }
+
     pub fn describe(&self, on_disk: bool) -> String {
         match self {
             Server::Emulator(_) if on_disk => "pail-emulator, objects in files".into(),

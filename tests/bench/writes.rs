@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pail_store::{FileUpload, LocalFile, S3Store, TransferConfig, WriteCondition, upload_file};
+use futures::{StreamExt, TryStreamExt};
+use pail_store::{ObjectStore, S3Store, TransferConfig, WriteCondition, complete_multipart};
 
 use crate::peers::Tool;
 use crate::server::Server;
@@ -29,22 +30,36 @@ pub struct WriteRow {
 }
 
 /// (f) A multipart upload of a local file of `size` bytes through pail-store, with the
-/// transfer settings a pail drive uses.
+/// transfer settings a pail drive uses: parts of `part_size`, `concurrency` in flight, each
+/// read from the file just before it is sent.
 pub async fn raw_ceiling(server: &Server, size: u64) -> Result<f64> {
     let store = S3Store::new(server.store_config()).await?;
     let dir = tempfile::Builder::new().prefix("pail-bench-src-").tempdir()?;
     let path = dir.path().join("big.bin");
     write_file(&path, size)?;
-    let up = FileUpload {
-        key: "ceiling/big.bin",
-        source: &LocalFile(&path),
-        size,
-        cond: &WriteCondition::None,
-        stamp: None,
-    };
+    let cfg = TransferConfig::default();
+    let key = "ceiling/big.bin";
+    let cpu = crate::cpu::Span::start(None, server.pid());
     let start = Instant::now();
-    upload_file(&store, &up, &TransferConfig::default(), None).await?;
+    let upload_id = store.create_multipart(key, None).await?;
+    let file = std::fs::File::open(&path)?;
+    let parts: Vec<(u32, pail_store::ETag)> = futures::stream::iter(0..size.div_ceil(cfg.part_size))
+        .map(|i| {
+            let (store, file, upload_id) = (&store, &file, &upload_id);
+            async move {
+                let offset = i * cfg.part_size;
+                let mut buf = vec![0; cfg.part_size.min(size - offset) as usize];
+                std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset)?;
+                let etag = store.upload_part(key, upload_id, i as u32 + 1, buf.into()).await?;
+                Ok::<_, anyhow::Error>((i as u32 + 1, etag))
+            }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .try_collect()
+        .await?;
+    complete_multipart(&store, key, &upload_id, parts, &WriteCondition::None, &cfg).await?;
     let secs = start.elapsed().as_secs_f64();
+    println!("  {}", cpu.report("multipart upload", size));
     Ok(size as f64 / 1e6 / secs)
 }
 
@@ -95,11 +110,13 @@ pub fn measure(tool: &Tool, server: &Server, size: u64) -> Result<WriteRow> {
         settle_disk()?;
         let m = tool.mount_for_writing(server, BUCKET)?;
         let _watchdog = m.watchdog(watch);
+        let cpu = crate::cpu::Span::start(Some(m.pid()), server.pid());
         let start = Instant::now();
         write_file(&m.dir().join("w-big.bin"), size)?;
         let closed = start.elapsed().as_secs_f64();
         wait_for("large file", limit, || server.size_of("w-big.bin") == Some(size))?;
         let mb_s = size as f64 / 1e6 / start.elapsed().as_secs_f64();
+        println!("  {}", cpu.report("large write until in S3", size));
         Ok((mb_s, closed, m.peak_rss()? as f64 / MIB as f64))
     })();
     (row.big_mb_s, row.big_closed_s, row.peak_rss_mib) = big.unwrap_or_else(|e| {

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::meta::{Attr, DirEntry, Listing};
+use crate::attr::Attr;
+use crate::listing::{DirEntry, Listing};
 use crate::path::VfsPath;
 
 /// How much longer than the TTL a change is kept: a listing load may take this long.

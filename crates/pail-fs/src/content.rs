@@ -18,11 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::journal::INLINE_MAX;
 use crate::staged::StagedFile;
-use crate::staging::Staging;
-
-/// Bytes of small files a drive holds in memory at most (pending files beyond it are staged
-/// on disk as larger files are).
-pub(crate) const MEMORY_MAX: u64 = 64 << 20;
+use crate::staging::{MEMORY_MAX, Staging};
 
 #[derive(Debug)]
 enum Inner {

@@ -12,147 +12,29 @@
 
 use std::ops::Range;
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use pail_store::{ETag, ObjectStore, WriteCondition};
+use pail_store::{ETag, ObjectStore};
 
 pub(crate) use crate::base::Base;
 use crate::content::Content;
 use crate::eager::Eager;
 use crate::error::{FsError, FsErrorKind, FsResult};
-use crate::journal::{ExpectRecord, UploadRecord};
-use crate::path::VfsPath;
+use crate::journal::{Journal, Record, UploadRecord};
+use crate::lifecycle::FileState;
+use crate::parts::Layout;
 
 /// The largest object S3 holds: 5 TiB.
 const MAX_OBJECT_SIZE: u64 = 5 << 40;
-
-/// The version of the key an upload must find on S3.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Expect {
-    /// Nothing: the file is new.
-    Absent,
-    /// The version the file was opened at (or last uploaded as).
-    Match(ETag),
-    /// Anything: the user replaced the file knowingly.
-    Any,
-}
-
-impl Expect {
-    pub(crate) fn condition(&self) -> WriteCondition {
-        match self {
-            Expect::Absent => WriteCondition::IfAbsent,
-            Expect::Match(e) => WriteCondition::IfMatch(e.clone()),
-            Expect::Any => WriteCondition::None,
-        }
-    }
-
-    fn record(&self) -> ExpectRecord {
-        match self {
-            Expect::Absent => ExpectRecord::Absent,
-            Expect::Match(e) => ExpectRecord::Match(e.as_str().to_owned()),
-            Expect::Any => ExpectRecord::Any,
-        }
-    }
-
-    pub(crate) fn from_record(r: &ExpectRecord) -> Self {
-        match r {
-            ExpectRecord::Absent => Expect::Absent,
-            ExpectRecord::Match(e) => Expect::Match(ETag::new(e)),
-            ExpectRecord::Any => Expect::Any,
-        }
-    }
-}
-
-/// What changes as the file is used.
-#[derive(Debug)]
-pub(crate) struct DirtyState {
-    pub(crate) path: VfsPath,
-    pub(crate) key: String,
-    pub(crate) size: u64,
-    pub(crate) mtime: SystemTime,
-    pub(crate) expect: Expect,
-    /// A key where an earlier version of this file is on S3 (deleted when the file moves).
-    pub(crate) remote_key: Option<String>,
-    /// Open handles, and how many of them write.
-    pub(crate) handles: u32,
-    pub(crate) writers: u32,
-    /// Bumped by every change; S3 has `synced` once an upload of that generation succeeds.
-    pub(crate) generation: u64,
-    pub(crate) synced: u64,
-    /// The generation whose contents the journal holds.
-    pub(crate) journaled: u64,
-    /// Unlinked or replaced: never uploaded again.
-    pub(crate) deleted: bool,
-    /// An upload task exists for this file.
-    pub(crate) scheduled: bool,
-    /// Staging bytes counted against the budget.
-    pub(crate) reserved: u64,
-    /// `mtime` was set by the user (not by a write), so S3 must record exactly it.
-    pub(crate) mtime_set: bool,
-    /// The upload token of one generation (generation, token); see [`DirtyState::token`].
-    pub(crate) token: (u64, u64),
-    /// An upload of this token may have landed at `key` unknown to us (an attempt failed with
-    /// its outcome unknown, or an earlier mount's was cut off): a delete or a move of the file
-    /// removes the object there if it carries the token.
-    pub(crate) maybe_landed: bool,
-    /// Where the local version goes as a conflict copy, once S3 refused it: chosen (and
-    /// journaled) before the copy is written, so a retry or a resumed mount reuses it.
-    pub(crate) conflict_copy: Option<VfsPath>,
-    /// Windows file attributes and creation time, kept on S3 beside the bytes.
-    pub(crate) attributes: u32,
-    pub(crate) created: Option<SystemTime>,
-}
-
-impl DirtyState {
-    /// What an upload of this version records beside its bytes.
-    pub(crate) fn stamp(&self, mtime: SystemTime, token: u64) -> pail_store::Stamp {
-        pail_store::Stamp::at(mtime)
-            .with_token(token)
-            .with_attributes(self.attributes, self.created)
-    }
-
-    /// Where an upload of this file may have landed unknown to us, with its token
-    /// ([`maybe_landed`](Self::maybe_landed)).
-    pub(crate) fn maybe_ours(&self) -> Option<(String, u64)> {
-        self.maybe_landed.then(|| (self.key.clone(), self.token.1))
-    }
-
-    pub(crate) fn needs_upload(&self) -> bool {
-        !self.deleted && self.generation != self.synced
-    }
-
-    /// The token an upload of the current generation records on S3 (`x-amz-meta-pail-write`):
-    /// the same for every attempt at this generation, in this mount and after a resume (it is
-    /// journaled), and new for the next one. A HEAD that finds it proves the upload landed.
-    pub(crate) fn token(&mut self) -> u64 {
-        if self.token.0 != self.generation || self.token.1 == 0 {
-            self.token = (self.generation, fresh_token());
-        }
-        self.token.1
-    }
-}
-
-/// A random, non-zero upload token.
-pub(crate) fn fresh_token() -> u64 {
-    use std::hash::BuildHasher;
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    // `RandomState` is seeded from the OS's randomness; hashing the time keeps two tokens of
-    // one thread apart.
-    std::collections::hash_map::RandomState::new().hash_one(nanos).max(1)
-}
 
 /// A file being written, or written and not yet uploaded.
 #[derive(Debug)]
 pub(crate) struct Dirty {
     pub(crate) id: u64,
     pub(crate) content: Content,
-    pub(crate) state: Mutex<DirtyState>,
-    pub(crate) base: Mutex<Option<Base>>,
+    state: Mutex<FileState>,
+    base: Mutex<Option<Base>>,
     pub(crate) io: tokio::sync::Mutex<()>,
     pub(crate) upload: std::sync::Arc<tokio::sync::Mutex<()>>,
     pub(crate) block_size: u64,
@@ -161,7 +43,7 @@ pub(crate) struct Dirty {
 }
 
 impl Dirty {
-    pub(crate) fn new(id: u64, content: Content, state: DirtyState, base: Option<Base>, block_size: u64) -> Self {
+    pub(crate) fn new(id: u64, content: Content, state: FileState, base: Option<Base>, block_size: u64) -> Self {
         Self {
             id,
             content,
@@ -174,7 +56,8 @@ impl Dirty {
         }
     }
 
-    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, DirtyState> {
+    /// The file's state machine (`lifecycle`); not held across an `.await`.
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, FileState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -183,7 +66,7 @@ impl Dirty {
     }
 
     fn path_str(&self) -> String {
-        self.state().path.as_str().to_owned()
+        self.state().path().as_str().to_owned()
     }
 
     /// Copies the missing base blocks among `blocks` into the staging file. Caller holds `io`.
@@ -255,22 +138,21 @@ impl Dirty {
         self.fetch(store, range.start / bs..range.end.div_ceil(bs)).await
     }
 
-    /// For a multipart upload of `size` bytes in parts of `part_size` (a multiple of the block
-    /// size): the base's key and version, and per part whether it is still exactly the base's
-    /// bytes (never written, wholly inside the base) so S3 can copy it server-side.
-    pub(crate) fn untouched_parts(&self, part_size: u64, size: u64) -> Option<(String, ETag, Vec<bool>)> {
+    /// For a multipart upload of `size` bytes in parts laid out by `layout`: the base's key
+    /// and version, and per part whether it is still exactly the base's bytes (never written,
+    /// wholly inside the base) so S3 can copy it server-side. `None` without a base, or when
+    /// parts do not fall on block boundaries.
+    pub(crate) fn untouched_parts(&self, layout: &Layout, size: u64) -> Option<(String, ETag, Vec<bool>)> {
         let base = self.base_lock();
         let b = base.as_ref()?;
-        if !part_size.is_multiple_of(self.block_size) {
+        if !layout.aligned_to(self.block_size) {
             return None;
         }
-        let per_part = part_size / self.block_size;
-        let parts = size.div_ceil(part_size);
-        let untouched = (0..parts)
+        let untouched = (0..layout.count(size))
             .map(|i| {
-                let end = ((i + 1) * part_size).min(size);
-                let blocks = i * per_part..end.div_ceil(self.block_size);
-                end <= b.limit && blocks.clone().all(|k| b.present.get(k as usize).is_some_and(|p| !p))
+                let range = layout.range_in(i, size);
+                let blocks = range.start / self.block_size..range.end.div_ceil(self.block_size);
+                range.end <= b.limit && blocks.clone().all(|k| b.present.get(k as usize).is_some_and(|p| !p))
             })
             .collect();
         Some((b.key.clone(), b.etag.clone(), untouched))
@@ -333,17 +215,13 @@ impl Dirty {
                 }
             }
         }
-        let mut st = self.state();
-        st.size = st.size.max(end);
-        st.mtime = SystemTime::now();
-        st.mtime_set = false;
-        st.generation += 1;
+        self.state().wrote(end);
         Ok(())
     }
 
     /// Up to `len` bytes at `offset` of the file as written so far.
     pub(crate) async fn read(&self, store: &dyn ObjectStore, offset: u64, len: u32) -> FsResult<Bytes> {
-        let size = self.state().size;
+        let size = self.state().size();
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
         }
@@ -379,13 +257,9 @@ impl Dirty {
         self.content
             .set_len(size)
             .map_err(|e| FsError::local("truncate", self.path_str(), &e))?;
-        let old = self.state().size;
+        let old = self.state().size();
         self.eager.resized(old, size);
-        let mut st = self.state();
-        st.size = size;
-        st.mtime = SystemTime::now();
-        st.mtime_set = false;
-        st.generation += 1;
+        self.state().resized(size);
         Ok(())
     }
 
@@ -399,41 +273,58 @@ impl Dirty {
 
     /// Sets the attributes and creation time kept on S3, each when given; a change is a new
     /// version to upload.
-    pub(crate) fn set_kept(&self, attributes: Option<u32>, created: Option<SystemTime>) {
-        let mut st = self.state();
-        let (a, c) = (attributes.unwrap_or(st.attributes), created.or(st.created));
-        if (a, c) != (st.attributes, st.created) {
-            st.attributes = a;
-            st.created = c;
-            st.generation += 1;
-        }
+    pub(crate) fn set_kept(&self, attributes: Option<u32>, created: Option<std::time::SystemTime>) {
+        self.state().keep(attributes, created);
     }
 
     /// The journal record of the file as it stands; `data` is its whole content when small.
-    pub(crate) fn record(&self, data: Option<Vec<u8>>) -> UploadRecord {
+    fn record(&self, data: Option<Vec<u8>>) -> UploadRecord {
         let base = self.base_lock().as_ref().map(Base::record);
-        let mut st = self.state();
-        let since = st.mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        UploadRecord {
-            path: st.path.as_str().to_owned(),
-            key: st.key.clone(),
-            size: st.size,
-            mtime_secs: since.as_secs(),
-            mtime_nanos: since.subsec_nanos(),
-            expect: st.expect.record(),
-            base,
-            data,
-            token: Some(st.token()),
-            conflict_copy: st.conflict_copy.as_ref().map(|p| p.as_str().to_owned()),
-            attributes: st.attributes,
-            created: st.created.map(crate::journal::TimeRecord::of),
+        self.state().record(base, data)
+    }
+
+    /// Writes the file's journal record as it stands now (`what` names it in errors): a small
+    /// file's bytes go into the record, one durable write; a larger one's staging file is
+    /// flushed first, then recorded.
+    pub(crate) fn write_record(&self, journal: &Journal, what: &str) -> FsResult<()> {
+        let inline = self
+            .inline_data()
+            .map_err(|e| FsError::local("read staging", what, &e))?;
+        if inline.is_none() {
+            self.content
+                .sync_data()
+                .map_err(|e| FsError::local("fsync staging", what, &e))?;
         }
+        journal
+            .write(self.id, &Record::Upload(Box::new(self.record(inline))))
+            .map_err(|e| FsError::local("journal", what, &e))
+    }
+
+    /// Records the file's current contents durably (data and journal), so a crash after this
+    /// returns loses nothing.
+    pub(crate) fn persist(&self, journal: &Journal) -> FsResult<()> {
+        let Some(generation) = self.state().to_journal() else {
+            return Ok(());
+        };
+        self.write_record(journal, &self.path_str())?;
+        self.state().journaled_at(generation);
+        Ok(())
+    }
+
+    /// Makes `token` the upload token of `generation` (an eager multipart upload's, fixed
+    /// before the generation was known), journaled when that generation is. Nothing changes
+    /// when the file changed since.
+    pub(crate) fn adopt_token(&self, journal: &Journal, generation: u64, token: u64) -> FsResult<()> {
+        if self.state().adopt_token(generation, token) == Some(true) {
+            self.write_record(journal, &self.path_str())?;
+        }
+        Ok(())
     }
 
     /// The whole content, when the file is small enough for its journal record and every byte
     /// is local (no remote base still to fetch).
     pub(crate) fn inline_data(&self) -> std::io::Result<Option<Vec<u8>>> {
-        let size = self.state().size;
+        let size = self.state().size();
         if size > crate::journal::INLINE_MAX || self.base_lock().is_some() {
             return Ok(None);
         }

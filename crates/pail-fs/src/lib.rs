@@ -15,14 +15,24 @@
 //! - `vfs` — [`Vfs`] and [`VfsConfig`]: handles and reads.
 //! - `lookup`, `write`, `namespace` — the rest of `Vfs`: what a path is (lookups, listings),
 //!   writing files, and mkdir/rmdir/unlink/rename.
-//! - `dirty`, `content`, `staging`, `journal`, `writeback`, `upload`, `eager`, `resume` — files
-//!   being written, their bytes (in memory while new and small, else in a staging file), the
-//!   durable journal of pending work, the uploads (retries, conflict copies, server-side copy
-//!   of untouched parts, draining), the parts of a large file sent while it is still being
-//!   written, and resuming after a restart; `multipart` is the one multipart loop all of them
-//!   use (journaled before its first part, completed or aborted); `recycle` keeps finished staging files and journal
-//!   records for reuse, since creating files is dear, and `slots` holds small files' records
-//!   written in place in one file (one device flush per close, frees carried by the next).
+//! - The write path, in layers, each using only those below it:
+//!   - `lifecycle` — the state machine of a file being written: its phases (open, closed,
+//!     uploading, uploaded, conflicted, deleted) and every transition, private to it;
+//!   - `content`, `staging`, `staged`, `positional`, `journal`, `records`, `slots`, `recycle` —
+//!     a file's bytes (in memory while new and small, else in a staging file, sealed when the
+//!     cache is encrypted) and the durable journal of pending work; `recycle` keeps finished
+//!     files for reuse, since creating files is dear, and `slots` holds small files' records
+//!     written in place in one file (one device flush per close);
+//!   - `base`, `eager`, `parts` — the remote version a file starts from, which of its eager
+//!     parts are due or stale, and where parts lie (one layout for every upload);
+//!   - `dirty` — a file being written: its state, bytes, base and eager parts;
+//!   - `uploader`, `multipart`, `upload`, `eager_send` — sending: the budget and counters all
+//!     uploads share, the one multipart loop (journaled before its first part, completed or
+//!     aborted), an upload after close (copying untouched parts server-side, or a conflict
+//!     copy), and parts sent while a file is written;
+//!   - `writeback`, `writeback_config`, `moving` — when to upload, retries, the table of
+//!     files being written, folder moves under way, draining;
+//!   - `resume`, `moves` — resuming after a restart, and moving a folder's keys.
 //! - `outcome` — writes whose answer was lost: S3 is asked whether an upload, copy or delete
 //!   landed before it is retried or turned into a conflict copy.
 //! - `windows` — what Windows calls mean (names, write-to-end, constrained I/O, FILETIME,
@@ -45,17 +55,23 @@ mod changes;
 mod content;
 mod dirty;
 mod eager;
+mod eager_send;
 mod error;
 mod journal;
+mod lifecycle;
+mod listing;
 mod lookup;
 mod meta;
 mod moves;
+mod moving;
 mod multipart;
 mod names;
 mod namespace;
 mod outcome;
+mod parts;
 mod path;
 mod peek;
+mod positional;
 mod private;
 mod reader;
 mod records;
@@ -68,11 +84,13 @@ mod staging;
 mod status;
 mod times;
 mod upload;
+mod uploader;
 mod vfs;
 mod watch;
 mod windows;
 mod write;
 mod writeback;
+mod writeback_config;
 
 pub use blocks::DiskCacheConfig;
 pub use error::{FsError, FsErrorKind, FsResult};

@@ -7,7 +7,7 @@ use pail_store::StoreErrorKind;
 
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::meta::{Attr, Listing};
-use crate::moves::Touch;
+use crate::moving::Touch;
 use crate::names::NameEncoding;
 use crate::path::VfsPath;
 use crate::peek::head_and_peek;
@@ -207,5 +207,19 @@ impl Vfs {
             .collect();
         map.extend(staged);
         Arc::new(Listing::from_map(map))
+    }
+}
+
+impl Vfs {
+    /// The changes others made that listings found since the last call, oldest first. The
+    /// adapters pass them to the system (WinFsp's `FspFileSystemNotify`).
+    pub fn take_changes(&self) -> Vec<crate::watch::RemoteChange> {
+        self.meta.watch().take()
+    }
+
+    /// Returns once changes are queued for [`take_changes`](Self::take_changes) (at once if
+    /// some were queued since the last wait).
+    pub async fn changes_ready(&self) {
+        self.meta.watch().ready().await;
     }
 }

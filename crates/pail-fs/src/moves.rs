@@ -13,75 +13,14 @@
 //!   the move, so it never copies an older version over a newer upload.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::OwnedMutexGuard;
-
-use crate::dirty::Dirty;
 use crate::meta::Listing;
+use crate::moving::{FolderMove, HeldFiles, Touch};
 use crate::namespace::move_prefix;
 use crate::path::VfsPath;
 use crate::vfs::Vfs;
 use crate::writeback::Writeback;
-
-/// Keys of a folder move: listed, and moved so far.
-#[derive(Debug, Default)]
-pub(crate) struct MoveProgress {
-    pub(crate) total: AtomicU64,
-    pub(crate) moved: AtomicU64,
-}
-
-/// One folder move in progress.
-#[derive(Debug)]
-pub(crate) struct FolderMove {
-    pub(crate) from: VfsPath,
-    pub(crate) to: VfsPath,
-    pub(crate) progress: MoveProgress,
-    done: tokio::sync::watch::Sender<bool>,
-}
-
-/// How a path relates to a folder move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Touch {
-    /// The folder's new name itself.
-    NewName,
-    /// Its old name, or a name inside the folder (under either name).
-    Inside,
-}
-
-impl FolderMove {
-    fn touch(&self, path: &VfsPath) -> Option<Touch> {
-        let inside = |dir: &VfsPath| path.as_str().starts_with(&format!("{}/", dir.as_str()));
-        if *path == self.to {
-            Some(Touch::NewName)
-        } else if *path == self.from || inside(&self.from) || inside(&self.to) {
-            Some(Touch::Inside)
-        } else {
-            None
-        }
-    }
-
-    /// Returns once the move is done.
-    pub(crate) async fn wait(&self) {
-        let mut done = self.done.subscribe();
-        let _ = done.wait_for(|d| *d).await;
-    }
-
-    /// What `pail status` shows.
-    fn describe(&self) -> String {
-        format!(
-            "moving folder {} to {}: {} of {} items",
-            self.from,
-            self.to,
-            self.progress.moved.load(Ordering::Relaxed),
-            self.progress.total.load(Ordering::Relaxed)
-        )
-    }
-}
-
-/// Files being written inside a moving folder, held with their uploads locked until it moved.
-pub(crate) type HeldFiles = Vec<(Arc<Dirty>, OwnedMutexGuard<()>)>;
 
 impl Writeback {
     /// The move `path` touches, if any, and how.
@@ -93,17 +32,9 @@ impl Writeback {
     /// The folder a key prefix (`prefix/a/b/`) names on this drive, if it is under the
     /// drive's prefix.
     pub(crate) fn path_of_prefix(&self, key_prefix: &str) -> Option<VfsPath> {
-        let rel = key_prefix.strip_prefix(self.prefix.as_str())?.strip_suffix('/')?;
-        let shown: Vec<String> = rel.split('/').map(|seg| self.names.decode(seg)).collect();
+        let rel = key_prefix.strip_prefix(self.up.prefix.as_str())?.strip_suffix('/')?;
+        let shown: Vec<String> = rel.split('/').map(|seg| self.up.names.decode(seg)).collect();
         Some(VfsPath::new(&shown.join("/")))
-    }
-
-    pub(crate) fn moves_now(&self) -> Vec<Arc<FolderMove>> {
-        self.moves.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub(crate) fn moves_described(&self) -> Vec<String> {
-        self.moves_now().iter().map(|m| m.describe()).collect()
     }
 
     /// Registers the move of folder `from` (keys under `prefixes.0`) to `to` (`prefixes.1`),
@@ -116,24 +47,18 @@ impl Writeback {
         record: u64,
         held: HeldFiles,
     ) -> Arc<FolderMove> {
-        let (done, _) = tokio::sync::watch::channel(false);
-        let m = Arc::new(FolderMove {
-            from,
-            to,
-            progress: MoveProgress::default(),
-            done,
-        });
+        let m = Arc::new(FolderMove::new(from, to));
         self.moves.lock().unwrap_or_else(|e| e.into_inner()).push(m.clone());
         let (wb, moving) = (self.clone(), m.clone());
-        self.rt.spawn(async move {
+        self.up.rt.spawn(async move {
             let (from_prefix, to_prefix) = prefixes;
             let mut backoff = Duration::from_millis(100);
             loop {
                 match move_prefix(
-                    wb.store.as_ref(),
+                    wb.up.store.as_ref(),
                     &from_prefix,
                     &to_prefix,
-                    &wb.cfg.transfer,
+                    &wb.up.cfg.transfer,
                     &m.progress,
                 )
                 .await
@@ -146,22 +71,22 @@ impl Writeback {
                         tracing::warn!(from = %m.from, to = %m.to, error = %e, "moving a folder failed; will retry");
                         wb.status().last_error = Some(format!("moving folder {} to {}: {e}", m.from, m.to));
                         wb.wait_or_hurry(backoff).await;
-                        backoff = (backoff * 2).min(wb.cfg.max_backoff);
+                        backoff = (backoff * 2).min(wb.up.cfg.max_backoff);
                     }
                 }
             }
-            wb.journal.done(record);
+            wb.up.journal.done(record);
             wb.meta.invalidate_all();
             wb.moves
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|other| !Arc::ptr_eq(other, &m));
-            m.done.send_replace(true);
+            m.finished();
             for (d, guard) in held {
                 drop(guard);
                 wb.unhold(&d, false);
             }
-            wb.changed.notify_waiters();
+            wb.up.changed.notify_waiters();
         });
         moving
     }

@@ -13,11 +13,11 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use pail_store::{ObjectStore, StoreError, TransferConfig, WriteCondition};
 
-use crate::dirty::{Dirty, Expect};
+use crate::dirty::Dirty;
 use crate::error::{FsError, FsErrorKind, FsResult};
 use crate::journal::Record;
 use crate::meta::Attr;
-use crate::moves::MoveProgress;
+use crate::moving::MoveProgress;
 use crate::outcome;
 use crate::path::VfsPath;
 use crate::vfs::Vfs;
@@ -154,7 +154,7 @@ impl Vfs {
 
     async fn discard_held(&self, wb: &Arc<crate::writeback::Writeback>, d: &Arc<Dirty>) -> Option<String> {
         let _upload = d.upload.lock().await;
-        if d.state().handles > 1 {
+        if d.state().handles() > 1 {
             // Still open elsewhere: like a deleted file on a disk, it stays readable and writable
             // through those handles, so its bytes must not depend on the object we delete.
             if let Err(e) = d.fill(self.store.as_ref()).await {
@@ -166,20 +166,16 @@ impl Vfs {
         }
         if !wb.is_current(d) {
             // Uploaded and forgotten meanwhile: an ordinary object now.
-            return Some(d.state().key.clone());
+            return Some(d.state().key().to_owned());
         }
-        let (remote, maybe_ours) = {
-            let mut st = d.state();
-            st.deleted = true;
-            (st.remote_key.take(), st.maybe_ours())
-        };
+        let (remote, maybe_ours) = d.state().unlink();
         if remote.is_none()
             && let Some((key, token)) = maybe_ours
             && let Err(e) = outcome::delete_if_ours(self.store.as_ref(), &key, token).await
         {
             tracing::warn!(key, error = %e, "an upload whose answer was lost may have left the deleted file on S3");
         }
-        let path = d.state().path.clone();
+        let path = d.state().path().clone();
         {
             let mut files = wb.files();
             if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
@@ -296,7 +292,7 @@ impl Vfs {
                 (&from_key, to_key),
                 src.size,
                 etag.as_ref(),
-                &wb.cfg.transfer,
+                &wb.up.cfg.transfer,
                 None,
             )
             .await
@@ -329,25 +325,13 @@ impl Vfs {
             return Ok(false);
         }
         d.fill(self.store.as_ref()).await?;
-        let (old_remote, maybe_ours) = {
-            let mut st = d.state();
-            let maybe_ours = st.maybe_ours();
-            st.maybe_landed = false;
-            st.path = to.clone();
-            st.key = to_key.clone();
-            st.expect = if replacing { Expect::Any } else { Expect::Absent };
-            st.generation += 1;
-            st.journaled = 0;
-            let old = st.remote_key.take();
-            st.remote_key = replacing.then(|| to_key.clone());
-            (old, maybe_ours)
-        };
+        let (old_remote, maybe_ours) = d.state().renamed(to.clone(), to_key.clone(), replacing);
         {
             let mut files = wb.files();
             files.remove(from);
             files.insert(to.clone(), d.clone());
         }
-        if d.state().writers == 0 {
+        if d.state().writers() == 0 {
             wb.persist(d)?;
         }
         if let Some(old) = old_remote.filter(|k| *k != to_key) {
@@ -360,7 +344,7 @@ impl Vfs {
                 .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
         }
         drop(_upload);
-        if d.state().writers == 0 {
+        if d.state().writers() == 0 {
             wb.schedule(d);
         }
         Ok(true)
@@ -387,7 +371,7 @@ impl Vfs {
             Ok((record, prefixes)) => {
                 let moving = wb.start_move((from.clone(), to.clone()), prefixes, record, held);
                 // A small folder is moved by the time the rename answers; a large one moves on.
-                let _ = tokio::time::timeout(wb.cfg.move_grace, moving.wait()).await;
+                let _ = tokio::time::timeout(wb.up.cfg.move_grace, moving.wait()).await;
                 Ok(())
             }
             Err(e) => {
@@ -418,33 +402,26 @@ impl Vfs {
         // takes them.
         let staged: Vec<&Arc<Dirty>> = staged.iter().filter(|d| wb.is_current(d)).collect();
         for d in staged.iter().copied() {
-            let old = d.state().path.clone();
+            let old = d.state().path().clone();
             let new = VfsPath::new(&format!("{}{}", to.as_str(), &old.as_str()[from.as_str().len()..]));
             let new_key = self.key_of(&new)?;
-            {
-                let mut st = d.state();
-                st.path = new.clone();
-                st.key = new_key.clone();
-                st.expect = Expect::Any;
-                st.generation += 1;
-                st.journaled = 0;
-                st.remote_key = st.remote_key.take().map(|_| new_key);
-            }
+            d.state().moved_with_folder(new.clone(), new_key);
             {
                 let mut files = wb.files();
                 files.remove(&old);
                 files.insert(new, d.clone());
             }
-            if d.state().writers == 0 {
+            if d.state().writers() == 0 {
                 wb.persist(d)?;
             }
         }
-        let id = wb.next_record_id();
+        let id = wb.up.next_record_id();
         let record = Record::RenameDir {
             from: from_prefix.clone(),
             to: to_prefix.clone(),
         };
-        wb.journal
+        wb.up
+            .journal
             .write(id, &record)
             .map_err(|e| FsError::local("journal", from.as_str(), &e))?;
         Ok((id, (from_prefix, to_prefix)))

@@ -13,26 +13,25 @@
 
 use pail_store::{ETag, ObjectStore, Stamp, StoreError, StoreErrorKind, TransferConfig, copy_object};
 
-/// Whether a failed write may still have been applied by S3: anything but a failure to read
-/// the local data, which stops a request before it is sent. (Even a `Throttled` or an
-/// `AccessDenied` can be the last of several attempts, the first of which landed.)
-pub(crate) fn may_have_landed(e: &StoreError) -> bool {
-    e.kind() != StoreErrorKind::LocalIo
-}
+use crate::uploader::SendError;
 
 /// `result` of an upload that carried `token` to `key`, with a failure whose answer may have
 /// been lost checked against S3: `Ok` with the object's ETag when the upload landed. When S3
 /// cannot be asked, the failure is answered as the HEAD's (a network error, retried), never
 /// as the upload's own: a `Conflict` that may be the upload's own retry refused is not proof
 /// that someone else wrote the key, and would make a needless conflict copy.
+///
+/// Any failure S3 answered may hide a landing: even a `Throttled` or an `AccessDenied` can be
+/// the last of several attempts, the first of which landed. A failure to read the bytes here
+/// stopped the request before it was sent.
 pub(crate) async fn checked_upload(
     store: &dyn ObjectStore,
     key: &str,
     token: u64,
-    result: Result<ETag, StoreError>,
-) -> Result<ETag, StoreError> {
+    result: Result<ETag, SendError>,
+) -> Result<ETag, SendError> {
     let e = match result {
-        Err(e) if may_have_landed(&e) => e,
+        Err(SendError::Store(e)) => e,
         r => return r,
     };
     match store.head(key).await {
@@ -41,9 +40,9 @@ pub(crate) async fn checked_upload(
             Ok(meta.etag)
         }
         // Another version, or none: the upload did not land, and its error stands.
-        Ok(_) => Err(e),
-        Err(h) if h.kind() == StoreErrorKind::NotFound => Err(e),
-        Err(h) => Err(h),
+        Ok(_) => Err(e.into()),
+        Err(h) if h.kind() == StoreErrorKind::NotFound => Err(e.into()),
+        Err(h) => Err(h.into()),
     }
 }
 
@@ -94,7 +93,6 @@ pub(crate) async fn copy(
     loop {
         let e = match copy_object(store, src, dst, size, src_etag, transfer, replace).await {
             Ok(etag) => return Ok(etag),
-            Err(e) if !may_have_landed(&e) => return Err(e),
             Err(e) => e,
         };
         if let Some(etag) = copied(store, (src, dst), src_etag, replace).await {
@@ -139,8 +137,15 @@ mod tests {
 
     use super::*;
 
-    fn refused(key: &str) -> Result<ETag, StoreError> {
-        Err(StoreError::new(StoreErrorKind::Conflict, "PutObject", key, None))
+    fn refused(key: &str) -> Result<ETag, SendError> {
+        Err(StoreError::new(StoreErrorKind::Conflict, "PutObject", key, None).into())
+    }
+
+    fn kind(e: SendError) -> StoreErrorKind {
+        match e {
+            SendError::Store(e) => e.kind(),
+            SendError::Local(e) => panic!("not S3's answer: {}", e.detail()),
+        }
     }
 
     /// Found by the reference model (tests/model.rs): a PUT that landed with its answer lost,
@@ -165,11 +170,11 @@ mod tests {
         let e = checked_upload(&unreachable, "k", 7, refused("k"))
             .await
             .expect_err("unknown");
-        assert_ne!(e.kind(), StoreErrorKind::Conflict, "{e}");
+        assert_ne!(kind(e), StoreErrorKind::Conflict);
 
         let etag = checked_upload(&mem, "k", 7, refused("k")).await.expect("it landed");
         assert_eq!(etag, mem.head("k").await.expect("head").etag);
         let other = checked_upload(&mem, "k", 8, refused("k")).await.expect_err("another's");
-        assert_eq!(other.kind(), StoreErrorKind::Conflict);
+        assert_eq!(kind(other), StoreErrorKind::Conflict);
     }
 }

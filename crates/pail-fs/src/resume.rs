@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::content::Content;
-use crate::dirty::{Base, Dirty, DirtyState, Expect};
+use crate::dirty::{Base, Dirty};
 use crate::journal::Record;
+use crate::lifecycle::{Expect, FileState, Resumed};
 use crate::multipart::{self, Started};
 use crate::path::VfsPath;
 use crate::writeback::Writeback;
@@ -17,7 +18,8 @@ impl Writeback {
     /// path at once (so it is visible before the mount answers anything), then folder moves are
     /// finished and the uploads started, in the background. Returns the number of uploads.
     pub(crate) fn resume(self: &Arc<Self>) -> std::io::Result<usize> {
-        let (records, unreadable) = self.journal.load(self.staging.dir())?;
+        let up = &self.up;
+        let (records, unreadable) = up.journal.load(up.staging.dir())?;
         self.status().unreadable.extend(unreadable);
         let mut known = HashSet::new();
         let mut moves = Vec::new();
@@ -44,12 +46,12 @@ impl Writeback {
             // them (it was never fsync'ed, so it may be short or gone).
             let mut upload = upload;
             let opened = match upload.data.take() {
-                Some(data) => self.staging.file(id, true).and_then(|f| {
+                Some(data) => up.staging.file(id, true).and_then(|f| {
                     f.write_at(&data, 0)?;
                     upload.size = data.len() as u64;
                     Ok(f)
                 }),
-                None => self.staging.file(id, false),
+                None => up.staging.file(id, false),
             };
             let file = match opened {
                 Ok(f) => f,
@@ -67,45 +69,32 @@ impl Writeback {
                 ?expect,
                 "resuming an upload"
             );
-            let state = DirtyState {
+            let state = FileState::resumed(Resumed {
                 path: VfsPath::new(&upload.path),
-                // `Any` replaced an object (a rename over it): that key, too, holds an earlier version.
-                remote_key: (!matches!(expect, Expect::Absent)).then(|| upload.key.clone()),
                 key: upload.key,
                 size: upload.size,
                 mtime: SystemTime::UNIX_EPOCH + Duration::new(upload.mtime_secs, upload.mtime_nanos),
                 expect,
-                handles: 0,
-                writers: 0,
-                generation: 1,
-                synced: 0,
-                journaled: 1,
-                deleted: false,
-                scheduled: false,
-                reserved: upload.size,
-                mtime_set: false,
-                token: (1, upload.token.unwrap_or_default()),
+                token: upload.token.unwrap_or_default(),
                 conflict_copy: upload.conflict_copy.as_deref().map(VfsPath::new),
-                // The earlier mount may have been cut off after its upload landed.
-                maybe_landed: true,
                 attributes: upload.attributes,
                 created: upload.created.map(|t| t.time()),
-            };
-            self.staging.add_used(upload.size);
+            });
+            up.staging.add_used(upload.size);
             let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
-            let path = state.path.clone();
-            let content = Content::staged(id, file, &self.staging);
+            let path = state.path().clone();
+            let content = Content::staged(id, file, &up.staging);
             let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
             // Records are in id order: a later record of the same path supersedes an earlier one.
             let superseded = self.files().insert(path, d);
             if let Some(old) = superseded {
-                old.state().deleted = true;
+                old.state().superseded();
                 self.finish_if_clean(&old);
             }
             uploads += 1;
         }
         self.remove_orphans(&known);
-        self.aborting
+        up.aborting
             .fetch_add(parts.len() as u64, std::sync::atomic::Ordering::AcqRel);
         // Folder moves an earlier mount journaled go on in the background, shown as moved at
         // once (`moves`); a record whose prefixes are not this drive's is moved unseen.
@@ -115,14 +104,14 @@ impl Writeback {
             .map(|(id, from, to)| self.start_move((path(&from), path(&to)), (from, to), id, Vec::new()))
             .collect();
         let wb = self.clone();
-        self.rt.spawn(async move {
+        up.rt.spawn(async move {
             // Parts an earlier mount sent for files it never completed: the files themselves
             // are re-sent whole from their journal records.
             // One attempt each: a failure keeps the record for the next mount.
             for started in &parts {
-                multipart::abort(wb.store.as_ref(), &wb.journal, started).await;
-                wb.aborting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-                wb.changed.notify_waiters();
+                multipart::abort(wb.up.store.as_ref(), &wb.up.journal, started).await;
+                wb.up.aborting.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                wb.up.changed.notify_waiters();
             }
             // Uploads wait for the moves: a move must not copy an old version over a new one.
             for m in &moving {
@@ -143,7 +132,7 @@ impl Writeback {
     /// Staging files without a journal record belong to files that were never closed; nothing
     /// was promised for them.
     fn remove_orphans(&self, known: &HashSet<u64>) {
-        let Ok(entries) = std::fs::read_dir(self.staging.dir()) else {
+        let Ok(entries) = std::fs::read_dir(self.up.staging.dir()) else {
             return;
         };
         for entry in entries.flatten() {

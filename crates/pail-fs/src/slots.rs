@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use crate::staging::{read_at, write_at};
+use crate::positional::{read_at, write_at};
 
 const MAGIC: &[u8; 8] = b"pailslt1";
 /// Magic, id, sequence, length (u64 each), payload MD5.

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::aead::NONCE_LEN;
 
+use crate::positional::{read_vec_at, write_at};
 use crate::seal::{Sealer, TAG_LEN};
-use crate::staging::{read_vec_at, write_at};
 
 /// How a sealed staging file starts.
 pub(crate) const MAGIC: &[u8; 8] = b"pailstg1";

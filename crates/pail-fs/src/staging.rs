@@ -14,72 +14,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
+use crate::positional::read_vec_at;
 use crate::recycle::Recycler;
 use crate::seal::{Cipher, Sealer};
 use crate::staged::{StagedFile, is_sealed_file};
 
+/// Bytes of small files a drive holds in memory at most while they are written (`content`;
+/// pending files beyond it are staged on disk as larger files are).
+pub(crate) const MEMORY_MAX: u64 = 64 << 20;
+
 /// Staging files from this size on are unlinked on the blocking pool (see [`Staging::remove`]).
 const REMOVE_IN_BACKGROUND: u64 = 64 << 20;
-
-/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
-pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        #[cfg(unix)]
-        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[done..], offset + done as u64)?;
-        #[cfg(windows)]
-        let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-    }
-    Ok(done)
-}
-
-/// Reads up to `len` bytes at `offset` into a new buffer; fewer only at the end of the file.
-/// On Unix the bytes go straight into the buffer's spare capacity: zeroing it first cost the
-/// mount 8 % of its CPU while it sent a large file (each 8 MiB part was memset, then read).
-pub(crate) fn read_vec_at(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(len);
-    #[cfg(unix)]
-    while buf.len() < len {
-        let at = offset + buf.len() as u64;
-        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        buf.resize(len, 0);
-        let n = read_at(file, &mut buf, offset)?;
-        buf.truncate(n);
-    }
-    Ok(buf)
-}
-
-/// Writes all of `buf` at `offset`.
-pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let mut done = 0;
-        while done < buf.len() {
-            let n = std::os::windows::fs::FileExt::seek_write(file, &buf[done..], offset + done as u64)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            done += n;
-        }
-        Ok(())
-    }
-}
 
 /// Opens `path` for reading and writing, private; `create` makes it, or empties what is there.
 fn open_rw(path: &Path, create: bool) -> io::Result<File> {
@@ -261,7 +206,7 @@ impl Staging {
     pub(crate) fn charge_memory(&self, bytes: u64) -> bool {
         self.memory
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                (u + bytes <= crate::content::MEMORY_MAX).then_some(u + bytes)
+                (u + bytes <= MEMORY_MAX).then_some(u + bytes)
             })
             .is_ok()
     }

@@ -7,6 +7,9 @@
 pub struct WritebackStatus {
     /// Files waiting for (or in) upload.
     pub pending_files: usize,
+    /// Of those, the ones being uploaded now.
+    #[serde(default)]
+    pub uploading_files: usize,
     /// Their total size.
     pub pending_bytes: u64,
     /// Bytes sent by uploads so far (a running counter).

@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use crate::meta::Attr;
+use crate::attr::Attr;
 use crate::path::VfsPath;
 
 /// What this mount knows of one path's times.

@@ -27,9 +27,9 @@ use crate::writeback::{Writeback, WritebackConfig};
 pub(crate) fn staged_attr(d: &Dirty) -> Attr {
     let st = d.state();
     Attr {
-        attributes: st.attributes,
-        created: st.created,
-        ..Attr::sized_file(st.size, st.mtime)
+        attributes: st.attributes(),
+        created: st.created(),
+        ..Attr::sized_file(st.size(), st.mtime())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Changes found when a folder is listed again: what S3 lists now against what the previous
 //! listing of the folder held. Someone else added, changed or removed a key, and the drive
-//! learns it at the refresh; the adapters tell the system ([`Vfs::take_changes`]), so an open
+//! learns it at the refresh; the adapters tell the system (`Vfs::take_changes`), so an open
 //! Explorer window follows without F5 (WinFsp's notify API).
 //!
 //! Only loads are compared (not every answer from the cache), so the cost is one walk of two
@@ -11,9 +11,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use crate::meta::{DirEntry, Listing};
+use crate::listing::{DirEntry, Listing};
 use crate::path::VfsPath;
-use crate::vfs::Vfs;
 
 /// Changes kept for the adapters at most; more collapse into one per folder.
 const MAX_PENDING: usize = 10_000;
@@ -90,7 +89,13 @@ impl Watch {
         self.ready.notify_one();
     }
 
-    fn take(&self) -> Vec<RemoteChange> {
+    /// Returns once changes are queued (at once if some were queued since the last wait).
+    pub(crate) async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// The changes queued, oldest first.
+    pub(crate) fn take(&self) -> Vec<RemoteChange> {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -136,20 +141,6 @@ fn diff(dir: &VfsPath, before: &[DirEntry], after: &[DirEntry]) -> Vec<RemoteCha
         }
     }
     out
-}
-
-impl Vfs {
-    /// The changes others made that listings found since the last call, oldest first. The
-    /// adapters pass them to the system (WinFsp's `FspFileSystemNotify`).
-    pub fn take_changes(&self) -> Vec<RemoteChange> {
-        self.meta.watch().take()
-    }
-
-    /// Returns once changes are queued for [`take_changes`](Self::take_changes) (at once if
-    /// some were queued since the last wait).
-    pub async fn changes_ready(&self) {
-        self.meta.watch().ready.notified().await;
-    }
 }
 
 #[cfg(test)]

@@ -202,7 +202,7 @@ impl Vfs {
     pub fn handle_attr(&self, id: HandleId) -> FsResult<Attr> {
         let h = self.handle(id)?;
         match &h.kind {
-            HandleKind::Staged { file, .. } if file.state().deleted => Ok(Attr {
+            HandleKind::Staged { file, .. } if file.state().is_deleted() => Ok(Attr {
                 links: Some(0),
                 ..staged_attr(file)
             }),

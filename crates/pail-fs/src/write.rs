@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::dirty::{Base, Dirty, Expect};
+use crate::dirty::{Base, Dirty};
 use crate::error::{FsError, FsErrorKind, FsResult};
+use crate::lifecycle::Expect;
 use crate::meta::Attr;
 use crate::path::VfsPath;
 use crate::status::WritebackStatus;
@@ -38,7 +39,7 @@ impl Vfs {
         let wb = self.writeback("open for writing", path)?;
         self.after_moves(path).await;
         if let Some(d) = wb.hold(path, true) {
-            let size = d.state().size;
+            let size = d.state().size();
             if truncate
                 && size > 0
                 && let Err(e) = d.set_len(0).await
@@ -74,14 +75,9 @@ impl Vfs {
         };
         let mtime = if truncate { SystemTime::now() } else { attr.mtime };
         let d = wb.start(path, key, base, size, mtime, Expect::Match(etag), true)?;
-        {
-            let mut st = d.state();
-            st.attributes = meta.attributes;
-            st.created = meta.created;
-        }
+        d.state().opened_with(meta.attributes, meta.created);
         if truncate {
-            let mut st = d.state();
-            st.generation += 1;
+            d.state().changed();
         }
         Ok(d)
     }
@@ -142,7 +138,7 @@ impl Vfs {
 
     fn create_new(&self, wb: &Writeback, path: &VfsPath, key: String) -> FsResult<(HandleId, Attr)> {
         let d = wb.start(path, key, None, 0, SystemTime::now(), Expect::Absent, true)?;
-        d.state().generation += 1;
+        d.state().changed();
         self.touch_parent(path);
         // Listings show it through the write-back overlay; the upload records it.
         Ok(self.writer_handle(d, path))
@@ -159,7 +155,7 @@ impl Vfs {
     fn writer(&self, id: HandleId) -> FsResult<Arc<Dirty>> {
         match self.staged_handle(id, "write")? {
             (d, true) => Ok(d),
-            (d, false) => Err(FsError::new(FsErrorKind::BadHandle, "write", d.state().path.as_str())),
+            (d, false) => Err(FsError::new(FsErrorKind::BadHandle, "write", d.state().path().as_str())),
         }
     }
 
@@ -168,14 +164,11 @@ impl Vfs {
     pub async fn write(&self, id: HandleId, offset: u64, data: &[u8]) -> FsResult<u32> {
         let d = self.writer(id)?;
         let wb = self.writeback("write", &VfsPath::root())?;
-        let grow = {
-            let st = d.state();
-            (offset + data.len() as u64).saturating_sub(st.reserved)
-        };
-        wb.staging.reserve(grow).await;
-        d.state().reserved += grow;
+        let grow = d.state().to_reserve(offset + data.len() as u64);
+        wb.up.staging.reserve(grow).await;
+        d.state().reserved_more(grow);
         d.write(self.store.as_ref(), offset, data).await?;
-        wb.send_due_parts(&d);
+        wb.up.send_due_parts(&d);
         Ok(data.len() as u32)
     }
 
@@ -187,14 +180,14 @@ impl Vfs {
             Err(e) => return Some(Err(e)),
         };
         let wb = self.wb.as_ref()?;
-        let grow = (offset + data.len() as u64).saturating_sub(d.state().reserved);
-        if grow > 0 && !wb.staging.try_reserve(grow) {
+        let grow = d.state().to_reserve(offset + data.len() as u64);
+        if grow > 0 && !wb.up.staging.try_reserve(grow) {
             return None;
         }
-        d.state().reserved += grow;
+        d.state().reserved_more(grow);
         let written = d.try_write_now(offset, data)?;
         if written.is_ok() {
-            wb.send_due_parts(&d);
+            wb.up.send_due_parts(&d);
         }
         Some(written.map(|()| data.len() as u32))
     }
@@ -225,7 +218,7 @@ impl Vfs {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn set_len(&self, path: &VfsPath, size: u64) -> FsResult<Attr> {
         let d = self.staged(path, size == 0).await?;
-        let changed = if d.state().size != size {
+        let changed = if d.state().size() != size {
             d.set_len(size).await
         } else {
             Ok(())
@@ -265,12 +258,7 @@ impl Vfs {
             return Ok(attr);
         }
         let d = self.staged(path, false).await?;
-        {
-            let mut st = d.state();
-            st.mtime = mtime;
-            st.mtime_set = true;
-            st.generation += 1;
-        }
+        d.state().touched(mtime);
         self.settle(&d, Ok(()))
     }
 
@@ -311,7 +299,7 @@ impl Vfs {
     /// open, and drop the hold taken by `staged` (which schedules the upload).
     fn settle(&self, d: &Arc<Dirty>, changed: FsResult<()>) -> FsResult<Attr> {
         let wb = self.writeback("setattr", &VfsPath::root())?;
-        let only_us = d.state().writers == 1;
+        let only_us = d.state().writers() == 1;
         let persisted = match changed {
             Ok(()) if only_us => wb.persist(d),
             other => other,
@@ -324,12 +312,7 @@ impl Vfs {
     /// Sets the modification time through an open handle (Windows' SetBasicInfo).
     pub fn set_mtime_of(&self, id: HandleId, mtime: SystemTime) -> FsResult<Attr> {
         let (d, _) = self.staged_handle(id, "set times")?;
-        {
-            let mut st = d.state();
-            st.mtime = mtime;
-            st.mtime_set = true;
-            st.generation += 1;
-        }
+        d.state().touched(mtime);
         Ok(staged_attr(&d))
     }
 

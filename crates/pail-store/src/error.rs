@@ -22,8 +22,6 @@ pub enum StoreErrorKind {
     Throttled,
     /// The endpoint could not be reached or the connection broke.
     Network,
-    /// A local file (the data being uploaded) could not be read.
-    LocalIo,
     /// Anything else.
     Other,
 }
@@ -78,7 +76,6 @@ impl std::fmt::Display for StoreErrorKind {
             StoreErrorKind::NoCredentials => "no credentials were found",
             StoreErrorKind::Throttled => "the service is throttling requests",
             StoreErrorKind::Network => "the endpoint could not be reached",
-            StoreErrorKind::LocalIo => "a local file could not be read",
             StoreErrorKind::Other => "unexpected error",
         })
     }

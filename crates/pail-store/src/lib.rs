@@ -17,8 +17,9 @@
 //! - `endpoint` — endpoints are https unless loopback or allowed ([`check_endpoint`]).
 //! - `s3` — [`S3Store`] and [`S3StoreConfig`]: reads.
 //! - `s3_write` — the write calls of [`S3Store`]: PUT, multipart, copy, delete.
-//! - `transfer` — whole-object operations built on the trait: [`upload_file`] (single PUT or
-//!   parallel multipart, aborted on failure) and [`copy_object`] (CopyObject or multipart copy).
+//! - `transfer` — whole-object operations built on the trait that take no bytes:
+//!   [`complete_multipart`] under a condition, and [`copy_object`] (CopyObject or multipart
+//!   copy). pail-store takes bytes, never a local path: where a file's bytes lie is pail-fs's.
 //! - `mem`, `faults` (feature `testing`) — `MemStore`, a bucket in memory, and `Faulty`, a
 //!   wrapper that injects errors, lost answers, delays and crashes: the core's tests without HTTP.
 
@@ -49,10 +50,7 @@ pub use object::{
     format_token, parse_attributes, parse_mtime, parse_token,
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig, SLOW_ANSWER, SLOWEST_UPLINK, ca_bundle_client};
-pub use transfer::{
-    FileUpload, LocalFile, MAX_COPY_OBJECT, PartSource, TransferConfig, complete_multipart, copy_object,
-    finish_multipart, upload_file,
-};
+pub use transfer::{MAX_COPY_OBJECT, TransferConfig, complete_multipart, copy_object};
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).
 #[async_trait::async_trait]

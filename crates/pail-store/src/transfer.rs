@@ -1,15 +1,10 @@
-//! Whole-object transfers built on [`ObjectStore`]: upload of a local file (one PUT when small,
-//! parallel multipart when large, aborted on failure) and copy of an object of any size
-//! (CopyObject up to 5 GiB, multipart copy beyond).
-//!
-//! Memory is bounded by `concurrency × part_size`: parts are read from the file just before
-//! they are sent.
+//! Whole-object operations built on [`ObjectStore`] that need no bytes from the caller: the
+//! completion of a multipart upload under a condition, and the copy of an object of any size
+//! (CopyObject up to 5 GiB, multipart copy beyond). Uploads of a file's bytes are the write
+//! path's (pail-fs `multipart`), which knows where they lie; this crate only takes bytes.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::{ETag, ObjectStore, Stamp, StoreError, StoreErrorKind, WriteCondition};
@@ -25,7 +20,7 @@ const MIN_PART: u64 = 5 << 20;
 /// Sizes and parallelism of transfers.
 #[derive(Debug, Clone)]
 pub struct TransferConfig {
-    /// Multipart part size (raised as needed to stay within 10,000 parts).
+    /// Multipart part size of uploads (the write path lays parts out from it).
     pub part_size: u64,
     /// Parts in flight at once.
     pub concurrency: usize,
@@ -53,145 +48,16 @@ impl Default for TransferConfig {
     }
 }
 
-impl TransferConfig {
-    /// The part size an upload of `size` bytes uses: `part_size`, raised to S3's 5 MiB minimum
-    /// and as needed to stay within 10,000 parts.
-    pub fn part_size_for(&self, size: u64) -> u64 {
-        within_part_limits(self.part_size, size)
-    }
-}
-
 /// `part` raised to S3's smallest part and as needed to stay within 10,000 parts of `size`.
 fn within_part_limits(part: u64, size: u64) -> u64 {
     part.max(MIN_PART).max(size.div_ceil(MAX_PARTS))
-}
-
-/// Where [`upload_file`] reads the bytes it sends.
-pub trait PartSource: Send + Sync {
-    /// `len` bytes at `offset`.
-    fn read_part(&self, offset: u64, len: u64) -> std::io::Result<Bytes>;
-    /// What the bytes are, for error messages (a path).
-    fn describe(&self) -> String;
-}
-
-/// A local file read as it is on disk.
-#[derive(Debug, Clone, Copy)]
-pub struct LocalFile<'a>(pub &'a Path);
-
-impl PartSource for LocalFile<'_> {
-    /// A file that became shorter is an error (the caller's snapshot is stale).
-    fn read_part(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
-        let f = std::fs::File::open(self.0)?;
-        let mut buf = vec![0; len as usize];
-        #[cfg(unix)]
-        std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, offset)?;
-        #[cfg(windows)]
-        {
-            let mut done = 0;
-            while done < buf.len() {
-                let n = std::os::windows::fs::FileExt::seek_read(&f, &mut buf[done..], offset + done as u64)?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                done += n;
-            }
-        }
-        Ok(buf.into())
-    }
-
-    fn describe(&self) -> String {
-        self.0.to_string_lossy().into_owned()
-    }
-}
-
-fn read_part(source: &dyn PartSource, offset: u64, len: u64) -> Result<Bytes, StoreError> {
-    source
-        .read_part(offset, len)
-        .map_err(|e| StoreError::new(StoreErrorKind::LocalIo, "reading", source.describe(), Some(e.into())))
-}
-
-/// What [`upload_file`] sends: the first `size` bytes of `source`, to `key`, under `cond`,
-/// with `stamp` as user metadata.
-#[derive(Clone, Copy)]
-pub struct FileUpload<'a> {
-    /// Destination key.
-    pub key: &'a str,
-    /// The bytes.
-    pub source: &'a dyn PartSource,
-    /// Bytes to send from its start.
-    pub size: u64,
-    /// Precondition on the key.
-    pub cond: &'a WriteCondition,
-    /// Modification time and upload token to record.
-    pub stamp: Option<Stamp>,
-}
-
-impl std::fmt::Debug for FileUpload<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileUpload")
-            .field("key", &self.key)
-            .field("source", &self.source.describe())
-            .field("size", &self.size)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Uploads a local file (one PUT when small, parallel multipart when large, aborted on
-/// failure). Adds the bytes sent to `progress`. Returns the new ETag.
-#[tracing::instrument(level = "debug", skip_all, fields(key = up.key, size = up.size))]
-pub async fn upload_file(
-    store: &dyn ObjectStore,
-    up: &FileUpload<'_>,
-    cfg: &TransferConfig,
-    progress: Option<&AtomicU64>,
-) -> Result<ETag, StoreError> {
-    let FileUpload {
-        key,
-        source,
-        size,
-        cond,
-        stamp,
-    } = *up;
-    if size <= cfg.single_put_max.max(1) {
-        let body = if size == 0 {
-            Bytes::new()
-        } else {
-            read_part(source, 0, size)?
-        };
-        let etag = store.put(key, body, cond, stamp).await?;
-        if let Some(p) = progress {
-            p.fetch_add(size, Ordering::Relaxed);
-        }
-        return Ok(etag);
-    }
-    let part_size = cfg.part_size_for(size);
-    let upload_id = store.create_multipart(key, stamp).await?;
-    let parts = size.div_ceil(part_size);
-    let sent = futures::stream::iter(0..parts)
-        .map(|i| {
-            let upload_id = &upload_id;
-            async move {
-                let offset = i * part_size;
-                let len = part_size.min(size - offset);
-                let body = read_part(source, offset, len)?;
-                let etag = store.upload_part(key, upload_id, i as u32 + 1, body).await?;
-                if let Some(p) = progress {
-                    p.fetch_add(len, Ordering::Relaxed);
-                }
-                Ok::<_, StoreError>((i as u32 + 1, etag))
-            }
-        })
-        .buffer_unordered(cfg.concurrency.max(1))
-        .try_collect::<Vec<_>>()
-        .await;
-    finish_multipart(store, key, &upload_id, sent, cond, cfg).await
 }
 
 /// Ends a multipart upload: completes it with the parts sent (in any order) under `cond`, or,
 /// when sending failed or completing fails, aborts it so its parts are not left behind. A
 /// completion unanswered after `cfg.complete_timeout` fails as `Network`: its outcome is
 /// unknown, and the caller checks what S3 holds.
-pub async fn finish_multipart(
+async fn finish_multipart(
     store: &dyn ObjectStore,
     key: &str,
     upload_id: &str,
@@ -310,11 +176,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn part_size_grows_to_stay_within_ten_thousand_parts() {
-        let cfg = TransferConfig::default();
-        assert_eq!(cfg.part_size_for(1 << 30), 8 << 20);
+    fn copy_parts_grow_to_stay_within_ten_thousand_parts() {
+        assert_eq!(within_part_limits(512 << 20, 1 << 40), 512 << 20);
         let huge = 5u64 << 40; // 5 TiB
-        let p = cfg.part_size_for(huge);
+        let p = within_part_limits(5 << 20, huge);
         assert!(huge.div_ceil(p) <= MAX_PARTS);
     }
 }

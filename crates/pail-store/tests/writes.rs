@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pail_emulator::{Emulator, Faults};
 use pail_store::{
-    FileUpload, LocalFile, ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig,
-    WriteCondition, copy_object, upload_file,
+    ObjectStore, S3Store, S3StoreConfig, Sse, Stamp, StoreErrorKind, TransferConfig, WriteCondition,
+    complete_multipart, copy_object,
 };
 
 async fn store_with(emu: &Emulator, sse: Option<Sse>) -> S3Store {
@@ -72,22 +72,19 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
         key_id: Some("arn:aws:kms:us-east-1:111122223333:key/test".into()),
     };
     let store = store_with(&emu, Some(sse)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
     let data = pattern(12 << 20);
-    let path = dir.path().join("big");
-    std::fs::write(&path, &data).expect("write");
     let cfg = small_parts();
-    let progress = std::sync::atomic::AtomicU64::new(0);
-    let up = FileUpload {
-        key: "big",
-        source: &LocalFile(&path),
-        size: data.len() as u64,
-        cond: &WriteCondition::IfAbsent,
-        stamp: None,
-    };
-    let etag = upload_file(&store, &up, &cfg, Some(&progress)).await.expect("upload");
+    let upload_id = store.create_multipart("big", None).await.expect("create");
+    let mut parts = Vec::new();
+    // Sent out of order, as parallel parts finish.
+    for (n, range) in [(3, 10 << 20..12 << 20), (1, 0..5 << 20), (2, 5 << 20..10 << 20)] {
+        let body = bytes::Bytes::copy_from_slice(&data[range]);
+        parts.push((n, store.upload_part("big", &upload_id, n, body).await.expect("part")));
+    }
+    let etag = complete_multipart(&store, "big", &upload_id, parts, &WriteCondition::IfAbsent, &cfg)
+        .await
+        .expect("complete");
     assert!(etag.as_str().ends_with("-3"), "three parts: {etag}");
-    assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), data.len() as u64);
     assert_eq!(emu.get("bkt", "big").await.expect("stored"), data);
 
     copy_object(&store, "big", "copy", data.len() as u64, Some(&etag), &cfg, None)
@@ -131,25 +128,27 @@ async fn multipart_upload_and_copy_round_trip_with_kms_on_every_write() {
 }
 
 #[tokio::test]
-async fn failed_multipart_upload_is_aborted() {
+async fn an_aborted_multipart_upload_leaves_nothing_and_cannot_complete() {
     let emu = Emulator::start_with_buckets(&["bkt"]).await.expect("emulator");
     let store = store_with(&emu, None).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("short");
-    std::fs::write(&path, pattern(6 << 20)).expect("write");
-    // The file is shorter than claimed: the last part cannot be read.
-    let up = FileUpload {
-        key: "k",
-        source: &LocalFile(&path),
-        size: 11 << 20,
-        cond: &WriteCondition::None,
-        stamp: None,
-    };
-    let err = upload_file(&store, &up, &small_parts(), None)
+    let upload_id = store.create_multipart("k", None).await.expect("create");
+    let part = store
+        .upload_part("k", &upload_id, 1, pattern(6 << 20).into())
         .await
-        .expect_err("short file");
-    assert_eq!(err.kind(), StoreErrorKind::LocalIo);
+        .expect("part");
+    store.abort_multipart("k", &upload_id).await.expect("abort");
     assert_eq!(emu.open_multipart_uploads(), 0, "the upload was aborted");
+    let err = complete_multipart(
+        &store,
+        "k",
+        &upload_id,
+        vec![(1, part)],
+        &WriteCondition::None,
+        &small_parts(),
+    )
+    .await
+    .expect_err("aborted");
+    assert_eq!(err.kind(), StoreErrorKind::NotFound);
     assert!(emu.head("bkt", "k").is_none());
 }
 
