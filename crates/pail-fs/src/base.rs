@@ -12,6 +12,8 @@ use crate::journal::BaseRecord;
 pub(crate) struct Base {
     pub(crate) key: String,
     pub(crate) etag: ETag,
+    /// The object's size, when known (see `BaseRecord::size`).
+    pub(crate) size: Option<u64>,
     /// Bytes `0..limit` of the file come from the base unless overwritten.
     pub(crate) limit: u64,
     /// Per block of `0..limit`: copied into the staging file (or overwritten) already.
@@ -23,6 +25,7 @@ impl Base {
         Self {
             key,
             etag,
+            size: Some(size),
             limit: size,
             present: vec![false; size.div_ceil(block_size) as usize],
         }
@@ -49,6 +52,7 @@ impl Base {
             key: self.key.clone(),
             etag: self.etag.as_str().to_owned(),
             limit: self.limit,
+            size: self.size,
             missing: self
                 .missing(0..self.present.len() as u64)
                 .into_iter()
@@ -59,6 +63,7 @@ impl Base {
 
     pub(crate) fn from_record(r: &BaseRecord, block_size: u64) -> Self {
         let mut base = Self::new(r.key.clone(), ETag::new(&r.etag), r.limit, block_size);
+        base.size = r.size;
         base.present.iter_mut().for_each(|p| *p = true);
         for &(a, b) in &r.missing {
             for i in a..b.min(base.present.len() as u64) {

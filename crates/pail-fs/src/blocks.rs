@@ -167,6 +167,11 @@ impl BlockCache {
         self.block_size
     }
 
+    /// The store blocks come from.
+    pub(crate) fn store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
     /// Bytes currently held by the memory tier.
     pub(crate) fn memory_bytes(&self) -> u64 {
         self.memory.run_pending_tasks();
@@ -301,7 +306,11 @@ impl BlockCache {
     }
 
     /// Fetches `range` and completes each sender's block as its bytes arrive. On return,
-    /// `senders` holds the blocks not completed.
+    /// `senders` holds the blocks not completed, and every completed block is on disk too.
+    ///
+    /// The body is read on while completed blocks are written to disk: waiting for each
+    /// write (sealed, on the blocking pool) before reading the next block held the GET's
+    /// connection idle for it, and over a network a connection that is not read slows down.
     async fn run_fetch(
         &self,
         obj: &ObjectRef,
@@ -320,6 +329,23 @@ impl BlockCache {
             .await
             .map_err(|e| FsError::from_store("read", &*obj.path, e))?;
         let mut body = got.body;
+        let mut writes = Vec::new();
+        let done = self.read_blocks(obj, &mut body, first, senders, &mut writes).await;
+        for w in writes {
+            let _ = w.await;
+        }
+        done
+    }
+
+    /// Cuts `body` into the blocks of `senders` from `first` on, completing each.
+    async fn read_blocks(
+        &self,
+        obj: &ObjectRef,
+        body: &mut pail_store::ByteStream,
+        first: u64,
+        senders: &mut Pending,
+        writes: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> FsResult<()> {
         let mut index = first;
         let mut buf = BytesMut::with_capacity(self.block_len(obj, index) as usize);
         while let Some(chunk) = body.next().await {
@@ -331,7 +357,7 @@ impl BlockCache {
                 if buf.len() as u64 == self.block_len(obj, index) {
                     let block = std::mem::take(&mut buf).freeze();
                     let (_, tx) = senders.pop_front().expect("one sender per block of the range");
-                    self.complete(obj, index, block, &tx).await;
+                    writes.extend(self.complete(obj, index, block, &tx));
                     index += 1;
                     if senders.is_empty() {
                         return Ok(());
@@ -348,15 +374,20 @@ impl BlockCache {
         (obj.size - start).min(self.block_size)
     }
 
-    /// Hands a fetched block to its waiters and the tiers. The disk write finishes before the
-    /// block leaves the in-flight table, so a block is always in flight, in memory or on disk.
-    async fn complete(&self, obj: &ObjectRef, index: u64, block: Bytes, tx: &watch::Sender<BlockResult>) {
+    /// Hands a fetched block to its waiters and the memory tier, and starts its disk write,
+    /// returned for the fetch to wait for before the block leaves the in-flight table: a
+    /// block is always in flight, in memory or on disk.
+    fn complete(
+        &self,
+        obj: &ObjectRef,
+        index: u64,
+        block: Bytes,
+        tx: &watch::Sender<BlockResult>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let k = obj.block(index);
         self.memory.insert(k.clone(), block.clone());
         let _ = tx.send(Some(Ok(block.clone())));
-        if let Some(disk) = &self.disk {
-            let disk = disk.clone();
-            let _ = tokio::task::spawn_blocking(move || disk.write(k, &block)).await;
-        }
+        let disk = self.disk.clone()?;
+        Some(tokio::task::spawn_blocking(move || disk.write(k, &block)))
     }
 }

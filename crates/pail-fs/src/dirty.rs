@@ -6,6 +6,10 @@
 //! block, or when the file is uploaded. Appending to a 5 GiB file therefore fetches only its last
 //! block before the upload.
 //!
+//! The base's blocks come through the drive's block cache, as any read's do: a file opened
+//! for writing just after it was read costs no second download, and the blocks fetched for a
+//! write serve readers of that version too.
+//!
 //! Lock order: `io` (async, held while fetching or writing bytes), then `state`, then `base`;
 //! `state` and `base` are never held across an `.await`. `upload` (async) is taken before `io`
 //! by whoever changes where the file lives on S3 (uploads, renames, deletes).
@@ -13,11 +17,13 @@
 use std::ops::Range;
 use std::sync::Mutex;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use futures::StreamExt;
-use pail_store::{ETag, ObjectStore};
+use pail_store::ETag;
 
 pub(crate) use crate::base::Base;
+use crate::blocks::{BlockCache, ObjectRef};
 use crate::content::Content;
 use crate::eager::Eager;
 use crate::error::{FsError, FsErrorKind, FsResult};
@@ -27,6 +33,11 @@ use crate::parts::Layout;
 
 /// The largest object S3 holds: 5 TiB.
 const MAX_OBJECT_SIZE: u64 = 5 << 40;
+
+/// Blocks of the base requested ahead while a long run of them is copied in (as a
+/// sequential reader's window), in GETs of [`RUN_BLOCKS`].
+const FILL_AHEAD: u64 = 32;
+const RUN_BLOCKS: u64 = 8;
 
 /// A file being written, or written and not yet uploaded.
 #[derive(Debug)]
@@ -38,12 +49,14 @@ pub(crate) struct Dirty {
     pub(crate) io: tokio::sync::Mutex<()>,
     pub(crate) upload: std::sync::Arc<tokio::sync::Mutex<()>>,
     pub(crate) block_size: u64,
+    /// Where the base's blocks come from.
+    cache: Arc<BlockCache>,
     /// Parts sent while the file is still being written.
     pub(crate) eager: Eager,
 }
 
 impl Dirty {
-    pub(crate) fn new(id: u64, content: Content, state: FileState, base: Option<Base>, block_size: u64) -> Self {
+    pub(crate) fn new(id: u64, content: Content, state: FileState, base: Option<Base>, cache: Arc<BlockCache>) -> Self {
         Self {
             id,
             content,
@@ -51,8 +64,9 @@ impl Dirty {
             eager: Eager::new(base.is_some()),
             base: Mutex::new(base),
             io: tokio::sync::Mutex::new(()),
-            upload: std::sync::Arc::new(tokio::sync::Mutex::new(())),
-            block_size,
+            upload: Arc::new(tokio::sync::Mutex::new(())),
+            block_size: cache.block_size(),
+            cache,
         }
     }
 
@@ -69,51 +83,72 @@ impl Dirty {
         self.state().path().as_str().to_owned()
     }
 
-    /// Copies the missing base blocks among `blocks` into the staging file. Caller holds `io`.
-    pub(crate) async fn fetch(&self, store: &dyn ObjectStore, blocks: Range<u64>) -> FsResult<()> {
+    /// Copies the missing base blocks among `blocks` into the staging file, through the block
+    /// cache. Caller holds `io`.
+    pub(crate) async fn fetch(&self, blocks: Range<u64>) -> FsResult<()> {
         let bs = self.block_size;
-        let (key, etag, limit, runs) = {
+        let (key, etag, size, limit, runs) = {
             let base = self.base_lock();
             let Some(b) = base.as_ref() else { return Ok(()) };
-            (b.key.clone(), b.etag.clone(), b.limit, b.missing(blocks))
+            (b.key.clone(), b.etag.clone(), b.size, b.limit, b.missing(blocks))
+        };
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let size = match size {
+            Some(s) => s,
+            None => self.base_size(&key, &etag).await?,
+        };
+        let obj = ObjectRef {
+            key: key.into(),
+            etag,
+            size,
+            path: self.path_str().into(),
         };
         for run in runs {
-            let range = run.start * bs..(run.end * bs).min(limit);
-            if range.is_empty() {
-                continue;
-            }
-            let got = store
-                .get_range(&key, range.clone(), Some(&etag))
-                .await
-                .map_err(|e| FsError::from_store("fetching for write", self.path_str(), e))?;
-            let mut at = range.start;
-            let mut body = got.body;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| FsError::from_store("fetching for write", self.path_str(), e))?;
+            let run = run.start..run.end.min(limit.div_ceil(bs));
+            for i in run.clone() {
+                if i == run.start || (i - run.start).is_multiple_of(RUN_BLOCKS) {
+                    self.cache.prefetch(&obj, i..(i + FILL_AHEAD).min(run.end), RUN_BLOCKS);
+                }
+                let block = self.cache.block(&obj, i).await?;
+                let at = i * bs;
+                let len = (block.len() as u64).min(limit.saturating_sub(at)) as usize;
                 self.content
-                    .write_at(&chunk, at)
+                    .write_at(&block[..len], at)
                     .map_err(|e| FsError::local("staging", self.path_str(), &e))?;
-                at += chunk.len() as u64;
-            }
-            if at != range.end {
-                return Err(FsError::new(FsErrorKind::Io, "fetching for write", self.path_str()));
-            }
-            let mut base = self.base_lock();
-            if let Some(b) = base.as_mut() {
-                for i in run {
-                    if let Some(p) = b.present.get_mut(i as usize) {
-                        *p = true;
-                    }
+                if let Some(b) = self.base_lock().as_mut()
+                    && let Some(p) = b.present.get_mut(i as usize)
+                {
+                    *p = true;
                 }
             }
         }
         Ok(())
     }
 
+    /// The size of the base object, for a base journaled without it: asked of S3, at the
+    /// base's version (`Stale` when the object changed since).
+    async fn base_size(&self, key: &str, etag: &ETag) -> FsResult<u64> {
+        let meta = self
+            .cache
+            .store()
+            .head(key)
+            .await
+            .map_err(|e| FsError::from_store("fetching for write", self.path_str(), e))?;
+        if meta.etag != *etag {
+            return Err(FsError::new(FsErrorKind::Stale, "fetching for write", self.path_str()));
+        }
+        if let Some(b) = self.base_lock().as_mut() {
+            b.size = Some(meta.size);
+        }
+        Ok(meta.size)
+    }
+
     /// Copies every missing base block in (before an upload or a move).
-    pub(crate) async fn fill(&self, store: &dyn ObjectStore) -> FsResult<()> {
+    pub(crate) async fn fill(&self) -> FsResult<()> {
         let _io = self.io.lock().await;
-        self.fetch(store, 0..u64::MAX).await
+        self.fetch(0..u64::MAX).await
     }
 
     /// Whether bytes may still have to come from an S3 version (so an upload must not let a
@@ -123,19 +158,20 @@ impl Dirty {
     }
 
     /// After an upload that copied untouched parts server-side: the blocks still missing
-    /// locally now live in the new version at `key`, at the same offsets.
-    pub(crate) fn rebase(&self, key: &str, etag: &ETag) {
+    /// locally now live in the new version at `key` (of `size` bytes), at the same offsets.
+    pub(crate) fn rebase(&self, key: &str, etag: &ETag, size: u64) {
         if let Some(b) = self.base_lock().as_mut() {
             b.key = key.to_owned();
             b.etag = etag.clone();
+            b.size = Some(size);
         }
     }
 
     /// Copies the missing base blocks of byte range `range` in.
-    pub(crate) async fn fill_range(&self, store: &dyn ObjectStore, range: Range<u64>) -> FsResult<()> {
+    pub(crate) async fn fill_range(&self, range: Range<u64>) -> FsResult<()> {
         let _io = self.io.lock().await;
         let bs = self.block_size;
-        self.fetch(store, range.start / bs..range.end.div_ceil(bs)).await
+        self.fetch(range.start / bs..range.end.div_ceil(bs)).await
     }
 
     /// For a multipart upload of `size` bytes in parts laid out by `layout`: the base's key
@@ -176,11 +212,11 @@ impl Dirty {
     }
 
     /// Writes `data` at `offset` (fetching partial edge blocks of the base first).
-    pub(crate) async fn write(&self, store: &dyn ObjectStore, offset: u64, data: &[u8]) -> FsResult<()> {
+    pub(crate) async fn write(&self, offset: u64, data: &[u8]) -> FsResult<()> {
         let _io = self.io.lock().await;
         let range = offset..offset + data.len() as u64;
         for b in self.edges_missing(&range) {
-            self.fetch(store, b..b + 1).await?;
+            self.fetch(b..b + 1).await?;
         }
         self.write_ready(offset, data)
     }
@@ -220,7 +256,7 @@ impl Dirty {
     }
 
     /// Up to `len` bytes at `offset` of the file as written so far.
-    pub(crate) async fn read(&self, store: &dyn ObjectStore, offset: u64, len: u32) -> FsResult<Bytes> {
+    pub(crate) async fn read(&self, offset: u64, len: u32) -> FsResult<Bytes> {
         let size = self.state().size();
         if offset >= size || len == 0 {
             return Ok(Bytes::new());
@@ -229,7 +265,7 @@ impl Dirty {
         {
             let _io = self.io.lock().await;
             let bs = self.block_size;
-            self.fetch(store, offset / bs..end.div_ceil(bs)).await?;
+            self.fetch(offset / bs..end.div_ceil(bs)).await?;
         }
         let len = (end - offset) as usize;
         let mut buf = self

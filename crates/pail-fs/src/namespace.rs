@@ -157,7 +157,7 @@ impl Vfs {
         if d.state().handles() > 1 {
             // Still open elsewhere: like a deleted file on a disk, it stays readable and writable
             // through those handles, so its bytes must not depend on the object we delete.
-            if let Err(e) = d.fill(self.store.as_ref()).await {
+            if let Err(e) = d.fill().await {
                 tracing::warn!(
                     error = e.detail(),
                     "could not keep a deleted file's contents for its open handles"
@@ -324,7 +324,7 @@ impl Vfs {
         if !wb.is_current(d) {
             return Ok(false);
         }
-        d.fill(self.store.as_ref()).await?;
+        d.fill().await?;
         let (old_remote, maybe_ours) = d.state().renamed(to.clone(), to_key.clone(), replacing);
         {
             let mut files = wb.files();
@@ -396,7 +396,7 @@ impl Vfs {
         let from_prefix = from.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
         let to_prefix = to.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
         for d in staged {
-            d.fill(self.store.as_ref()).await?;
+            d.fill().await?;
         }
         // Files whose upload finished meanwhile are ordinary objects: the server-side move
         // takes them.

@@ -44,6 +44,10 @@ pub(crate) struct BaseRecord {
     pub(crate) limit: u64,
     /// Blocks (half-open index ranges) not yet copied into the staging file.
     pub(crate) missing: Vec<(u64, u64)>,
+    /// The size of the object itself (at least `limit`); absent in records of versions
+    /// before 0.2, whose size is asked of S3 when a block is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) size: Option<u64>,
 }
 
 /// A pending upload of a staging file.

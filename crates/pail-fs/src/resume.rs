@@ -81,10 +81,13 @@ impl Writeback {
                 created: upload.created.map(|t| t.time()),
             });
             up.staging.add_used(upload.size);
-            let base = upload.base.as_ref().map(|b| Base::from_record(b, self.block_size));
+            let base = upload
+                .base
+                .as_ref()
+                .map(|b| Base::from_record(b, self.blocks.block_size()));
             let path = state.path().clone();
             let content = Content::staged(id, file, &up.staging);
-            let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
+            let d = Arc::new(Dirty::new(id, content, state, base, self.blocks.clone()));
             // Records are in id order: a later record of the same path supersedes an earlier one.
             let superseded = self.files().insert(path, d);
             if let Some(old) = superseded {

@@ -91,7 +91,7 @@ impl Uploader {
                     let mut st = d.state();
                     let stale = st.landed(a, &etag, mtime);
                     // The old version is gone: blocks not copied in locally are in the new one.
-                    d.rebase(&a.key, &etag);
+                    d.rebase(&a.key, &etag, a.size);
                     (stale, st.attributes(), st.created())
                 };
                 drop(io);
@@ -150,9 +150,9 @@ impl Uploader {
         };
         let Some((base_key, base_etag, untouched)) = plan.filter(|p| p.2.iter().any(|&u| u)) else {
             if io_held {
-                d.fetch(self.store.as_ref(), 0..u64::MAX).await?;
+                d.fetch(0..u64::MAX).await?;
             } else {
-                d.fill(self.store.as_ref()).await?;
+                d.fill().await?;
             }
             return self.send_whole(d, key, size, cond, stamp).await;
         };
@@ -171,9 +171,9 @@ impl Uploader {
                     } else {
                         if io_held {
                             let bs = d.block_size;
-                            d.fetch(store, range.start / bs..range.end.div_ceil(bs)).await?;
+                            d.fetch(range.start / bs..range.end.div_ceil(bs)).await?;
                         } else {
-                            d.fill_range(store, range.clone()).await?;
+                            d.fill_range(range.clone()).await?;
                         }
                         let (body, _held) = self.read_staged(d, &range).await?;
                         store.upload_part(key, upload_id, n, body).await?

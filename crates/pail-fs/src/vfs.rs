@@ -239,7 +239,7 @@ impl Vfs {
                     store.clone(),
                     meta.clone(),
                     wcfg.clone(),
-                    cfg.block_size,
+                    blocks.clone(),
                     (cfg.prefix.clone(), cfg.names),
                     cfg.cache_key.as_ref(),
                     rt,
@@ -405,7 +405,7 @@ impl Vfs {
         let h = self.handle(id)?;
         let (obj, state) = match &h.kind {
             HandleKind::Remote { obj, state, .. } => (obj, state),
-            HandleKind::Staged { file, .. } => return file.read(self.store.as_ref(), offset, len).await,
+            HandleKind::Staged { file, .. } => return file.read(offset, len).await,
         };
         let Some((span, random)) = self.start_read(obj, state, offset, len) else {
             return Ok(Bytes::new());

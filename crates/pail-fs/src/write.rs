@@ -167,7 +167,7 @@ impl Vfs {
         let grow = d.state().to_reserve(offset + data.len() as u64);
         wb.up.staging.reserve(grow).await;
         d.state().reserved_more(grow);
-        d.write(self.store.as_ref(), offset, data).await?;
+        d.write(offset, data).await?;
         wb.up.send_due_parts(&d);
         Ok(data.len() as u32)
     }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use pail_store::ObjectStore;
 use tokio::sync::{Semaphore, watch};
 
+use crate::blocks::BlockCache;
 use crate::content::Content;
 use crate::dirty::{Base, Dirty};
 use crate::error::{FsError, FsResult};
@@ -44,7 +45,8 @@ pub use crate::writeback_config::{WritebackConfig, host_name};
 pub(crate) struct Writeback {
     pub(crate) up: Arc<Uploader>,
     pub(crate) meta: Arc<MetaCache>,
-    pub(crate) block_size: u64,
+    /// The drive's block cache, through which files being written read their base.
+    pub(crate) blocks: Arc<BlockCache>,
     files: Mutex<HashMap<VfsPath, Arc<Dirty>>>,
     /// Upload attempts at once.
     uploads: Semaphore,
@@ -59,7 +61,7 @@ impl Writeback {
         store: Arc<dyn ObjectStore>,
         meta: Arc<MetaCache>,
         cfg: WritebackConfig,
-        block_size: u64,
+        blocks: Arc<BlockCache>,
         (prefix, names): (String, NameEncoding),
         key: Option<&CacheKey>,
         rt: tokio::runtime::Handle,
@@ -86,7 +88,7 @@ impl Writeback {
             uploads: Semaphore::new(cfg.concurrent_uploads.max(1)),
             up: Arc::new(Uploader::new(store, journal, staging, cfg, (prefix, names), rt)),
             meta,
-            block_size,
+            blocks,
             files: Mutex::default(),
             moves: Mutex::default(),
             urgent: watch::channel(0).0,
@@ -166,7 +168,7 @@ impl Writeback {
             Content::staged(id, file, staging)
         };
         let state = FileState::new(path.clone(), key, size, mtime, expect, writer);
-        let d = Arc::new(Dirty::new(id, content, state, base, self.block_size));
+        let d = Arc::new(Dirty::new(id, content, state, base, self.blocks.clone()));
         files.insert(path.clone(), d.clone());
         Ok(d)
     }

@@ -386,6 +386,61 @@ async fn appending_to_a_large_object_copies_its_untouched_parts_server_side() {
     assert!(stored == expected, "content intact");
 }
 
+/// Issue 17 part 2: a file being written reads its unchanged ranges through the drive's block
+/// cache, not a fetcher of its own, so what a reader fetched serves the writer and back.
+#[tokio::test]
+async fn a_file_being_written_reads_its_unchanged_bytes_through_the_block_cache() {
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    let data = pattern(3 * MIB as usize + 5);
+    emu.put(BUCKET, "doc.bin", data.clone()).expect("seed");
+    emu.put(BUCKET, "other.bin", data.clone()).expect("seed");
+    let store = counting_store(&emu).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let vfs = writable_vfs(store.clone(), cache.path());
+
+    // An editor reads the document, then saves a change into its middle in place.
+    assert_eq!(read_all(&vfs, "doc.bin").await, data);
+    let got = store.got.load(Ordering::SeqCst);
+    let (h, _) = vfs
+        .open_write(&VfsPath::new("doc.bin"), false)
+        .await
+        .expect("open for write");
+    vfs.write(h, MIB + 10, b"edited").await.expect("write");
+    let read = vfs
+        .read(h, 0, 3 * MIB as u32 + 5)
+        .await
+        .expect("read through the writer");
+    let mut expected = data.clone();
+    expected[MIB as usize + 10..MIB as usize + 16].copy_from_slice(b"edited");
+    assert!(read[..] == expected[..], "the writer sees the file with its edit");
+    assert_eq!(
+        store.got.load(Ordering::SeqCst),
+        got,
+        "the blocks the reader fetched were not fetched again"
+    );
+    vfs.release(h);
+
+    // The other way: blocks a writer fetched serve a reader of the same version.
+    let (h, _) = vfs
+        .open_write(&VfsPath::new("other.bin"), false)
+        .await
+        .expect("open for write");
+    let opened = store.got.load(Ordering::SeqCst);
+    vfs.write(h, 100, b"x").await.expect("write");
+    let fetched = store.got.load(Ordering::SeqCst) - opened;
+    assert_eq!(fetched, MIB as usize, "the edited block, fetched for the edit");
+    let before = store.got.load(Ordering::SeqCst);
+    let (r, _) = vfs.open(&VfsPath::new("other.bin")).await.expect("open");
+    vfs.read(r, 0, 4096).await.expect("read");
+    vfs.release(r);
+    assert_eq!(
+        store.got.load(Ordering::SeqCst),
+        before,
+        "the reader was served the block the writer fetched"
+    );
+    vfs.release(h);
+}
+
 #[tokio::test]
 async fn a_new_name_in_a_listed_folder_is_looked_up_and_created_without_asking_s3() {
     let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
