@@ -11,7 +11,7 @@ use pail_store::{ETag, WriteCondition, copy_object};
 use crate::dirty::Dirty;
 use crate::eager::{EagerUpload, Handover, Plan};
 use crate::journal::Journal;
-use crate::multipart;
+use crate::multipart::{self, Fill, PartSource};
 use crate::parts::{Layout, MAX_PARTS};
 use crate::uploader::{SendError, Uploader};
 
@@ -33,7 +33,7 @@ impl Uploader {
             let (wb, d, plan) = (self.clone(), d.clone(), plan.clone());
             let span = tracing::debug_span!("eager part", id = d.id, part);
             tasks.push(self.rt.spawn(tracing::Instrument::instrument(
-                async move { wb.send_part(&d, &plan, part).await },
+                async move { wb.send_eager_part(&d, &plan, part).await },
                 span,
             )));
         }
@@ -66,7 +66,7 @@ impl Uploader {
     }
 
     /// Sends part `part` of `d` (a failure leaves it for the upload after close).
-    async fn send_part(&self, d: &Dirty, plan: &Plan, part: u64) {
+    async fn send_eager_part(&self, d: &Dirty, plan: &Plan, part: u64) {
         // One budget of parts in flight for the whole drive bounds the memory they take.
         let Ok(_slot) = self.eager_slots.acquire().await else {
             return;
@@ -78,19 +78,12 @@ impl Uploader {
         };
         let at = d.eager.change_count(part);
         let range = plan.layout.range(part);
-        let sent = match self.read_staged(d, &range).await {
-            Ok((body, _held)) => {
-                self.store
-                    .upload_part(&plan.key, &started.upload.upload_id, part as u32 + 1, body)
-                    .await
-            }
-            Err(e) => return tracing::debug!(error = %e, "eager part not read; the upload will send it"),
-        };
-        match sent {
-            Ok(etag) => {
-                self.sent(range.end - range.start);
-                d.eager.sent(part, etag, at);
-            }
+        let n = part as u32 + 1;
+        match self
+            .send_part(d, &started.upload, range, n, PartSource::Local, Fill::AsIs)
+            .await
+        {
+            Ok(etag) => d.eager.sent(part, etag, at),
             Err(e) => tracing::debug!(error = %e, "eager part not sent; the upload will send it"),
         }
     }
@@ -122,21 +115,12 @@ impl Uploader {
             return None;
         };
         let store = self.store.as_ref();
+        let source = |i: u64| match h.fresh.get(i as usize) {
+            Some(Some(etag)) => PartSource::Sent(etag.clone()),
+            _ => PartSource::Local,
+        };
         let sent = self
-            .send_parts(parts, |n| {
-                let (h, upload_id) = (&h, &started.upload.upload_id);
-                async move {
-                    let i = u64::from(n - 1);
-                    if let Some(Some(etag)) = h.fresh.get(i as usize) {
-                        return Ok(etag.clone());
-                    }
-                    let range = h.layout.range_in(i, size);
-                    let (body, _held) = self.read_staged(d, &range).await?;
-                    let etag = store.upload_part(key, upload_id, n, body).await?;
-                    self.sent(range.end - range.start);
-                    Ok(etag)
-                }
-            })
+            .send_parts(d, &started.upload, (h.layout, size), source, Fill::AsIs)
             .await;
         // S3 records the upload's own token, fixed when it was created: journal it as this
         // version's, so a mount resuming after a crash past the completion knows the object.

@@ -86,6 +86,7 @@ mod times;
 mod upload;
 mod uploader;
 mod vfs;
+mod vfs_config;
 mod watch;
 mod windows;
 mod write;

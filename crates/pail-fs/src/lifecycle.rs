@@ -30,7 +30,7 @@ use std::time::SystemTime;
 
 use pail_store::{ETag, Stamp, WriteCondition};
 
-use crate::journal::{BaseRecord, ExpectRecord, TimeRecord, UploadRecord};
+use crate::journal::ExpectRecord;
 use crate::path::VfsPath;
 
 /// The version of the key an upload must find on S3.
@@ -53,7 +53,7 @@ impl Expect {
         }
     }
 
-    fn record(&self) -> ExpectRecord {
+    pub(super) fn record(&self) -> ExpectRecord {
         match self {
             Expect::Absent => ExpectRecord::Absent,
             Expect::Match(e) => ExpectRecord::Match(e.as_str().to_owned()),
@@ -390,47 +390,6 @@ impl FileState {
         std::mem::take(&mut self.reserved)
     }
 
-    // The journal.
-
-    /// The generation to journal, when it holds an older one and S3 lacks it.
-    pub(crate) fn to_journal(&self) -> Option<u64> {
-        (self.needs_upload() && self.journaled != self.generation).then_some(self.generation)
-    }
-
-    pub(crate) fn journaled_at(&mut self, generation: u64) {
-        self.journaled = self.journaled.max(generation);
-    }
-
-    /// Makes `token` the upload token of `generation`, for an upload whose metadata was fixed
-    /// before that generation was known (an eager multipart upload). `None` when the file
-    /// changed since; else whether the journal holds that generation (and must be rewritten).
-    pub(crate) fn adopt_token(&mut self, generation: u64, token: u64) -> Option<bool> {
-        if self.generation != generation {
-            return None;
-        }
-        self.token = (generation, token);
-        Some(self.journaled == generation)
-    }
-
-    /// The journal record of the file as it stands; `data` is its whole content when small.
-    pub(crate) fn record(&mut self, base: Option<BaseRecord>, data: Option<Vec<u8>>) -> UploadRecord {
-        let since = self.mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        UploadRecord {
-            path: self.path.as_str().to_owned(),
-            key: self.key.clone(),
-            size: self.size,
-            mtime_secs: since.as_secs(),
-            mtime_nanos: since.subsec_nanos(),
-            expect: self.expect.record(),
-            base,
-            data,
-            token: Some(self.token()),
-            conflict_copy: self.conflict_copy.as_ref().map(|p| p.as_str().to_owned()),
-            attributes: self.attributes,
-            created: self.created.map(TimeRecord::of),
-        }
-    }
-
     // Scheduling.
 
     /// Claims the one upload task of the file: `false` when one exists or nothing is pending.
@@ -497,81 +456,6 @@ impl FileState {
     pub(crate) fn outcome_unknown(&mut self) {
         self.maybe_landed = true;
     }
-
-    // Conflicts.
-
-    pub(crate) fn conflict_copy(&self) -> Option<&VfsPath> {
-        self.conflict_copy.as_ref()
-    }
-
-    /// The conflict copy goes to `path` (journaled next, so a retry reuses it).
-    pub(crate) fn conflict_named(&mut self, path: VfsPath) {
-        self.conflict_copy = Some(path);
-    }
-
-    /// The chosen name is another object's: the copy takes the next one.
-    pub(crate) fn conflict_name_taken(&mut self) {
-        self.conflict_copy = None;
-    }
-
-    /// The conflict copy of `generation` is saved. Unchanged since, the file is done (the
-    /// server's version shows at its path); written meanwhile, its newest version replaces
-    /// the server's.
-    pub(crate) fn conflict_saved(&mut self, generation: u64) {
-        self.conflict_copy = None;
-        if self.generation == generation && self.writers == 0 {
-            self.synced = generation;
-            self.deleted = true;
-        } else {
-            self.expect = Expect::Any;
-        }
-    }
-
-    // Where the file lives.
-
-    /// Unlinked: never uploaded again. Returns the key of an earlier version on S3 to
-    /// delete, and else where an upload may have landed unknown to us (with its token).
-    pub(crate) fn unlink(&mut self) -> (Option<String>, Option<(String, u64)>) {
-        self.deleted = true;
-        (self.remote_key.take(), self.maybe_ours())
-    }
-
-    /// Replaced by a newer record of the same path (resume): never uploaded again.
-    pub(crate) fn superseded(&mut self) {
-        self.deleted = true;
-    }
-
-    /// Renamed to `to` (key `to_key`), over an existing object when `replacing`. The next
-    /// upload goes to the new key only. Returns what [`unlink`](Self::unlink) returns for the
-    /// old name.
-    pub(crate) fn renamed(
-        &mut self,
-        to: VfsPath,
-        to_key: String,
-        replacing: bool,
-    ) -> (Option<String>, Option<(String, u64)>) {
-        let maybe_ours = self.maybe_ours();
-        self.maybe_landed = false;
-        self.path = to;
-        self.expect = if replacing { Expect::Any } else { Expect::Absent };
-        self.generation += 1;
-        self.journaled = 0;
-        let old = self.remote_key.take();
-        self.remote_key = replacing.then(|| to_key.clone());
-        self.key = to_key;
-        (old, maybe_ours)
-    }
-
-    /// Moved with its folder to `to` (key `to_key`): the folder's keys move server-side, an
-    /// earlier version included, and this version is uploaded over whatever arrives there.
-    pub(crate) fn moved_with_folder(&mut self, to: VfsPath, to_key: String) {
-        self.path = to;
-        self.expect = Expect::Any;
-        self.generation += 1;
-        self.journaled = 0;
-        self.remote_key = self.remote_key.take().map(|_| to_key.clone());
-        self.key = to_key;
-    }
 }
 
 /// A random, non-zero upload token.
@@ -586,5 +470,7 @@ pub(crate) fn fresh_token() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(nanos).max(1)
 }
 
+mod journaling;
+mod names;
 #[cfg(test)]
 mod tests;

@@ -2,18 +2,44 @@
 //! parts are copied server-side, a file's eager parts — goes through here, so each keeps the
 //! same promise: its id is journaled (a `Parts` record) before the first part is sent, so parts
 //! a crash leaves behind are aborted by the next mount (`resume`); its parts go
-//! out in parallel, each from wherever it lies; it is completed under the file's condition, or
-//! aborted, and only then forgotten. Where a part's bytes come from is the caller's closure.
+//! out in parallel, each from wherever it lies ([`PartSource`]: sent before, a range of the old
+//! object copied server-side, or the file's own bytes); it is completed under the file's
+//! condition, or aborted, and only then forgotten.
 
-use std::future::Future;
+use std::ops::Range;
 
 use futures::{StreamExt, TryStreamExt};
 use pail_store::{ETag, ObjectStore, Stamp, StoreErrorKind, WriteCondition, complete_multipart};
 
+use crate::dirty::Dirty;
 use crate::error::FsError;
 use crate::journal::{Journal, Record};
+use crate::parts::Layout;
 pub(crate) use crate::parts::Started;
 use crate::uploader::{SendError, Uploader};
+
+/// Where the bytes of one part come from.
+#[derive(Debug, Clone)]
+pub(crate) enum PartSource<'a> {
+    /// Sent before, and still the file's bytes (an eager part): its ETag.
+    Sent(ETag),
+    /// The same range of the object `key` at version `etag`, copied server-side (a part of
+    /// a large file its edit left alone).
+    Copy { key: &'a str, etag: &'a ETag },
+    /// The file's own bytes.
+    Local,
+}
+
+/// How a local part gets the base blocks it needs before it is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fill {
+    /// It needs none (the file has no base, or the staging file is what is sent).
+    AsIs,
+    /// Fetched under the file's byte lock, which the caller holds.
+    Held,
+    /// Fetched under the file's byte lock, taken for it.
+    Take,
+}
 
 impl Uploader {
     /// Creates a multipart upload of `key` recording `stamp`, and journals its id before any
@@ -37,22 +63,67 @@ impl Uploader {
         Ok(started)
     }
 
-    /// Sends parts `1..=count` of an upload begun with [`start_multipart`](Self::start_multipart),
-    /// `transfer.concurrency` at a time: `part(n)` sends part `n` (or names one sent before) and
-    /// answers its ETag. The first failure stops it.
-    pub(crate) async fn send_parts<F, Fut>(&self, count: u64, part: F) -> Result<Vec<(u32, ETag)>, SendError>
-    where
-        F: Fn(u32) -> Fut,
-        Fut: Future<Output = Result<ETag, SendError>>,
-    {
-        futures::stream::iter(1..=count as u32)
-            .map(|n| {
-                let sent = part(n);
-                async move { Ok::<_, SendError>((n, sent.await?)) }
+    /// Sends the parts of `started` — `size` bytes of `d` laid out by `layout` —
+    /// `transfer.concurrency` at a time, each from where `source` says it lies, and answers
+    /// their ETags; the first failure stops it. Local parts are read within the drive's
+    /// budget of bytes held by uploads, after `fill` brought in the base blocks they need.
+    pub(crate) async fn send_parts<'a>(
+        &self,
+        d: &Dirty,
+        started: &Started,
+        (layout, size): (Layout, u64),
+        source: impl Fn(u64) -> PartSource<'a>,
+        fill: Fill,
+    ) -> Result<Vec<(u32, ETag)>, SendError> {
+        futures::stream::iter(0..layout.count(size))
+            .map(|i| {
+                let (source, n) = (source(i), i as u32 + 1);
+                async move {
+                    Ok::<_, SendError>((
+                        n,
+                        self.send_part(d, started, layout.range_in(i, size), n, source, fill)
+                            .await?,
+                    ))
+                }
             })
             .buffer_unordered(self.cfg.transfer.concurrency.max(1))
             .try_collect()
             .await
+    }
+
+    /// Sends part `n` (`range` of the file) of `started` from `source`.
+    pub(crate) async fn send_part(
+        &self,
+        d: &Dirty,
+        started: &Started,
+        range: Range<u64>,
+        n: u32,
+        source: PartSource<'_>,
+        fill: Fill,
+    ) -> Result<ETag, SendError> {
+        let (key, upload_id) = (started.key.as_str(), started.upload_id.as_str());
+        let etag = match source {
+            PartSource::Sent(etag) => return Ok(etag),
+            PartSource::Copy { key: src, etag } => {
+                self.store
+                    .upload_part_copy(key, upload_id, n, src, range.clone(), Some(etag))
+                    .await?
+            }
+            PartSource::Local => {
+                match fill {
+                    Fill::AsIs => {}
+                    Fill::Held => {
+                        let bs = d.block_size;
+                        d.fetch(range.start / bs..range.end.div_ceil(bs)).await?;
+                    }
+                    Fill::Take => d.fill_range(range.clone()).await?,
+                }
+                let (body, _held) = self.read_staged(d, &range).await?;
+                self.store.upload_part(key, upload_id, n, body).await?
+            }
+        };
+        self.sent(range.end - range.start);
+        Ok(etag)
     }
 
     /// Completes `started` with the parts `sent` under `cond`, or aborts it when sending or

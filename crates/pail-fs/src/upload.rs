@@ -14,6 +14,7 @@ use pail_store::{ETag, Stamp, StoreErrorKind, WriteCondition};
 use crate::dirty::Dirty;
 use crate::error::FsError;
 use crate::lifecycle::{Attempt, Expect, NoUpload};
+use crate::multipart::{Fill, PartSource};
 use crate::outcome;
 use crate::parts::Layout;
 use crate::path::VfsPath;
@@ -156,33 +157,16 @@ impl Uploader {
             }
             return self.send_whole(d, key, size, cond, stamp).await;
         };
-        let store = self.store.as_ref();
         let started = self.start_multipart(key, stamp).await?;
-        let sent = self
-            .send_parts(layout.count(size), |n| {
-                let (upload_id, base_key, base_etag, untouched) =
-                    (&started.upload_id, &base_key, &base_etag, &untouched);
-                async move {
-                    let range = layout.range_in(u64::from(n - 1), size);
-                    let etag = if untouched[n as usize - 1] {
-                        store
-                            .upload_part_copy(key, upload_id, n, base_key, range.clone(), Some(base_etag))
-                            .await?
-                    } else {
-                        if io_held {
-                            let bs = d.block_size;
-                            d.fetch(range.start / bs..range.end.div_ceil(bs)).await?;
-                        } else {
-                            d.fill_range(range.clone()).await?;
-                        }
-                        let (body, _held) = self.read_staged(d, &range).await?;
-                        store.upload_part(key, upload_id, n, body).await?
-                    };
-                    self.sent(range.end - range.start);
-                    Ok(etag)
-                }
-            })
-            .await;
+        let fill = if io_held { Fill::Held } else { Fill::Take };
+        let source = |i: u64| match untouched.get(i as usize) {
+            Some(true) => PartSource::Copy {
+                key: &base_key,
+                etag: &base_etag,
+            },
+            _ => PartSource::Local,
+        };
+        let sent = self.send_parts(d, &started, (layout, size), source, fill).await;
         self.complete_or_abort(&started, sent, cond).await
     }
 
@@ -205,16 +189,7 @@ impl Uploader {
         let layout = Layout::for_size(&self.cfg.transfer, size);
         let started = self.start_multipart(key, stamp).await?;
         let sent = self
-            .send_parts(layout.count(size), |n| {
-                let upload_id = &started.upload_id;
-                async move {
-                    let range = layout.range_in(u64::from(n - 1), size);
-                    let (body, _held) = self.read_staged(d, &range).await?;
-                    let etag = self.store.upload_part(key, upload_id, n, body).await?;
-                    self.sent(range.end - range.start);
-                    Ok(etag)
-                }
-            })
+            .send_parts(d, &started, (layout, size), |_| PartSource::Local, Fill::AsIs)
             .await;
         self.complete_or_abort(&started, sent, cond).await
     }
