@@ -22,11 +22,13 @@
 //! - `jobs` — running those two with the dialog's credentials.
 //! - `panel` — drawing the sign-in panel.
 //! - `list` — drawing the drive list and the Quit progress.
+//! - `activity` — the activity panel: uploads and their progress, errors, conflict copies.
 //! - `tray` — the tray menu ([`TrayCommand`]) and its tray-icon adapter.
 //! - `notice` — the notification of an ended session.
 //! - `autostart` — start at sign-in.
 //! - this file — [`App`] and the window.
 
+mod activity;
 mod autostart;
 mod buckets;
 mod check;
@@ -53,7 +55,7 @@ pub use check::{CheckLine, test_connection};
 pub use editor::{DriveEditor, EditorAction, MY_FOLDER};
 pub use jobs::JobResult;
 pub use list::Badge;
-pub use mounts::{DriveProcess, MountState};
+pub use mounts::{Activity, DriveProcess, LargeUpload, MountState, ago};
 pub use notice::{Notice, Notify};
 pub use signin::{DriveSession, SignInState};
 pub use tray::{Tray, TrayCommand, TrayEntry};
@@ -407,9 +409,9 @@ impl eframe::App for App {
             self.apply(c);
         }
         if self.tray.is_some() {
-            let entries = self.tray_entries();
+            let (entries, tooltip) = (self.tray_entries(), self.tray_tooltip());
             if let Some(t) = &mut self.tray {
-                t.sync(entries);
+                t.sync(entries, &tooltip);
             }
         }
         if ctx.input(|i| i.viewport().close_requested()) && !self.quit_ready() {

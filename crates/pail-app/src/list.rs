@@ -129,7 +129,21 @@ impl App {
                     ui.painter().circle_filled(dot.center(), 5.0, badge.colour());
                     ui.colored_label(badge.colour(), label_of(mount.as_ref(), session.as_ref()));
                 });
-                ui.label(name);
+                let open = match &mount {
+                    Some(MountState::Mounted { dir }) => Some(dir.clone()),
+                    Some(m) if m.can_stop() => d.mount_point.clone(),
+                    _ => None,
+                };
+                // A double-click on a serving drive's name opens it, as on a disk in Explorer.
+                let title = ui.add(egui::Label::new(name).sense(egui::Sense::click()));
+                if title.double_clicked()
+                    && let Some(dir) = &open
+                {
+                    click = Some(Click::Open(dir.clone()));
+                }
+                if open.is_some() {
+                    title.on_hover_text("Double-click to open");
+                }
                 ui.label(d.mount_point.as_deref().unwrap_or("next free letter"));
                 ui.label(d.target());
                 ui.label(match &d.auth {
@@ -152,11 +166,6 @@ impl App {
                     } else if !running && !starting && labelled_button(ui, "Start", &format!("Start {name}")) {
                         click = Some(Click::Start(name.clone()));
                     }
-                    let open = match &mount {
-                        Some(MountState::Mounted { dir }) => Some(dir.clone()),
-                        Some(m) if m.can_stop() => d.mount_point.clone(),
-                        _ => None,
-                    };
                     let menu = ui.menu_button("…", |ui| {
                         let mut item = |ui: &mut egui::Ui, text: &str, label: String, c: Click| {
                             if labelled_button(ui, text, &label) {
@@ -164,8 +173,8 @@ impl App {
                                 ui.close();
                             }
                         };
-                        if let Some(dir) = open {
-                            item(ui, "Open", format!("Open {name}"), Click::Open(dir));
+                        if let Some(dir) = &open {
+                            item(ui, "Open", format!("Open {name}"), Click::Open(dir.clone()));
                         }
                         if let Some(MountState::SessionExpired { url, .. }) = &mount {
                             item(
@@ -201,6 +210,7 @@ impl App {
             }
         });
         self.autostart_box(ui);
+        self.activity_panel(ui);
         match click {
             None => {}
             Some(Click::Edit(name)) => {

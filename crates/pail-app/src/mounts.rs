@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tokio::sync::watch;
 
@@ -77,10 +78,103 @@ impl MountState {
     }
 }
 
+/// One large file's upload, as a drive reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct LargeUpload {
+    /// Its path on the drive.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Bytes sent so far.
+    pub sent: u64,
+    /// Being uploaded now (else waiting).
+    pub uploading: bool,
+}
+
+/// What a running drive is doing, from its latest `status` event: the activity panel and
+/// the tray show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Files still to upload, their bytes, and how many of those bytes are on their way.
+    pub pending_files: u64,
+    pub pending_bytes: u64,
+    pub sent_bytes: u64,
+    /// Files being uploaded now.
+    pub uploading_files: u64,
+    /// The largest pending files, each with its progress.
+    pub large: Vec<LargeUpload>,
+    /// Some pending paths (up to 20).
+    pub pending_paths: Vec<String>,
+    /// Conflict copies made since the drive started, as paths on the drive.
+    pub conflicts: Vec<String>,
+    /// The last upload error, and when the app first saw it.
+    pub last_error: Option<(String, SystemTime)>,
+    /// The session ended: the uploads wait for the user to sign in again.
+    pub waiting_for_sign_in: bool,
+}
+
+impl Activity {
+    /// The share of the pending bytes on their way, in whole percent.
+    pub fn percent(&self) -> u64 {
+        if self.pending_bytes == 0 {
+            return 100;
+        }
+        (u128::from(self.sent_bytes.min(self.pending_bytes)) * 100 / u128::from(self.pending_bytes)) as u64
+    }
+
+    /// What a `status` event line says, given the activity before it (an error keeps the
+    /// time it was first seen). `None` for any other line.
+    fn next(line: &str, before: &Activity, now: impl Fn() -> SystemTime) -> Option<Activity> {
+        let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+        if v.get("event")?.as_str()? != "status" {
+            return None;
+        }
+        let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let list = |k: &str| -> Vec<String> {
+            v.get(k)
+                .and_then(|x| serde_json::from_value(x.clone()).ok())
+                .unwrap_or_default()
+        };
+        let last_error = v.get("last_error").and_then(|e| e.as_str()).map(|e| {
+            let at = match &before.last_error {
+                Some((same, at)) if same == e => *at,
+                _ => now(),
+            };
+            (e.to_owned(), at)
+        });
+        Some(Activity {
+            pending_files: n("pending_files"),
+            pending_bytes: n("pending_bytes"),
+            sent_bytes: n("pending_sent_bytes"),
+            uploading_files: n("uploading_files"),
+            large: v
+                .get("large_uploads")
+                .and_then(|x| serde_json::from_value(x.clone()).ok())
+                .unwrap_or_default(),
+            pending_paths: list("pending_paths"),
+            conflicts: list("conflicts"),
+            last_error,
+            waiting_for_sign_in: v.get("sign_in_url").is_some_and(|u| u.is_string()),
+        })
+    }
+}
+
+/// How long ago `at` was, as people say it: "just now", "40 s ago", "3 min ago", "2 h ago".
+pub fn ago(at: SystemTime, now: SystemTime) -> String {
+    let secs = now.duration_since(at).unwrap_or_default().as_secs();
+    match secs {
+        0..5 => "just now".into(),
+        5..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        _ => format!("{} h ago", secs / 3600),
+    }
+}
+
 /// One started drive.
 #[derive(Debug)]
 pub struct DriveProcess {
     state: watch::Sender<MountState>,
+    activity: watch::Sender<Activity>,
     dir: Mutex<Option<String>>,
     pail: PathBuf,
     env: Vec<(String, String)>,
@@ -128,6 +222,7 @@ impl DriveProcess {
         let (state, _) = watch::channel(MountState::Mounting);
         let this = Arc::new(Self {
             state,
+            activity: watch::channel(Activity::default()).0,
             dir: Mutex::new(None),
             pail: pail.to_owned(),
             env: env.to_vec(),
@@ -146,6 +241,10 @@ impl DriveProcess {
         let watcher = this.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let activity = Activity::next(&line, &watcher.activity.borrow(), SystemTime::now);
+                if let Some(a) = activity {
+                    watcher.activity.send_replace(a);
+                }
                 let before = watcher.state.borrow().clone();
                 let Some(mut next) = next_state(&line, &before) else {
                     continue;
@@ -218,11 +317,76 @@ impl DriveProcess {
     pub fn watch(&self) -> watch::Receiver<MountState> {
         self.state.subscribe()
     }
+
+    /// What it is doing now.
+    pub fn activity(&self) -> Activity {
+        self.activity.borrow().clone()
+    }
+
+    /// Changes of what it is doing.
+    pub fn watch_activity(&self) -> watch::Receiver<Activity> {
+        self.activity.subscribe()
+    }
+
+    /// Where it is mounted, once it said.
+    pub fn dir(&self) -> Option<String> {
+        self.dir.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    #[test]
+    fn status_lines_become_activity_and_an_error_keeps_when_it_was_first_seen() {
+        let line = r#"{"event":"status","pending_files":2,"pending_bytes":100,"uploading_files":1,
+            "pending_sent_bytes":45,"large_uploads":[{"path":"v.mp4","size":90,"sent":45,"uploading":true}],
+            "pending_paths":["a.txt","v.mp4"],"conflicts":["r (conflict h 2026-12-03 1200).docx"],
+            "last_error":"upload a.txt: the endpoint could not be reached","sign_in_url":null}"#
+            .replace('\n', " ");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let a = Activity::next(&line, &Activity::default(), || t0).expect("a status line");
+        assert_eq!(
+            (a.pending_files, a.pending_bytes, a.sent_bytes, a.uploading_files),
+            (2, 100, 45, 1)
+        );
+        assert_eq!(a.percent(), 45);
+        assert_eq!(
+            a.large,
+            [LargeUpload {
+                path: "v.mp4".into(),
+                size: 90,
+                sent: 45,
+                uploading: true
+            }]
+        );
+        assert_eq!(a.conflicts, ["r (conflict h 2026-12-03 1200).docx"]);
+        assert_eq!(
+            a.last_error,
+            Some(("upload a.txt: the endpoint could not be reached".into(), t0))
+        );
+        assert!(!a.waiting_for_sign_in);
+        let later = t0 + Duration::from_secs(200);
+        let again = Activity::next(&line, &a, || later).expect("a status line");
+        assert_eq!(again.last_error.expect("error").1, t0, "the same error keeps its time");
+        assert_eq!(ago(t0, later), "3 min ago");
+        assert_eq!(ago(t0, t0 + Duration::from_secs(2)), "just now");
+        assert_eq!(ago(t0, t0 + Duration::from_secs(40)), "40 s ago");
+        assert_eq!(ago(later, t0), "just now", "a clock that went back is not the future");
+        let expired = Activity::next(
+            r#"{"event":"status","pending_files":1,"sign_in_url":"http://x/device","user_code":"AB"}"#,
+            &a,
+            || later,
+        )
+        .expect("a status line");
+        assert!(expired.waiting_for_sign_in);
+        assert_eq!(expired.last_error, None);
+        assert_eq!(Activity::next(r#"{"event":"mounted","dir":"/x"}"#, &a, || t0), None);
+        assert_eq!(Activity::default().percent(), 100, "nothing pending is all done");
+    }
 
     #[test]
     fn event_lines_become_states() {

@@ -68,7 +68,11 @@ impl App {
     /// The tray menu for the drives as they stand now.
     pub fn tray_entries(&self) -> Vec<TrayEntry> {
         let entry = |command, label: String| TrayEntry { command, label };
-        let mut out = vec![entry(TrayCommand::Open, "Open pail".into())];
+        let open = match self.uploading_summary() {
+            Some(s) => format!("Open pail — {s}"),
+            None => "Open pail".into(),
+        };
+        let mut out = vec![entry(TrayCommand::Open, open)];
         for d in &self.drives.drives {
             let name = d.name.clone();
             let state = self.mounts.get(&name).map(|m| m.state());
@@ -94,6 +98,15 @@ impl App {
         out
     }
 
+    /// The tray icon's tooltip: "pail", or what is uploading ("pail — Uploading 3 files
+    /// (45 %)").
+    pub fn tray_tooltip(&self) -> String {
+        match self.uploading_summary() {
+            Some(s) => format!("pail — {s}"),
+            None => "pail".into(),
+        }
+    }
+
     /// Carries out a tray command. `Open` is the window's business ([`Tray`] raises it).
     pub fn apply(&mut self, command: TrayCommand) {
         match command {
@@ -114,6 +127,7 @@ impl App {
 pub struct Tray {
     icon: TrayIcon,
     shown: Vec<TrayEntry>,
+    tooltip: String,
     commands: mpsc::Receiver<TrayCommand>,
 }
 
@@ -200,12 +214,19 @@ impl Tray {
         Ok(Self {
             icon,
             shown: entries,
+            tooltip: "pail".into(),
             commands: rx,
         })
     }
 
-    /// Shows `entries` if they differ from the menu on screen.
-    pub fn sync(&mut self, entries: Vec<TrayEntry>) {
+    /// Shows `entries` if they differ from the menu on screen, and `tooltip`.
+    pub fn sync(&mut self, entries: Vec<TrayEntry>, tooltip: &str) {
+        if tooltip != self.tooltip {
+            if let Err(e) = self.icon.set_tooltip(Some(tooltip)) {
+                tracing::warn!(error = %e, "cannot update the tray tooltip");
+            }
+            tooltip.clone_into(&mut self.tooltip);
+        }
         if entries == self.shown {
             return;
         }
@@ -216,6 +237,11 @@ impl Tray {
             }
             Err(e) => tracing::warn!(error = %e, "cannot update the tray menu"),
         }
+    }
+
+    /// What the icon's tooltip says now.
+    pub fn tooltip(&self) -> &str {
+        &self.tooltip
     }
 
     /// The menu commands chosen since the last call.

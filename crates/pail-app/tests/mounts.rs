@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pail_app::{App, Badge, MountState, SignInState, TrayCommand};
+use pail_app::{Activity, App, Badge, MountState, SignInState, TrayCommand};
 use pail_drives::{Drive, DriveAuth, DrivesFile};
-use pail_emulator::Emulator;
+use pail_emulator::{Emulator, S3Op};
 
 /// The `pail` binary cargo built for the workspace (`target/<profile>/pail`).
 fn pail_binary() -> PathBuf {
@@ -156,6 +156,89 @@ fn start_mounts_the_drive_and_stop_unmounts_after_uploading() {
         Some(&b"started from the app"[..]),
         "uploaded before it stopped"
     );
+}
+
+/// Waits (without sleeping) until the started drive's activity satisfies `done`.
+fn wait_for_activity(h: &Harness<'_, App>, done: impl Fn(&Activity) -> bool) -> Activity {
+    let mut rx = h.state().mounts.get("Team").expect("started").watch_activity();
+    h.state().runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|a| done(a)))
+            .await
+            .expect("the drive reports it in time")
+            .expect("the process is followed")
+            .clone()
+    })
+}
+
+/// Issue 21 part 2: a large upload shows its progress (in the panel, in the tray's menu and
+/// tooltip), and a file another client changed while it was edited shows its conflict copy
+/// with "Show in folder" — all through a real mount whose completion pail-emulator holds.
+#[test]
+fn the_activity_panel_shows_a_large_upload_and_a_conflict_copy() {
+    let s = setup("team");
+    let mut h = harness(&s);
+    h.get_by_label("Start Team").click();
+    h.run_steps(3);
+    wait_for(&h, |st| matches!(st, MountState::Mounted { .. }));
+    h.run_steps(3);
+    assert!(h.query_by_label("All changes are on S3.").is_some());
+
+    // 12 MiB: a multipart upload, held at its completion, so every part has been sent.
+    let held = s.emu.hold(S3Op::CompleteMultipartUpload);
+    let size = 12u64 << 20;
+    std::fs::write(s.mount_point.path().join("video.bin"), vec![7u8; size as usize]).expect("write");
+    assert!(
+        held.wait_arrived(1, Duration::from_secs(60)),
+        "the upload reached its completion"
+    );
+    let a = wait_for_activity(&h, |a| a.large.first().is_some_and(|f| f.sent == size));
+    assert_eq!((a.pending_files, a.percent()), (1, 100));
+    h.run_steps(3);
+    assert_eq!(h.state().badge("Team"), Badge::Uploading);
+    assert!(
+        h.query_by_label("video.bin: 12.0 MiB of 12.0 MiB (uploading)")
+            .is_some()
+    );
+    assert!(h.query_by_label("Uploading 1 file: 12.0 MiB of 12.0 MiB").is_some());
+    assert_eq!(h.state().tray_tooltip(), "pail — Uploading 1 file (100 %)");
+    assert_eq!(
+        has_tray_item(&h, &TrayCommand::Open).as_deref(),
+        Some("Open pail — Uploading 1 file (100 %)")
+    );
+    held.release();
+    wait_for_activity(&h, |a| a.pending_files == 0);
+    h.run_steps(3);
+    assert_eq!(h.state().tray_tooltip(), "pail");
+
+    // Edited here while another client replaced it: the local version becomes a copy.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(s.mount_point.path().join("hello.txt"))
+        .expect("open for writing");
+    std::io::Write::write_all(&mut f, b"mine").expect("write");
+    s.emu
+        .put("team", "hello.txt", &b"theirs"[..])
+        .expect("another client's version");
+    drop(f);
+    let a = wait_for_activity(&h, |a| !a.conflicts.is_empty());
+    let copy = a.conflicts[0].clone();
+    assert!(copy.starts_with("hello (conflict "), "{copy}");
+    h.run_steps(3);
+    assert!(
+        h.query_by_label(&format!("Conflict: your version was kept as {copy}"))
+            .is_some(),
+        "the copy is named"
+    );
+    h.get_by_label(&format!("Show {copy} in folder")).click();
+    h.run();
+    assert_eq!(
+        s.opened_folders.lock().expect("opened").last().cloned(),
+        Some(format!("{}/", s.mount_point.path().display())),
+        "Show in folder opens the folder holding the copy"
+    );
+    h.get_by_label("Stop Team").click();
+    h.run_steps(3);
+    wait_for(&h, |st| *st == MountState::Stopped);
 }
 
 #[test]

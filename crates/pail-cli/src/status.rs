@@ -245,6 +245,14 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// `part` of `whole` in whole percent, rounded down (100 only when all of it).
+pub fn percent(part: u64, whole: u64) -> u64 {
+    if whole == 0 {
+        return 100;
+    }
+    (u128::from(part.min(whole)) * 100 / u128::from(whole)) as u64
+}
+
 fn show_auth(a: &pail_auth::AuthStatus) {
     if let (Some(url), Some(code)) = (&a.sign_in_url, &a.user_code) {
         say!("  session expired — sign in again: open {url} (code {code}); uploads are waiting");
@@ -277,6 +285,24 @@ pub fn run_status() -> Result<()> {
             human(s.pending_bytes),
             human(s.staged_bytes)
         );
+        if s.pending_bytes > 0 && s.pending_sent_bytes > 0 {
+            say!(
+                "  sent so far: {} of {} ({} %)",
+                human(s.pending_sent_bytes),
+                human(s.pending_bytes),
+                percent(s.pending_sent_bytes, s.pending_bytes)
+            );
+        }
+        for u in &s.large_uploads {
+            say!(
+                "    {}: {} of {} ({} %){}",
+                u.path,
+                human(u.sent),
+                human(u.size),
+                percent(u.sent, u.size),
+                if u.uploading { ", uploading" } else { ", waiting" }
+            );
+        }
         for p in s.pending_paths.iter().take(10) {
             say!("    {p}");
         }
@@ -309,15 +335,22 @@ pub fn emit(on: bool, event: &serde_json::Value) {
     }
 }
 
-/// The `status` event for a status file: pending uploads, the last error, and the page and
-/// code to sign in again while the session has ended.
+/// The `status` event for a status file: pending uploads and their progress (the large ones
+/// each), the last error, conflict copies made, and the page and code to sign in again while
+/// the session has ended.
 pub fn status_event(file: &StatusFile) -> serde_json::Value {
     let auth = file.auth.as_ref();
+    let s = &file.writeback;
     serde_json::json!({
         "event": "status",
-        "pending_files": file.writeback.pending_files,
-        "pending_bytes": file.writeback.pending_bytes,
-        "last_error": file.writeback.last_error,
+        "pending_files": s.pending_files,
+        "pending_bytes": s.pending_bytes,
+        "uploading_files": s.uploading_files,
+        "pending_sent_bytes": s.pending_sent_bytes,
+        "large_uploads": s.large_uploads,
+        "pending_paths": s.pending_paths.iter().take(20).collect::<Vec<_>>(),
+        "conflicts": s.conflicts,
+        "last_error": s.last_error,
         "sign_in_url": auth.and_then(|a| a.sign_in_url.clone()),
         "user_code": auth.and_then(|a| a.user_code.clone()),
     })
@@ -326,6 +359,15 @@ pub fn status_event(file: &StatusFile) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_whole_percent_and_full_only_when_done() {
+        assert_eq!(percent(0, 10), 0);
+        assert_eq!(percent(9_999, 10_000), 99);
+        assert_eq!(percent(10, 10), 100);
+        assert_eq!(percent(0, 0), 100, "nothing pending is done");
+        assert_eq!(percent(u64::MAX, u64::MAX), 100);
+    }
 
     #[test]
     fn sizes_read_like_people_write_them() {

@@ -18,6 +18,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use pail_store::ETag;
@@ -53,6 +54,9 @@ pub(crate) struct Dirty {
     cache: Arc<BlockCache>,
     /// Parts sent while the file is still being written.
     pub(crate) eager: Eager,
+    /// Bytes of this version on S3 or on their way, for progress: counted as parts go, reset
+    /// when an upload attempt begins.
+    sent: AtomicU64,
 }
 
 impl Dirty {
@@ -67,7 +71,23 @@ impl Dirty {
             upload: Arc::new(tokio::sync::Mutex::new(())),
             block_size: cache.block_size(),
             cache,
+            sent: AtomicU64::new(0),
         }
+    }
+
+    /// Bytes of the file sent by its upload so far (at most its size).
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Counts `bytes` more as sent.
+    pub(crate) fn count_sent(&self, bytes: u64) {
+        self.sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// An upload attempt begins with `bytes` on S3 already (parts sent before it).
+    pub(crate) fn restart_sent(&self, bytes: u64) {
+        self.sent.store(bytes, Ordering::Relaxed);
     }
 
     /// The file's state machine (`lifecycle`); not held across an `.await`.

@@ -101,7 +101,7 @@ pub use names::{NameEncoding, is_showable};
 pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use seal::{CacheKey, cache_key_id};
-pub use status::WritebackStatus;
+pub use status::{LARGE_FILE, UploadProgress, WritebackStatus};
 pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats, probe};
 pub use watch::{ChangeKind, RemoteChange};
 pub use windows::{

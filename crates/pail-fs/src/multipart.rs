@@ -103,7 +103,10 @@ impl Uploader {
     ) -> Result<ETag, SendError> {
         let (key, upload_id) = (started.key.as_str(), started.upload_id.as_str());
         let etag = match source {
-            PartSource::Sent(etag) => return Ok(etag),
+            PartSource::Sent(etag) => {
+                d.count_sent(range.end - range.start);
+                return Ok(etag);
+            }
             PartSource::Copy { key: src, etag } => {
                 self.store
                     .upload_part_copy(key, upload_id, n, src, range.clone(), Some(etag))
@@ -123,6 +126,7 @@ impl Uploader {
             }
         };
         self.sent(range.end - range.start);
+        d.count_sent(range.end - range.start);
         Ok(etag)
     }
 

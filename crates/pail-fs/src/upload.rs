@@ -66,6 +66,7 @@ impl Uploader {
             return self.save_conflict(d, a).await;
         }
         self.staging.uploading(true);
+        d.restart_sent(0);
         // A file with a base holds its byte lock through the upload, so no read or write fetches
         // from the old version between the commit and the rebase below.
         let io = if d.has_base() { Some(d.io.lock().await) } else { None };
@@ -184,6 +185,7 @@ impl Uploader {
             let (body, _held) = self.read_staged(d, &(0..size)).await?;
             let etag = self.store.put(key, body, cond, Some(stamp)).await?;
             self.sent(size);
+            d.count_sent(size);
             return Ok(etag);
         }
         let layout = Layout::for_size(&self.cfg.transfer, size);

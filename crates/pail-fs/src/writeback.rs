@@ -30,7 +30,7 @@ use crate::path::VfsPath;
 use crate::recycle::Recycler;
 use crate::seal::{CacheKey, Cipher, KeyCheck};
 use crate::staging::Staging;
-use crate::status::{StatusInner, WritebackStatus};
+use crate::status::{LARGE_FILE, StatusInner, UploadProgress, WritebackStatus};
 use crate::upload::{Landed, Outcome};
 use crate::uploader::Uploader;
 pub use crate::writeback_config::{WritebackConfig, host_name};
@@ -332,18 +332,30 @@ impl Writeback {
         };
         for d in files {
             let st = d.state();
-            if st.phase() == Phase::Uploading {
-                s.uploading_files += 1;
-            }
+            let uploading = st.phase() == Phase::Uploading;
+            s.uploading_files += usize::from(uploading);
             if st.needs_upload() {
+                let sent = d.sent().min(st.size());
                 s.pending_files += 1;
                 s.pending_bytes += st.size();
+                s.pending_sent_bytes += sent;
                 if s.pending_paths.len() < 100 {
                     s.pending_paths.push(st.path().as_str().to_owned());
+                }
+                if st.size() >= LARGE_FILE {
+                    s.large_uploads.push(UploadProgress {
+                        path: st.path().as_str().to_owned(),
+                        size: st.size(),
+                        sent,
+                        uploading,
+                    });
                 }
             }
         }
         s.pending_paths.sort();
+        s.large_uploads
+            .sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+        s.large_uploads.truncate(20);
         s.uploaded_bytes = self.up.uploaded.load(Ordering::Relaxed);
         s.staged_bytes = self.up.staging.used();
         let inner = self.status();

@@ -1,0 +1,160 @@
+//! The activity panel under the drive list: per started drive, what is still to upload (a
+//! progress bar for the whole and one for each large file, with its bytes sent), uploads
+//! waiting for a sign-in, the last error and how long ago it came, and the conflict copies
+//! made, each with "Show in folder". The tray says the same in one line
+//! ([`App::uploading_summary`]). Everything comes from the mounts' `status` events
+//! ([`Activity`]).
+
+use std::time::SystemTime;
+
+use eframe::egui;
+
+use crate::App;
+use crate::mounts::{Activity, ago};
+
+/// `n file` or `n files`.
+pub fn files(n: u64) -> String {
+    if n == 1 { "1 file".into() } else { format!("{n} files") }
+}
+
+/// `bytes` as people read them: `512 B`, `12.5 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The folder holding `path` (a path on the drive, `/`-separated) under the mount point
+/// `dir` (a folder, or a drive letter such as `P:`), in the platform's separators.
+fn folder_of(dir: &str, path: &str) -> String {
+    let sep = std::path::MAIN_SEPARATOR;
+    let root = dir.trim_end_matches(['/', '\\']);
+    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+    if parent.is_empty() {
+        return format!("{root}{sep}");
+    }
+    format!("{root}{sep}{}", parent.replace('/', &sep.to_string()))
+}
+
+impl App {
+    /// What every started drive is doing.
+    fn activities(&self) -> Vec<(String, Activity, Option<String>)> {
+        self.drives
+            .drives
+            .iter()
+            .filter_map(|d| {
+                let m = self.mounts.get(&d.name)?;
+                m.state().is_running().then(|| (d.name.clone(), m.activity(), m.dir()))
+            })
+            .collect()
+    }
+
+    /// "Uploading 3 files (45 %)" while any drive has uploads pending, for the tray.
+    pub fn uploading_summary(&self) -> Option<String> {
+        let all = self.activities();
+        let count: u64 = all.iter().map(|(_, a, _)| a.pending_files).sum();
+        if count == 0 {
+            return None;
+        }
+        let total = Activity {
+            pending_bytes: all.iter().map(|(_, a, _)| a.pending_bytes).sum(),
+            sent_bytes: all.iter().map(|(_, a, _)| a.sent_bytes).sum(),
+            ..Activity::default()
+        };
+        Some(format!("Uploading {} ({} %)", files(count), total.percent()))
+    }
+
+    /// The activity panel.
+    pub(crate) fn activity_panel(&mut self, ui: &mut egui::Ui) {
+        let all = self.activities();
+        if all.is_empty() {
+            return;
+        }
+        ui.separator();
+        ui.heading("Activity");
+        let now = SystemTime::now();
+        let mut show = None;
+        for (name, a, dir) in &all {
+            ui.add_space(4.0);
+            ui.strong(name);
+            if a.pending_files == 0 && a.conflicts.is_empty() && a.last_error.is_none() {
+                ui.label("All changes are on S3.");
+                continue;
+            }
+            if a.pending_files > 0 {
+                let what = if a.waiting_for_sign_in {
+                    format!("{} wait for you to sign in again", files(a.pending_files))
+                } else {
+                    format!(
+                        "Uploading {}: {} of {}",
+                        files(a.pending_files),
+                        human(a.sent_bytes),
+                        human(a.pending_bytes)
+                    )
+                };
+                let bar = egui::ProgressBar::new(a.percent() as f32 / 100.0).text(format!("{} %", a.percent()));
+                let l = ui.label(&what);
+                ui.add(bar).labelled_by(l.id);
+            }
+            for f in &a.large {
+                let state = if f.uploading { "uploading" } else { "waiting" };
+                let l = ui.label(format!("{}: {} of {} ({state})", f.path, human(f.sent), human(f.size)));
+                let share = if f.size == 0 {
+                    1.0
+                } else {
+                    f.sent as f32 / f.size as f32
+                };
+                ui.add(egui::ProgressBar::new(share).show_percentage())
+                    .labelled_by(l.id);
+            }
+            if let Some((e, at)) = &a.last_error {
+                ui.colored_label(
+                    egui::Color32::from_rgb(0xdc, 0x35, 0x45),
+                    format!("Last error ({}): {e}", ago(*at, now)),
+                );
+            }
+            for c in &a.conflicts {
+                ui.horizontal(|ui| {
+                    ui.label(format!("Conflict: your version was kept as {c}"));
+                    let label = format!("Show {c} in folder");
+                    let b = ui.button("Show in folder");
+                    b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                    if b.clicked()
+                        && let Some(dir) = dir
+                    {
+                        show = Some(folder_of(dir, c));
+                    }
+                });
+            }
+        }
+        if let Some(folder) = show {
+            (self.open_folder)(&folder);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_folders_read_as_people_expect() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(12 << 20 | 512 << 10), "12.5 MiB");
+        assert_eq!(folder_of("/home/a/P", "r (conflict).docx"), "/home/a/P/");
+        assert_eq!(
+            folder_of("/home/a/P/", "docs/q3/r (conflict).docx"),
+            "/home/a/P/docs/q3"
+        );
+        assert_eq!(folder_of("P:", "docs/r.docx"), "P:/docs");
+    }
+}
