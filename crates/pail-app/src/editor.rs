@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use eframe::egui;
-use pail_auth::ProfileInfo;
+use pail_auth::{ProfileInfo, ProfileKind};
 use pail_drives::{Drive, DriveAuth};
 
 use crate::buckets::BucketList;
@@ -58,6 +58,9 @@ pub struct DriveEditor {
     pub profile: Option<usize>,
     /// Access key id (keys sign-in).
     pub access_key_id: String,
+    /// OK was pressed for a drive that signs in in the browser: it signs in, offers the
+    /// buckets, and is saved once one is chosen (the seed's flow).
+    pub finishing: bool,
     /// Secret access key (masked; stored in the secret store on save).
     pub secret: String,
     /// Mount read-only.
@@ -205,14 +208,25 @@ impl DriveEditor {
         Ok((drive, secret))
     }
 
+    /// Whether the chosen profile signs in in the browser (IAM Identity Center or a company
+    /// IdP): OK then signs in first and offers the buckets to pick from.
+    pub fn signs_in_in_browser(&self) -> bool {
+        self.use_aws_profile
+            && self
+                .profile
+                .and_then(|i| self.profiles.get(i))
+                .is_some_and(|p| matches!(p.kind, ProfileKind::Sso | ProfileKind::Federated))
+    }
+
     /// The required fields still empty, by label: Save stays disabled until there are none.
+    /// A drive that signs in in the browser may leave its bucket for after the sign-in.
     pub fn missing(&self) -> Vec<&'static str> {
         let empty = |s: &str| s.trim().is_empty();
         let mut out = Vec::new();
         if empty(&self.name) {
             out.push("Name");
         }
-        if empty(&self.bucket) {
+        if empty(&self.bucket) && !self.signs_in_in_browser() {
             out.push("Bucket");
         }
         if self.use_aws_profile {
@@ -289,7 +303,9 @@ impl DriveEditor {
         ui.horizontal(|ui| {
             let l = ui.label("Bucket");
             ui.text_edit_singleline(&mut self.bucket).labelled_by(l.id);
-            if self.bucket.trim().is_empty() {
+            if self.bucket.trim().is_empty() && self.signs_in_in_browser() {
+                ui.label("or pick one after signing in (OK)");
+            } else if self.bucket.trim().is_empty() {
                 ui.colored_label(egui::Color32::RED, "required");
             }
             if ui.button("Browse buckets").clicked() {
@@ -385,6 +401,9 @@ impl DriveEditor {
         });
         if let Some(e) = &self.error {
             ui.colored_label(egui::Color32::RED, e);
+        }
+        if self.finishing && self.bucket.trim().is_empty() {
+            ui.label("Sign in, then pick a bucket to finish.");
         }
         let missing = self.missing();
         if !missing.is_empty() {

@@ -298,6 +298,46 @@ impl App {
         }
     }
 
+    /// Saves the dialog's drive and closes the dialog, or shows why it cannot be saved.
+    fn save_and_close(&mut self) {
+        match self.save() {
+            Ok(()) => {
+                self.editor = None;
+                self.check.send_replace(None);
+                self.buckets.send_replace(None);
+            }
+            Err(e) => {
+                if let Some(ed) = &mut self.editor {
+                    ed.finishing = false;
+                    ed.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Whether OK must sign in before it saves: the profile signs in in the browser and no
+    /// bucket is chosen yet, so the buckets the sign-in may see are offered first (the seed's
+    /// flow). With a bucket typed, OK saves at once and Start signs in when it must.
+    fn must_sign_in_first(&self) -> bool {
+        self.editor
+            .as_ref()
+            .is_some_and(|ed| ed.signs_in_in_browser() && ed.bucket.trim().is_empty())
+    }
+
+    /// After OK signed in: the sign-in is done, the bucket list has come (or could not be
+    /// had), and a bucket is chosen — picked from the list or typed.
+    fn finished_signing_in(&self) -> bool {
+        let Some(ed) = self.editor.as_ref().filter(|e| e.finishing) else {
+            return false;
+        };
+        let signed_in = self
+            .sessions
+            .get(ed.name.trim())
+            .is_some_and(|s| s.state() == SignInState::SignedIn);
+        let listed = !matches!(*self.buckets.borrow(), Some(BucketList::Listing));
+        signed_in && listed && !ed.bucket.trim().is_empty()
+    }
+
     fn save(&mut self) -> Result<(), String> {
         let editor = self.editor.as_ref().ok_or("no dialog")?;
         let (drive, secret) = editor.to_drive()?;
@@ -360,18 +400,16 @@ impl App {
             let action = editor.ui(ui, buckets.as_ref());
             self.check_lines(ui);
             match action {
-                Some(EditorAction::Save) => match self.save() {
-                    Ok(()) => {
-                        self.editor = None;
-                        self.check.send_replace(None);
-                        self.buckets.send_replace(None);
+                Some(EditorAction::Save) if self.must_sign_in_first() => {
+                    // The seed's flow: OK signs in (the panel shows the page and code), then
+                    // the buckets are offered; the drive is saved once one is chosen.
+                    if let Some(ed) = &mut self.editor {
+                        ed.finishing = true;
+                        ed.error = None;
                     }
-                    Err(e) => {
-                        if let Some(ed) = &mut self.editor {
-                            ed.error = Some(e);
-                        }
-                    }
-                },
+                    self.browse_buckets();
+                }
+                Some(EditorAction::Save) => self.save_and_close(),
                 Some(EditorAction::Cancel) => {
                     self.editor = None;
                     self.check.send_replace(None);
@@ -383,6 +421,9 @@ impl App {
                     self.buckets.send_replace(None);
                 }
                 None => {}
+            }
+            if self.finished_signing_in() {
+                self.save_and_close();
             }
             return;
         }
