@@ -26,6 +26,7 @@
 //! - `tray` — the tray menu ([`TrayCommand`]) and its tray-icon adapter.
 //! - `notice` — the notification of an ended session.
 //! - `autostart` — start at sign-in.
+//! - `window` — where the window was, kept for the next start.
 //! - this file — [`App`] and the window.
 
 mod activity;
@@ -41,6 +42,7 @@ mod panel;
 mod running;
 mod signin;
 mod tray;
+mod window;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -59,6 +61,7 @@ pub use mounts::{Activity, DriveProcess, LargeUpload, MountState, ago};
 pub use notice::{Notice, Notify};
 pub use signin::{DriveSession, SignInState};
 pub use tray::{Tray, TrayCommand, TrayEntry};
+pub use window::{MIN_SIZE, Placement, placement_file};
 
 /// `pail` beside this program (how the installer lays them out), else from `PATH`.
 fn default_pail_binary() -> PathBuf {
@@ -397,7 +400,16 @@ impl App {
         }
         if let Some(editor) = &mut self.editor {
             let buckets = self.buckets.borrow().clone();
-            let action = editor.ui(ui, buckets.as_ref());
+            // Read before the dialog draws: a widget that takes the key (an open drop-down)
+            // has not consumed it yet, so an open popup is left to close itself.
+            let popup = egui::Popup::is_any_open(ui.ctx());
+            let (escape, enter) = ui.input(|i| (i.key_pressed(egui::Key::Escape), i.key_pressed(egui::Key::Enter)));
+            let action = editor.ui(ui, buckets.as_ref()).or(match (popup, escape, enter) {
+                // Esc closes the dialog, Enter is its primary action (OK), as in any dialog.
+                (false, true, _) => Some(EditorAction::Cancel),
+                (false, false, true) if editor.missing().is_empty() => Some(EditorAction::Save),
+                _ => None,
+            });
             self.check_lines(ui);
             match action {
                 Some(EditorAction::Save) if self.must_sign_in_first() => {
@@ -432,6 +444,15 @@ impl App {
 }
 
 impl App {
+    /// Keeps where the window is, for the next start ([`Placement`]).
+    fn keep_placement(&self, ctx: &egui::Context) {
+        if let Some(p) = Placement::of(ctx)
+            && let Err(e) = p.save(&placement_file(&self.drives_path))
+        {
+            tracing::warn!(error = %e, "could not keep the window's place");
+        }
+    }
+
     /// Shows the tray icon (and keeps running there when the window closes); without a tray
     /// host the app runs without one.
     pub fn attach_tray(&mut self, ctx: &egui::Context) {
@@ -454,6 +475,9 @@ impl eframe::App for App {
             if let Some(t) = &mut self.tray {
                 t.sync(entries, &tooltip);
             }
+        }
+        if ctx.input(|i| i.viewport().close_requested()) || self.quit_ready() {
+            self.keep_placement(ctx);
         }
         if ctx.input(|i| i.viewport().close_requested()) && !self.quit_ready() {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);

@@ -3,8 +3,9 @@
 //! (Open, Sign in, Edit, Remove) in the row's menu — with start at sign-in and Quit under it,
 //! and, once Quit was asked, the uploads each drive still has to finish.
 //!
-//! Buttons show short words ("Start", "Edit…"); their accessible labels name the drive ("Start
-//! Home", "Edit Home"), so a screen reader, and the tests, tell the rows apart.
+//! Buttons show an icon and a short word ("▶ Start", "✏ Edit…", drawn from egui's own emoji
+//! font, nothing downloaded); their accessible labels name the drive ("Start Home", "Edit
+//! Home"), so a screen reader, and the tests, tell the rows apart.
 
 use eframe::egui;
 use pail_drives::DriveAuth;
@@ -160,10 +161,10 @@ impl App {
                         && matches!(session, None | Some(SignInState::NotSignedIn | SignInState::Failed(_)));
                     // The one primary action: Start (it signs in first when it must) or Stop.
                     if mount.as_ref().is_some_and(MountState::can_stop) {
-                        if labelled_button(ui, "Stop", &format!("Stop {name}")) {
+                        if labelled_button(ui, "⏹ Stop", &format!("Stop {name}")) {
                             click = Some(Click::Stop(name.clone()));
                         }
-                    } else if !running && !starting && labelled_button(ui, "Start", &format!("Start {name}")) {
+                    } else if !running && !starting && labelled_button(ui, "▶ Start", &format!("Start {name}")) {
                         click = Some(Click::Start(name.clone()));
                     }
                     let menu = ui.menu_button("…", |ui| {
@@ -174,21 +175,21 @@ impl App {
                             }
                         };
                         if let Some(dir) = &open {
-                            item(ui, "Open", format!("Open {name}"), Click::Open(dir.clone()));
+                            item(ui, "📂 Open", format!("Open {name}"), Click::Open(dir.clone()));
                         }
                         if let Some(MountState::SessionExpired { url, .. }) = &mount {
                             item(
                                 ui,
-                                "Sign in again",
+                                "🔑 Sign in again",
                                 format!("Sign in again {name}"),
                                 Click::Reopen(url.clone()),
                             );
                         }
                         if can_sign_in {
-                            item(ui, "Sign in", format!("Sign in {name}"), Click::SignIn(name.clone()));
+                            item(ui, "🔑 Sign in", format!("Sign in {name}"), Click::SignIn(name.clone()));
                         }
-                        item(ui, "Edit…", format!("Edit {name}"), Click::Edit(name.clone()));
-                        item(ui, "Remove", format!("Remove {name}"), Click::Remove(name.clone()));
+                        item(ui, "✏ Edit…", format!("Edit {name}"), Click::Edit(name.clone()));
+                        item(ui, "🗑 Remove", format!("Remove {name}"), Click::Remove(name.clone()));
                     });
                     let more = format!("More for {name}");
                     menu.response

@@ -14,16 +14,26 @@ fn main() -> eframe::Result {
     let background = std::env::args().any(|a| a == pail_app::BACKGROUND_ARG);
     let mut app = pail_app::App::load(pail_drives::default_path());
     app.autostart = pail_app::Autostart::for_this_app();
+    let viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("pail")
+        .with_inner_size(pail_app::WINDOW_SIZE)
+        .with_min_inner_size(pail_app::MIN_SIZE);
+    // Where the window was when pail last closed.
+    let viewport = match pail_app::Placement::load(&pail_app::placement_file(&app.drives_path)) {
+        Some(p) => p.apply(viewport),
+        None => viewport,
+    };
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
-            .with_title("pail")
-            .with_inner_size(pail_app::WINDOW_SIZE),
+        viewport,
         ..Default::default()
     };
     eframe::run_native(
         "pail",
         options,
         Box::new(move |cc| {
+            // The system's light or dark theme, followed as it changes; the scale factor is
+            // the system's too (eframe takes it from the window).
+            cc.egui_ctx.set_theme(eframe::egui::ThemePreference::System);
             // The tray lives on the window's event loop thread (Win32 needs that).
             app.attach_tray(&cc.egui_ctx);
             if background {

@@ -98,7 +98,10 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     type_into(&mut h, "Endpoint URL", &emu.endpoint());
     // "check Use AWS Profile and click the Browse… button … navigate to … your config file"
     // (the file dialog is the system's; its answer is the path typed here).
-    assert!(h.state().editor.as_ref().expect("dialog").use_aws_profile, "checked by default");
+    assert!(
+        h.state().editor.as_ref().expect("dialog").use_aws_profile,
+        "checked by default"
+    );
     h.state_mut().editor.as_mut().expect("dialog").config_file.clear();
     h.run();
     type_into(&mut h, "Config file", &config.display().to_string());
@@ -121,7 +124,11 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     };
     h.run_steps(3);
     assert!(h.query_by_label(&code).is_some(), "the code {code} shows");
-    assert_eq!(opened.lock().expect("opened").clone(), vec![url.clone()], "the browser opened");
+    assert_eq!(
+        opened.lock().expect("opened").clone(),
+        vec![url.clone()],
+        "the browser opened"
+    );
     // "The user will most likely be prompted to log in and provide consent."
     let page = rt
         .block_on(pail_emulator::browser::decide(&url, Some("alice@example.com")))

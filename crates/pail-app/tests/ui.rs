@@ -3,6 +3,7 @@
 //! kind) and "My folder", one with access keys (the secret kept out of the drives file), edit
 //! and remove; the result is checked in the drives file `pail` reads.
 
+use eframe::egui;
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -117,6 +118,39 @@ fn add_a_drive_with_an_aws_profile_and_my_folder() {
     );
     // The list shows it.
     assert!(h.query_by_label("corp-home-folders/${aws:userid}").is_some());
+}
+
+/// Issue 21 part 4: the keyboard works the dialog as in any other — Esc closes it without
+/// saving, Enter is OK (once nothing required is missing), Esc with a drop-down open only
+/// closes the drop-down.
+#[test]
+fn esc_closes_the_dialog_and_enter_is_ok() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    click(&mut h, "Add drive…");
+    type_into(&mut h, "Name", "Scratch");
+    h.key_press(egui::Key::Escape);
+    h.run();
+    assert!(h.state().editor.is_none(), "Esc closed the dialog");
+    assert!(s.saved().get("Scratch").is_err(), "and saved nothing");
+
+    click(&mut h, "Add drive…");
+    open_profile_picker(&mut h, &s);
+    h.key_press(egui::Key::Escape);
+    h.run();
+    assert!(h.state().editor.is_some(), "Esc closed the drop-down, not the dialog");
+    type_into(&mut h, "Name", "Keys");
+    click(&mut h, "Use AWS Profile");
+    type_into(&mut h, "Bucket", "team-share");
+    type_into(&mut h, "Access key ID", "AKIAEXAMPLEKEY");
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(h.state().editor.is_some(), "Enter waits for the secret, as OK does");
+    type_into_role(&mut h, Role::PasswordInput, "Secret access key", "very-secret-value");
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(h.state().editor.is_none(), "Enter saved");
+    assert_eq!(s.saved().get("Keys").expect("saved").bucket, "team-share");
 }
 
 #[test]
