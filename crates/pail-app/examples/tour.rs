@@ -1,7 +1,12 @@
-//! The app's three screens against pail-emulator, for a look without AWS and for the user
-//! guide's screenshots: `cargo run -p pail-app --example tour -- list|dialog|sign-in`.
+//! The app's screens against pail-emulator, for a look without AWS and for the user guide's
+//! screenshots: `cargo run -p pail-app --example tour -- list|dialog|sign-in|mounted|activity`.
 //! Two drives (an IAM Identity Center profile with "My folder", and access keys); `sign-in`
 //! starts the first one's sign-in, so the panel shows the emulator's page and code.
+//!
+//! `mounted` mounts two key drives (`pail` beside the example's folder, or `PAIL_BINARY`) and
+//! leaves them idle: what docs/performance.md's idle-CPU figure measures. `activity` also
+//! writes a large file whose completion the emulator holds (an upload in progress) and makes a
+//! conflict copy (another client's change to a file being edited), for the activity panel.
 
 use std::sync::Arc;
 
@@ -66,6 +71,9 @@ fn main() -> eframe::Result {
     };
     app.token_cache_dir = Some(dir.path().join("sso-cache"));
     app.open_url = Arc::new(|url| eprintln!("the browser would open {url}"));
+    if matches!(screen.as_str(), "mounted" | "activity") {
+        return mounted(&rt, &emu, screen == "activity", app.open_url.clone());
+    }
     match screen.as_str() {
         "dialog" => {
             let home = app.drives.get("Home").expect("Home").clone();
@@ -82,5 +90,102 @@ fn main() -> eframe::Result {
     };
     let result = eframe::run_native("pail", options, Box::new(|_| Ok(Box::new(app))));
     drop(emu);
+    result
+}
+
+/// Two key drives mounted on the emulator (and, for `activity`, an upload in progress and a
+/// conflict copy), shown in the window until it closes.
+fn mounted(
+    rt: &tokio::runtime::Runtime,
+    emu: &pail_emulator::Emulator,
+    activity: bool,
+    open_url: pail_app::OpenUrl,
+) -> eframe::Result {
+    emu.create_bucket("team-share").expect("bucket");
+    emu.put("team-share", "plan.txt", &b"the plan"[..]).expect("seed");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut drives = DrivesFile::default();
+    let mut points = Vec::new();
+    for (name, bucket) in [("Home", "corp-home-folders"), ("Team", "team-share")] {
+        let point = dir.path().join(name);
+        std::fs::create_dir_all(&point).expect("mount point");
+        let mut d = drive(
+            name,
+            bucket,
+            "",
+            &point.display().to_string(),
+            DriveAuth::Keys {
+                access_key_id: pail_emulator::DEFAULT_ACCESS_KEY.into(),
+            },
+        );
+        d.endpoint_url = Some(emu.endpoint());
+        d.region = Some(pail_emulator::REGION.into());
+        d.mount_at_start = true;
+        drives.upsert(d);
+        points.push(point);
+    }
+    let path = dir.path().join("drives.toml");
+    drives.save(&path).expect("drives file");
+    for name in ["Home", "Team"] {
+        pail_drives::store_secret(&path, name, pail_emulator::DEFAULT_SECRET_KEY).expect("secret");
+    }
+    let mut app = App::load(path);
+    app.open_url = open_url;
+    app.pail_binary = std::env::var_os("PAIL_BINARY").map_or_else(
+        || {
+            let exe = std::env::current_exe().expect("exe");
+            exe.parent().and_then(|d| d.parent()).expect("target dir").join("pail")
+        },
+        std::path::PathBuf::from,
+    );
+    let home = dir.path().display().to_string();
+    app.mount_env = vec![
+        ("HOME".into(), home.clone()),
+        ("XDG_CACHE_HOME".into(), format!("{home}/.cache")),
+        ("XDG_RUNTIME_DIR".into(), home),
+    ];
+    let held = activity.then(|| emu.hold(pail_emulator::S3Op::CompleteMultipartUpload));
+    let options = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("pail")
+            .with_inner_size(pail_app::WINDOW_SIZE),
+        ..Default::default()
+    };
+    let result = std::thread::scope(|scope| {
+        if activity {
+            let (home_dir, team_dir) = (&points[0], &points[1]);
+            // Once both are mounted: a 48 MiB video whose upload waits at its completion, and
+            // a file edited here while another client replaced it.
+            scope.spawn(move || {
+                let mounted = |d: &std::path::Path| {
+                    std::fs::read_to_string("/proc/self/mounts")
+                        .is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(1) == Some(&*d.to_string_lossy())))
+                };
+                // An example may poll; tests never do.
+                while !(mounted(home_dir) && mounted(team_dir)) {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                std::fs::write(home_dir.join("holiday.mp4"), vec![9u8; 48 << 20]).expect("write");
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(team_dir.join("plan.txt"))
+                    .expect("open");
+                std::io::Write::write_all(&mut f, b"my plan").expect("write");
+                emu.put("team-share", "plan.txt", &b"their plan"[..]).expect("theirs");
+            });
+        }
+        eframe::run_native(
+            "pail",
+            options,
+            Box::new(|cc| {
+                let ctx = cc.egui_ctx.clone();
+                app.wake = std::sync::Arc::new(move || ctx.request_repaint());
+                app.start_marked();
+                Ok(Box::new(app))
+            }),
+        )
+    });
+    drop(held);
+    let _ = rt;
     result
 }

@@ -8,6 +8,7 @@
 use std::time::SystemTime;
 
 use eframe::egui;
+use pail_drives::format_size as human;
 
 use crate::App;
 use crate::mounts::{Activity, ago};
@@ -15,22 +16,6 @@ use crate::mounts::{Activity, ago};
 /// `n file` or `n files`.
 pub fn files(n: u64) -> String {
     if n == 1 { "1 file".into() } else { format!("{n} files") }
-}
-
-/// `bytes` as people read them: `512 B`, `12.5 MiB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// The folder holding `path` (a path on the drive, `/`-separated) under the mount point
@@ -147,9 +132,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_folders_read_as_people_expect() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(12 << 20 | 512 << 10), "12.5 MiB");
+    fn folders_of_conflict_copies_are_where_they_lie() {
         assert_eq!(folder_of("/home/a/P", "r (conflict).docx"), "/home/a/P/");
         assert_eq!(
             folder_of("/home/a/P/", "docs/q3/r (conflict).docx"),

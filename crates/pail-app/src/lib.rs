@@ -99,6 +99,9 @@ pub const WINDOW_SIZE: [f32; 2] = [920.0, 520.0];
 /// How the app opens a page in the user's browser (tests record the pages instead).
 pub type OpenUrl = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// A request for a new frame.
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
 /// The window's state.
 pub struct App {
     /// The drives file.
@@ -121,6 +124,9 @@ pub struct App {
     pub open_url: OpenUrl,
     /// Opens a mounted drive in the file manager (Explorer on Windows, `xdg-open` elsewhere).
     pub open_folder: OpenUrl,
+    /// Asks for a new frame: called whenever a drive's state, activity or sign-in changes, so
+    /// an idle window draws nothing (set from the window's context; a no-op headless).
+    pub wake: Wake,
     /// The dialog's connection test: `None` before one, an empty list while it runs.
     pub check: JobResult<Vec<CheckLine>>,
     /// The dialog's Browse buckets list: `None` before one.
@@ -211,6 +217,7 @@ impl App {
             notify: notice::desktop(open_url.clone()),
             open_url,
             open_folder: Arc::new(open_in_file_manager),
+            wake: Arc::new(|| {}),
             check: Arc::new(tokio::sync::watch::channel(None).0),
             buckets: Arc::new(tokio::sync::watch::channel(None).0),
             mounts: BTreeMap::new(),
@@ -267,7 +274,18 @@ impl App {
             self.token_cache_dir.clone(),
         )?;
         self.sessions.insert(drive.name.clone(), s.clone());
+        self.wake_on_change(s.watch());
         Ok(s)
+    }
+
+    /// Wakes the window whenever `rx` changes, for as long as its sender lives.
+    pub(crate) fn wake_on_change<T: Send + Sync + 'static>(&self, mut rx: tokio::sync::watch::Receiver<T>) {
+        let wake = self.wake.clone();
+        self.rt.spawn(async move {
+            while rx.changed().await.is_ok() {
+                wake();
+            }
+        });
     }
 
     /// The connection test's lines under the dialog, or a spinner while it runs.
@@ -492,9 +510,13 @@ impl eframe::App for App {
         if self.quit_ready() {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
-        // Sign-ins and mounts change state in the background: look again now and then.
-        if !self.sessions.is_empty() || !self.mounts.is_empty() || self.quitting {
+        // Sign-ins and mounts wake the window when they change (`wake_on_change`), so an idle
+        // window draws nothing. Only what moves with the clock asks for frames: an error's
+        // "12 s ago", and Quit's wait.
+        if self.quitting {
             ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        } else if self.mounts.values().any(|m| m.activity().last_error.is_some()) {
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
         }
     }
 

@@ -12,6 +12,9 @@ use pail_drives::DriveAuth;
 
 use crate::{App, DriveEditor, MountState, SignInState};
 
+/// The widest a drive's state may show in the list before it is cut short.
+const STATE_WIDTH: f32 = 240.0;
+
 /// What a click in the list asks for.
 enum Click {
     Edit(String),
@@ -21,6 +24,7 @@ enum Click {
     Stop(String),
     Reopen(String),
     Open(String),
+    Details(String),
 }
 
 /// What a drive's badge says at a glance.
@@ -125,10 +129,27 @@ impl App {
                 // Read once per row: the badge, the label and the actions agree on one state.
                 let (mount, session) = self.states(name);
                 let badge = badge_of(mount.as_ref(), session.as_ref());
+                // A failed start shows its one-line reason; the log's last lines on hover, and
+                // under Details in the row's menu.
+                let details = match &mount {
+                    Some(MountState::Error(_)) => self.mounts.get(name).map(|m| m.details()).unwrap_or_default(),
+                    _ => Vec::new(),
+                };
                 ui.horizontal(|ui| {
+                    // One line, cut short with "…" (a long error would push the row's actions
+                    // out of the window); the whole of it on hover and to screen readers.
+                    ui.set_max_width(STATE_WIDTH);
                     let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                     ui.painter().circle_filled(dot.center(), 5.0, badge.colour());
-                    ui.colored_label(badge.colour(), label_of(mount.as_ref(), session.as_ref()));
+                    let text = label_of(mount.as_ref(), session.as_ref());
+                    let state = ui.add(egui::Label::new(egui::RichText::new(&text).color(badge.colour())).truncate());
+                    state.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &text));
+                    let hover = if details.is_empty() {
+                        text.clone()
+                    } else {
+                        details.join("\n")
+                    };
+                    state.on_hover_text(hover);
                 });
                 let open = match &mount {
                     Some(MountState::Mounted { dir }) => Some(dir.clone()),
@@ -188,6 +209,14 @@ impl App {
                         if can_sign_in {
                             item(ui, "🔑 Sign in", format!("Sign in {name}"), Click::SignIn(name.clone()));
                         }
+                        if !details.is_empty() {
+                            item(
+                                ui,
+                                "📋 Details",
+                                format!("Details {name}"),
+                                Click::Details(details.join("\n")),
+                            );
+                        }
                         item(ui, "✏ Edit…", format!("Edit {name}"), Click::Edit(name.clone()));
                         item(ui, "🗑 Remove", format!("Remove {name}"), Click::Remove(name.clone()));
                     });
@@ -227,6 +256,7 @@ impl App {
             Some(Click::Stop(name)) => self.stop(&name),
             Some(Click::Reopen(url)) => (self.open_url)(&url),
             Some(Click::Open(dir)) => (self.open_folder)(&dir),
+            Some(Click::Details(text)) => self.message = Some(text),
             Some(Click::Remove(name)) => {
                 self.sessions.remove(&name);
                 let target = self.drives.get(&name).ok().map(|d| d.target());

@@ -34,6 +34,9 @@ fn main() -> eframe::Result {
             // The system's light or dark theme, followed as it changes; the scale factor is
             // the system's too (eframe takes it from the window).
             cc.egui_ctx.set_theme(eframe::egui::ThemePreference::System);
+            // Drives and sign-ins wake the window when they change; idle, it draws nothing.
+            let ctx = cc.egui_ctx.clone();
+            app.wake = std::sync::Arc::new(move || ctx.request_repaint());
             // The tray lives on the window's event loop thread (Win32 needs that).
             app.attach_tray(&cc.egui_ctx);
             if background {

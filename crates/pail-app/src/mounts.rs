@@ -170,12 +170,17 @@ pub fn ago(at: SystemTime, now: SystemTime) -> String {
     }
 }
 
+/// Lines of a mount's log kept for an error's details.
+const DETAIL_LINES: usize = 20;
+
 /// One started drive.
 #[derive(Debug)]
 pub struct DriveProcess {
     state: watch::Sender<MountState>,
     activity: watch::Sender<Activity>,
     dir: Mutex<Option<String>>,
+    /// The last lines the process wrote to stderr (its log), for an error's details.
+    details: Mutex<Vec<String>>,
     pail: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -224,18 +229,23 @@ impl DriveProcess {
             state,
             activity: watch::channel(Activity::default()).0,
             dir: Mutex::new(None),
+            details: Mutex::default(),
             pail: pail.to_owned(),
             env: env.to_vec(),
         });
         let stderr = child.stderr.take().expect("piped stderr");
         let last_error = std::thread::spawn(move || {
-            let mut last = None;
+            let (mut last, mut tail) = (None, std::collections::VecDeque::new());
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(e) = line.strip_prefix("pail: error: ") {
                     last = Some(e.to_owned());
                 }
+                if tail.len() == DETAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
             }
-            last
+            (last, Vec::from(tail))
         });
         let stdout = child.stdout.take().expect("piped stdout");
         let watcher = this.clone();
@@ -260,7 +270,8 @@ impl DriveProcess {
                 watcher.state.send_replace(next);
             }
             let status = child.wait();
-            let error = last_error.join().ok().flatten();
+            let (error, tail) = last_error.join().unwrap_or_default();
+            *watcher.details.lock().unwrap_or_else(|e| e.into_inner()) = tail;
             let end = match (status, error) {
                 (Ok(s), _) if s.success() => MountState::Stopped,
                 (_, Some(e)) => MountState::Error(e),
@@ -316,6 +327,11 @@ impl DriveProcess {
     /// Changes of the state.
     pub fn watch(&self) -> watch::Receiver<MountState> {
         self.state.subscribe()
+    }
+
+    /// The last lines its log had when it ended: the details behind an error's one line.
+    pub fn details(&self) -> Vec<String> {
+        self.details.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// What it is doing now.

@@ -62,6 +62,8 @@ impl App {
         }
         match DriveProcess::start(&self.pail_binary, &self.drives_path, name, &env) {
             Ok(p) => {
+                self.wake_on_change(p.watch());
+                self.wake_on_change(p.watch_activity());
                 self.mounts.insert(name.to_owned(), p);
             }
             Err(e) => self.message = Some(format!("{name}: {e}")),

@@ -6,9 +6,10 @@
 //! when the app starts. Start on an Identity Center drive signs in first (the test approves
 //! as the browser) and then mounts the user's own folder.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod common;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -16,25 +17,14 @@ use pail_app::{Activity, App, Badge, MountState, SignInState, TrayCommand};
 use pail_drives::{Drive, DriveAuth, DrivesFile};
 use pail_emulator::{Emulator, S3Op};
 
-/// The `pail` binary cargo built for the workspace (`target/<profile>/pail`).
-fn pail_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let pail = dir.join("pail");
-    assert!(
-        pail.exists(),
-        "{} is missing: build it first (cargo build -p pail-cli; cargo test --workspace does)",
-        pail.display()
-    );
-    pail
-}
-
 struct Setup {
     emu: Emulator,
     home: tempfile::TempDir,
     mount_point: tempfile::TempDir,
     /// Folders the app asked the file manager to open.
     opened_folders: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Signalled each time the app asks for a new frame.
+    woken: Arc<tokio::sync::Notify>,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -73,23 +63,20 @@ fn setup(bucket: &str) -> Setup {
         home,
         mount_point,
         opened_folders: Arc::default(),
+        woken: Arc::default(),
         _rt: rt,
     }
 }
 
 fn harness(s: &Setup) -> Harness<'static, App> {
     let mut app = App::load(s.home.path().join("drives.toml"));
-    app.pail_binary = pail_binary();
-    let home = s.home.path().display().to_string();
-    app.mount_env = vec![
-        ("HOME".into(), home.clone()),
-        ("XDG_CACHE_HOME".into(), format!("{home}/.cache")),
-        ("XDG_RUNTIME_DIR".into(), home),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-    ];
+    app.pail_binary = common::pail_binary();
+    app.mount_env = common::mount_env(s.home.path());
     app.open_url = Arc::new(|_| {});
     let opened = s.opened_folders.clone();
     app.open_folder = Arc::new(move |dir| opened.lock().expect("opened").push(dir.to_owned()));
+    let woken = s.woken.clone();
+    app.wake = Arc::new(move || woken.notify_one());
     Harness::builder()
         .with_size(pail_app::WINDOW_SIZE)
         .build_ui_state(|ui, app: &mut App| app.ui(ui), app)
@@ -101,14 +88,7 @@ fn wait_for(h: &Harness<'_, App>, done: impl Fn(&MountState) -> bool) -> MountSt
 }
 
 fn wait_for_drive(h: &Harness<'_, App>, name: &str, done: impl Fn(&MountState) -> bool) -> MountState {
-    let mut rx = h.state().mounts.get(name).expect("started").watch();
-    h.state().runtime().block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|s| done(s)))
-            .await
-            .expect("the drive's state changes in time")
-            .expect("the process is followed")
-            .clone()
-    })
+    common::wait(h, h.state().mounts.get(name).expect("started").watch(), done)
 }
 
 #[test]
@@ -124,6 +104,13 @@ fn start_mounts_the_drive_and_stop_unmounts_after_uploading() {
             dir: s.mount_point.path().display().to_string()
         }
     );
+    // The change woke the window: it needs no frames of its own to notice (issue 21: no
+    // busy repaint while idle).
+    h.state().runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), s.woken.notified())
+            .await
+            .expect("the window was woken by the drive's change")
+    });
     h.run_steps(3);
     assert!(h.query_by_label("Mounted").is_some());
     // A green badge, one primary action (Stop), and Open in the row's menu.
@@ -160,14 +147,7 @@ fn start_mounts_the_drive_and_stop_unmounts_after_uploading() {
 
 /// Waits (without sleeping) until the started drive's activity satisfies `done`.
 fn wait_for_activity(h: &Harness<'_, App>, done: impl Fn(&Activity) -> bool) -> Activity {
-    let mut rx = h.state().mounts.get("Team").expect("started").watch_activity();
-    h.state().runtime().block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|a| done(a)))
-            .await
-            .expect("the drive reports it in time")
-            .expect("the process is followed")
-            .clone()
-    })
+    common::wait(h, h.state().mounts.get("Team").expect("started").watch_activity(), done)
 }
 
 /// Issue 21 part 2: a large upload shows its progress (in the panel, in the tray's menu and
@@ -255,6 +235,14 @@ fn a_bucket_that_does_not_exist_ends_in_an_error_that_says_so() {
     assert!(h.query_by_label(&format!("Error: {why}")).is_some());
     assert!(h.query_by_label("Start Team").is_some());
     assert_eq!(h.state().badge("Team"), Badge::Error);
+    // The details on demand: the mount's last log lines, the error among them.
+    // A long reason is cut short in the row, so the row's actions stay in the window.
+    h.get_by_label("More for Team").click();
+    h.run();
+    h.get_by_label("Details Team").click();
+    h.run();
+    let shown = h.state().message.clone().expect("the details are shown");
+    assert!(shown.contains(&format!("pail: error: {why}")), "{shown}");
 }
 
 fn has_tray_item(h: &Harness<'_, App>, command: &TrayCommand) -> Option<String> {
@@ -379,6 +367,10 @@ fn start_signs_in_first_then_mounts_my_folder() {
     let SignInState::Waiting { url, .. } = waiting else {
         unreachable!()
     };
+    h.run_steps(3);
+    // Waiting for the user: the amber badge, and no Start offered while it signs in.
+    assert_eq!(h.state().badge("Home"), Badge::NeedsYou);
+    assert!(h.query_by_label("Start Home").is_none());
     let page = rt
         .block_on(pail_emulator::browser::decide(&url, Some("alice@example.com")))
         .expect("page");

@@ -4,9 +4,9 @@
 //! (the browser opens, the code shows), then offers the buckets — pick one, and Start. Nothing
 //! else is clicked, and no guide is needed.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+
+mod common;
 
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -14,15 +14,6 @@ use egui_kittest::kittest::Queryable;
 use pail_app::{App, BucketList, MountState, SignInState};
 use pail_drives::{DriveAuth, DrivesFile};
 use pail_emulator::Emulator;
-
-/// The `pail` binary cargo built for the workspace (`target/<profile>/pail`).
-fn pail_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let pail = dir.join("pail");
-    assert!(pail.exists(), "{} is missing: build it first", pail.display());
-    pail
-}
 
 fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
     h.get_by_role_and_label(Role::TextInput, label).focus();
@@ -35,17 +26,6 @@ fn type_into(h: &mut Harness<'_, App>, label: &str, text: &str) {
 fn click(h: &mut Harness<'_, App>, label: &str) {
     h.get_by_label(label).click();
     h.run_steps(3);
-}
-
-/// Waits (without sleeping) for `rx` to satisfy `done`.
-fn wait<T: Clone>(h: &Harness<'_, App>, mut rx: tokio::sync::watch::Receiver<T>, done: impl Fn(&T) -> bool) -> T {
-    h.state().runtime().block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|v| done(v)))
-            .await
-            .expect("in time")
-            .expect("still followed")
-            .clone()
-    })
 }
 
 #[test]
@@ -68,7 +48,7 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     let drives_path = home.path().join("pail/drives.toml");
 
     let mut app = App::load(drives_path.clone());
-    app.pail_binary = pail_binary();
+    app.pail_binary = common::pail_binary();
     let identity = emu.identity_endpoint();
     app.endpoints = pail_auth::Endpoints {
         sso_oidc: Some(identity.clone()),
@@ -77,13 +57,7 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     };
     // Where `pail mount` finds the sign-in (HOME is the test's), as the AWS CLI keeps it.
     app.token_cache_dir = Some(home.path().join(".aws/sso/cache"));
-    let h_home = home.path().display().to_string();
-    app.mount_env = vec![
-        ("HOME".into(), h_home.clone()),
-        ("XDG_CACHE_HOME".into(), format!("{h_home}/.cache")),
-        ("XDG_RUNTIME_DIR".into(), h_home),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-    ];
+    app.mount_env = common::mount_env(home.path());
     let opened: Arc<Mutex<Vec<String>>> = Arc::default();
     let browser = opened.clone();
     app.open_url = Arc::new(move |url| browser.lock().expect("opened").push(url.to_owned()));
@@ -118,7 +92,8 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     // authorization process with the user."
     click(&mut h, "OK");
     let session = h.state().sessions.get("Home").expect("OK signs in").clone();
-    let SignInState::Waiting { url, code } = wait(&h, session.watch(), |s| matches!(s, SignInState::Waiting { .. }))
+    let SignInState::Waiting { url, code } =
+        common::wait(&h, session.watch(), |s| matches!(s, SignInState::Waiting { .. }))
     else {
         unreachable!()
     };
@@ -135,7 +110,7 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
         .expect("verification page");
     assert_eq!(page.status, 200, "{}", page.body);
     // "Once done, you can select a bucket …"
-    let listed = wait(&h, h.state().buckets.subscribe(), |b| {
+    let listed = common::wait(&h, h.state().buckets.subscribe(), |b| {
         matches!(b, Some(BucketList::Found(_) | BucketList::Failed(_)))
     });
     assert_eq!(listed, Some(BucketList::Found(vec!["archive".into(), "home".into()])));
@@ -155,14 +130,14 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     );
     // "… and start the drive like normal."
     click(&mut h, "Start Home");
-    let mounted = wait(&h, h.state().mounts.get("Home").expect("started").watch(), |s| {
+    let mounted = common::wait(&h, h.state().mounts.get("Home").expect("started").watch(), |s| {
         matches!(s, MountState::Mounted { .. } | MountState::Error(_))
     });
     assert!(matches!(mounted, MountState::Mounted { .. }), "{mounted:?}");
     assert_eq!(opened.lock().expect("opened").len(), 1, "no second sign-in");
     std::fs::write(mount_point.path().join("notes.txt"), "mine").expect("write through the drive");
     h.state_mut().stop("Home");
-    wait(&h, h.state().mounts.get("Home").expect("started").watch(), |s| {
+    common::wait(&h, h.state().mounts.get("Home").expect("started").watch(), |s| {
         *s == MountState::Stopped
     });
     let key = "AROAEMULATORS3USERS:alice@example.com/notes.txt";

@@ -188,6 +188,11 @@ fn an_ended_session_shows_sign_in_again_and_waiting_work_resumes_after_consent()
     h.run_steps(3);
     // The drive's state in the list, and the button in the panel.
     assert_eq!(h.query_all_by_label("Session expired — Sign in again").count(), 2);
+    assert_eq!(
+        h.state().badge("Home"),
+        pail_app::Badge::NeedsYou,
+        "amber: the user must act"
+    );
     // One notification, however many frames pass, and the tray offers the page.
     h.run_steps(3);
     let notices = s.notices.lock().expect("notices").clone();

@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+pub use pail_drives::format_size as human;
 use pail_fs::WritebackStatus;
 use serde::{Deserialize, Serialize};
 
@@ -229,22 +230,6 @@ pub fn unmount_flag(cache_dir: &Path) -> PathBuf {
     cache_dir.join("unmount-now")
 }
 
-/// `12.5 MiB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// `part` of `whole` in whole percent, rounded down (100 only when all of it).
 pub fn percent(part: u64, whole: u64) -> u64 {
     if whole == 0 {
@@ -367,11 +352,5 @@ mod tests {
         assert_eq!(percent(10, 10), 100);
         assert_eq!(percent(0, 0), 100, "nothing pending is done");
         assert_eq!(percent(u64::MAX, u64::MAX), 100);
-    }
-
-    #[test]
-    fn sizes_read_like_people_write_them() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(12 << 20 | 512 << 10), "12.5 MiB");
     }
 }

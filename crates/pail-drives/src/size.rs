@@ -19,9 +19,35 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// `bytes` as people read them: `512 B`, `12.5 MiB` (binary units, one decimal).
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(format_size(512), "512 B");
+        assert_eq!(format_size(12 << 20 | 512 << 10), "12.5 MiB");
+        assert_eq!(
+            parse_size(&format_size(4 << 30).replace(".0 ", "").replace(' ', "")),
+            Ok(4 << 30)
+        );
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {
