@@ -66,10 +66,10 @@ pub struct MountArgs {
     #[arg(long, value_name = "KEY")]
     pub sse_kms_key_id: Option<String>,
     /// Bound of the in-memory block cache, e.g. `128MiB`.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "144MiB", value_parser = parse_size)]
     pub memory_cache_size: u64,
-    /// Largest read-ahead of a sequential reader (at most 5/8 of the memory cache), e.g. `80MiB`.
-    #[arg(long, value_name = "SIZE", default_value = "80MiB", value_parser = parse_size)]
+    /// Largest read-ahead of a sequential reader (at most half the memory cache), e.g. `72MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "72MiB", value_parser = parse_size)]
     pub max_prefetch: u64,
     /// Size of each ranged GET while reading ahead, e.g. `8MiB`.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
