@@ -54,6 +54,7 @@ impl MountState {
         match self {
             Self::Mounting => "Mounting".into(),
             Self::Mounted { .. } => "Mounted".into(),
+            Self::Uploading { files: 1 } => "Uploading 1 file".into(),
             Self::Uploading { files } => format!("Uploading {files} files"),
             Self::SessionExpired { .. } => "Session expired — Sign in again".into(),
             Self::Stopping { files: 0 } => "Stopping".into(),
@@ -436,6 +437,7 @@ mod tests {
         assert_eq!(MountState::Stopping { files: 4 }.label(), "Stopping: uploading 4 files");
         assert_eq!(next_state("Mounted s3://b/ at /x", &m), None, "human lines are skipped");
         assert_eq!(MountState::Uploading { files: 2 }.label(), "Uploading 2 files");
+        assert_eq!(MountState::Uploading { files: 1 }.label(), "Uploading 1 file");
         let expired = MountState::SessionExpired {
             url: "u".into(),
             code: String::new(),
