@@ -11,6 +11,7 @@ use eframe::egui;
 use pail_drives::format_size as human;
 
 use crate::App;
+use crate::list::labelled_button;
 use crate::mounts::{Activity, ago};
 
 /// `n file` or `n files`.
@@ -50,12 +51,13 @@ impl App {
         if count == 0 {
             return None;
         }
-        let total = Activity {
-            pending_bytes: all.iter().map(|(_, a, _)| a.pending_bytes).sum(),
-            sent_bytes: all.iter().map(|(_, a, _)| a.sent_bytes).sum(),
-            ..Activity::default()
-        };
-        Some(format!("Uploading {} ({} %)", files(count), total.percent()))
+        let sent = all.iter().map(|(_, a, _)| a.sent_bytes).sum();
+        let pending = all.iter().map(|(_, a, _)| a.pending_bytes).sum();
+        Some(format!(
+            "Uploading {} ({} %)",
+            files(count),
+            pail_drives::percent(sent, pending)
+        ))
     }
 
     /// The activity panel.
@@ -110,10 +112,7 @@ impl App {
             for c in &a.conflicts {
                 ui.horizontal(|ui| {
                     ui.label(format!("Conflict: your version was kept as {c}"));
-                    let label = format!("Show {c} in folder");
-                    let b = ui.button("Show in folder");
-                    b.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
-                    if b.clicked()
+                    if labelled_button(ui, "Show in folder", &format!("Show {c} in folder"))
                         && let Some(dir) = dir
                     {
                         show = Some(folder_of(dir, c));

@@ -83,7 +83,7 @@ fn badge_of(mount: Option<&MountState>, session: Option<&SignInState>) -> Badge 
 }
 
 /// A button showing `text` whose accessible label is `label`; whether it was clicked.
-fn labelled_button(ui: &mut egui::Ui, text: &str, label: &str) -> bool {
+pub(crate) fn labelled_button(ui: &mut egui::Ui, text: &str, label: &str) -> bool {
     let response = ui.button(text);
     let label = label.to_owned();
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));

@@ -117,10 +117,7 @@ pub struct Activity {
 impl Activity {
     /// The share of the pending bytes on their way, in whole percent.
     pub fn percent(&self) -> u64 {
-        if self.pending_bytes == 0 {
-            return 100;
-        }
-        (u128::from(self.sent_bytes.min(self.pending_bytes)) * 100 / u128::from(self.pending_bytes)) as u64
+        pail_drives::percent(self.sent_bytes, self.pending_bytes)
     }
 
     /// What a `status` event line says, given the activity before it (an error keeps the

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 pub use pail_drives::format_size as human;
+use pail_drives::percent;
 use pail_fs::WritebackStatus;
 use serde::{Deserialize, Serialize};
 
@@ -230,14 +231,6 @@ pub fn unmount_flag(cache_dir: &Path) -> PathBuf {
     cache_dir.join("unmount-now")
 }
 
-/// `part` of `whole` in whole percent, rounded down (100 only when all of it).
-pub fn percent(part: u64, whole: u64) -> u64 {
-    if whole == 0 {
-        return 100;
-    }
-    (u128::from(part.min(whole)) * 100 / u128::from(whole)) as u64
-}
-
 fn show_auth(a: &pail_auth::AuthStatus) {
     if let (Some(url), Some(code)) = (&a.sign_in_url, &a.user_code) {
         say!("  session expired — sign in again: open {url} (code {code}); uploads are waiting");
@@ -339,18 +332,4 @@ pub fn status_event(file: &StatusFile) -> serde_json::Value {
         "sign_in_url": auth.and_then(|a| a.sign_in_url.clone()),
         "user_code": auth.and_then(|a| a.user_code.clone()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_is_whole_percent_and_full_only_when_done() {
-        assert_eq!(percent(0, 10), 0);
-        assert_eq!(percent(9_999, 10_000), 99);
-        assert_eq!(percent(10, 10), 100);
-        assert_eq!(percent(0, 0), 100, "nothing pending is done");
-        assert_eq!(percent(u64::MAX, u64::MAX), 100);
-    }
 }

@@ -35,9 +35,27 @@ pub fn format_size(bytes: u64) -> String {
     }
 }
 
+/// `part` of `whole` in whole percent, rounded down (100 only when all of it; nothing of
+/// nothing is all done).
+pub fn percent(part: u64, whole: u64) -> u64 {
+    if whole == 0 {
+        return 100;
+    }
+    (u128::from(part.min(whole)) * 100 / u128::from(whole)) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_whole_percent_and_full_only_when_done() {
+        assert_eq!(percent(0, 10), 0);
+        assert_eq!(percent(9_999, 10_000), 99);
+        assert_eq!(percent(10, 10), 100);
+        assert_eq!(percent(0, 0), 100, "nothing pending is done");
+        assert_eq!(percent(u64::MAX, u64::MAX), 100);
+    }
 
     #[test]
     fn sizes_read_like_people_write_them() {

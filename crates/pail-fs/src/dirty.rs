@@ -85,9 +85,10 @@ impl Dirty {
         self.sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// An upload attempt begins with `bytes` on S3 already (parts sent before it).
-    pub(crate) fn restart_sent(&self, bytes: u64) {
-        self.sent.store(bytes, Ordering::Relaxed);
+    /// An upload attempt begins: its progress counts from nothing (parts sent before it are
+    /// counted again as it takes them over).
+    pub(crate) fn restart_sent(&self) {
+        self.sent.store(0, Ordering::Relaxed);
     }
 
     /// The file's state machine (`lifecycle`); not held across an `.await`.

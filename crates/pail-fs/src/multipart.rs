@@ -41,6 +41,20 @@ pub(crate) enum Fill {
     Take,
 }
 
+impl Fill {
+    /// Brings in the base blocks of byte range `range` of `d` as this says.
+    pub(crate) async fn apply(self, d: &Dirty, range: Range<u64>) -> Result<(), FsError> {
+        match self {
+            Fill::AsIs => Ok(()),
+            Fill::Held => {
+                let bs = d.block_size;
+                d.fetch(range.start / bs..range.end.div_ceil(bs)).await
+            }
+            Fill::Take => d.fill_range(range).await,
+        }
+    }
+}
+
 impl Uploader {
     /// Creates a multipart upload of `key` recording `stamp`, and journals its id before any
     /// part is sent; an id that cannot be journaled is aborted at once.
@@ -113,20 +127,12 @@ impl Uploader {
                     .await?
             }
             PartSource::Local => {
-                match fill {
-                    Fill::AsIs => {}
-                    Fill::Held => {
-                        let bs = d.block_size;
-                        d.fetch(range.start / bs..range.end.div_ceil(bs)).await?;
-                    }
-                    Fill::Take => d.fill_range(range.clone()).await?,
-                }
+                fill.apply(d, range.clone()).await?;
                 let (body, _held) = self.read_staged(d, &range).await?;
                 self.store.upload_part(key, upload_id, n, body).await?
             }
         };
-        self.sent(range.end - range.start);
-        d.count_sent(range.end - range.start);
+        self.sent(d, range.end - range.start);
         Ok(etag)
     }
 

@@ -66,7 +66,7 @@ impl Uploader {
             return self.save_conflict(d, a).await;
         }
         self.staging.uploading(true);
-        d.restart_sent(0);
+        d.restart_sent();
         // A file with a base holds its byte lock through the upload, so no read or write fetches
         // from the old version between the commit and the rebase below.
         let io = if d.has_base() { Some(d.io.lock().await) } else { None };
@@ -111,15 +111,7 @@ impl Uploader {
                     created,
                 })
             }
-            // Refused by its condition, or the version it started from is gone from S3.
-            Err(SendError::Store(e))
-                if matches!(e.kind(), StoreErrorKind::Conflict)
-                    || (e.kind() == StoreErrorKind::NotFound && matches!(a.expect, Expect::Match(_))) =>
-            {
-                drop(io);
-                self.save_conflict(d, a).await
-            }
-            Err(SendError::Local(e)) if e.kind() == crate::FsErrorKind::Stale => {
+            Err(e) if refused(&e, &a.expect) => {
                 drop(io);
                 self.save_conflict(d, a).await
             }
@@ -144,6 +136,7 @@ impl Uploader {
     async fn send(&self, d: &Arc<Dirty>, a: &Attempt, cond: &WriteCondition, io_held: bool) -> Result<ETag, SendError> {
         let (key, size) = (a.key.as_str(), a.size);
         let stamp = d.state().stamp(a.mtime, a.token);
+        let fill = if io_held { Fill::Held } else { Fill::Take };
         let layout = Layout::for_size(&self.cfg.transfer, size);
         let plan = if size > self.cfg.transfer.single_put_max {
             d.untouched_parts(&layout, size)
@@ -151,15 +144,10 @@ impl Uploader {
             None
         };
         let Some((base_key, base_etag, untouched)) = plan.filter(|p| p.2.iter().any(|&u| u)) else {
-            if io_held {
-                d.fetch(0..u64::MAX).await?;
-            } else {
-                d.fill().await?;
-            }
+            fill.apply(d, 0..size).await?;
             return self.send_whole(d, key, size, cond, stamp).await;
         };
         let started = self.start_multipart(key, stamp).await?;
-        let fill = if io_held { Fill::Held } else { Fill::Take };
         let source = |i: u64| match untouched.get(i as usize) {
             Some(true) => PartSource::Copy {
                 key: &base_key,
@@ -184,8 +172,7 @@ impl Uploader {
         if size <= self.cfg.transfer.single_put_max.max(1) {
             let (body, _held) = self.read_staged(d, &(0..size)).await?;
             let etag = self.store.put(key, body, cond, Some(stamp)).await?;
-            self.sent(size);
-            d.count_sent(size);
+            self.sent(d, size);
             return Ok(etag);
         }
         let layout = Layout::for_size(&self.cfg.transfer, size);
@@ -250,6 +237,18 @@ impl Uploader {
         d.state().conflict_named(copy.clone());
         d.write_record(&self.journal, copy.as_str())?;
         Ok(copy)
+    }
+}
+
+/// Whether S3 refused the version for another client's: its condition failed, the version it
+/// replaces is gone, or the base it was edited from changed before its blocks were fetched.
+fn refused(e: &SendError, expect: &Expect) -> bool {
+    match e {
+        SendError::Store(e) => {
+            e.kind() == StoreErrorKind::Conflict
+                || (e.kind() == StoreErrorKind::NotFound && matches!(expect, Expect::Match(_)))
+        }
+        SendError::Local(e) => e.kind() == crate::FsErrorKind::Stale,
     }
 }
 

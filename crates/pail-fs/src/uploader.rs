@@ -117,9 +117,10 @@ impl Uploader {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Counts `bytes` as sent.
-    pub(crate) fn sent(&self, bytes: u64) {
+    /// Counts `bytes` of `d` as sent: the drive's total and the file's progress.
+    pub(crate) fn sent(&self, d: &Dirty, bytes: u64) {
         self.uploaded.fetch_add(bytes, Ordering::Relaxed);
+        d.count_sent(bytes);
     }
 
     /// Reads `range` of `d` to send it, once the drive's budget of bytes held by uploads has
