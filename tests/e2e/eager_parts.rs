@@ -53,6 +53,52 @@ fn a_large_file_is_on_s3_but_for_its_last_part_before_it_is_closed() {
 }
 
 #[test]
+fn a_file_ending_on_a_part_boundary_is_all_on_s3_before_it_is_closed() {
+    let drive = writable();
+    let data = random_bytes(3 * PART, 71);
+    let mut f = fs::File::create(drive.path("three.bin")).expect("create");
+    f.write_all(&data).expect("write");
+    assert!(
+        drive.emu.wait_for_pending_parts("three.bin", 3, PATIENCE),
+        "a part is sent once the writer reaches its end: its bytes are final whatever comes after"
+    );
+    drop(f);
+    drive.drain();
+    assert_eq!(
+        sha256_hex(&drive.object("three.bin").expect("uploaded")),
+        sha256_hex(&data)
+    );
+    assert_eq!(drive.emu.part_calls(), 3, "no part sent twice");
+    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+}
+
+#[test]
+fn the_tail_goes_out_at_close_beside_the_parts_still_in_flight() {
+    let drive = writable();
+    let held = drive.emu.hold(pail_emulator::S3Op::UploadPart);
+    let data = random_bytes(2 * PART + 4321, 72);
+    let mut f = fs::File::create(drive.path("tail.bin")).expect("create");
+    f.write_all(&data).expect("write");
+    assert!(
+        held.wait_arrived(2, PATIENCE),
+        "the two full parts went out while it was written"
+    );
+    drop(f);
+    assert!(
+        held.wait_arrived(3, PATIENCE),
+        "closing sends the tail at once, not after the parts in flight are answered"
+    );
+    held.release();
+    drive.drain();
+    assert_eq!(
+        sha256_hex(&drive.object("tail.bin").expect("uploaded")),
+        sha256_hex(&data)
+    );
+    assert_eq!(drive.emu.part_calls(), 3, "no part sent twice");
+    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+}
+
+#[test]
 fn a_part_patched_after_it_was_sent_is_sent_again() {
     let drive = writable();
     let mut expected = random_bytes(3 * PART + 10, 71);

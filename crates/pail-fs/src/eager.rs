@@ -90,8 +90,6 @@ pub(crate) struct Plan {
 /// What the upload after close takes over.
 #[derive(Debug)]
 pub(crate) struct Handover {
-    pub(crate) key: String,
-    pub(crate) layout: Layout,
     pub(crate) mtime: SystemTime,
     pub(crate) started: Option<EagerUpload>,
     /// Per part: the ETag when what was sent is still the file's content.
@@ -149,13 +147,14 @@ impl Eager {
             s.off = true;
             return None;
         }
-        // A part is due once the frontier is past its end, so the file is known to be larger
-        // than one part (and will be a multipart upload).
+        // A part is due once the frontier reaches its end: later bytes only add parts after
+        // it. The first waits until the frontier is past its end, so the file is known to be
+        // larger than one part (and will be a multipart upload, not one PUT).
         let layout = s.plan.as_ref().map_or(layout, |p| p.layout);
-        let due = if s.frontier == 0 {
+        let due = if s.frontier <= layout.range(0).end {
             0
         } else {
-            layout.part_of(s.frontier - 1)
+            layout.part_of(s.frontier)
         }
         .min(MAX_PARTS);
         if due <= s.launched {
@@ -210,30 +209,50 @@ impl Eager {
     /// Stops launching and waits for the parts in flight; `None` when nothing was launched (or
     /// it was handed over already).
     pub(crate) async fn hand_over(&self) -> Option<Handover> {
-        let tasks = {
-            let mut s = self.lock();
-            s.off = true;
-            std::mem::take(&mut s.tasks)
-        };
-        for t in tasks {
+        let stopped = self.stop()?;
+        Some(self.handed(stopped).await)
+    }
+
+    /// Stops launching, at once: what was launched, to be [`handed`](Self::handed) over once
+    /// in flight no more; `None` when nothing was launched (or it was handed over already).
+    pub(crate) fn stop(&self) -> Option<Stopped> {
+        let mut s = self.lock();
+        s.off = true;
+        let plan = s.plan.take()?;
+        Some(Stopped {
+            plan,
+            launched: s.launched,
+            tasks: std::mem::take(&mut s.tasks),
+        })
+    }
+
+    /// Waits for the parts of `stopped` in flight and answers what they left.
+    pub(crate) async fn handed(&self, stopped: Stopped) -> Handover {
+        for t in stopped.tasks {
             let _ = t.await;
         }
-        let mut s = self.lock();
-        let plan = s.plan.take()?;
+        let s = self.lock();
         let fresh = s
             .sent
             .iter()
             .zip(&s.changes)
             .map(|(sent, &now)| sent.as_ref().filter(|(_, at)| *at == now).map(|(e, _)| e.clone()))
             .collect();
-        Some(Handover {
-            key: plan.key.clone(),
-            layout: plan.layout,
-            mtime: plan.mtime,
+        Handover {
+            mtime: stopped.plan.mtime,
             started: self.upload.get().cloned(),
             fresh,
-        })
+        }
     }
+}
+
+/// Eager parts stopped from launching, some perhaps still in flight.
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    pub(crate) plan: Plan,
+    /// Parts `0..launched` were launched; the rest never were.
+    pub(crate) launched: u64,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Eager {

@@ -107,21 +107,45 @@ impl Uploader {
         cond: &WriteCondition,
         mtime: SystemTime,
     ) -> Option<Result<(ETag, SystemTime), SendError>> {
-        let h = d.eager.hand_over().await?;
-        let parts = h.layout.count(size);
-        let usable = h.key == key && size > self.cfg.transfer.single_put_max && parts <= MAX_PARTS;
-        let Some(started) = h.started.clone().filter(|_| usable) else {
-            abort_eager(self.store.as_ref(), &self.journal, h).await;
+        let stopped = d.eager.stop()?;
+        let layout = stopped.plan.layout;
+        let parts = layout.count(size);
+        let usable = stopped.plan.key == key && size > self.cfg.transfer.single_put_max && parts <= MAX_PARTS;
+        let plan = &stopped.plan;
+        let started = if usable {
+            let upload = d.eager.upload(|| self.start_upload(&plan.key, plan.mtime)).await;
+            upload.ok().cloned()
+        } else {
+            None
+        };
+        let Some(started) = started else {
+            abort_eager(self.store.as_ref(), &self.journal, d.eager.handed(stopped).await).await;
             return None;
         };
-        let store = self.store.as_ref();
+        // The parts never launched (the tail written since the last one was) go out now,
+        // beside those still in flight, and the condition is checked meanwhile; then the
+        // launched parts that failed, or changed since, are sent again.
+        let launched = stopped.launched.min(parts);
+        let late = self.send_parts(
+            d,
+            &started.upload,
+            (layout, size),
+            launched..parts,
+            |_| PartSource::Local,
+            Fill::AsIs,
+        );
+        let (h, late) = tokio::join!(d.eager.handed(stopped), self.checking(key, cond, late));
         let source = |i: u64| match h.fresh.get(i as usize) {
             Some(Some(etag)) => PartSource::Sent(etag.clone()),
             _ => PartSource::Local,
         };
-        let sent = self
-            .send_parts(d, &started.upload, (h.layout, size), source, Fill::AsIs)
-            .await;
+        let sent = match late {
+            Ok(late) => self
+                .send_parts(d, &started.upload, (layout, size), 0..launched, source, Fill::AsIs)
+                .await
+                .map(|sent| sent.into_iter().chain(late).collect()),
+            Err(e) => Err(e),
+        };
         // S3 records the upload's own token, fixed when it was created: journal it as this
         // version's, so a mount resuming after a crash past the completion knows the object.
         let sent = match sent {
@@ -132,6 +156,7 @@ impl Uploader {
             Err(e) => Err(e),
         };
         let done = self.complete_or_abort(&started.upload, sent, cond).await;
+        let store = self.store.as_ref();
         let done = crate::outcome::checked_upload(store, key, started.token, done).await;
         let etag = match done {
             Ok(etag) => etag,

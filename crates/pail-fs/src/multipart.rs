@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use futures::{StreamExt, TryStreamExt};
-use pail_store::{ETag, ObjectStore, Stamp, StoreErrorKind, WriteCondition, complete_multipart};
+use pail_store::{ETag, ObjectStore, Stamp, StoreErrorKind, WriteCondition, check_condition, complete_checked};
 
 use crate::dirty::Dirty;
 use crate::error::FsError;
@@ -77,7 +77,7 @@ impl Uploader {
         Ok(started)
     }
 
-    /// Sends the parts of `started` — `size` bytes of `d` laid out by `layout` —
+    /// Sends parts `which` of `started` — `size` bytes of `d` laid out by `layout` —
     /// `transfer.concurrency` at a time, each from where `source` says it lies, and answers
     /// their ETags; the first failure stops it. Local parts are read within the drive's
     /// budget of bytes held by uploads, after `fill` brought in the base blocks they need.
@@ -86,10 +86,11 @@ impl Uploader {
         d: &Dirty,
         started: &Started,
         (layout, size): (Layout, u64),
+        which: Range<u64>,
         source: impl Fn(u64) -> PartSource<'a>,
         fill: Fill,
     ) -> Result<Vec<(u32, ETag)>, SendError> {
-        futures::stream::iter(0..layout.count(size))
+        futures::stream::iter(which)
             .map(|i| {
                 let (source, n) = (source(i), i as u32 + 1);
                 async move {
@@ -136,9 +137,23 @@ impl Uploader {
         Ok(etag)
     }
 
-    /// Completes `started` with the parts `sent` under `cond`, or aborts it when sending or
-    /// completing failed; its journal record is forgotten once S3 holds no open upload (one
-    /// the abort could not reach stays journaled for the next mount).
+    /// Runs `sending` (the last parts of an upload to `key`) while `cond` is checked alongside
+    /// ([`check_condition`]), so completing under it waits for no round trip of its own; a
+    /// failed check answers before a failed send.
+    pub(crate) async fn checking<T>(
+        &self,
+        key: &str,
+        cond: &WriteCondition,
+        sending: impl std::future::Future<Output = Result<T, SendError>>,
+    ) -> Result<T, SendError> {
+        let (sent, checked) = tokio::join!(sending, check_condition(self.store.as_ref(), key, cond));
+        checked.map_err(SendError::from).and(sent)
+    }
+
+    /// Completes `started` with the parts `sent` (sent [`checking`](Self::checking) `cond`)
+    /// under `cond`, or aborts it when sending, the check or completing failed; its journal
+    /// record is forgotten once S3 holds no open upload (one the abort could not reach stays
+    /// journaled for the next mount).
     pub(crate) async fn complete_or_abort(
         &self,
         started: &Started,
@@ -147,7 +162,7 @@ impl Uploader {
     ) -> Result<ETag, SendError> {
         let store = self.store.as_ref();
         let done = match sent {
-            Ok(parts) => complete_multipart(store, &started.key, &started.upload_id, parts, cond, &self.cfg.transfer)
+            Ok(parts) => complete_checked(store, &started.key, &started.upload_id, parts, cond, &self.cfg.transfer)
                 .await
                 .map_err(SendError::from),
             Err(e) => Err(e),

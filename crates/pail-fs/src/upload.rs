@@ -155,7 +155,8 @@ impl Uploader {
             },
             _ => PartSource::Local,
         };
-        let sent = self.send_parts(d, &started, (layout, size), source, fill).await;
+        let parts = self.send_parts(d, &started, (layout, size), 0..layout.count(size), source, fill);
+        let sent = self.checking(key, cond, parts).await;
         self.complete_or_abort(&started, sent, cond).await
     }
 
@@ -177,9 +178,9 @@ impl Uploader {
         }
         let layout = Layout::for_size(&self.cfg.transfer, size);
         let started = self.start_multipart(key, stamp).await?;
-        let sent = self
-            .send_parts(d, &started, (layout, size), |_| PartSource::Local, Fill::AsIs)
-            .await;
+        let all = 0..layout.count(size);
+        let parts = self.send_parts(d, &started, (layout, size), all, |_| PartSource::Local, Fill::AsIs);
+        let sent = self.checking(key, cond, parts).await;
         self.complete_or_abort(&started, sent, cond).await
     }
 

@@ -50,7 +50,9 @@ pub use object::{
     format_token, parse_attributes, parse_mtime, parse_token,
 };
 pub use s3::{Credentials, S3Store, S3StoreConfig, SLOW_ANSWER, SLOWEST_UPLINK, ca_bundle_client};
-pub use transfer::{MAX_COPY_OBJECT, TransferConfig, complete_multipart, copy_object};
+pub use transfer::{
+    MAX_COPY_OBJECT, TransferConfig, check_condition, complete_checked, complete_multipart, copy_object,
+};
 
 /// The S3 calls pail makes, against one bucket. Keys are full keys (prefix included).
 #[async_trait::async_trait]

@@ -78,9 +78,23 @@ async fn finish_multipart(
 }
 
 /// Completes a multipart upload with `parts` (in any order) under `cond`, checked first where
-/// servers ignore it ([`precheck`]); unanswered after `cfg.complete_timeout`, it fails as
+/// servers ignore it ([`check_condition`]); unanswered after `cfg.complete_timeout`, it fails as
 /// `Network`. A failure leaves the upload open: the caller aborts it.
 pub async fn complete_multipart(
+    store: &dyn ObjectStore,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<(u32, ETag)>,
+    cond: &WriteCondition,
+    cfg: &TransferConfig,
+) -> Result<ETag, StoreError> {
+    check_condition(store, key, cond).await?;
+    complete_checked(store, key, upload_id, parts, cond, cfg).await
+}
+
+/// [`complete_multipart`] for a caller that ran [`check_condition`] itself (alongside its last
+/// parts, so the check's round trip adds no time).
+pub async fn complete_checked(
     store: &dyn ObjectStore,
     key: &str,
     upload_id: &str,
@@ -88,7 +102,6 @@ pub async fn complete_multipart(
     cond: &WriteCondition,
     cfg: &TransferConfig,
 ) -> Result<ETag, StoreError> {
-    precheck(store, key, cond).await?;
     parts.sort_by_key(|(n, _)| *n);
     let completing = store.complete_multipart(key, upload_id, &parts, cond);
     match tokio::time::timeout(cfg.complete_timeout, completing).await {
@@ -106,7 +119,7 @@ pub async fn complete_multipart(
 /// condition itself, atomically; servers that ignore conditions on CompleteMultipartUpload
 /// (moto 5.2) would otherwise overwrite a version another client wrote meanwhile. A failed
 /// condition answers as S3 would: `Conflict`, or `NotFound` for `If-Match` on a missing key.
-async fn precheck(store: &dyn ObjectStore, key: &str, cond: &WriteCondition) -> Result<(), StoreError> {
+pub async fn check_condition(store: &dyn ObjectStore, key: &str, cond: &WriteCondition) -> Result<(), StoreError> {
     let head = match cond {
         WriteCondition::None => return Ok(()),
         _ => store.head(key).await,
