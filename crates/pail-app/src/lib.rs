@@ -185,6 +185,11 @@ impl App {
     /// user saves).
     pub fn load(path: PathBuf) -> Self {
         let (drives, message, unreadable) = match DrivesFile::load(&path) {
+            // A drive this version cannot read is named; the others work, and saving keeps it.
+            Ok(d) if !d.unreadable.is_empty() => {
+                let lines: Vec<String> = d.unreadable.iter().map(|u| u.message(&path)).collect();
+                (d, Some(lines.join("\n")), false)
+            }
             Ok(d) => (d, None, false),
             Err(e) => (
                 DrivesFile::default(),

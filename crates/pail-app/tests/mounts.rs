@@ -4,7 +4,10 @@
 //! does not exist ends in an Error with pail's one-line reason. The tray menu starts and stops
 //! a drive, Quit waits until its uploads are in S3, and drives marked "mount at start" mount
 //! when the app starts. Start on an Identity Center drive signs in first (the test approves
-//! as the browser) and then mounts the user's own folder.
+//! as the browser) and then mounts the user's own folder; when that mount's session ends, its
+//! row says so and offers the page, and consent lets the mount go on. A drive this version
+//! cannot read, a profile gone from its config file and a missing config file each say what
+//! is wrong, while the good drive mounts and saving keeps what the user wrote.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,6 +248,73 @@ fn a_bucket_that_does_not_exist_ends_in_an_error_that_says_so() {
     assert!(shown.contains(&format!("pail: error: {why}")), "{shown}");
 }
 
+#[test]
+fn bad_drives_and_profiles_each_say_what_is_wrong_and_the_good_drive_still_mounts() {
+    let s = setup("team");
+    let path = s.home.path().join("drives.toml");
+    let config = s.home.path().join("aws-config");
+    std::fs::write(&config, "[profile other]\nregion = eu-west-1\n").expect("config");
+    let mut drives = DrivesFile::load(&path).expect("drives file");
+    let team = drives.get("Team").expect("Team").clone();
+    for dir in ["Gone", "Lost"] {
+        std::fs::create_dir(s.home.path().join(dir)).expect("mount point");
+    }
+    let profile_drive = |name: &str, profile: &str, config_file: &std::path::Path| Drive {
+        name: name.into(),
+        auth: DriveAuth::Profile {
+            profile: profile.into(),
+            config_file: Some(config_file.to_owned()),
+        },
+        mount_point: Some(s.home.path().join(name).display().to_string()),
+        ..team.clone()
+    };
+    // A profile that vanished from its config file, and a config file that is gone.
+    drives.upsert(profile_drive("Gone", "home", &config));
+    drives.upsert(profile_drive("Lost", "home", &s.home.path().join("no-such-config")));
+    drives.save(&path).expect("save");
+    // A drive written by a newer version, with a key this one does not know.
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    text.push_str("\n[[drive]]\nname = \"Future\"\nbucket = \"team\"\nsync_mode = \"mirror\"\n\n[drive.auth]\nkind = \"default\"\n");
+    std::fs::write(&path, &text).expect("write");
+
+    let mut h = harness(&s);
+    let message = h.state().message.clone().expect("the unreadable drive is reported");
+    assert!(
+        message.contains("\"Future\"") && message.contains("sync_mode"),
+        "{message}"
+    );
+    for (name, says) in [("Gone", "no profile \"home\""), ("Lost", "no-such-config")] {
+        h.get_by_label(&format!("Start {name}")).click();
+        h.run_steps(3);
+        let MountState::Error(why) = wait_for_drive(&h, name, |st| matches!(st, MountState::Error(_))) else {
+            unreachable!()
+        };
+        assert!(why.contains(says), "{name}: {why}");
+        assert_eq!(h.state().badge(name), Badge::Error);
+    }
+    // The good drive mounts and serves while the others are in error.
+    h.get_by_label("Start Team").click();
+    h.run_steps(3);
+    wait_for(&h, |st| matches!(st, MountState::Mounted { .. }));
+    assert_eq!(
+        std::fs::read_to_string(s.mount_point.path().join("hello.txt")).expect("read"),
+        "hello team"
+    );
+    // Removing a drive rewrites the file: the unreadable one is still there, as written.
+    h.get_by_label("More for Gone").click();
+    h.run();
+    h.get_by_label("Remove Gone").click();
+    h.run_steps(3);
+    let saved = std::fs::read_to_string(&path).expect("saved");
+    assert!(!saved.contains("\"Gone\""), "{saved}");
+    assert!(
+        saved.contains("sync_mode = \"mirror\"") && saved.contains("\"Lost\""),
+        "{saved}"
+    );
+    h.state_mut().stop("Team");
+    wait_for(&h, |st| *st == MountState::Stopped);
+}
+
 fn has_tray_item(h: &Harness<'_, App>, command: &TrayCommand) -> Option<String> {
     h.state()
         .tray_entries()
@@ -313,11 +383,17 @@ fn drives_marked_mount_at_start_mount_when_the_app_starts() {
 }
 
 #[test]
-fn start_signs_in_first_then_mounts_my_folder() {
+fn start_signs_in_first_then_mounts_my_folder_and_asks_again_when_its_session_ends() {
     let s = setup("team");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let emu = rt.block_on(Emulator::start_with_buckets(&["home"])).expect("emulator");
     emu.set_per_user_policy(true);
+    // Short-lived role credentials: once the session ends, the mount must ask for them soon.
+    emu.identity().set_lifetimes(pail_emulator::Lifetimes {
+        role_credentials: Duration::from_secs(3),
+        ..pail_emulator::Lifetimes::default()
+    });
+    let opened_urls = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let config = s.home.path().join("aws-config");
     std::fs::write(&config, pail_emulator::sso_config("corp")).expect("config");
     let path = s.home.path().join("drives.toml");
@@ -349,6 +425,8 @@ fn start_signs_in_first_then_mounts_my_folder() {
     };
     // Where `pail mount` (HOME is the test's) looks for the sign-in, as the AWS CLI does.
     h.state_mut().token_cache_dir = Some(s.home.path().join(".aws/sso/cache"));
+    let opened = opened_urls.clone();
+    h.state_mut().open_url = Arc::new(move |url| opened.lock().expect("opened").push(url.to_owned()));
     h.get_by_label("Start Home").click();
     h.run_steps(3);
     assert!(h.state().mounts.is_empty(), "not mounted before the sign-in");
@@ -384,8 +462,45 @@ fn start_signs_in_first_then_mounts_my_folder() {
     h.run_steps(3);
     wait_for_drive(&h, "Home", |st| matches!(st, MountState::Mounted { .. }));
     std::fs::write(s.mount_point.path().join("from-home.txt"), "my own folder").expect("write");
+
+    // The mount's own session ends (the company signs everyone out): a file written now waits,
+    // and the mount's state says what to do, with the page to do it.
+    emu.identity().end_sessions();
+    std::fs::write(s.mount_point.path().join("after.txt"), "written while signed out").expect("write");
+    let MountState::SessionExpired { url, .. } =
+        wait_for_drive(&h, "Home", |st| matches!(st, MountState::SessionExpired { .. }))
+    else {
+        unreachable!()
+    };
+    h.run_steps(3);
+    assert_eq!(h.state().badge("Home"), Badge::NeedsYou, "amber: the user must act");
+    assert!(h.query_by_label("Session expired — Sign in again").is_some());
+    assert!(
+        h.query_by_label("Stop Home").is_some(),
+        "a drive waiting for sign-in can still be stopped"
+    );
+    assert!(h.query_by_label("Start Home").is_none());
+    h.get_by_label("More for Home").click();
+    h.run_steps(3);
+    h.get_by_label("Sign in again Home").click();
+    h.run_steps(3);
+    assert_eq!(opened_urls.lock().expect("opened").last(), Some(&url), "the page opens");
+    let page = rt
+        .block_on(pail_emulator::browser::decide(&url, Some("alice@example.com")))
+        .expect("page");
+    assert_eq!(page.status, 200, "{}", page.body);
+    // Consent given in the browser: the mount goes on by itself, and the waiting file lands.
+    wait_for_drive(&h, "Home", |st| matches!(st, MountState::Mounted { .. }));
+    h.run_steps(3);
+    assert_eq!(h.state().badge("Home"), Badge::Mounted);
+
     h.state_mut().stop("Home");
     wait_for_drive(&h, "Home", |st| *st == MountState::Stopped);
-    let uploaded = rt.block_on(emu.get("home", "AROAEMULATORS3USERS:alice@example.com/from-home.txt"));
-    assert_eq!(uploaded.as_deref(), Some(&b"my own folder"[..]), "in alice's folder");
+    for (name, data) in [
+        ("from-home.txt", "my own folder"),
+        ("after.txt", "written while signed out"),
+    ] {
+        let uploaded = rt.block_on(emu.get("home", &format!("AROAEMULATORS3USERS:alice@example.com/{name}")));
+        assert_eq!(uploaded.as_deref(), Some(data.as_bytes()), "{name} in alice's folder");
+    }
 }

@@ -121,6 +121,9 @@ pub fn run_drives(cmd: DrivesCommand) -> Result<()> {
                 let state = if mounted { "mounted" } else { "stopped" };
                 say!("{}\ts3://{}\t{at}\t{auth}\t{state}", d.name, d.target());
             }
+            for u in &file.unreadable {
+                eprintln!("pail: warning: {}", u.message(&path));
+            }
         }
         DrivesCommand::Add(a) => {
             let (bucket, prefix) = split_target(&a.target)?;

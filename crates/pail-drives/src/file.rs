@@ -94,12 +94,40 @@ impl Drive {
 }
 
 /// Every drive.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DrivesFile {
     /// The drives, in the order the user added them.
-    #[serde(default, rename = "drive")]
     pub drives: Vec<Drive>,
+    /// Drives this version cannot read (a key it does not know, a value of the wrong type):
+    /// reported, not served, and written back exactly as read, so saving never drops them.
+    pub unreadable: Vec<UnreadableDrive>,
+    /// Top-level keys other than `drive`, written back as read.
+    others: toml::Table,
+}
+
+/// A `[[drive]]` table that does not read as a [`Drive`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableDrive {
+    /// Its `name`, when it has one.
+    pub name: Option<String>,
+    /// What is wrong with it.
+    pub reason: String,
+    table: toml::Table,
+}
+
+impl UnreadableDrive {
+    /// One line for the user: which drive, what is wrong, and what to do.
+    pub fn message(&self, path: &Path) -> String {
+        let which = match &self.name {
+            Some(n) => format!("drive {n:?}"),
+            None => "a drive without a name".to_owned(),
+        };
+        format!(
+            "{which} in {} cannot be read ({}); it is kept as it is: fix it there, or remove it",
+            path.display(),
+            self.reason
+        )
+    }
 }
 
 /// Reading or writing the drives file failed.
@@ -173,12 +201,49 @@ impl DrivesFile {
                 });
             }
         };
-        let file: Self = toml::from_str(&text).map_err(|e| DrivesError::Invalid {
+        let invalid = |message: String| DrivesError::Invalid {
             path: path.to_owned(),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
+            message: message.trim().replace('\n', " "),
+        };
+        // A file that is not TOML at all is refused as a whole (the message names the line);
+        // within a good file, each drive stands on its own.
+        let mut others: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let tables = match others.remove("drive") {
+            None => Vec::new(),
+            Some(toml::Value::Array(a)) => a,
+            Some(_) => return Err(invalid("`drive` must be a list of [[drive]] tables".into())),
+        };
+        let mut file = Self {
+            others,
+            ..Self::default()
+        };
+        for table in tables {
+            let toml::Value::Table(table) = table else {
+                return Err(invalid("`drive` must be a list of [[drive]] tables".into()));
+            };
+            match toml::Value::Table(table.clone()).try_into::<Drive>() {
+                Ok(d) => file.drives.push(d),
+                Err(e) => file.unreadable.push(UnreadableDrive {
+                    name: table.get("name").and_then(|n| n.as_str()).map(str::to_owned),
+                    reason: e.message().trim().replace('\n', " "),
+                    table,
+                }),
+            }
+        }
         file.check()?;
         Ok(file)
+    }
+
+    /// The file's text: the drives, then those that could not be read, as read.
+    fn to_text(&self) -> Result<String, String> {
+        let mut out = self.others.clone();
+        let mut list = Vec::with_capacity(self.drives.len() + self.unreadable.len());
+        for d in &self.drives {
+            list.push(toml::Value::try_from(d).map_err(|e| e.to_string())?);
+        }
+        list.extend(self.unreadable.iter().map(|u| toml::Value::Table(u.table.clone())));
+        out.insert("drive".into(), toml::Value::Array(list));
+        toml::to_string_pretty(&out).map_err(|e| e.to_string())
     }
 
     /// Writes `path` atomically (temporary file, fsync, rename).
@@ -190,9 +255,9 @@ impl DrivesFile {
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let text = toml::to_string_pretty(self).map_err(|e| DrivesError::Invalid {
+        let text = self.to_text().map_err(|message| DrivesError::Invalid {
             path: path.to_owned(),
-            message: e.to_string(),
+            message,
         })?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".drives")
@@ -216,7 +281,8 @@ impl DrivesFile {
             if d.bucket.trim().is_empty() || d.bucket.contains('/') {
                 return Err(bad("the bucket must be a bucket name, without '/'"));
             }
-            if self.drives[..i].iter().any(|o| o.name == d.name) {
+            let unreadable = self.unreadable.iter().filter_map(|u| u.name.as_deref());
+            if self.drives[..i].iter().any(|o| o.name == d.name) || unreadable.into_iter().any(|n| n == d.name) {
                 return Err(bad("two drives have this name"));
             }
         }
@@ -225,13 +291,22 @@ impl DrivesFile {
 
     /// The drive named `name`.
     pub fn get(&self, name: &str) -> Result<&Drive, DrivesError> {
-        self.drives
-            .iter()
-            .find(|d| d.name == name)
-            .ok_or_else(|| DrivesError::NoSuchDrive {
+        if let Some(d) = self.drives.iter().find(|d| d.name == name) {
+            return Ok(d);
+        }
+        if let Some(u) = self.unreadable.iter().find(|u| u.name.as_deref() == Some(name)) {
+            return Err(DrivesError::BadDrive {
                 name: name.to_owned(),
-                known: self.drives.iter().map(|d| d.name.clone()).collect(),
-            })
+                reason: format!(
+                    "its settings cannot be read ({}): fix them in the drives file",
+                    u.reason
+                ),
+            });
+        }
+        Err(DrivesError::NoSuchDrive {
+            name: name.to_owned(),
+            known: self.drives.iter().map(|d| d.name.clone()).collect(),
+        })
     }
 
     /// Adds `drive`, replacing one of the same name.
@@ -300,6 +375,36 @@ mod tests {
                 .to_string()
                 .contains("drives: home, team")
         );
+    }
+
+    #[test]
+    fn a_drive_with_an_unknown_key_is_kept_as_written_and_the_others_still_work() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("drives.toml");
+        let text = "note = \"kept\"\n\n[[drive]]\nname = \"new\"\nbucket = \"b\"\ncolour = \"teal\"\n\n[drive.auth]\nkind = \"default\"\n";
+        std::fs::write(&path, text).expect("write");
+        let mut file = DrivesFile::load(&path).expect("one bad drive does not spoil the file");
+        assert!(file.drives.is_empty());
+        assert_eq!(file.unreadable.len(), 1);
+        let message = file.unreadable[0].message(&path);
+        assert!(
+            message.contains("drive \"new\"") && message.contains("colour"),
+            "{message}"
+        );
+        let err = file.get("new").expect_err("not served");
+        assert!(err.to_string().contains("colour"), "{err}");
+        file.upsert(drive("home"));
+        file.save(&path).expect("save");
+        let again = DrivesFile::load(&path).expect("load");
+        assert_eq!(again.drives, [drive("home")]);
+        assert_eq!(again.unreadable, file.unreadable, "written back as read");
+        let saved = std::fs::read_to_string(&path).expect("saved");
+        assert!(
+            saved.contains("colour = \"teal\"") && saved.contains("note = \"kept\""),
+            "{saved}"
+        );
+        file.upsert(drive("new"));
+        assert!(file.save(&path).is_err(), "a second drive of that name is refused");
     }
 
     #[test]

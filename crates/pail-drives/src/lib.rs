@@ -12,6 +12,6 @@ mod file;
 mod secrets;
 mod size;
 
-pub use file::{Drive, DriveAuth, DrivesError, DrivesFile, default_path};
+pub use file::{Drive, DriveAuth, DrivesError, DrivesFile, UnreadableDrive, default_path};
 pub use secrets::{key_store, load_secret, remove_secret, store_secret};
 pub use size::{format_size, parse_size, percent};

@@ -20,8 +20,11 @@ fn every_drives_file_key_is_documented() {
         cache_size: Some("1GiB".into()),
         mount_at_start: true,
     };
-    let file = DrivesFile { drives: vec![full] };
-    let toml = toml::to_string(&file).expect("serialize");
+    let mut file = DrivesFile::default();
+    file.upsert(full);
+    let dir = tempfile::tempdir().expect("dir");
+    file.save(&dir.path().join("drives.toml")).expect("save");
+    let toml = std::fs::read_to_string(dir.path().join("drives.toml")).expect("saved");
     // Read when the test runs, not when it is built: a build cache shared by two clones
     // must not send the test to the other clone's docs.
     let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
