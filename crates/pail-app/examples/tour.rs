@@ -5,8 +5,10 @@
 //!
 //! `mounted` mounts two key drives (`pail` beside the example's folder, or `PAIL_BINARY`) and
 //! leaves them idle: what docs/performance.md's idle-CPU figure measures. `activity` also
-//! writes a large file whose completion the emulator holds (an upload in progress) and makes a
-//! conflict copy (another client's change to a file being edited), for the activity panel.
+//! writes a large file whose completion the emulator holds (an upload in progress), makes a
+//! conflict copy (another client's change to a file being edited), and mounts a third drive
+//! through Identity Center (the example approves as the browser) whose session then ends, so
+//! the list shows a mounted, an uploading and an expired drive.
 
 use std::sync::Arc;
 
@@ -124,6 +126,7 @@ fn mounted(
         drives.upsert(d);
         points.push(point);
     }
+    let projects = activity.then(|| expiring_drive(emu, &mut drives, dir.path()));
     let path = dir.path().join("drives.toml");
     drives.save(&path).expect("drives file");
     for name in ["Home", "Team"] {
@@ -145,6 +148,9 @@ fn mounted(
         ("XDG_RUNTIME_DIR".into(), home),
     ];
     let held = activity.then(|| emu.hold(pail_emulator::S3Op::CompleteMultipartUpload));
+    if projects.is_some() {
+        sign_in_as_the_browser(rt, emu, &mut app, dir.path());
+    }
     let options = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()
             .with_title("pail")
@@ -173,6 +179,22 @@ fn mounted(
                 std::io::Write::write_all(&mut f, b"my plan").expect("write");
                 emu.put("team-share", "plan.txt", &b"their plan"[..]).expect("theirs");
             });
+            if let Some(point) = &projects {
+                // Once mounted, the company ends the session; a file saved then waits.
+                scope.spawn(move || {
+                    while !std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
+                        m.lines()
+                            .any(|l| l.split(' ').nth(1) == Some(&*point.to_string_lossy()))
+                    }) {
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                    let mut notes = std::fs::File::create(point.join("notes.txt")).expect("create");
+                    emu.identity().end_sessions();
+                    // Saved once the credentials have run out: its upload waits for the user.
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    std::io::Write::write_all(&mut notes, b"written after the session ended").expect("write");
+                });
+            }
         }
         eframe::run_native(
             "pail",
@@ -188,4 +210,68 @@ fn mounted(
     drop(held);
     let _ = rt;
     result
+}
+
+/// A third drive, "Projects", signing in through the emulator's Identity Center with role
+/// credentials that last 3 s, so its mount notices soon when the session ends. Returns its
+/// mount point.
+fn expiring_drive(
+    emu: &pail_emulator::Emulator,
+    drives: &mut DrivesFile,
+    home: &std::path::Path,
+) -> std::path::PathBuf {
+    emu.create_bucket("projects").expect("bucket");
+    emu.identity().set_lifetimes(pail_emulator::Lifetimes {
+        role_credentials: std::time::Duration::from_secs(3),
+        ..pail_emulator::Lifetimes::default()
+    });
+    let config = home.join("aws-config");
+    std::fs::write(&config, pail_emulator::sso_config("projects")).expect("config");
+    let point = home.join("Projects");
+    std::fs::create_dir_all(&point).expect("mount point");
+    let mut d = drive(
+        "Projects",
+        "projects",
+        "",
+        &point.display().to_string(),
+        DriveAuth::Profile {
+            profile: "projects".into(),
+            config_file: Some(config),
+        },
+    );
+    d.endpoint_url = Some(emu.endpoint());
+    d.region = Some(pail_emulator::REGION.into());
+    drives.upsert(d);
+    point
+}
+
+/// Starts "Projects": the app signs in, and this approves the page as the browser would.
+fn sign_in_as_the_browser(
+    rt: &tokio::runtime::Runtime,
+    emu: &pail_emulator::Emulator,
+    app: &mut App,
+    home: &std::path::Path,
+) {
+    let identity = emu.identity_endpoint();
+    app.endpoints = pail_auth::Endpoints {
+        sso_oidc: Some(identity.clone()),
+        sso: Some(identity.clone()),
+        sts: Some(identity),
+    };
+    // Where the mount (HOME is `home`) finds the sign-in, as the AWS CLI does.
+    app.token_cache_dir = Some(home.join(".aws/sso/cache"));
+    app.start("Projects");
+    let mut rx = app.sessions.get("Projects").expect("a sign-in").watch();
+    rt.spawn(async move {
+        let waiting = match rx
+            .wait_for(|st| matches!(st, pail_app::SignInState::Waiting { .. }))
+            .await
+        {
+            Ok(st) => st.clone(),
+            Err(_) => return,
+        };
+        if let pail_app::SignInState::Waiting { url, .. } = waiting {
+            let _ = pail_emulator::browser::decide(&url, Some("alice@example.com")).await;
+        }
+    });
 }

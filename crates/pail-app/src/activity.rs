@@ -79,7 +79,8 @@ impl App {
             }
             if a.pending_files > 0 {
                 let what = if a.waiting_for_sign_in {
-                    format!("{} wait for you to sign in again", files(a.pending_files))
+                    let verb = if a.pending_files == 1 { "waits" } else { "wait" };
+                    format!("{} {verb} for you to sign in again", files(a.pending_files))
                 } else {
                     format!(
                         "Uploading {}: {} of {}",
