@@ -120,7 +120,10 @@ impl Writeback {
             for m in &moving {
                 m.wait().await;
             }
-            wb.meta.invalidate_all();
+            // Listings loaded while folders moved may show them half moved.
+            if !moving.is_empty() {
+                wb.meta.invalidate_all();
+            }
             let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();
             for d in &pending {
                 wb.schedule(d);
