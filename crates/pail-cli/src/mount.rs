@@ -334,23 +334,18 @@ pub async fn open_drive(
     );
     // The bucket and credentials are checked before the drive core exists, so before the
     // cache's key is made or its journal read: a mistyped bucket leaves nothing behind.
-    let probed = match pail_fs::probe(store.as_ref(), &spec.vfs.prefix).await {
-        Ok(probed) => probed,
-        Err(e) => {
-            let kind = e.store_error().map(|s| s.kind());
-            tracing::debug!(error = ?e, "probe failed");
-            let hint = match (kind, e.kind()) {
-                (None, FsErrorKind::Unauthenticated) => probe_hint(spec, Some(StoreErrorKind::InvalidCredentials)),
-                _ => probe_hint(spec, kind),
-            };
-            return Err(UsageError(hint).into());
-        }
-    };
+    if let Err(e) = pail_fs::probe(store.as_ref(), &spec.vfs.prefix).await {
+        let kind = e.store_error().map(|s| s.kind());
+        tracing::debug!(error = ?e, "probe failed");
+        let hint = match (kind, e.kind()) {
+            (None, FsErrorKind::Unauthenticated) => probe_hint(spec, Some(StoreErrorKind::InvalidCredentials)),
+            _ => probe_hint(spec, kind),
+        };
+        return Err(UsageError(hint).into());
+    }
     let mut cfg = spec.vfs.clone();
     cfg.cache_key = cache_key()?;
-    let vfs = Vfs::new(store, cfg).context("preparing the drive")?;
-    vfs.seed_root(probed).await;
-    Ok(vfs)
+    Vfs::new(store, cfg).context("preparing the drive")
 }
 
 /// Mounts the drive and serves it until Ctrl-C, SIGTERM or an external unmount, then waits

@@ -102,7 +102,7 @@ pub use pail_store::TransferConfig;
 pub use path::VfsPath;
 pub use seal::{CacheKey, cache_key_id};
 pub use status::{LARGE_FILE, UploadProgress, WritebackStatus};
-pub use vfs::{HandleId, MAX_KEY_LEN, Probed, Vfs, VfsConfig, VolumeStats, probe};
+pub use vfs::{HandleId, MAX_KEY_LEN, Vfs, VfsConfig, VolumeStats, probe};
 pub use watch::{ChangeKind, RemoteChange};
 pub use windows::{
     BasicInfo, CleanupFlags, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN,

@@ -306,32 +306,6 @@ impl MetaCache {
         }
     }
 
-    /// Keeps `page`, the first page of `dir` listed elsewhere (the mount's probe), as the
-    /// folder's one-page listing; a folder with more pages is only remembered as large.
-    pub(crate) async fn seed_small_listing(
-        &self,
-        dir: &VfsPath,
-        page: &ListPage,
-        dir_prefix: &str,
-        names: NameEncoding,
-    ) {
-        if !self.enabled {
-            return;
-        }
-        if page.next.is_some() {
-            self.large_dirs.insert(dir.clone(), ());
-            return;
-        }
-        let mut map = BTreeMap::new();
-        self.add_page(&mut map, page, dir_prefix, names);
-        // Listed before the drive existed: every change the drive makes is shown over it.
-        let listing = Listing {
-            since: 0,
-            ..Listing::from_map(map)
-        };
-        self.small_listings.insert(dir.clone(), Arc::new(listing)).await;
-    }
-
     fn showable(&self, key: &str, segment: &str, names: NameEncoding) -> bool {
         if is_showable(segment, names) {
             return true;

@@ -38,22 +38,13 @@ pub const MAX_KEY_LEN: usize = 1024;
 pub use crate::vfs_config::VfsConfig;
 
 /// Checks with one listing of `prefix` that `store` can serve a drive (the bucket exists, the
-/// credentials are good): what [`Vfs::probe`] does, before a drive core exists. The listing
-/// is the root's first page, which [`Vfs::seed_root`] keeps: the lookups that follow a mount
-/// at once (Explorer's `desktop.ini` and `autorun.inf`, a file saved at the root) then cost no
-/// listing of their own.
-pub async fn probe(store: &dyn ObjectStore, prefix: &str) -> FsResult<Probed> {
+/// credentials are good): what [`Vfs::probe`] does, before a drive core exists.
+pub async fn probe(store: &dyn ObjectStore, prefix: &str) -> FsResult<()> {
     store
-        .list_page(prefix, Some("/"), None, None)
+        .list_page(prefix, Some("/"), None, Some(1))
         .await
-        .map(|page| Probed { page })
+        .map(|_| ())
         .map_err(|e| FsError::from_store("probe", "/", e))
-}
-
-/// What [`probe`] saw of a drive's root.
-#[derive(Debug)]
-pub struct Probed {
-    page: pail_store::ListPage,
 }
 
 /// An open file handle's id.
@@ -229,23 +220,10 @@ impl Vfs {
         &self.cfg
     }
 
-    /// Checks, with one listing, that the bucket exists and the credentials may list the
-    /// drive's root, and keeps what it saw. Meant for mount time, so a wrong bucket, endpoint
-    /// or key fails at once.
+    /// Checks, with one small listing, that the bucket exists and the credentials may list the
+    /// drive's root. Meant for mount time, so a wrong bucket, endpoint or key fails at once.
     pub async fn probe(&self) -> FsResult<()> {
-        let probed = probe(self.store.as_ref(), &self.cfg.prefix).await?;
-        self.seed_root(probed).await;
-        Ok(())
-    }
-
-    /// Keeps the root's first page, as [`probe`] listed it, for the lookups that follow (for
-    /// the metadata TTL, like any listing a lookup loads).
-    pub async fn seed_root(&self, probed: Probed) {
-        let root = VfsPath::root();
-        let prefix = root.to_dir_prefix(&self.cfg.prefix, self.cfg.names);
-        self.meta
-            .seed_small_listing(&root, &probed.page, &prefix, self.cfg.names)
-            .await;
+        probe(self.store.as_ref(), &self.cfg.prefix).await
     }
 
     pub(crate) fn key_of(&self, path: &VfsPath) -> FsResult<String> {

@@ -478,38 +478,3 @@ async fn a_new_name_in_a_listed_folder_is_looked_up_and_created_without_asking_s
     let landed = emu.get(BUCKET, "d/new.txt").await.map(|b| b.to_vec());
     assert_eq!(landed, Some(b"fresh".to_vec()));
 }
-
-#[tokio::test]
-async fn the_root_listed_by_the_mount_s_probe_answers_the_lookups_that_follow() {
-    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
-    emu.put(BUCKET, "report.txt", &b"report"[..]).expect("seed");
-    emu.put(BUCKET, "photos/a.jpg", &b"a"[..]).expect("seed");
-    let store = counting_store(&emu).await;
-    let cache = tempfile::tempdir().expect("cache");
-    let vfs = writable_vfs(store.clone(), cache.path());
-    vfs.probe().await.expect("the root can be listed");
-    assert_eq!(store.lists.load(Ordering::SeqCst), 1, "the probe is one listing");
-    // What Explorer asks as a drive appears, and a file saved at the root: no listing of
-    // their own, and no HEAD for a name the listing does not hold.
-    for absent in ["desktop.ini", "autorun.inf", "new.bin"] {
-        let err = vfs.lookup(&VfsPath::new(absent)).await.expect_err("absent");
-        assert_eq!(err.kind(), pail_fs::FsErrorKind::NotFound, "{absent}");
-    }
-    assert!(vfs.lookup(&VfsPath::new("photos")).await.expect("folder").is_dir());
-    assert_eq!(store.lists.load(Ordering::SeqCst), 1, "no listing after the probe's");
-    assert_eq!(store.heads.load(Ordering::SeqCst), 0);
-    let (h, _) = vfs.create(&VfsPath::new("new.bin"), true, true).await.expect("create");
-    vfs.write(h, 0, b"new").await.expect("write");
-    vfs.flush(h).expect("flush");
-    vfs.release(h);
-    vfs.drain(&|_| {}).await;
-    assert_eq!(
-        emu.get(BUCKET, "new.bin").await.map(|b| b.to_vec()),
-        Some(b"new".to_vec())
-    );
-    assert_eq!(
-        vfs.lookup(&VfsPath::new("report.txt")).await.expect("file").size,
-        6,
-        "a file's attributes still come from S3"
-    );
-}
