@@ -2,11 +2,13 @@
 //! it is still being written, so writing it and sending it overlap instead of adding up.
 //!
 //! A part is sent once the bytes written contiguously from offset 0 (the *frontier*) have
-//! passed its end, so a program writing front to back (a copy, an export, a download) has all
-//! but its last part on S3 when it closes the file. A later write into a part already sent (a
-//! header patched at the end, a truncate) only marks that part stale: the upload after close
-//! re-sends stale and missing parts and completes with the file's condition (`If-None-Match`
-//! or `If-Match`), so what S3 ends up with is always exactly the closed file. Only files with
+//! reached its end (the first part once they passed it, so the file is known to need more than
+//! one PUT), so a program writing front to back (a copy, an export, a download) has all but its
+//! tail on S3 when it closes the file. A later write into a part already sent (a header patched
+//! at the end, a truncate) only marks that part stale: the upload after close sends the parts
+//! never launched at once, beside those still in flight, then re-sends stale and failed ones,
+//! and completes with the file's condition (`If-None-Match` or `If-Match`), so what S3 ends up
+//! with is always exactly the closed file. Only files with
 //! no remote base take part (new files, files emptied on open); editing an existing object
 //! keeps the copy-untouched-parts path of `upload`.
 //!
