@@ -256,7 +256,7 @@ fn bad_drives_and_profiles_each_say_what_is_wrong_and_the_good_drive_still_mount
     std::fs::write(&config, "[profile other]\nregion = eu-west-1\n").expect("config");
     let mut drives = DrivesFile::load(&path).expect("drives file");
     let team = drives.get("Team").expect("Team").clone();
-    for dir in ["Gone", "Lost"] {
+    for dir in ["Gone", "Lost", "Folder"] {
         std::fs::create_dir(s.home.path().join(dir)).expect("mount point");
     }
     let profile_drive = |name: &str, profile: &str, config_file: &std::path::Path| Drive {
@@ -271,6 +271,8 @@ fn bad_drives_and_profiles_each_say_what_is_wrong_and_the_good_drive_still_mount
     // A profile that vanished from its config file, and a config file that is gone.
     drives.upsert(profile_drive("Gone", "home", &config));
     drives.upsert(profile_drive("Lost", "home", &s.home.path().join("no-such-config")));
+    // A config file that cannot be read (root reads any file, so: a folder in its place).
+    drives.upsert(profile_drive("Folder", "home", s.home.path()));
     drives.save(&path).expect("save");
     // A drive written by a newer version, with a key this one does not know.
     let mut text = std::fs::read_to_string(&path).expect("read");
@@ -283,7 +285,12 @@ fn bad_drives_and_profiles_each_say_what_is_wrong_and_the_good_drive_still_mount
         message.contains("\"Future\"") && message.contains("sync_mode"),
         "{message}"
     );
-    for (name, says) in [("Gone", "no profile \"home\""), ("Lost", "no-such-config")] {
+    let unreadable = format!("cannot read AWS config file {}", s.home.path().display());
+    for (name, says) in [
+        ("Gone", "no profile \"home\""),
+        ("Lost", "no-such-config"),
+        ("Folder", unreadable.as_str()),
+    ] {
         h.get_by_label(&format!("Start {name}")).click();
         h.run_steps(3);
         let MountState::Error(why) = wait_for_drive(&h, name, |st| matches!(st, MountState::Error(_))) else {
