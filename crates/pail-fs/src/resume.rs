@@ -120,10 +120,7 @@ impl Writeback {
             for m in &moving {
                 m.wait().await;
             }
-            // Listings loaded while folders moved may show them half moved.
-            if !moving.is_empty() {
-                wb.meta.invalidate_all();
-            }
+            wb.meta.invalidate_all();
             let pending: Vec<Arc<Dirty>> = wb.files().values().cloned().collect();
             for d in &pending {
                 wb.schedule(d);
