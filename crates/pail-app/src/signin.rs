@@ -124,11 +124,18 @@ impl DriveSession {
         self.rt.spawn(async move {
             let Some(sso) = this.auth.sso() else { return };
             let result = sso.sign_in(false).await;
-            this.state.send_modify(|st| match result {
-                Ok(()) => *st = SignInState::SignedIn,
-                // A failure the events did not already report (unreachable, bad profile).
-                Err(e) if !matches!(st, SignInState::Failed(_)) => *st = SignInState::Failed(e.to_string()),
-                Err(_) => {}
+            this.state.send_modify(|st| {
+                // The events report most outcomes first; this answers only for a sign-in still
+                // under way (a cached sign-in that worked, a failure no event reported). A
+                // later state stands: the session may have ended again meanwhile, and the
+                // drive must keep saying so.
+                if !matches!(st, SignInState::Starting | SignInState::Waiting { .. }) {
+                    return;
+                }
+                *st = match result {
+                    Ok(()) => SignInState::SignedIn,
+                    Err(e) => SignInState::Failed(e.to_string()),
+                };
             });
         });
     }
