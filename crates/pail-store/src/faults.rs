@@ -3,11 +3,12 @@
 //! before they reach the store, applies a write and then loses its answer (the case where S3
 //! has the object but the client cannot know), answers a conditional write with a spurious
 //! 412, delays answers, and "crashes": from a given call on, or when told, no call reaches the
-//! store any more, as when the process holding it is gone.
+//! store any more, as when the process holding it is gone. A test can also [hold](Faulty::hold)
+//! calls of one kind back, to look at the client while they wait.
 
 use std::ops::Range;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,6 +43,32 @@ pub struct Faulty<S> {
     paused: AtomicBool,
     injected: AtomicU64,
     unknown_uploads: Mutex<Vec<String>>,
+    holds: Mutex<Vec<Hold>>,
+}
+
+/// Calls of one kind held back before they reach the store ([`Faulty::hold`]).
+#[derive(Debug, Clone)]
+pub struct Hold {
+    op: &'static str,
+    open: Arc<tokio::sync::watch::Sender<bool>>,
+    arrived: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Hold {
+    /// Lets the held calls, and every later one, through.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Waits until `n` calls have arrived at the hold.
+    pub async fn arrived(&self, n: u64) {
+        let _ = self.arrived.subscribe().wait_for(|&a| a >= n).await;
+    }
+
+    async fn pass(&self) {
+        self.arrived.send_modify(|a| *a += 1);
+        let _ = self.open.subscribe().wait_for(|&o| o).await;
+    }
 }
 
 #[derive(PartialEq, Eq)]
@@ -63,7 +90,20 @@ impl<S: ObjectStore> Faulty<S> {
             paused: AtomicBool::new(false),
             injected: AtomicU64::new(0),
             unknown_uploads: Mutex::default(),
+            holds: Mutex::default(),
         }
+    }
+
+    /// Holds every call named `op` (as in its errors: `"CompleteMultipartUpload"`) before it
+    /// reaches the store, until the returned hold is released.
+    pub fn hold(&self, op: &'static str) -> Hold {
+        let hold = Hold {
+            op,
+            open: Arc::new(tokio::sync::watch::channel(false).0),
+            arrived: Arc::new(tokio::sync::watch::channel(0).0),
+        };
+        self.holds.lock().unwrap_or_else(|e| e.into_inner()).push(hold.clone());
+        hold
     }
 
     /// Holds the plan's faults back (`true`) or lets them happen again (`false`); a crash
@@ -108,6 +148,13 @@ impl<S: ObjectStore> Faulty<S> {
 
     /// What happens before `op` reaches the store: an error, or `Ok(lose_answer)`.
     async fn before(&self, call: Call, op: &'static str, key: &str) -> Result<bool, StoreError> {
+        let held: Vec<Hold> = {
+            let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+            holds.iter().filter(|h| h.op == op).cloned().collect()
+        };
+        for h in held {
+            h.pass().await;
+        }
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.plan.crash_after.is_some_and(|c| n > c) {
             self.crash();

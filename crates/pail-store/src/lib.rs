@@ -41,7 +41,7 @@ use bytes::Bytes;
 pub use endpoint::{ENDPOINT_VARIABLES, InsecureEndpoint, check_endpoint, check_endpoint_variables};
 pub use error::{StoreError, StoreErrorKind};
 #[cfg(any(test, feature = "testing"))]
-pub use faults::{FaultPlan, Faulty};
+pub use faults::{FaultPlan, Faulty, Hold};
 #[cfg(any(test, feature = "testing"))]
 pub use mem::MemStore;
 pub use object::{
