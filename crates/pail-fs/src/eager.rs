@@ -92,7 +92,6 @@ pub(crate) struct Plan {
 /// What the upload after close takes over.
 #[derive(Debug)]
 pub(crate) struct Handover {
-    pub(crate) mtime: SystemTime,
     pub(crate) started: Option<EagerUpload>,
     /// Per part: the ETag when what was sent is still the file's content.
     pub(crate) fresh: Vec<Option<ETag>>,
@@ -241,7 +240,6 @@ impl Eager {
             .map(|(sent, &now)| sent.as_ref().filter(|(_, at)| *at == now).map(|(e, _)| e.clone()))
             .collect();
         Handover {
-            mtime: stopped.plan.mtime,
             started: self.upload.get().cloned(),
             fresh,
         }

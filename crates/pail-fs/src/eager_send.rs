@@ -123,39 +123,33 @@ impl Uploader {
             return None;
         };
         // The parts never launched (the tail written since the last one was) go out now,
-        // beside those still in flight, and the condition is checked meanwhile; then the
-        // launched parts that failed, or changed since, are sent again.
-        let launched = stopped.launched.min(parts);
-        let late = self.send_parts(
-            d,
-            &started.upload,
-            (layout, size),
-            launched..parts,
-            |_| PartSource::Local,
-            Fill::AsIs,
-        );
-        let (h, late) = tokio::join!(d.eager.handed(stopped), self.checking(key, cond, late));
-        let source = |i: u64| match h.fresh.get(i as usize) {
-            Some(Some(etag)) => PartSource::Sent(etag.clone()),
-            _ => PartSource::Local,
-        };
-        let sent = match late {
-            Ok(late) => self
+        // beside those still in flight; then the launched parts that failed, or changed since,
+        // are sent again.
+        let (planned_mtime, launched) = (stopped.plan.mtime, stopped.launched.min(parts));
+        let sending = async {
+            let late = self.send_parts(
+                d,
+                &started.upload,
+                (layout, size),
+                launched..parts,
+                |_| PartSource::Local,
+                Fill::AsIs,
+            );
+            let (h, late) = tokio::join!(d.eager.handed(stopped), late);
+            let late = late?;
+            let source = |i: u64| match h.fresh.get(i as usize) {
+                Some(Some(etag)) => PartSource::Sent(etag.clone()),
+                _ => PartSource::Local,
+            };
+            let sent = self
                 .send_parts(d, &started.upload, (layout, size), 0..launched, source, Fill::AsIs)
-                .await
-                .map(|sent| sent.into_iter().chain(late).collect()),
-            Err(e) => Err(e),
+                .await?;
+            // S3 records the upload's own token, fixed when it was created: journal it as this
+            // version's, so a mount resuming after a crash past the completion knows the object.
+            d.adopt_token(&self.journal, generation, started.token)?;
+            Ok(sent.into_iter().chain(late).collect())
         };
-        // S3 records the upload's own token, fixed when it was created: journal it as this
-        // version's, so a mount resuming after a crash past the completion knows the object.
-        let sent = match sent {
-            Ok(parts) => d
-                .adopt_token(&self.journal, generation, started.token)
-                .map(|()| parts)
-                .map_err(SendError::from),
-            Err(e) => Err(e),
-        };
-        let done = self.complete_or_abort(&started.upload, sent, cond).await;
+        let done = self.complete_or_abort(&started.upload, sending, cond).await;
         let store = self.store.as_ref();
         let done = crate::outcome::checked_upload(store, key, started.token, done).await;
         let etag = match done {
@@ -166,19 +160,19 @@ impl Uploader {
             let st = d.state();
             (st.mtime_set(), st.attributes() != 0 || st.created().is_some())
         };
-        if (!mtime_set || mtime == h.mtime) && !kept {
-            return Some(Ok((etag, h.mtime)));
+        if (!mtime_set || mtime == planned_mtime) && !kept {
+            return Some(Ok((etag, planned_mtime)));
         }
         // The time was set by the user, or attributes kept: record them (S3 took the upload's
         // time at its creation, and no attributes).
-        let mtime = if mtime_set { mtime } else { h.mtime };
+        let mtime = if mtime_set { mtime } else { planned_mtime };
         let stamp = d.state().stamp(mtime, started.token);
         let copied = copy_object(store, key, key, size, Some(&etag), &self.cfg.transfer, Some(stamp)).await;
         Some(match copied {
             Ok(etag) => Ok((etag, mtime)),
             Err(e) => {
                 tracing::warn!(key, error = %e, "could not record the file's modification time on S3");
-                Ok((etag, h.mtime))
+                Ok((etag, planned_mtime))
             }
         })
     }

@@ -137,31 +137,20 @@ impl Uploader {
         Ok(etag)
     }
 
-    /// Runs `sending` (the last parts of an upload to `key`) while `cond` is checked alongside
-    /// ([`check_condition`]), so completing under it waits for no round trip of its own; a
-    /// failed check answers before a failed send.
-    pub(crate) async fn checking<T>(
-        &self,
-        key: &str,
-        cond: &WriteCondition,
-        sending: impl std::future::Future<Output = Result<T, SendError>>,
-    ) -> Result<T, SendError> {
-        let (sent, checked) = tokio::join!(sending, check_condition(self.store.as_ref(), key, cond));
-        checked.map_err(SendError::from).and(sent)
-    }
-
-    /// Completes `started` with the parts `sent` (sent [`checking`](Self::checking) `cond`)
-    /// under `cond`, or aborts it when sending, the check or completing failed; its journal
-    /// record is forgotten once S3 holds no open upload (one the abort could not reach stays
-    /// journaled for the next mount).
+    /// Completes `started` with the parts `sending` sends, under `cond`, or aborts it when
+    /// sending, the check or completing failed; its journal record is forgotten once S3 holds
+    /// no open upload (one the abort could not reach stays journaled for the next mount).
+    /// `cond` is checked ([`check_condition`]) while the parts go, so completing under it waits
+    /// for no round trip of its own; a failed check answers before a failed send.
     pub(crate) async fn complete_or_abort(
         &self,
         started: &Started,
-        sent: Result<Vec<(u32, ETag)>, SendError>,
+        sending: impl std::future::Future<Output = Result<Vec<(u32, ETag)>, SendError>>,
         cond: &WriteCondition,
     ) -> Result<ETag, SendError> {
         let store = self.store.as_ref();
-        let done = match sent {
+        let (sent, checked) = tokio::join!(sending, check_condition(store, &started.key, cond));
+        let done = match checked.map_err(SendError::from).and(sent) {
             Ok(parts) => complete_checked(store, &started.key, &started.upload_id, parts, cond, &self.cfg.transfer)
                 .await
                 .map_err(SendError::from),

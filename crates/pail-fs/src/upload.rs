@@ -156,8 +156,7 @@ impl Uploader {
             _ => PartSource::Local,
         };
         let parts = self.send_parts(d, &started, (layout, size), 0..layout.count(size), source, fill);
-        let sent = self.checking(key, cond, parts).await;
-        self.complete_or_abort(&started, sent, cond).await
+        self.complete_or_abort(&started, parts, cond).await
     }
 
     /// Sends the first `size` bytes of `d` to `key`: one PUT up to `single_put_max`, else a
@@ -180,8 +179,7 @@ impl Uploader {
         let started = self.start_multipart(key, stamp).await?;
         let all = 0..layout.count(size);
         let parts = self.send_parts(d, &started, (layout, size), all, |_| PartSource::Local, Fill::AsIs);
-        let sent = self.checking(key, cond, parts).await;
-        self.complete_or_abort(&started, sent, cond).await
+        self.complete_or_abort(&started, parts, cond).await
     }
 
     /// The object changed on the server: keep the local version beside it as
