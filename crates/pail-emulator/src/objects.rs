@@ -288,6 +288,12 @@ impl ObjectTable {
         let t = self.read();
         let objects = t.get(bucket)?;
         let mut out = ListResult::default();
+        // A page of no keys (max-keys=0, which Mountpoint for S3 sends to check a bucket) is
+        // answered as S3 and MinIO answer it: empty and not truncated, so there is no
+        // continuation token to give (an empty one is not valid XML to strict clients).
+        if max == 0 {
+            return Some(out);
+        }
         let lower = match start_after {
             Some(s) if s >= prefix => {
                 // A page that ended on a common prefix continues after every key under it.
@@ -396,6 +402,16 @@ mod tests {
         assert_eq!(p2.prefixes, ["a/c/"]);
         assert!(p2.objects.is_empty());
         assert!(!p2.truncated);
+    }
+
+    #[test]
+    fn a_page_of_no_keys_is_empty_and_not_truncated() {
+        let r = table().list("b", "", None, None, 0).expect("bucket");
+        assert!(r.objects.is_empty() && r.prefixes.is_empty());
+        assert!(
+            !r.truncated,
+            "a truncated page would need a continuation token it cannot have"
+        );
     }
 
     #[test]
