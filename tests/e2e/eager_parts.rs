@@ -18,6 +18,15 @@ fn writable() -> TestDrive {
     TestDrive::start_with(DriveOptions::writable(), |_| {})
 }
 
+/// Once every upload has ended: `name` in S3 is `data`, `parts` UploadPart calls were made in
+/// all (`why` says which), and no multipart upload is left open.
+fn lands_in_parts(drive: &TestDrive, name: &str, data: &[u8], parts: u64, why: &str) {
+    drive.drain();
+    assert_eq!(sha256_hex(&drive.object(name).expect("uploaded")), sha256_hex(data));
+    assert_eq!(drive.emu.part_calls(), parts, "{why}");
+    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+}
+
 #[test]
 fn a_large_file_is_on_s3_but_for_its_last_part_before_it_is_closed() {
     let drive = writable();
@@ -34,13 +43,7 @@ fn a_large_file_is_on_s3_but_for_its_last_part_before_it_is_closed() {
     );
     f.write_all(&data[3 * PART + 1..]).expect("the rest");
     drop(f);
-    drive.drain();
-    assert_eq!(
-        sha256_hex(&drive.object("export.bin").expect("uploaded")),
-        sha256_hex(&data)
-    );
-    assert_eq!(drive.emu.part_calls(), 5, "every part sent exactly once");
-    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+    lands_in_parts(&drive, "export.bin", &data, 5, "every part sent exactly once");
     let info = drive.emu.head(BUCKET, "export.bin").expect("head");
     assert!(info.metadata.contains_key("mtime"), "{info:?}");
     assert_eq!(
@@ -63,13 +66,7 @@ fn a_file_ending_on_a_part_boundary_is_all_on_s3_before_it_is_closed() {
         "a part is sent once the writer reaches its end: its bytes are final whatever comes after"
     );
     drop(f);
-    drive.drain();
-    assert_eq!(
-        sha256_hex(&drive.object("three.bin").expect("uploaded")),
-        sha256_hex(&data)
-    );
-    assert_eq!(drive.emu.part_calls(), 3, "no part sent twice");
-    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+    lands_in_parts(&drive, "three.bin", &data, 3, "no part sent twice");
 }
 
 #[test]
@@ -89,13 +86,7 @@ fn the_tail_goes_out_at_close_beside_the_parts_still_in_flight() {
         "closing sends the tail at once, not after the parts in flight are answered"
     );
     held.release();
-    drive.drain();
-    assert_eq!(
-        sha256_hex(&drive.object("tail.bin").expect("uploaded")),
-        sha256_hex(&data)
-    );
-    assert_eq!(drive.emu.part_calls(), 3, "no part sent twice");
-    assert_eq!(drive.emu.open_multipart_uploads(), 0);
+    lands_in_parts(&drive, "tail.bin", &data, 3, "no part sent twice");
 }
 
 #[test]
@@ -111,13 +102,13 @@ fn a_part_patched_after_it_was_sent_is_sent_again() {
     f.write_all_at(b"moov-header", 4).expect("patch");
     expected[4..15].copy_from_slice(b"moov-header");
     drop(f);
-    drive.drain();
-    assert_eq!(
-        sha256_hex(&drive.object("movie.mp4").expect("uploaded")),
-        sha256_hex(&expected)
+    lands_in_parts(
+        &drive,
+        "movie.mp4",
+        &expected,
+        4 + 1,
+        "four parts, the first sent twice",
     );
-    assert_eq!(drive.emu.part_calls(), 4 + 1, "four parts, the first sent twice");
-    assert_eq!(drive.emu.open_multipart_uploads(), 0);
 }
 
 #[test]
