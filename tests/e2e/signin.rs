@@ -79,11 +79,7 @@ fn auth_for(emu: &Emulator, home: &std::path::Path, config: &str, consent_wait: 
     let config = path;
     let endpoint = emu.identity_endpoint();
     AuthConfig {
-        endpoints: Endpoints {
-            sso_oidc: Some(endpoint.clone()),
-            sso: Some(endpoint.clone()),
-            sts: Some(endpoint),
-        },
+        endpoints: Endpoints::all_at(endpoint),
         token_cache_dir: Some(home.join("sso-cache")),
         consent_wait,
         ..AuthConfig::new(Source::Profile {

@@ -66,11 +66,7 @@ fn main() -> eframe::Result {
     let mut app = App::load(path);
     app.autostart = pail_app::Autostart::for_this_app();
     let identity = emu.identity_endpoint();
-    app.endpoints = pail_auth::Endpoints {
-        sso_oidc: Some(identity.clone()),
-        sso: Some(identity.clone()),
-        sts: Some(identity),
-    };
+    app.endpoints = pail_auth::Endpoints::all_at(identity);
     app.token_cache_dir = Some(dir.path().join("sso-cache"));
     app.open_url = Arc::new(|url| eprintln!("the browser would open {url}"));
     if matches!(screen.as_str(), "mounted" | "activity") {
@@ -253,11 +249,7 @@ fn sign_in_as_the_browser(
     home: &std::path::Path,
 ) {
     let identity = emu.identity_endpoint();
-    app.endpoints = pail_auth::Endpoints {
-        sso_oidc: Some(identity.clone()),
-        sso: Some(identity.clone()),
-        sts: Some(identity),
-    };
+    app.endpoints = pail_auth::Endpoints::all_at(identity);
     // Where the mount (HOME is `home`) finds the sign-in, as the AWS CLI does.
     app.token_cache_dir = Some(home.join(".aws/sso/cache"));
     app.start("Projects");

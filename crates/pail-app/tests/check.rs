@@ -67,11 +67,7 @@ fn approve_as_alice(rt: &tokio::runtime::Runtime, url: &str) {
 fn harness(emu: &Emulator, dir: &std::path::Path, editor: DriveEditor) -> Harness<'static, App> {
     let mut app = App::load(dir.join("drives.toml"));
     let identity = emu.identity_endpoint();
-    app.endpoints = pail_auth::Endpoints {
-        sso_oidc: Some(identity.clone()),
-        sso: Some(identity.clone()),
-        sts: Some(identity),
-    };
+    app.endpoints = pail_auth::Endpoints::all_at(identity);
     app.token_cache_dir = Some(dir.join("sso-cache"));
     app.open_url = Arc::new(|_| {});
     app.editor = Some(editor);

@@ -425,11 +425,7 @@ fn start_signs_in_first_then_mounts_my_folder_and_asks_again_when_its_session_en
     drives.save(&path).expect("drives file");
     let mut h = harness(&s);
     let identity = emu.identity_endpoint();
-    h.state_mut().endpoints = pail_auth::Endpoints {
-        sso_oidc: Some(identity.clone()),
-        sso: Some(identity.clone()),
-        sts: Some(identity),
-    };
+    h.state_mut().endpoints = pail_auth::Endpoints::all_at(identity);
     // Where `pail mount` (HOME is the test's) looks for the sign-in, as the AWS CLI does.
     h.state_mut().token_cache_dir = Some(s.home.path().join(".aws/sso/cache"));
     let opened = opened_urls.clone();

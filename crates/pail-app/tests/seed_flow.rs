@@ -50,11 +50,7 @@ fn add_an_identity_center_drive_sign_in_pick_a_bucket_and_start_it() {
     let mut app = App::load(drives_path.clone());
     app.pail_binary = common::pail_binary();
     let identity = emu.identity_endpoint();
-    app.endpoints = pail_auth::Endpoints {
-        sso_oidc: Some(identity.clone()),
-        sso: Some(identity.clone()),
-        sts: Some(identity),
-    };
+    app.endpoints = pail_auth::Endpoints::all_at(identity);
     // Where `pail mount` finds the sign-in (HOME is the test's), as the AWS CLI keeps it.
     app.token_cache_dir = Some(home.path().join(".aws/sso/cache"));
     app.mount_env = common::mount_env(home.path());

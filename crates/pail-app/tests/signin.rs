@@ -61,11 +61,7 @@ impl Setup {
     fn harness(&self) -> Harness<'static, App> {
         let mut app = App::load(self.dir.path().join("drives.toml"));
         let identity = self.emu.identity_endpoint();
-        app.endpoints = pail_auth::Endpoints {
-            sso_oidc: Some(identity.clone()),
-            sso: Some(identity.clone()),
-            sts: Some(identity),
-        };
+        app.endpoints = pail_auth::Endpoints::all_at(identity);
         app.token_cache_dir = Some(self.dir.path().join("sso-cache"));
         let opened = self.opened.clone();
         app.open_url = Arc::new(move |url| opened.lock().expect("opened").push(url.to_owned()));

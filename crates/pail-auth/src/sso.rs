@@ -27,6 +27,18 @@ pub struct Endpoints {
     pub sts: Option<String>,
 }
 
+impl Endpoints {
+    /// All three services at one `url`, as pail-emulator serves them.
+    pub fn all_at(url: impl Into<String>) -> Self {
+        let url = url.into();
+        Self {
+            sso_oidc: Some(url.clone()),
+            sso: Some(url.clone()),
+            sts: Some(url),
+        }
+    }
+}
+
 /// A sign-in waiting for the user: open [`Self::verification_uri_complete`] in a browser (or
 /// go to [`Self::verification_uri`] and enter [`Self::user_code`]).
 #[derive(Clone)]

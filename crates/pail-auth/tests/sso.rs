@@ -33,11 +33,7 @@ impl Setup {
     async fn auth(&self, config: &Path, profile: &str) -> Result<Auth, AuthError> {
         let endpoint = self.emu.identity_endpoint();
         Auth::new(AuthConfig {
-            endpoints: Endpoints {
-                sso_oidc: Some(endpoint.clone()),
-                sso: Some(endpoint.clone()),
-                sts: Some(endpoint),
-            },
+            endpoints: Endpoints::all_at(endpoint),
             token_cache_dir: Some(self.cache_dir()),
             consent_wait: Duration::from_secs(30),
             ..AuthConfig::new(Source::Profile {
@@ -190,11 +186,7 @@ async fn an_unreachable_identity_center_and_a_corrupt_cache_are_handled() {
     let dead = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
     let auth = Auth::new(AuthConfig {
-        endpoints: Endpoints {
-            sso_oidc: Some(dead.clone()),
-            sso: Some(dead.clone()),
-            sts: Some(dead.clone()),
-        },
+        endpoints: Endpoints::all_at(dead.clone()),
         token_cache_dir: Some(s.cache_dir()),
         ..AuthConfig::new(Source::Profile {
             name: "corp".into(),

@@ -50,11 +50,7 @@ fn sso_sign_in(
     );
     let identity = emulator.identity_endpoint();
     let auth_config = pail_auth::AuthConfig {
-        endpoints: pail_auth::Endpoints {
-            sso_oidc: Some(identity.clone()),
-            sso: Some(identity.clone()),
-            sts: Some(identity),
-        },
+        endpoints: pail_auth::Endpoints::all_at(identity),
         token_cache_dir: Some(home.join("sso-cache")),
         ..pail_auth::AuthConfig::new(pail_auth::Source::Profile {
             name: "demo".into(),
