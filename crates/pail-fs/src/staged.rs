@@ -8,9 +8,12 @@
 //! zeros. The associated data of a block is the staging file's id and the block's index.
 //!
 //! Invariant: `len` is the file's length as the layer above sees it. A write of part of a block
-//! reads, changes and seals the whole block again, so writes and reads take `lock` (writes
-//! exclusively: a read overlapping a half-written slot would fail to open). After a restart a
-//! file's length is read from its last slot; the journal record's size is what counts.
+//! reads, changes and seals the whole block again, under `len`'s write lock. Reads do not hold
+//! it while they read and open slots, so a writer appending to the file is never held by an
+//! upload reading earlier parts: a slot a concurrent write tore fails to open (its tag does not
+//! match), and the read is then made again under the lock. A slot read whole is its bytes before
+//! or after a write, as a plain file's `pread` beside a `pwrite` is. After a restart a file's
+//! length is read from its last slot; the journal record's size is what counts.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -19,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::aead::NONCE_LEN;
+use bytes::Bytes;
 
 use crate::positional::{read_vec_at, write_at};
 use crate::seal::{Sealer, TAG_LEN};
@@ -47,7 +51,8 @@ struct Sealed {
 /// Any other change to the file empties it.
 #[derive(Debug, Default)]
 struct Recent {
-    chunks: VecDeque<(u64, Vec<u8>)>,
+    /// Each append's bytes, shared with readers copying out of them after the lock.
+    chunks: VecDeque<(u64, Bytes)>,
     bytes: usize,
 }
 
@@ -77,7 +82,7 @@ impl Recent {
             self.clear();
             return;
         }
-        self.chunks.push_back((offset, data.to_vec()));
+        self.chunks.push_back((offset, Bytes::copy_from_slice(data)));
         self.bytes += data.len();
         while self.bytes > RECENT_MAX {
             let Some((_, d)) = self.chunks.pop_front() else { break };
@@ -86,21 +91,38 @@ impl Recent {
         }
     }
 
-    /// Bytes `offset..end`, if all of them are here.
-    fn read(&self, offset: u64, end: u64) -> Option<Vec<u8>> {
+    /// The pieces of bytes `offset..end`, if all of them are here: cheap to take under the
+    /// lock, copied out after it ([`gather`]).
+    fn pieces(&self, offset: u64, end: u64) -> Option<Vec<Bytes>> {
         let (first, _) = self.chunks.front()?;
-        if offset < *first {
+        let (last, d) = self.chunks.back()?;
+        if offset < *first || end > last + d.len() as u64 {
             return None;
         }
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut out = Vec::new();
         for (o, d) in &self.chunks {
             let (from, to) = (offset.max(*o), end.min(o + d.len() as u64));
             if from < to {
-                out.extend_from_slice(&d[(from - o) as usize..(to - o) as usize]);
+                out.push(d.slice((from - o) as usize..(to - o) as usize));
             }
         }
-        (out.len() as u64 == end - offset).then_some(out)
+        Some(out)
     }
+
+    /// Bytes `offset..end`, if all of them are here.
+    #[cfg(test)]
+    fn read(&self, offset: u64, end: u64) -> Option<Vec<u8>> {
+        self.pieces(offset, end).map(|p| gather(&p))
+    }
+}
+
+/// The pieces one after another.
+fn gather(pieces: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pieces.iter().map(Bytes::len).sum());
+    for p in pieces {
+        out.extend_from_slice(p);
+    }
+    out
 }
 
 impl Drop for Recent {
@@ -200,39 +222,75 @@ impl StagedFile {
         let Some(s) = &self.sealed else {
             return read_vec_at(&self.file, len, offset);
         };
-        let size = s.len.read().unwrap_or_else(|e| e.into_inner());
-        let end = (offset + len as u64).min(*size);
+        let end = {
+            let size = s.len.read().unwrap_or_else(|e| e.into_inner());
+            let end = (offset + len as u64).min(*size);
+            if offset >= end {
+                return Ok(Vec::new());
+            }
+            if let Some(pieces) = s.recent().pieces(offset, end) {
+                drop(size);
+                return Ok(gather(&pieces));
+            }
+            end
+        };
+        match self.open_range(s, offset, end) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                // A write tore a slot while it was read, or the slot is damaged: read it again
+                // while no write runs, which tells the two apart.
+                let size = s.len.read().unwrap_or_else(|e| e.into_inner());
+                tracing::trace!(
+                    offset,
+                    end,
+                    "a staging block did not open; reading it again under the lock"
+                );
+                self.open_range(s, offset, end.min(*size))
+            }
+            r => r,
+        }
+    }
+
+    /// The plaintext of bytes `offset..end` from the slots on disk, opened and moved together
+    /// in the buffer they were read into (a part's worth of fresh memory less per read).
+    fn open_range(&self, s: &Sealed, offset: u64, end: u64) -> io::Result<Vec<u8>> {
         if offset >= end {
             return Ok(Vec::new());
         }
-        if let Some(clear) = s.recent().read(offset, end) {
-            return Ok(clear);
-        }
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
         let mut raw = read_vec_at(&self.file, ((last - first + 1) * SLOT) as usize, slot_at(first))?;
-        // The slots are read whole under the lock; they open after it, while writers go on.
-        drop(size);
-        let mut out = Vec::with_capacity((end - offset) as usize);
-        for (i, chunk) in raw.chunks_mut(SLOT as usize).enumerate() {
-            let b = first + i as u64;
+        let read = raw.len();
+        // Room for all of it even when slots are missing at the end.
+        raw.resize(read.max((end - offset) as usize), 0);
+        // `out` bytes of plaintext are in place at the start of `raw`; each slot's lands at or
+        // before where the slot starts, so moving it forward never overwrites one not yet opened.
+        let mut out = 0usize;
+        for b in first..=last {
+            let at = ((b - first) * SLOT) as usize;
             let from = (offset.max(b * BLOCK) - b * BLOCK) as usize;
             let to = (end.min((b + 1) * BLOCK) - b * BLOCK) as usize;
-            let have = match open_slot(s, b, chunk)? {
-                Some(plain) => {
-                    let have = (plain.len()).min(to);
-                    if have > from {
-                        out.extend_from_slice(&chunk[plain.start + from..plain.start + have]);
+            let have = if at < read {
+                let slot_end = (at + SLOT as usize).min(read);
+                match open_slot(s, b, &mut raw[at..slot_end])? {
+                    Some(plain) => {
+                        let have = plain.len().min(to);
+                        if have > from {
+                            raw.copy_within(at + plain.start + from..at + plain.start + have, out);
+                            out += have - from;
+                        }
+                        have.max(from)
                     }
-                    have.max(from)
+                    None => from,
                 }
-                None => from,
+            } else {
+                // A slot missing at the end of the file (a crash shortened it).
+                from
             };
             // A hole, or bytes past a block's plaintext, read as zeros.
-            out.resize(out.len() + (to - have), 0);
+            raw[out..out + (to - have)].fill(0);
+            out += to - have;
         }
-        // Slots missing at the end of the file (a crash shortened it) read as zeros.
-        out.resize((end - offset) as usize, 0);
-        Ok(out)
+        raw.truncate(out);
+        Ok(raw)
     }
 
     /// Writes all of `data` at `offset`.
@@ -353,95 +411,4 @@ fn seal_slot(s: &Sealed, b: u64, plain: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::seal::CacheKey;
-
-    fn sealed_file(dir: &std::path::Path, key: &CacheKey) -> StagedFile {
-        let f = crate::private::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join("f"))
-            .expect("open");
-        StagedFile::sealed(f, Arc::new(Sealer::new(key)), 9).expect("sealed")
-    }
-
-    #[test]
-    fn sealed_writes_read_back_like_a_plain_file_and_leave_no_plaintext() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = CacheKey::generate().expect("key");
-        let f = sealed_file(dir.path(), &key);
-        let mut model = Vec::new();
-        let mut put = |f: &StagedFile, data: &[u8], at: u64| {
-            f.write_at(data, at).expect("write");
-            let end = at as usize + data.len();
-            if model.len() < end {
-                model.resize(end, 0);
-            }
-            model[at as usize..end].copy_from_slice(data);
-            model.clone()
-        };
-        let secret: Vec<u8> = b"SECRET-PAYLOAD-".iter().cycle().take(40_000).copied().collect();
-        put(&f, &secret, 0);
-        put(&f, b"edit in the middle", 16_380);
-        put(&f, b"aligned, short of the end", BLOCK);
-        let m = put(&f, b"after a gap", 70_000);
-        assert_eq!(f.read_vec(200_000, 0).expect("read"), m);
-        assert_eq!(f.read_vec(10, 16_384).expect("read"), m[16_384..16_394].to_vec());
-        assert_eq!(f.read_vec(5, 50_000).expect("hole"), vec![0; 5]);
-        let disk = std::fs::read(dir.path().join("f")).expect("disk");
-        assert!(
-            !disk.windows(14).any(|w| w == b"SECRET-PAYLOAD"),
-            "no plaintext on disk"
-        );
-
-        f.set_len(16_390).expect("shrink");
-        f.set_len(20_000).expect("grow");
-        let back = f.read_vec(30_000, 0).expect("read");
-        assert_eq!(back.len(), 20_000);
-        assert_eq!(&back[..16_390], &m[..16_390]);
-        assert!(back[16_390..].iter().all(|&b| b == 0), "bytes cut off do not come back");
-        drop(f);
-        let again = sealed_file(dir.path(), &key);
-        assert_eq!(&again.read_vec(16_390, 0).expect("reopened")[..], &m[..16_390]);
-        let f = std::fs::File::open(dir.path().join("f")).expect("open");
-        let other = Arc::new(Sealer::new(&CacheKey::generate().expect("key")));
-        assert!(StagedFile::sealed(f, other, 9).is_err(), "another key cannot read it");
-    }
-
-    #[test]
-    fn appends_read_back_from_the_recent_copy_and_any_other_change_empties_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = sealed_file(dir.path(), &CacheKey::generate().expect("key"));
-        let a = vec![1u8; 2 * BLOCK as usize];
-        let b = vec![2u8; BLOCK as usize + 100];
-        f.write_at(&a, 0).expect("append");
-        f.write_at(&b, 2 * BLOCK).expect("append");
-        let s = f.sealed.as_ref().expect("sealed");
-        assert_eq!(
-            s.recent().read(BLOCK, 3 * BLOCK + 50).expect("cached").len(),
-            2 * BLOCK as usize + 50
-        );
-        assert_eq!(f.read_vec(10, 3 * BLOCK + 95).expect("read"), [2, 2, 2, 2, 2]);
-        f.write_at(b"x", 5).expect("an edit");
-        assert!(s.recent().read(0, 10).is_none(), "emptied");
-        let back = f.read_vec(8, 0).expect("read");
-        assert_eq!(back, [1, 1, 1, 1, 1, b'x', 1, 1]);
-    }
-
-    #[test]
-    fn a_block_moved_to_another_place_does_not_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = CacheKey::generate().expect("key");
-        let f = sealed_file(dir.path(), &key);
-        f.write_at(&vec![1u8; 2 * BLOCK as usize], 0).expect("write");
-        let disk = std::fs::read(dir.path().join("f")).expect("disk");
-        let slot0 = disk[HEADER as usize..(HEADER + SLOT) as usize].to_vec();
-        write_at(&f.file, &slot0, slot_at(1)).expect("swap");
-        // Read from disk, not from the appends' copy in memory.
-        f.sealed.as_ref().expect("sealed").recent().clear();
-        assert!(f.read_vec(10, BLOCK).is_err());
-    }
-}
+mod tests;
