@@ -217,6 +217,45 @@ fn writes_land_intact_through_errors_resets_and_latency() {
 }
 
 #[test]
+fn an_unlink_or_rename_while_s3_is_unreachable_fails_and_loses_nothing() {
+    // The unlink (or rename) of a file still waiting for its upload deletes S3's older version
+    // before it drops the upload. S3 unreachable, it fails and leaves the file as it was: the
+    // last writes are not lost, and the older version does not come back in their place.
+    let opts = DriveOptions {
+        // Each request fails at once instead of after the SDK's retries (seconds each).
+        max_attempts: Some(1),
+        ..DriveOptions::holding_uploads()
+    };
+    let drive = TestDrive::start_with(opts, |emu| {
+        emu.put(BUCKET, "doc.txt", b"version 1".to_vec()).expect("seed");
+    });
+    fs::write(drive.path("doc.txt"), b"version 2").expect("edit");
+    drive.emu.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let unlink = fs::remove_file(drive.path("doc.txt")).expect_err("S3 cannot be reached");
+    let rename = fs::rename(drive.path("doc.txt"), drive.path("moved.txt")).expect_err("S3 cannot be reached");
+    for e in [&unlink, &rename] {
+        assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    }
+    assert_eq!(fs::read(drive.path("doc.txt")).expect("still there"), b"version 2");
+    drive.emu.set_faults(Faults::default());
+    drive.drain();
+    assert_eq!(drive.emu.keys(BUCKET, ""), ["doc.txt"]);
+    assert_eq!(
+        drive.object("doc.txt").as_deref(),
+        Some(&b"version 2"[..]),
+        "the last writes landed"
+    );
+
+    fs::write(drive.path("doc.txt"), b"version 3").expect("edit");
+    fs::remove_file(drive.path("doc.txt")).expect("S3 is back");
+    drive.drain();
+    assert!(drive.emu.keys(BUCKET, "").is_empty(), "deleted, and it stays deleted");
+}
+
+#[test]
 fn bad_input_gets_the_errno_programs_expect() {
     let drive = writable();
     // A key over 1,024 bytes: each name is legal, the path is not storable.

@@ -99,6 +99,9 @@ pub(crate) fn mount_store(
         store_cfg.answer_timeout = t;
         store_cfg.slowest_uplink = u64::MAX;
     }
+    if let Some(n) = opts.max_attempts {
+        store_cfg.max_attempts = n;
+    }
     if let Some((creds, wait)) = &opts.credentials {
         store_cfg.credentials = creds.clone();
         store_cfg.credentials_wait = *wait;
@@ -185,6 +188,8 @@ pub struct DriveOptions {
     /// How long a request may wait for its answer, bodies included (the emulator is local),
     /// when not the store's default.
     pub answer_timeout: Option<Duration>,
+    /// Attempts per request when not the store's default (1: a failure is final at once).
+    pub max_attempts: Option<u32>,
 }
 
 impl Default for DriveOptions {
@@ -199,6 +204,7 @@ impl Default for DriveOptions {
             probe: true,
             kernel_ttl: None,
             answer_timeout: None,
+            max_attempts: None,
         }
     }
 }

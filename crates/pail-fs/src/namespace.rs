@@ -141,18 +141,33 @@ impl Vfs {
         Ok(())
     }
 
-    /// Stops the pending upload of the file being written at `path` (it was deleted or
-    /// replaced), if there is one. Returns `None` when there is none, else the key of an
-    /// earlier version on S3, if any.
-    async fn discard_staged(&self, path: &VfsPath) -> Option<Option<String>> {
-        let wb = self.wb.as_ref()?;
-        let d = wb.hold(path, false)?;
-        let remote = self.discard_held(wb, &d).await;
+    /// Stops the pending upload of the file being written at `path`, if there is one: it was
+    /// deleted (`on_s3`: what S3 holds of it is deleted first) or replaced by a rename (S3's
+    /// copy is overwritten by the renamed file). `false` when no file is being written there.
+    ///
+    /// S3 goes first: while it cannot be reached the unlink fails and the file stays as it was,
+    /// pending upload included. Discarding it first would lose its last writes while S3 kept
+    /// an older version, or an upload of it whose answer was lost, which would come back.
+    async fn discard_staged(&self, path: &VfsPath, on_s3: bool) -> FsResult<bool> {
+        let Some(wb) = self.wb.as_ref() else {
+            return Ok(false);
+        };
+        let Some(d) = wb.hold(path, false) else {
+            return Ok(false);
+        };
+        let discarded = self.discard_held(wb, &d, on_s3).await;
         wb.unhold(&d, false);
-        Some(remote)
+        discarded
+            .map(|()| true)
+            .map_err(|e| FsError::from_store("unlink", path.as_str(), e))
     }
 
-    async fn discard_held(&self, wb: &Arc<crate::writeback::Writeback>, d: &Arc<Dirty>) -> Option<String> {
+    async fn discard_held(
+        &self,
+        wb: &Arc<crate::writeback::Writeback>,
+        d: &Arc<Dirty>,
+        on_s3: bool,
+    ) -> Result<(), StoreError> {
         let _upload = d.upload.lock().await;
         if d.state().handles() > 1 {
             // Still open elsewhere: like a deleted file on a disk, it stays readable and writable
@@ -166,23 +181,28 @@ impl Vfs {
         }
         if !wb.is_current(d) {
             // Uploaded and forgotten meanwhile: an ordinary object now.
-            return Some(d.state().key().to_owned());
+            let key = d.state().key().to_owned();
+            return if on_s3 {
+                outcome::delete(self.store.as_ref(), &key).await
+            } else {
+                Ok(())
+            };
         }
-        let (remote, maybe_ours) = d.state().unlink();
-        if remote.is_none()
-            && let Some((key, token)) = maybe_ours
-            && let Err(e) = outcome::delete_if_ours(self.store.as_ref(), &key, token).await
-        {
-            tracing::warn!(key, error = %e, "an upload whose answer was lost may have left the deleted file on S3");
-        }
-        let path = d.state().path().clone();
-        {
-            let mut files = wb.files();
-            if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
-                files.remove(&path);
+        if on_s3 {
+            let (remote, maybe_ours) = d.state().left_on_s3();
+            if let Some(key) = remote {
+                outcome::delete(self.store.as_ref(), &key).await?;
+            } else if let Some((key, token)) = maybe_ours {
+                outcome::delete_if_ours(self.store.as_ref(), &key, token).await?;
             }
         }
-        remote
+        d.state().unlink();
+        let path = d.state().path().clone();
+        let mut files = wb.files();
+        if files.get(&path).is_some_and(|x| Arc::ptr_eq(x, d)) {
+            files.remove(&path);
+        }
+        Ok(())
     }
 
     /// Deletes file `path`.
@@ -190,17 +210,11 @@ impl Vfs {
     pub async fn unlink(&self, path: &VfsPath) -> FsResult<()> {
         self.writeback("unlink", path)?;
         self.after_moves(path).await;
-        let remote_key = match self.discard_staged(path).await {
-            Some(remote) => remote,
-            None => {
-                if self.lookup(path).await?.is_dir() {
-                    return Err(FsError::new(FsErrorKind::IsADirectory, "unlink", path.as_str()));
-                }
-                Some(self.key_of(path)?)
+        if !self.discard_staged(path, true).await? {
+            if self.lookup(path).await?.is_dir() {
+                return Err(FsError::new(FsErrorKind::IsADirectory, "unlink", path.as_str()));
             }
-        };
-        if let Some(key) = remote_key {
-            outcome::delete(self.store.as_ref(), &key)
+            outcome::delete(self.store.as_ref(), &self.key_of(path)?)
                 .await
                 .map_err(|e| FsError::from_store("unlink", path.as_str(), e))?;
         }
@@ -244,7 +258,7 @@ impl Vfs {
                 (false, true) => return Err(FsError::new(FsErrorKind::IsADirectory, "rename", to.as_str())),
                 (true, true) => self.rmdir(to).await?,
                 (false, false) => {
-                    self.discard_staged(to).await;
+                    self.discard_staged(to, false).await?;
                     replacing = true;
                 }
             }
@@ -325,7 +339,18 @@ impl Vfs {
             return Ok(false);
         }
         d.fill().await?;
-        let (old_remote, maybe_ours) = d.state().renamed(to.clone(), to_key.clone(), replacing);
+        // What S3 holds under the old name goes first, as in `discard_held`: while S3 cannot
+        // be reached the rename fails and nothing moved, instead of the old name coming back.
+        let (old_remote, maybe_ours) = d.state().left_on_s3();
+        let gone = if let Some(old) = old_remote.filter(|k| *k != to_key) {
+            outcome::delete(self.store.as_ref(), &old).await
+        } else if let Some((old, token)) = maybe_ours.filter(|(k, _)| *k != to_key) {
+            outcome::delete_if_ours(self.store.as_ref(), &old, token).await
+        } else {
+            Ok(())
+        };
+        gone.map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
+        d.state().renamed(to.clone(), to_key.clone(), replacing);
         {
             let mut files = wb.files();
             files.remove(from);
@@ -333,15 +358,6 @@ impl Vfs {
         }
         if d.state().writers() == 0 {
             wb.persist(d)?;
-        }
-        if let Some(old) = old_remote.filter(|k| *k != to_key) {
-            outcome::delete(self.store.as_ref(), &old)
-                .await
-                .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
-        } else if let Some((old, token)) = maybe_ours.filter(|(k, _)| *k != to_key) {
-            outcome::delete_if_ours(self.store.as_ref(), &old, token)
-                .await
-                .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
         }
         drop(_upload);
         if d.state().writers() == 0 {

@@ -37,11 +37,19 @@ impl FileState {
 
     // Where the file lives.
 
-    /// Unlinked: never uploaded again. Returns the key of an earlier version on S3 to
-    /// delete, and else where an upload may have landed unknown to us (with its token).
-    pub(crate) fn unlink(&mut self) -> (Option<String>, Option<(String, u64)>) {
+    /// What S3 may hold of this file under its current name, for an unlink or a rename to
+    /// delete before it happens: the key of an earlier version, and else where an upload may
+    /// have landed unknown to us (with its token).
+    pub(crate) fn left_on_s3(&self) -> (Option<String>, Option<(String, u64)>) {
+        (self.remote_key.clone(), self.maybe_ours())
+    }
+
+    /// Unlinked: never uploaded again (what S3 held of it was deleted, see
+    /// [`left_on_s3`](Self::left_on_s3)).
+    pub(crate) fn unlink(&mut self) {
         self.deleted = true;
-        (self.remote_key.take(), self.maybe_ours())
+        self.remote_key = None;
+        self.maybe_landed = false;
     }
 
     /// Replaced by a newer record of the same path (resume): never uploaded again.
@@ -50,24 +58,16 @@ impl FileState {
     }
 
     /// Renamed to `to` (key `to_key`), over an existing object when `replacing`. The next
-    /// upload goes to the new key only. Returns what [`unlink`](Self::unlink) returns for the
-    /// old name.
-    pub(crate) fn renamed(
-        &mut self,
-        to: VfsPath,
-        to_key: String,
-        replacing: bool,
-    ) -> (Option<String>, Option<(String, u64)>) {
-        let maybe_ours = self.maybe_ours();
+    /// upload goes to the new key only (what S3 held under the old one was deleted, see
+    /// [`left_on_s3`](Self::left_on_s3)).
+    pub(crate) fn renamed(&mut self, to: VfsPath, to_key: String, replacing: bool) {
         self.maybe_landed = false;
         self.path = to;
         self.expect = if replacing { Expect::Any } else { Expect::Absent };
         self.generation += 1;
         self.journaled = 0;
-        let old = self.remote_key.take();
         self.remote_key = replacing.then(|| to_key.clone());
         self.key = to_key;
-        (old, maybe_ours)
     }
 
     /// Moved with its folder to `to` (key `to_key`): the folder's keys move server-side, an

@@ -59,8 +59,9 @@ fn a_delete_during_an_upload_deletes_what_lands_and_never_uploads_again() {
     let mut f = file(false);
     f.wrote(10);
     let a = f.begin_upload(false).expect("an upload");
-    let (remote, _) = f.unlink();
+    let (remote, _) = f.left_on_s3();
     assert_eq!(remote, None, "nothing of it was on S3 yet");
+    f.unlink();
     assert_eq!(f.landed(&a, &etag("e1"), a.mtime), Some("p/a.txt".into()));
     f.end_upload();
     assert_eq!(f.phase(), Phase::Deleted);
@@ -77,8 +78,8 @@ fn a_rename_during_an_upload_lands_under_the_new_name_only() {
     let mut f = file(false);
     f.wrote(10);
     let a = f.begin_upload(false).expect("an upload");
-    let (old, _) = f.renamed(VfsPath::new("b.txt"), "p/b.txt".into(), false);
-    assert_eq!(old, None);
+    assert_eq!(f.left_on_s3(), (None, None));
+    f.renamed(VfsPath::new("b.txt"), "p/b.txt".into(), false);
     assert_eq!(
         f.landed(&a, &etag("e1"), a.mtime),
         Some("p/a.txt".into()),
@@ -96,8 +97,8 @@ fn a_rename_after_an_upload_hands_the_old_key_to_delete() {
     let a = f.begin_upload(false).expect("an upload");
     f.landed(&a, &etag("e1"), a.mtime);
     f.end_upload();
-    let (old, _) = f.renamed(VfsPath::new("b.txt"), "p/b.txt".into(), true);
-    assert_eq!(old, Some("p/a.txt".into()));
+    assert_eq!(f.left_on_s3().0, Some("p/a.txt".into()));
+    f.renamed(VfsPath::new("b.txt"), "p/b.txt".into(), true);
     let b = f.begin_upload(false).expect("an upload");
     assert_eq!(
         (b.key.as_str(), b.expect),
@@ -105,7 +106,7 @@ fn a_rename_after_an_upload_hands_the_old_key_to_delete() {
         "it replaces the object there"
     );
     assert_eq!(
-        f.unlink().0,
+        f.left_on_s3().0,
         Some("p/b.txt".into()),
         "the replaced object is an earlier version"
     );
@@ -118,9 +119,15 @@ fn an_upload_of_unknown_outcome_is_looked_for_by_its_token_when_the_file_goes() 
     let a = f.begin_upload(false).expect("an upload");
     f.outcome_unknown();
     f.end_upload();
-    let (remote, maybe) = f.unlink();
+    let (remote, maybe) = f.left_on_s3();
     assert_eq!(remote, None);
     assert_eq!(maybe, Some(("p/a.txt".into(), a.token)));
+    f.unlink();
+    assert_eq!(
+        f.left_on_s3(),
+        (None, None),
+        "an unlinked file leaves nothing to look for"
+    );
 }
 
 #[test]
