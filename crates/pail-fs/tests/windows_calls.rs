@@ -485,3 +485,45 @@ async fn the_volume_shows_the_drive_name_and_takes_a_new_label() {
     assert_eq!(info.label.encode_utf16().count(), 32);
     assert!(info.total_size >= info.free_size && info.free_size > 0);
 }
+
+#[tokio::test]
+async fn explorer_delete_while_s3_is_unreachable_keeps_the_file_and_its_last_writes() {
+    // Cleanup cannot fail towards Windows, so a delete S3 cannot take must leave the file as it
+    // was: the edit still pending, not dropped while S3 keeps the older version.
+    let emu = Emulator::start_with_buckets(&[BUCKET]).await.expect("emulator");
+    emu.put(BUCKET, "doc.txt", &b"version 1"[..]).expect("seed");
+    let cache = tempfile::tempdir().expect("cache");
+    let (ak, sk) = emu.credentials();
+    let mut store_cfg = S3StoreConfig::for_endpoint(BUCKET, &emu.endpoint(), pail_emulator::REGION, ak, sk);
+    // Each request fails at once instead of after the SDK's retries.
+    store_cfg.max_attempts = 1;
+    let mut wb = WritebackConfig::new(cache.path());
+    // The edit stays pending until the drive is drained.
+    wb.delay = Duration::from_secs(3600);
+    let cfg = VfsConfig {
+        names: NameEncoding::Windows,
+        writeback: Some(wb),
+        ..VfsConfig::default()
+    };
+    let store = Arc::new(S3Store::new(store_cfg).await.expect("store"));
+    let vol = WinVolume::new(Vfs::new(store, cfg).expect("vfs"), "Documents");
+
+    let (f, _) = vol.open(&win("\\doc.txt"), WRITE_ACCESS).await.expect("open");
+    vol.write(&f, b"version 2", 0, false, false).await.expect("write");
+    close(&vol, f, false).await;
+    emu.set_faults(pail_emulator::Faults {
+        error_rate: 1.0,
+        ..Default::default()
+    });
+    let (f, _) = vol.open(&win("\\doc.txt"), DELETE_ACCESS).await.expect("open");
+    vol.set_delete(&f, true).await.expect("marked");
+    let deleted = vol.cleanup(&f, CleanupFlags { delete: true }).await;
+    vol.close(f);
+    assert!(deleted.is_err(), "the adapter logs it: {deleted:?}");
+    assert_eq!(read_whole(&vol, "\\doc.txt").await, b"version 2");
+
+    emu.set_faults(pail_emulator::Faults::default());
+    vol.vfs().drain(&|_| {}).await;
+    assert_eq!(emu.keys(BUCKET, ""), ["doc.txt"]);
+    assert_eq!(emu.get(BUCKET, "doc.txt").await.as_deref(), Some(&b"version 2"[..]));
+}
