@@ -189,12 +189,7 @@ impl Vfs {
             };
         }
         if on_s3 {
-            let (remote, maybe_ours) = d.state().left_on_s3();
-            if let Some(key) = remote {
-                outcome::delete(self.store.as_ref(), &key).await?;
-            } else if let Some((key, token)) = maybe_ours {
-                outcome::delete_if_ours(self.store.as_ref(), &key, token).await?;
-            }
+            self.delete_left_on_s3(d, None).await?;
         }
         d.state().unlink();
         let path = d.state().path().clone();
@@ -203,6 +198,23 @@ impl Vfs {
             files.remove(&path);
         }
         Ok(())
+    }
+
+    /// Deletes what S3 holds of `d` under its current name ([`FileState::left_on_s3`]): an
+    /// earlier version, else an upload of unknown outcome if it is ours. Nothing at `keep`
+    /// (where the file goes next, and overwrites).
+    ///
+    /// [`FileState::left_on_s3`]: crate::lifecycle::FileState::left_on_s3
+    async fn delete_left_on_s3(&self, d: &Dirty, keep: Option<&str>) -> Result<(), StoreError> {
+        let (remote, maybe_ours) = d.state().left_on_s3();
+        let kept = |k: &String| Some(k.as_str()) == keep;
+        if let Some(key) = remote.filter(|k| !kept(k)) {
+            outcome::delete(self.store.as_ref(), &key).await
+        } else if let Some((key, token)) = maybe_ours.filter(|(k, _)| !kept(k)) {
+            outcome::delete_if_ours(self.store.as_ref(), &key, token).await
+        } else {
+            Ok(())
+        }
     }
 
     /// Deletes file `path`.
@@ -341,15 +353,9 @@ impl Vfs {
         d.fill().await?;
         // What S3 holds under the old name goes first, as in `discard_held`: while S3 cannot
         // be reached the rename fails and nothing moved, instead of the old name coming back.
-        let (old_remote, maybe_ours) = d.state().left_on_s3();
-        let gone = if let Some(old) = old_remote.filter(|k| *k != to_key) {
-            outcome::delete(self.store.as_ref(), &old).await
-        } else if let Some((old, token)) = maybe_ours.filter(|(k, _)| *k != to_key) {
-            outcome::delete_if_ours(self.store.as_ref(), &old, token).await
-        } else {
-            Ok(())
-        };
-        gone.map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
+        self.delete_left_on_s3(d, Some(&to_key))
+            .await
+            .map_err(|e| FsError::from_store("rename", from.as_str(), e))?;
         d.state().renamed(to.clone(), to_key.clone(), replacing);
         {
             let mut files = wb.files();
