@@ -146,10 +146,7 @@ fn main() -> Result<()> {
     let ceiling = best_of(CEILING_RUNS, || rt.block_on(raw_ceiling(&server, big_bytes, 8)))?;
     println!("raw ceiling, 8 ranged GETs in flight (best of {CEILING_RUNS}): {ceiling:.0} MB/s");
 
-    let tools: Vec<Tool> = mounted_tools()
-        .into_iter()
-        .filter(|t| only.as_deref().is_none_or(|o| t.name().contains(o)))
-        .collect();
+    let tools = tools_measured(only.as_deref());
     if let Some(first) = tools.first() {
         // The first mount to read after the ceilings read at half the speed of the next ones,
         // whichever tool it was (pail in the clear: 616 MB/s first, 1,045-1,176 second): one
@@ -211,6 +208,14 @@ fn main() -> Result<()> {
     write_report(&rt, &server, write_mib * MIB, only.as_deref())
 }
 
+/// The installed mounts, those whose name contains `only` when given (`--only`).
+fn tools_measured(only: Option<&str>) -> Vec<Tool> {
+    mounted_tools()
+        .into_iter()
+        .filter(|t| only.is_none_or(|o| t.name().contains(o)))
+        .collect()
+}
+
 /// Runs the write measurements for every mount and prints their table.
 fn write_report(rt: &tokio::runtime::Runtime, server: &Server, size: u64, only: Option<&str>) -> Result<()> {
     let ceiling_of = |list_first| {
@@ -227,10 +232,7 @@ fn write_report(rt: &tokio::runtime::Runtime, server: &Server, size: u64, only: 
         "the same after one LIST page (a new name in a folder not yet listed; best of {CEILING_RUNS}): {bound:.0} MB/s"
     );
     let mut rows = Vec::new();
-    for tool in mounted_tools() {
-        if only.is_some_and(|o| !tool.name().contains(o)) {
-            continue;
-        }
+    for tool in tools_measured(only) {
         println!("measuring writes through {} …", tool.name());
         match writes::measure(&tool, server, size) {
             Ok(row) => {
